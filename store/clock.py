@@ -1,0 +1,39 @@
+"""UTC time, and the one text form times take in the database (sortable, so SQL can compare)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+DB_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_db(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(DB_FORMAT)
+
+
+def from_db(text: str) -> datetime:
+    return datetime.strptime(text, DB_FORMAT).replace(tzinfo=UTC)
+
+
+def db_now(offset: timedelta = timedelta(0)) -> str:
+    """Now (plus `offset`) in the database's form."""
+    return to_db(now() + offset)
+
+
+def ago(moment: datetime, reference: datetime | None = None) -> str:
+    """A short relative time for people: `just now`, `4 min ago`, `3 h ago`, `2 days ago`."""
+    seconds = int(((reference or now()) - moment).total_seconds())
+    if seconds < 0:
+        return "in the future"
+    if seconds < 45:
+        return "just now"
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} ago"

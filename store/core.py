@@ -1,0 +1,101 @@
+"""`Store`: the one object both faces hold. It owns the connections, the change feed and the
+hasher; domain operations (links, invitations, users, outbox) are methods of the modules that
+take it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+from . import queries
+from .changes import ChangeFeed
+from .engine import DatabaseError, Engine, Transaction
+from .migrations import migrate
+from .passwords import Hasher
+from .records import AuditEntry, Counts
+from .settings import Settings
+
+__all__ = ["Store", "StoreError"]
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message is one line for people."""
+
+
+class Store:
+    def __init__(self, settings: Settings, engine: Engine, hasher: Hasher) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.hasher = hasher
+        self.feed = ChangeFeed()
+        engine.on_commit(self.feed.publish)
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, hasher: Hasher | None = None, watch: bool = True
+    ) -> Store:
+        """Open (creating and migrating as needed) the database named by `settings.db`.
+
+        With `watch`, commits by other processes are noticed by polling `PRAGMA data_version`.
+        """
+        try:
+            engine = await Engine.open(settings.db)
+        except DatabaseError as error:
+            raise StoreError(str(error)) from None
+        try:
+            await migrate(engine)
+        except DatabaseError as error:
+            await engine.close()
+            raise StoreError(str(error)) from None
+        except Exception as error:
+            await engine.close()
+            raise StoreError(f"cannot prepare database {settings.db!r}: {error}") from None
+        store = cls(settings, engine, hasher or Hasher())
+        if watch:
+            store.feed.watch_other_processes(engine.data_version)
+        return store
+
+    async def close(self) -> None:
+        await self.feed.stop()
+        await self.engine.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def write(self, *topics: str) -> AsyncIterator[Transaction]:
+        """A write transaction that announces `topics` (plus any it touches) on commit."""
+        async with self.engine.write() as tx:
+            tx.touch(*topics)
+            yield tx
+
+    @property
+    def path(self) -> str:
+        return os.fspath(self.engine.path)
+
+    async def secret_key(self) -> str:
+        """Random per-database secret for signing cookies (CSRF, sessions); made by migration 1."""
+        value = await self.engine.scalar("SELECT value FROM meta WHERE key = 'secret_key'")
+        return str(value)
+
+    async def healthy(self) -> bool:
+        try:
+            return await self.engine.scalar("SELECT 1") == 1
+        except Exception:
+            return False
+
+    async def counts(self) -> Counts:
+        return await queries.counts(self.engine)
+
+    async def recent_activity(self, limit: int = 20) -> list[AuditEntry]:
+        return await queries.recent_audit(self.engine, limit)

@@ -1,0 +1,245 @@
+"""Everything SQLite-specific lives here: opening, pragmas, write transactions, change polling.
+
+One write connection per process behind an asyncio lock, each write inside `BEGIN IMMEDIATE`
+(a deferred BEGIN that upgrades to a write fails with SQLITE_BUSY without waiting), and a separate
+read connection. When Usher moves to PostgreSQL this is the module that gets a sibling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a writer waits for another process's write lock before giving up."""
+
+Row = sqlite3.Row
+
+
+class DatabaseError(Exception):
+    """The database cannot be used (missing folder, not a database, locked, too new)."""
+
+
+class Transaction:
+    """An open write transaction: run statements, and name the tables it changes.
+
+    The names become the topics of the change event sent after the commit.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self.topics: set[str] = set()
+
+    def touch(self, *topics: str) -> None:
+        self.topics.update(topics)
+
+    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one statement; return lastrowid for inserts, else the number of changed rows."""
+        cursor = await self._conn.execute(sql, params)
+        try:
+            if sql.lstrip()[:6].upper() == "INSERT" and cursor.rowcount == 1:
+                return int(cursor.lastrowid or 0)
+            return int(cursor.rowcount)
+        finally:
+            await cursor.close()
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            row: Row | None = await cursor.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file with mode 0600 before SQLite does (it would use the umask).
+
+    SQLite gives the -wal and -shm files the same permissions as the database file.
+    """
+    if path.exists():
+        return
+    if not path.parent.exists():
+        raise DatabaseError(f"cannot open database {str(path)!r}: folder {str(path.parent)!r} does not exist")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise DatabaseError(f"cannot create database {str(path)!r}: {error.strerror}") from None
+    os.close(fd)
+
+
+async def _run(conn: aiosqlite.Connection, sql: str) -> None:
+    """Run one statement to completion: an unfinished SELECT would pin an old read snapshot."""
+    async with conn.execute(sql) as cursor:
+        await cursor.fetchall()
+
+
+async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+    except sqlite3.Error as error:
+        raise DatabaseError(f"cannot open database {str(path)!r}: {error}") from None
+    conn.row_factory = sqlite3.Row
+    try:
+        await _run(conn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await _run(conn, "PRAGMA foreign_keys = ON")
+        if readonly:
+            await _run(conn, "PRAGMA query_only = ON")
+        else:
+            async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+                row = await cursor.fetchone()
+                await cursor.fetchall()
+            if row is None or str(row[0]).lower() != "wal":
+                raise DatabaseError(f"cannot use WAL mode on {str(path)!r}")
+            await _run(conn, "PRAGMA synchronous = NORMAL")
+        # Touch the schema so that a file that is not a database fails here, not later.
+        await _run(conn, "SELECT count(*) FROM sqlite_master")
+    except sqlite3.Error as error:
+        await conn.close()
+        raise DatabaseError(f"cannot use database {str(path)!r}: {error}") from None
+    return conn
+
+
+class Engine:
+    """The process's connections to one SQLite file."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
+                 watcher: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._watcher = watcher
+        self._write_lock = asyncio.Lock()
+        self._on_commit: list[Callable[[set[str]], None]] = []
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> Engine:
+        resolved = Path(path).expanduser().resolve()
+        if resolved.is_dir():
+            raise DatabaseError(f"cannot open database {str(resolved)!r}: it is a folder")
+        _create_private_file(resolved)
+        writer = await _connect(resolved, readonly=False)
+        try:
+            reader = await _connect(resolved, readonly=True)
+            watcher = await _connect(resolved, readonly=True)
+        except DatabaseError:
+            await writer.close()
+            raise
+        return cls(resolved, writer, reader, watcher)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            for conn in (self._watcher, self._reader, self._writer):
+                await conn.close()
+
+    def on_commit(self, callback: Callable[[set[str]], None]) -> None:
+        """Call `callback(topics)` after each successful write transaction of this process."""
+        self._on_commit.append(callback)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Transaction]:
+        """One `BEGIN IMMEDIATE` transaction; committed on normal exit, rolled back on error.
+
+        The lock is held for the whole transaction: on a shared connection another coroutine's
+        `commit()` would otherwise commit our half-done statements. Never hash inside it.
+        """
+        async with self._write_lock:
+            try:
+                await _run(self._writer, "BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise DatabaseError(f"database is busy: {error}") from None
+            tx = Transaction(self._writer)
+            try:
+                yield tx
+            except BaseException:
+                await _run(self._writer, "ROLLBACK")
+                raise
+            try:
+                await _run(self._writer, "COMMIT")
+            except sqlite3.Error:
+                await _run(self._writer, "ROLLBACK")
+                raise
+        if tx.topics:
+            for callback in list(self._on_commit):
+                callback(set(tx.topics))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+        async with self._reader.execute(sql, params) as cursor:
+            row: Row | None = await cursor.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def data_version(self) -> int:
+        """SQLite's counter that moves when *another* connection commits to the file."""
+        async with self._watcher.execute("PRAGMA data_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def user_version(self) -> int:
+        async with self._writer.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self, version: int, script: str) -> bool:
+        """Bring the schema to `version` by running `script`, unless it is there already.
+
+        Checked and applied in one `BEGIN IMMEDIATE` transaction, so two processes opening a
+        new file at once apply each migration exactly once. Returns whether it ran.
+        """
+        async with self._write_lock:
+            await _run(self._writer, "BEGIN IMMEDIATE")
+            try:
+                async with self._writer.execute("PRAGMA user_version") as cursor:
+                    row = await cursor.fetchone()
+                if row is not None and int(row[0]) >= version:
+                    await _run(self._writer, "ROLLBACK")
+                    return False
+                for statement in _split_statements(script):
+                    await _run(self._writer, statement)
+                await _run(self._writer, f"PRAGMA user_version = {int(version)}")
+                await _run(self._writer, "COMMIT")
+            except BaseException:
+                await _run(self._writer, "ROLLBACK")
+                raise
+        return True
+
+    async def backup_to(self, target: str) -> None:
+        """An online, consistent copy (later used by `usher backup`)."""
+        async with self._write_lock:
+            async with self._writer.execute("VACUUM INTO ?", (target,)) as cursor:
+                await cursor.fetchall()
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a migration script on complete SQL statements (triggers may contain `;`)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,152 @@
+"""The schema, as an ordered list of migrations; `PRAGMA user_version` says how far a file is.
+
+Add a migration by appending to MIGRATIONS: never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from .engine import DatabaseError, Engine
+
+LEVELS = ("admin", "manager", "member", "viewer")
+USER_STATUSES = ("unconfirmed", "pending", "active", "rejected", "disabled")
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "kept")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+V1_FOUNDATION = f"""
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE invite_links (
+    id             INTEGER PRIMARY KEY,
+    token          TEXT NOT NULL UNIQUE,
+    label          TEXT NOT NULL DEFAULT '',
+    level          TEXT NOT NULL CHECK (level IN {_in(LEVELS)}),
+    password_hash  TEXT,
+    auto_accept    INTEGER NOT NULL DEFAULT 1,
+    confirm_email  INTEGER NOT NULL DEFAULT 1,
+    domains        TEXT NOT NULL DEFAULT '[]',
+    max_uses       INTEGER CHECK (max_uses IS NULL OR max_uses > 0),
+    uses           INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0),
+    expires_at     TEXT,
+    revoked_at     TEXT,
+    created_by     TEXT NOT NULL DEFAULT '',
+    created_at     TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE invitations (
+    id           INTEGER PRIMARY KEY,
+    email        TEXT NOT NULL COLLATE NOCASE,
+    name         TEXT NOT NULL DEFAULT '',
+    level        TEXT NOT NULL CHECK (level IN {_in(LEVELS)}),
+    message      TEXT NOT NULL DEFAULT '',
+    status       TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'accepted', 'expired', 'revoked', 'bounced')),
+    token_hash   TEXT NOT NULL UNIQUE,
+    expires_at   TEXT NOT NULL,
+    created_by   TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL,
+    accepted_at  TEXT
+) STRICT;
+CREATE INDEX invitations_email ON invitations (email);
+
+CREATE TABLE users (
+    id                    INTEGER PRIMARY KEY,
+    email                 TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    first_name            TEXT NOT NULL DEFAULT '',
+    last_name             TEXT NOT NULL DEFAULT '',
+    level                 TEXT NOT NULL CHECK (level IN {_in(LEVELS)}),
+    status                TEXT NOT NULL CHECK (status IN {_in(USER_STATUSES)}),
+    password_hash         TEXT,
+    must_change_password  INTEGER NOT NULL DEFAULT 0,
+    source                TEXT NOT NULL DEFAULT 'single'
+                          CHECK (source IN ('link', 'invitation', 'single', 'bulk')),
+    link_id               INTEGER REFERENCES invite_links (id) ON DELETE SET NULL,
+    invitation_id         INTEGER REFERENCES invitations (id) ON DELETE SET NULL,
+    batch_id              TEXT,
+    created_at            TEXT NOT NULL,
+    updated_at            TEXT NOT NULL,
+    confirmed_at          TEXT,
+    decided_by            TEXT,
+    decided_at            TEXT,
+    decision_reason       TEXT
+) STRICT;
+CREATE INDEX users_status ON users (status, created_at);
+CREATE INDEX users_link ON users (link_id);
+
+CREATE TABLE action_tokens (
+    id          INTEGER PRIMARY KEY,
+    token_hash  TEXT NOT NULL UNIQUE,
+    purpose     TEXT NOT NULL CHECK (purpose IN ('set_password', 'confirm_email')),
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at  TEXT NOT NULL,
+    used_at     TEXT,
+    created_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX action_tokens_user ON action_tokens (user_id);
+
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY,
+    recipient        TEXT NOT NULL,
+    recipient_name   TEXT NOT NULL DEFAULT '',
+    kind             TEXT NOT NULL,
+    payload          TEXT NOT NULL DEFAULT '{{}}',
+    status           TEXT NOT NULL CHECK (status IN {_in(OUTBOX_STATUSES)}),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT NOT NULL,
+    last_error       TEXT NOT NULL DEFAULT '',
+    lease_owner      TEXT,
+    lease_until      TEXT,
+    message_id       TEXT NOT NULL UNIQUE,
+    created_at       TEXT NOT NULL,
+    sent_at          TEXT
+) STRICT;
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+
+CREATE TABLE audit (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    actor    TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    subject  TEXT NOT NULL DEFAULT '',
+    details  TEXT NOT NULL DEFAULT '{{}}'
+) STRICT;
+CREATE INDEX audit_at ON audit (at);
+
+INSERT INTO meta (key, value) VALUES ('secret_key', '{{secret_key}}');
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, V1_FOUNDATION),
+]
+"""(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+async def migrate(engine: Engine) -> list[int]:
+    """Apply every migration the file lacks; return the versions applied (empty when current).
+
+    A file written by a newer Usher is refused rather than guessed at.
+    """
+    current = await engine.user_version()
+    if current > LATEST_VERSION:
+        raise DatabaseError(
+            f"database {str(engine.path)!r} has schema version {current}, newer than this "
+            f"Usher understands ({LATEST_VERSION}): upgrade Usher"
+        )
+    applied: list[int] = []
+    for version, script in MIGRATIONS:
+        if version <= current:
+            continue
+        sql = script.replace("{secret_key}", secrets.token_hex(32))
+        if await engine.migrate(version, sql):
+            applied.append(version)
+    return applied

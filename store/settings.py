@@ -1,0 +1,119 @@
+"""Usher's settings: one struct, filled from defaults, then `USHER_*` variables, then flags.
+
+Kept in `store/` because every face (console, CLI, signup server, mail worker) reads the same
+values and none of them may disagree about, say, the public URL that goes into emails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "USHER_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value Usher cannot use; the message names the setting."""
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Every knob of a running Usher. Field names match `USHER_<NAME>` and the CLI's `--name`."""
+
+    db: str = "./usher.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    smtp_url: str = ""
+    mail_from: str = ""
+    mail_dir: str = ""
+    notify: list[str] = msgspec.field(default_factory=list)
+    org: str = "Usher"
+    rate_limit: int = 20
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port must be between 0 and 65535, not {self.port}")
+        if self.rate_limit < 1:
+            raise SettingsError(f"rate_limit must be at least 1, not {self.rate_limit}")
+        if self.public_url:
+            self.public_url = self.public_url.rstrip("/")
+            if not self.public_url.startswith(("http://", "https://")):
+                raise SettingsError(
+                    f"public_url must start with http:// or https://, not {self.public_url!r}"
+                )
+        elif self.host in {"0.0.0.0", "::"}:  # noqa: S104 - checking, not binding
+            raise SettingsError(
+                "public_url is required when host is 0.0.0.0 or :: "
+                "(set USHER_PUBLIC_URL or --public-url to the address people will open)"
+            )
+        if not self.mail_from:
+            self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"
+
+    @property
+    def base_url(self) -> str:
+        """The URL people open: the configured public URL, else built from host and port."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_url)
+
+    def with_port(self, port: int) -> Settings:
+        """A copy bound to `port` (used when `--port 0` let the OS pick one)."""
+        return msgspec.structs.replace(self, port=port)
+
+
+_LIST_FIELDS = {"notify", "trusted_proxies"}
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge defaults < environment < flags and validate the result.
+
+    `flags` holds only the options the user actually gave (None values are ignored), so that an
+    unset flag never hides an environment variable.
+    """
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    for name in Settings.__struct_fields__:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None or raw == "":
+            continue
+        merged[name] = _split_list(raw) if name in _LIST_FIELDS else raw
+    for name, value in (flags or {}).items():
+        if value is not None:
+            merged[name] = value
+    try:
+        return msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        raise SettingsError(_explain(error)) from None
+    except SettingsError:
+        raise
+
+
+def _explain(error: msgspec.ValidationError) -> str:
+    """Turn msgspec's `Expected int, got str - at $.port` into `port: expected int`."""
+    text = str(error)
+    message, _, where = text.partition(" - at `$.")
+    if where:
+        field = where.rstrip("`").split("[")[0]
+        env = ENV_PREFIX + field.upper()
+        return f"{field} ({env} or --{field.replace('_', '-')}): {message[0].lower()}{message[1:]}"
+    return text
