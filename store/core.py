@@ -99,3 +99,6 @@ class Store:
 
     async def recent_activity(self, limit: int = 20) -> list[AuditEntry]:
         return await queries.recent_audit(self.engine, limit)
+
+    async def audit_entries(self, term: str = "", limit: int = 500) -> list[AuditEntry]:
+        return await queries.audit_entries(self.engine, term, limit)

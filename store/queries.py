@@ -50,3 +50,18 @@ async def counts(engine: Engine) -> Counts:
 async def recent_audit(engine: Engine, limit: int) -> list[AuditEntry]:
     rows = await engine.fetchall("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
     return from_rows(rows, AuditEntry)
+
+
+async def audit_entries(engine: Engine, term: str, limit: int) -> list[AuditEntry]:
+    """Newest first; `term` matches actor, action or subject (case-insensitive substring)."""
+    if not term:
+        return await recent_audit(engine, limit)
+    like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await engine.fetchall(
+        """SELECT * FROM audit
+           WHERE actor LIKE :like ESCAPE '\\' OR action LIKE :like ESCAPE '\\'
+              OR subject LIKE :like ESCAPE '\\'
+           ORDER BY id DESC LIMIT :limit""",
+        {"like": like, "limit": limit},
+    )
+    return from_rows(rows, AuditEntry)

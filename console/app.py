@@ -1,0 +1,188 @@
+"""The console: Textual app shell that owns the event loop, the store, and the embedded signup
+server (uvicorn as a worker on the same loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from signup_server import create_app
+from signup_server.runner import EmbeddedServer, make_server
+from store import Settings, Store
+from store.records import AuditEntry, Counts
+
+from .logs import LogBuffer, LogLine, capture_logs
+from .navigation import Destination, destinations
+from .server_state import ServerState
+
+ACTIVITY_ROWS = 12
+
+
+class UsherApp(App[int]):
+    """`sock` is the listening socket for the embedded server (bound before the app starts),
+    or None with `server_down_reason` saying why there is none."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Usher"
+    ENABLE_COMMAND_PALETTE = True
+    DESTINATIONS: ClassVar[list[Destination]] = destinations()
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[object]]]] = {
+        d.mode: d.factory for d in DESTINATIONS
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("q", "quit", "Quit"),
+        *(
+            Binding(d.key, f"switch_mode('{d.mode}')", d.label, show=False, priority=True)
+            for d in DESTINATIONS
+        ),
+    ]
+
+    counts: reactive[Counts | None] = reactive(None, always_update=True)
+    activity: reactive[list[AuditEntry]] = reactive(list, always_update=True)
+    server_state: reactive[ServerState] = reactive(ServerState("off"))
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sock: socket.socket | None = None,
+        server_down_reason: str = "",
+        no_server: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.destinations = self.DESTINATIONS
+        super().__init__()
+        self.store: Store | None = None
+        self.log_buffer = LogBuffer()
+        self.log_listeners: set[Callable[[LogLine], None]] = set()
+        self._sock = sock
+        self._server_down_reason = server_down_reason
+        self._no_server = no_server
+        self._server: EmbeddedServer | None = None
+        self._server_worker: Worker[None] | None = None
+        self._restore_logging: Callable[[], None] | None = None
+        self._quitting = False
+
+    # ---------------------------------------------------------------- start and stop
+
+    async def on_mount(self) -> None:
+        self._restore_logging = capture_logs(self.log_buffer)
+        self.log_buffer.listen(self._log_line, self.call_from_thread)
+        self.store = await Store.open(self.settings)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        await self.switch_mode("home")
+        self.run_worker(self._follow_changes(), group="changes", exit_on_error=False)
+        self._start_server()
+
+    def _start_server(self) -> None:
+        url = self.settings.base_url
+        if self._no_server:
+            self.server_state = ServerState("external", url)
+            return
+        if self._sock is None:
+            self.server_state = ServerState("down", url, self._server_down_reason or "not started")
+            return
+        assert self.store is not None
+        self.server_state = ServerState("starting", url)
+        self.run_worker(self._serve(self._sock), group="http", exit_on_error=False)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        assert self.store is not None
+        web = create_app(self.store, self.settings, secret_key=await self.store.secret_key())
+        self._server = make_server(web)
+        watcher = asyncio.create_task(self._watch_started(self._server))
+        try:
+            await self._server.serve(sockets=[sock])
+        except SystemExit:
+            raise RuntimeError("the server could not start (see the server log, F12)") from None
+        finally:
+            watcher.cancel()
+
+    async def _watch_started(self, server: EmbeddedServer) -> None:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        self.server_state = ServerState("up", self.settings.base_url)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place that turns a failed worker into a visible state, never a traceback."""
+        worker = event.worker
+        if worker.group == "http" and event.state in (WorkerState.ERROR, WorkerState.SUCCESS):
+            if self._quitting:
+                return
+            reason = str(worker.error) if worker.error else "the server stopped"
+            self.server_state = ServerState("down", self.settings.base_url, reason)
+            if worker.error:
+                self.notify(f"Signup server stopped: {reason}", severity="error", timeout=10)
+        elif event.state == WorkerState.ERROR and worker.error is not None:
+            self.notify(f"{worker.name or 'Background task'} failed: {worker.error}",
+                        severity="error", timeout=10)
+
+    def _on_sigterm(self) -> None:
+        self.run_worker(self.action_quit(), group="quit")
+
+    async def action_quit(self) -> None:
+        """Stop the server gracefully (in-flight requests finish), close the store, exit."""
+        if self._quitting:
+            return
+        self._quitting = True
+        if self._server is not None:
+            self._server.stop()
+        for worker in list(self.workers):
+            if worker.group == "http":
+                with contextlib.suppress(Exception):
+                    await worker.wait()
+        if self._sock is not None:
+            self._sock.close()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self._restore_logging is not None:
+            self._restore_logging()
+        self.exit(0)
+
+    # ---------------------------------------------------------------- live data
+
+    async def _follow_changes(self) -> None:
+        """Refresh the shared figures on every commit (ours at once, others' within a poll)."""
+        assert self.store is not None
+        store = self.store
+        async with store.feed.listening() as changes:
+            await self.refresh_counts()
+            async for _ in changes:
+                await self.refresh_counts()
+
+    async def refresh_counts(self) -> None:
+        if self.store is None:
+            return
+        self.counts = await self.store.counts()
+        self.activity = await self.store.recent_activity(ACTIVITY_ROWS)
+
+    def _log_line(self, line: LogLine) -> None:
+        for listener in list(self.log_listeners):
+            listener(line)
+
+    # ---------------------------------------------------------------- commands
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for destination in self.destinations:
+            yield SystemCommand(
+                f"Go to {destination.label}",
+                f"Open the {destination.label} screen ({destination.key.upper()})",
+                self._go(destination.mode),
+            )
+        yield from super().get_system_commands(screen)
+
+    def _go(self, mode: str) -> Callable[[], object]:
+        return lambda: self.switch_mode(mode)

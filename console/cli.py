@@ -1,0 +1,138 @@
+"""`usher`: the command line. No subcommand opens the console.
+
+Flags override `USHER_*` environment variables, which override defaults. Errors go to stderr
+with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from store import Settings, SettingsError, Store, StoreError, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class CliError(Exception):
+    """Nothing could be done; the message is printed as `usher: error: …` with exit status 2."""
+
+
+def _server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address the signup server listens on (USHER_HOST)")
+    parser.add_argument("--port", type=int, help="port of the signup server; 0 = any free one")
+    parser.add_argument("--public-url", help="URL people open, used in links (USHER_PUBLIC_URL)")
+
+
+def _db_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="SQLite database file (USHER_DB, default ./usher.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _db_flag(common)
+    server = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _server_flags(server)
+
+    parser = argparse.ArgumentParser(
+        prog="usher",
+        description="Bring people into your organisation's account.",
+        parents=[common, server],
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("--no-server", action="store_true", help="open the console alone")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    console = commands.add_parser(
+        "console", parents=[common, server], help="open the console (the default)",
+        argument_default=argparse.SUPPRESS,
+    )
+    console.add_argument(
+        "--no-server", action="store_true", help="do not start the signup server here"
+    )
+    console.set_defaults(handler=run_console)
+
+    serve = commands.add_parser(
+        "serve", parents=[common, server], help="run the signup server and mail delivery headless",
+        argument_default=argparse.SUPPRESS,
+    )
+    serve.set_defaults(handler=run_serve)
+
+    for register in _extra_commands():
+        register(commands, common)
+    return parser
+
+
+def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
+    """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
+    return []
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    names = set(Settings.__struct_fields__)
+    flags = {name: value for name, value in vars(args).items() if name in names}
+    return load_settings(flags)
+
+
+def run_console(args: argparse.Namespace, settings: Settings) -> int:
+    from signup_server.runner import BindError, bind_socket, bound_port
+
+    from .app import UsherApp
+
+    asyncio.run(_check_store(settings))
+    no_server = bool(getattr(args, "no_server", False))
+    sock = None
+    reason = ""
+    if not no_server:
+        try:
+            sock = bind_socket(settings.host, settings.port)
+        except BindError as error:
+            reason = str(error)
+        else:
+            if settings.port == 0:
+                settings = settings.with_port(bound_port(sock))
+    app = UsherApp(settings, sock=sock, server_down_reason=reason, no_server=no_server)
+    app.run()
+    return app.return_code or EXIT_OK
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from signup_server.serve import ServeFailed, configure_logging, serve
+
+    configure_logging()
+    try:
+        asyncio.run(serve(settings))
+    except ServeFailed as error:
+        raise CliError(str(error)) from None
+    return EXIT_OK
+
+
+async def _check_store(settings: Settings) -> None:
+    """Open (and migrate) the database once before the TUI takes the terminal, so an unusable
+    file is a one-line error rather than a broken screen."""
+    store = await Store.open(settings, watch=False)
+    await store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = getattr(args, "handler", run_console)
+    try:
+        settings = settings_from(args)
+        return handler(args, settings)
+    except (CliError, SettingsError, StoreError) as error:
+        print(f"usher: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""The console's screens and the F-keys that reach them (each screen is a Textual mode, so it
+keeps its cursor and filters while you look elsewhere). Later screens register here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+from textual.screen import Screen
+
+
+class Destination(msgspec.Struct, frozen=True):
+    key: str
+    mode: str
+    label: str
+    factory: Callable[[], Screen[None]]
+
+
+def destinations() -> list[Destination]:
+    """Every screen in F-key order (imported here to keep start-up imports in one place)."""
+    from .screens.audit import AuditScreen
+    from .screens.dashboard import DashboardScreen
+    from .screens.server_log import ServerLogScreen
+
+    return [
+        Destination("f1", "home", "Home", DashboardScreen),
+        Destination("f10", "audit", "Audit", AuditScreen),
+        Destination("f12", "log", "Log", ServerLogScreen),
+    ]

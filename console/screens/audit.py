@@ -1,0 +1,84 @@
+"""Audit: who did what, newest first; `/` filters by actor, action or subject."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input
+
+from store.records import AuditEntry
+
+from .base import UsherScreen
+
+PAGE = 500
+
+
+class AuditScreen(UsherScreen):
+    TITLE = "Audit"
+    HELP: ClassVar[str] = (
+        "Every change with its actor: the OS user (and SSH client) for console actions, the "
+        "client address for web ones. / filters by actor, action or subject; escape clears."
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear", show=False),
+    ]
+    DEFAULT_CSS = """
+    AuditScreen #filter { display: none; }
+    AuditScreen #filter.shown { display: block; }
+    AuditScreen DataTable { height: 1fr; }
+    """
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="Filter by actor, action or subject", id="filter")
+        yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("When", "Actor", "Action", "Subject")
+        self.watch(self.usher, "activity", self._reload, init=False)
+        self.run_worker(self._load(), exclusive=True, group="audit")
+
+    async def _load(self) -> None:
+        if self.usher.store is None:
+            return
+        term = self.query_one("#filter", Input).value.strip()
+        entries = await self.usher.store.audit_entries(term, PAGE)
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for entry in entries:
+            table.add_row(*self._cells(entry), key=str(entry.id))
+        if entries:
+            table.move_cursor(row=min(keep, len(entries) - 1))
+
+    @staticmethod
+    def _cells(entry: AuditEntry) -> tuple[Text, ...]:
+        return (
+            Text(entry.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+            Text(entry.actor),
+            Text(entry.action.replace("_", " ")),
+            Text(entry.subject),
+        )
+
+    def _reload(self, *_: object) -> None:
+        self.run_worker(self._load(), exclusive=True, group="audit")
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._reload()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.query_one(DataTable).focus()

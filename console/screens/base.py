@@ -1,0 +1,49 @@
+"""What every console screen shares: the header, the footer, and `?` for its help."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from ..widgets.header import UsherHeader
+
+if TYPE_CHECKING:
+    from ..app import UsherApp
+
+
+class UsherScreen(Screen[None]):
+    HELP: ClassVar[str] = "No help for this screen yet."
+    """Plain text shown by `?`: what the screen is for and what its keys do."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    @property
+    def usher(self) -> UsherApp:
+        from ..app import UsherApp
+
+        app = self.app
+        assert isinstance(app, UsherApp)
+        return app
+
+    def compose(self) -> ComposeResult:
+        yield UsherHeader()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def action_help(self) -> None:
+        from .help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self.HELP_TITLE, self.HELP))
+
+    @property
+    def HELP_TITLE(self) -> str:  # noqa: N802 - reads like the constant it stands beside
+        return self.TITLE or type(self).__name__.removesuffix("Screen")

@@ -1,0 +1,101 @@
+"""Home: the figures an admin checks first, kept current by the change feed, and recent
+activity. On an empty database it says what to do first."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Static
+
+from store.clock import ago
+from store.records import AuditEntry, Counts
+
+from .base import UsherScreen
+
+EMPTY_HINT = (
+    "No one here yet. Create an invite link (usher links create --level member), "
+    "invite people by email (usher invite), or add one person (usher users add). "
+    "The screens for each arrive with the F-keys above."
+)
+
+
+def figure(label: str, value: int | str, note: str = "", style: str = "bold") -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{label:<18}")
+    text.append(f"{value:>6}", style=style)
+    if note:
+        text.append(f"  {note}", style="dim")
+    return text
+
+
+def activity_line(entry: AuditEntry) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(entry.at.astimezone().strftime("%H:%M "), style="dim")
+    text.append(entry.actor, style="cyan")
+    text.append(" ")
+    text.append(entry.action.replace("_", " "))
+    if entry.subject:
+        text.append(" ")
+        text.append(entry.subject, style="bold")
+    return text
+
+
+class DashboardScreen(UsherScreen):
+    TITLE = "Home"
+    HELP: ClassVar[str] = (
+        "The figures here update by themselves whenever the database changes, "
+        "also when another Usher process (usher serve) made the change. "
+        "Pending approvals and failed emails also show as badges in the header."
+    )
+    DEFAULT_CSS = """
+    DashboardScreen #figures { grid-size: 2; grid-gutter: 0 2; height: auto; padding: 1 1 0 1; }
+    DashboardScreen #figures Static { height: 1; }
+    DashboardScreen #activity-title { padding: 1 1 0 1; text-style: bold; }
+    DashboardScreen #activity { padding: 0 1; height: 1fr; }
+    DashboardScreen #empty { padding: 1 2; color: $text-warning; }
+    """
+
+    def compose_body(self) -> ComposeResult:
+        with Grid(id="figures"):
+            for name in ("pending", "links", "active", "invitations", "mail", "last"):
+                yield Static(id=f"fig-{name}")
+        yield Static(EMPTY_HINT, id="empty", markup=False)
+        yield Static("Recent activity", id="activity-title")
+        yield Vertical(id="activity")
+
+    def on_mount(self) -> None:
+        self.watch(self.usher, "counts", self._show_counts)
+        self.watch(self.usher, "activity", self._show_activity)
+
+    def _show_counts(self, counts: Counts | None) -> None:
+        if counts is None:
+            return
+        pending_style = "bold yellow" if counts.pending else "bold"
+        self._set("pending", figure("Pending approval", counts.pending, style=pending_style))
+        self._set("active", figure("Active users", counts.active, f"of {counts.total_users}"))
+        mail_note = f"failed {counts.mail_failed} · kept {counts.mail_kept}"
+        self._set("mail", figure("Emails queued", counts.mail_queued, mail_note))
+        links_note = f"active · {counts.links_inactive} inactive"
+        self._set("links", figure("Invite links", counts.links_active, links_note))
+        self._set(
+            "invitations",
+            figure("Invitations", counts.invitations_pending,
+                   f"pending · {counts.invitations_bounced} bounced"),
+        )
+        last = ago(counts.last_signup_at) if counts.last_signup_at else "—"
+        self._set("last", figure("Last signup", last, counts.last_signup_email or ""))
+        self.query_one("#empty").display = counts.is_empty
+
+    def _show_activity(self, entries: list[AuditEntry]) -> None:
+        box = self.query_one("#activity", Vertical)
+        box.remove_children()
+        if not entries:
+            box.mount(Static("Nothing has happened yet.", classes="dim"))
+            return
+        box.mount_all([Static(activity_line(entry)) for entry in entries])
+
+    def _set(self, name: str, text: Text) -> None:
+        self.query_one(f"#fig-{name}", Static).update(text)

@@ -1,0 +1,74 @@
+"""`usher serve`: the signup server alone (no console), until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from store import Settings, Store, StoreError
+
+from .app import create_app
+from .runner import BindError, bind_socket, bound_port, make_server
+
+log = logging.getLogger("usher.serve")
+
+BackgroundTask = Callable[[Store], Awaitable[None]]
+"""Work that runs beside the server for its lifetime (the mail delivery worker, housekeeping)."""
+
+BACKGROUND_TASKS: list[BackgroundTask] = []
+
+
+def configure_logging(stream: TextIO = sys.stderr) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+
+
+class ServeFailed(Exception):
+    """Nothing could be served; the message is the one line `usher serve` prints."""
+
+
+async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
+    """Serve until SIGINT/SIGTERM, then finish in-flight requests and return.
+
+    Raises ServeFailed (before serving anything) for a busy port or an unusable database.
+    """
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except BindError as error:
+        raise ServeFailed(str(error)) from None
+    if settings.port == 0:
+        settings = settings.with_port(bound_port(sock))
+    try:
+        store = await Store.open(settings)
+    except StoreError as error:
+        sock.close()
+        raise ServeFailed(str(error)) from None
+    try:
+        server = make_server(create_app(store, settings, secret_key=await store.secret_key()))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, server.stop)
+        background = [asyncio.create_task(task(store)) for task in BACKGROUND_TASKS]
+        print(f"Usher serving {settings.base_url} (database {store.path})", file=out, flush=True)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    finally:
+        sock.close()
+        await store.close()
+    log.info("stopped")

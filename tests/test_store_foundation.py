@@ -1,0 +1,246 @@
+"""The store's foundation on a real SQLite file: migrations, file mode, the change feed across
+processes, hashing off the loop, tokens and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from store import Settings, SettingsError, Store, StoreError, load_settings
+from store.changes import EXTERNAL
+from store.clock import db_now
+from store.engine import Engine
+from store.migrations import LATEST_VERSION, MIGRATIONS, migrate
+from store.passwords import Hasher, PasswordRejected, check_password, password_problem
+from store.tokens import (
+    new_one_time_credential,
+    new_token,
+    one_time_credential_hash,
+    one_time_credential_matches,
+    token_digest,
+)
+
+from .helpers import ROOT
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(row[0]) for row in rows}
+
+
+async def test_new_database_gets_latest_schema_with_private_mode(store: Store) -> None:
+    path = Path(store.path)
+    assert {"users", "invite_links", "invitations", "outbox", "audit", "meta"} <= tables(path)
+    assert await store.engine.user_version() == LATEST_VERSION
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert await store.engine.scalar("PRAGMA journal_mode") == "wal"
+    assert await store.engine.scalar("PRAGMA foreign_keys") == 1
+
+
+async def test_migrations_are_idempotent(settings: Settings) -> None:
+    first = await Store.open(settings)
+    key = await first.secret_key()
+    await first.close()
+    engine = await Engine.open(settings.db)
+    try:
+        assert await migrate(engine) == []
+    finally:
+        await engine.close()
+    again = await Store.open(settings)
+    assert await again.secret_key() == key, "reopening must not mint a new secret"
+    await again.close()
+
+
+async def test_older_schema_is_upgraded_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE legacy (x INTEGER)")
+        conn.execute("INSERT INTO legacy VALUES (42)")
+    settings = load_settings({"db": str(path)}, environ={})
+    async with await Store.open(settings) as store:
+        assert await store.engine.user_version() == LATEST_VERSION
+        assert await store.engine.scalar("SELECT x FROM legacy") == 42
+
+
+async def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    script = (
+        "import asyncio, sys\n"
+        "from store import Store, load_settings\n"
+        "async def main():\n"
+        "    s = load_settings({'db': sys.argv[1]}, environ={})\n"
+        "    st = await Store.open(s, watch=False)\n"
+        "    await st.close()\n"
+        "asyncio.run(main())\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(path)], cwd=ROOT) for _ in range(3)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        assert conn.execute("SELECT count(*) FROM meta WHERE key='secret_key'").fetchone()[0] == 1
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this Usher"):
+        await Store.open(load_settings({"db": str(path)}, environ={}))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing-folder" / "usher.db", "does not exist"),
+        (lambda p: p, "is a folder"),
+    ],
+)
+async def test_unusable_paths_are_one_line_errors(tmp_path: Path, make, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(StoreError, match=message):
+        await Store.open(load_settings({"db": str(make(tmp_path))}, environ={}))
+
+
+async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("these are not the tables you are looking for\n" * 100)
+    with pytest.raises(StoreError, match="not a database"):
+        await Store.open(load_settings({"db": str(path)}, environ={}))
+
+
+async def test_failed_transaction_writes_nothing_and_announces_nothing(store: Store) -> None:
+    subscription = store.feed.subscribe()
+    with pytest.raises(RuntimeError):
+        async with store.write("users") as tx:
+            await tx.execute(
+                "INSERT INTO users (email, level, status, created_at, updated_at) "
+                "VALUES ('a@example.org', 'member', 'active', ?, ?)",
+                (db_now(), db_now()),
+            )
+            raise RuntimeError("boom")
+    assert await store.engine.scalar("SELECT count(*) FROM users") == 0
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(subscription.__anext__(), 0.3)
+
+
+async def test_change_feed_hears_own_commit_at_once(store: Store) -> None:
+    async with store.feed.listening() as changes:
+        started = time.monotonic()
+        async with store.write("users") as tx:
+            await tx.execute(
+                "INSERT INTO users (email, level, status, created_at, updated_at) "
+                "VALUES ('b@example.org', 'member', 'pending', ?, ?)",
+                (db_now(), db_now()),
+            )
+        topics = await asyncio.wait_for(changes.__anext__(), 1)
+    assert topics == {"users"}
+    assert time.monotonic() - started < 1
+    counts = await store.counts()
+    assert counts.pending == 1
+
+
+async def test_change_feed_sees_a_commit_made_by_a_second_process(store: Store) -> None:
+    script = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1])\n"
+        "c.execute(\"INSERT INTO users (email, level, status, created_at, updated_at) "
+        "VALUES ('other@example.org', 'member', 'pending', "
+        "'2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')\")\n"
+        "c.commit()\n"
+    )
+    async with store.feed.listening() as changes:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, store.path)
+        assert await proc.wait() == 0
+        topics = await asyncio.wait_for(changes.__anext__(), 2)
+    assert EXTERNAL in topics
+    assert (await store.counts()).pending == 1
+
+
+async def test_hashing_runs_off_the_event_loop(store: Store) -> None:
+    hasher = Hasher()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    hashes = await asyncio.gather(*(hasher.hash(f"correct horse {i}") for i in range(4)))
+    task.cancel()
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert ticks >= 4, "the loop kept ticking while four hashes ran"
+    assert await hasher.verify(hashes[0], "correct horse 0")
+    assert not await hasher.verify(hashes[0], "correct horse 1")
+    assert not hasher.needs_rehash(hashes[0])
+    assert Hasher(time_cost=3).needs_rehash(hashes[0])
+
+
+def test_password_policy() -> None:
+    assert password_problem("short") is not None
+    assert password_problem("x" * 129) is not None
+    assert password_problem("password123") is not None
+    assert password_problem("ann@example.org", email="ann@example.org") is not None
+    assert password_problem("correct horse battery staple") is None
+    assert check_password("ｃｏｒｒｅｃｔ horse battery") == "correct horse battery"
+    with pytest.raises(PasswordRejected):
+        check_password("qwertyuiop")
+
+
+def test_tokens_have_enough_entropy_and_digest_stably() -> None:
+    token = new_token()
+    assert len(token) >= 43  # 32 bytes in URL-safe base64
+    assert token != new_token()
+    assert token_digest(token) == token_digest(token)
+    assert len(token_digest(token)) == 64
+    credential = new_one_time_credential()
+    assert len(credential.replace("-", "")) == 26
+    stored = one_time_credential_hash(credential)
+    assert one_time_credential_matches(stored, credential.lower().replace("-", " "))
+    assert not one_time_credential_matches(stored, new_one_time_credential())
+
+
+def test_settings_precedence_and_errors() -> None:
+    env = {"USHER_PORT": "9000", "USHER_ORG": "Acme", "USHER_NOTIFY": "a@x.org, b@x.org"}
+    settings = load_settings({"port": 9100}, environ=env)
+    assert settings.port == 9100
+    assert settings.org == "Acme"
+    assert settings.notify == ["a@x.org", "b@x.org"]
+    assert settings.base_url == "http://127.0.0.1:9100"
+    assert load_settings({}, environ=env).port == 9000
+    with pytest.raises(SettingsError, match="port"):
+        load_settings({}, environ={"USHER_PORT": "eighty"})
+    with pytest.raises(SettingsError, match="public_url is required"):
+        load_settings({"host": "0.0.0.0"}, environ={})
+    assert load_settings({"public_url": "https://join.acme.org/"}, environ={}).is_https
+
+
+def test_database_file_is_private_even_with_a_lax_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+
+        async def open_and_close() -> None:
+            async with await Store.open(load_settings({"db": str(tmp_path / "u.db")}, environ={})):
+                pass
+
+        asyncio.run(open_and_close())
+    finally:
+        os.umask(old)
+    for name in os.listdir(tmp_path):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+
+
+def test_migration_list_is_ordered() -> None:
+    versions = [version for version, _ in MIGRATIONS]
+    assert versions == sorted(set(versions))
