@@ -8,7 +8,7 @@ import contextlib
 import signal
 import socket
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -36,7 +36,7 @@ class UsherApp(App[int]):
     TITLE = "Usher"
     ENABLE_COMMAND_PALETTE = True
     DESTINATIONS: ClassVar[list[Destination]] = destinations()
-    MODES: ClassVar[dict[str, str | Callable[[], Screen[object]]]] = {
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         d.mode: d.factory for d in DESTINATIONS
     }
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -126,8 +126,11 @@ class UsherApp(App[int]):
             if worker.error:
                 self.notify(f"Signup server stopped: {reason}", severity="error", timeout=10)
         elif event.state == WorkerState.ERROR and worker.error is not None:
-            self.notify(f"{worker.name or 'Background task'} failed: {worker.error}",
-                        severity="error", timeout=10)
+            self.notify(
+                f"{worker.name or 'Background task'} failed: {worker.error}",
+                severity="error",
+                timeout=10,
+            )
 
     def _on_sigterm(self) -> None:
         self.run_worker(self.action_quit(), group="quit")
@@ -148,9 +151,14 @@ class UsherApp(App[int]):
         if self.store is not None:
             await self.store.close()
             self.store = None
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        """However the app ends (quit, test harness, crash), give the loggers back."""
+        self.log_buffer.listen(None)
         if self._restore_logging is not None:
             self._restore_logging()
-        self.exit(0)
+            self._restore_logging = None
 
     # ---------------------------------------------------------------- live data
 

@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     console = commands.add_parser(
-        "console", parents=[common, server], help="open the console (the default)",
+        "console",
+        parents=[common, server],
+        help="open the console (the default)",
         argument_default=argparse.SUPPRESS,
     )
     console.add_argument(
@@ -59,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     console.set_defaults(handler=run_console)
 
     serve = commands.add_parser(
-        "serve", parents=[common, server], help="run the signup server and mail delivery headless",
+        "serve",
+        parents=[common, server],
+        help="run the signup server and mail delivery headless",
         argument_default=argparse.SUPPRESS,
     )
     serve.set_defaults(handler=run_serve)

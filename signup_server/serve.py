@@ -7,8 +7,8 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TextIO
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
 
 from store import Settings, Store, StoreError
 
@@ -17,7 +17,7 @@ from .runner import BindError, bind_socket, bound_port, make_server
 
 log = logging.getLogger("usher.serve")
 
-BackgroundTask = Callable[[Store], Awaitable[None]]
+BackgroundTask = Callable[[Store], Coroutine[Any, Any, None]]
 """Work that runs beside the server for its lifetime (the mail delivery worker, housekeeping)."""
 
 BACKGROUND_TASKS: list[BackgroundTask] = []

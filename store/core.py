@@ -90,7 +90,7 @@ class Store:
 
     async def healthy(self) -> bool:
         try:
-            return await self.engine.scalar("SELECT 1") == 1
+            return bool(await self.engine.scalar("SELECT 1") == 1)
         except Exception:
             return False
 

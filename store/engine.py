@@ -71,7 +71,9 @@ def _create_private_file(path: Path) -> None:
     if path.exists():
         return
     if not path.parent.exists():
-        raise DatabaseError(f"cannot open database {str(path)!r}: folder {str(path.parent)!r} does not exist")
+        raise DatabaseError(
+            f"cannot open database {str(path)!r}: folder {str(path.parent)!r} does not exist"
+        )
     try:
         fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -116,8 +118,13 @@ async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
 class Engine:
     """The process's connections to one SQLite file."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
-                 watcher: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        watcher: aiosqlite.Connection,
+    ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
@@ -225,9 +232,8 @@ class Engine:
 
     async def backup_to(self, target: str) -> None:
         """An online, consistent copy (later used by `usher backup`)."""
-        async with self._write_lock:
-            async with self._writer.execute("VACUUM INTO ?", (target,)) as cursor:
-                await cursor.fetchall()
+        async with self._write_lock, self._writer.execute("VACUUM INTO ?", (target,)) as cursor:
+            await cursor.fetchall()
 
 
 def _split_statements(script: str) -> list[str]:

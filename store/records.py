@@ -100,6 +100,8 @@ class Counts(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def is_empty(self) -> bool:
-        return self.total_users == 0 and self.links_active + self.links_inactive == 0 and (
-            self.invitations_pending == 0
+        return (
+            self.total_users == 0
+            and self.links_active + self.links_inactive == 0
+            and (self.invitations_pending == 0)
         )

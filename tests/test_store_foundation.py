@@ -153,7 +153,7 @@ async def test_change_feed_sees_a_commit_made_by_a_second_process(store: Store) 
     script = (
         "import sqlite3, sys\n"
         "c = sqlite3.connect(sys.argv[1])\n"
-        "c.execute(\"INSERT INTO users (email, level, status, created_at, updated_at) "
+        'c.execute("INSERT INTO users (email, level, status, created_at, updated_at) '
         "VALUES ('other@example.org', 'member', 'pending', "
         "'2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')\")\n"
         "c.commit()\n"
@@ -193,7 +193,8 @@ def test_password_policy() -> None:
     assert password_problem("password123") is not None
     assert password_problem("ann@example.org", email="ann@example.org") is not None
     assert password_problem("correct horse battery staple") is None
-    assert check_password("ｃｏｒｒｅｃｔ horse battery") == "correct horse battery"
+    fullwidth = "\uff43\uff4f\uff52\uff52\uff45\uff43\uff54 horse battery"
+    assert check_password(fullwidth) == "correct horse battery"
     with pytest.raises(PasswordRejected):
         check_password("qwertyuiop")
 
@@ -222,7 +223,7 @@ def test_settings_precedence_and_errors() -> None:
     with pytest.raises(SettingsError, match="port"):
         load_settings({}, environ={"USHER_PORT": "eighty"})
     with pytest.raises(SettingsError, match="public_url is required"):
-        load_settings({"host": "0.0.0.0"}, environ={})
+        load_settings({"host": "0.0.0.0"}, environ={})  # noqa: S104
     assert load_settings({"public_url": "https://join.acme.org/"}, environ={}).is_https
 
 

@@ -45,5 +45,5 @@ class UsherScreen(Screen[None]):
         self.app.push_screen(HelpScreen(self.HELP_TITLE, self.HELP))
 
     @property
-    def HELP_TITLE(self) -> str:  # noqa: N802 - reads like the constant it stands beside
+    def HELP_TITLE(self) -> str:
         return self.TITLE or type(self).__name__.removesuffix("Screen")

@@ -24,8 +24,8 @@ EMPTY_HINT = (
 
 def figure(label: str, value: int | str, note: str = "", style: str = "bold") -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{label:<18}")
-    text.append(f"{value:>6}", style=style)
+    text.append(f"{label:<17}")
+    text.append(f"{value:>5}", style=style)
     if note:
         text.append(f"  {note}", style="dim")
     return text
@@ -51,7 +51,10 @@ class DashboardScreen(UsherScreen):
         "Pending approvals and failed emails also show as badges in the header."
     )
     DEFAULT_CSS = """
-    DashboardScreen #figures { grid-size: 2; grid-gutter: 0 2; height: auto; padding: 1 1 0 1; }
+    DashboardScreen #figures {
+        grid-size: 2; grid-rows: 1; grid-columns: 1fr 1fr; grid-gutter: 0 2;
+        height: auto; padding: 1 1 0 1;
+    }
     DashboardScreen #figures Static { height: 1; }
     DashboardScreen #activity-title { padding: 1 1 0 1; text-style: bold; }
     DashboardScreen #activity { padding: 0 1; height: 1fr; }
@@ -82,8 +85,11 @@ class DashboardScreen(UsherScreen):
         self._set("links", figure("Invite links", counts.links_active, links_note))
         self._set(
             "invitations",
-            figure("Invitations", counts.invitations_pending,
-                   f"pending · {counts.invitations_bounced} bounced"),
+            figure(
+                "Invitations",
+                counts.invitations_pending,
+                f"pending · {counts.invitations_bounced} bounced",
+            ),
         )
         last = ago(counts.last_signup_at) if counts.last_signup_at else "—"
         self._set("last", figure("Last signup", last, counts.last_signup_email or ""))

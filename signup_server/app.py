@@ -1,0 +1,67 @@
+"""The app factory: one place that wires the security layer, templates and static files, so every
+later page inherits them by being registered here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from litestar import Litestar
+from litestar.datastructures import CacheControlHeader, State
+from litestar.di import Provide
+from litestar.static_files import create_static_files_router
+from litestar.stores.memory import MemoryStore
+from litestar.types import ControllerRouterHandler
+
+from store import Settings, Store
+
+from .deps import STATE_SECRET_KEY, STATE_SETTINGS, STATE_STORE, provide_settings, provide_store
+from .errors import exception_handlers, log_exception
+from .render import STATIC_DIR, template_config
+from .routes import healthz, index
+from .security import RATE_LIMIT_STORE, csrf_config, rate_limit_config, security_headers_hook
+
+__all__ = ["MAX_BODY_SIZE", "create_app"]
+
+MAX_BODY_SIZE = 64 * 1024
+"""Our forms are a few fields; anything larger is refused with 413 before it is parsed."""
+
+
+def create_app(
+    store: Store,
+    settings: Settings,
+    *,
+    secret_key: str,
+    debug: bool = False,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """Build the signup server around an open `store` (the caller owns its lifetime).
+
+    `secret_key` comes from `await store.secret_key()`, so tokens stay valid across restarts
+    and across processes sharing the database. `extra_route_handlers` are registered next to
+    the foundation's routes and get the same security layer.
+    """
+    static_router = create_static_files_router(
+        path="/static",
+        directories=[STATIC_DIR],
+        cache_control=CacheControlHeader(no_cache=True),
+        include_in_schema=False,
+    )
+    return Litestar(
+        route_handlers=[healthz, index, static_router, *extra_route_handlers],
+        dependencies={
+            "store": Provide(provide_store, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        state=State({STATE_STORE: store, STATE_SETTINGS: settings, STATE_SECRET_KEY: secret_key}),
+        csrf_config=csrf_config(settings, secret_key),
+        middleware=[rate_limit_config(settings).middleware],
+        stores={RATE_LIMIT_STORE: MemoryStore()},
+        before_send=[security_headers_hook(settings)],
+        after_exception=[log_exception],
+        exception_handlers=exception_handlers,
+        template_config=template_config(settings, debug=debug),
+        request_max_body_size=MAX_BODY_SIZE,
+        logging_config=None,
+        openapi_config=None,
+        debug=debug,
+    )
