@@ -123,8 +123,26 @@ CREATE INDEX audit_at ON audit (at);
 INSERT INTO meta (key, value) VALUES ('secret_key', '{{secret_key}}');
 """
 
+V3_LINK_SIGNUP = """
+CREATE TABLE sessions (
+    id          INTEGER PRIMARY KEY,
+    token_hash  TEXT NOT NULL UNIQUE,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+ALTER TABLE invite_links ADD COLUMN updated_at TEXT;
+CREATE INDEX action_tokens_expiry ON action_tokens (expires_at);
+"""
+"""Sign-in sessions (only a SHA-256 of the cookie's token is stored) and when a link last
+changed."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
+    (3, V3_LINK_SIGNUP),
 ]
 """(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
 

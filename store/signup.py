@@ -1,0 +1,750 @@
+"""Accounts made through invite links, and what their owners do afterwards: confirm the address,
+sign in, change or reset the password.
+
+The rules that keep it correct:
+- A link's use is taken in the same short transaction that creates the account, by one
+  conditional UPDATE: a link with max uses N admits exactly N accounts, from any number of
+  processes. Hashing happens before that transaction, never inside it.
+- Nothing tells a stranger which addresses have accounts: with confirmation on, an existing
+  address gets the same answer as a new one (and its owner an email); sign-in does the same
+  hasher work for unknown addresses; a reset request answers the same whatever the address.
+- Unconfirmed accounts expire after 24 hours and give their link use back.
+- Pending, rejected and disabled accounts are blocked: they can only see their state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+import msgspec
+from email_validator import EmailNotValidError, validate_email
+
+from .audit import record
+from .clock import db_now, from_db, now, to_db
+from .core import Store
+from .engine import Row, Transaction
+from .links import Link, domain_allowed, link_by_token, link_password_hash
+from .outbox import enqueue
+from .passwords import password_problem
+from .records import User, UserStatus, from_row
+from .settings import Settings
+from .text import clean_line
+from .tokens import (
+    is_one_time_hash,
+    new_token,
+    one_time_credential_matches,
+    same_secret,
+    token_digest,
+)
+
+__all__ = [
+    "CONFIRM_VALID",
+    "ONE_TIME_VALID",
+    "SESSION_VALID",
+    "SET_PASSWORD_VALID",
+    "UNCONFIRMED_VALID",
+    "ConfirmOutcome",
+    "FormRefused",
+    "PasswordChange",
+    "Session",
+    "SignInFailed",
+    "SignupForm",
+    "SignupOutcome",
+    "TokenUnusable",
+    "change_password",
+    "check_email_address",
+    "confirm_email",
+    "expire_unconfirmed",
+    "queue_set_password_email",
+    "request_password_reset",
+    "session_user",
+    "set_password_account",
+    "set_password_by_token",
+    "sign_in",
+    "sign_out",
+    "sign_up_by_link",
+    "usable_link",
+]
+
+CONFIRM_VALID = timedelta(hours=24)
+UNCONFIRMED_VALID = timedelta(hours=24)
+SET_PASSWORD_VALID = timedelta(hours=72)
+SESSION_VALID = timedelta(hours=12)
+ONE_TIME_VALID = timedelta(days=7)
+MAX_NAME = 100
+BLOCKED: frozenset[str] = frozenset({"pending", "rejected", "disabled"})
+"""Statuses that may only see their own state: no password change, no reset."""
+
+_ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
+
+
+def with_article(level: str) -> str:
+    """`a member`, `an admin`: for "You'll join Acme as a member"."""
+    return f"{_ARTICLE.get(level, 'a')} {level}"
+
+
+# --- errors and results ------------------------------------------------------------------------
+
+
+class FormRefused(Exception):
+    """The form cannot be accepted; `errors` maps field names to messages for people.
+
+    Fields come in page order; a key starting with "_" is about the whole form.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class TokenUnusable(Exception):
+    """The token in the URL leads nowhere. `known` tells 410 (it existed) from 404, but both
+    show the same calm page: nobody learns which tokens were once real."""
+
+    def __init__(self, known: bool) -> None:
+        super().__init__("gone" if known else "unknown")
+        self.known = known
+
+
+class SignInFailed(Exception):
+    """Wrong address or password: one answer for both."""
+
+
+class SignupForm(msgspec.Struct, kw_only=True):
+    """The join page's fields (DESIGN.md's names). Unknown fields (the CSRF token) are ignored."""
+
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    password: str = ""
+    password_confirm: str = ""
+    link_password: str = ""
+
+
+class PasswordChange(msgspec.Struct, kw_only=True):
+    current_password: str = ""
+    password: str = ""
+    password_confirm: str = ""
+
+
+class SignupOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """`check_email`: confirmation sent (or the address exists: same answer); `pending`: waits
+    for approval; `active`: ready to sign in."""
+
+    kind: Literal["check_email", "pending", "active"]
+    user_id: int | None = None
+
+
+class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    status: UserStatus
+    already: bool = False
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed-in browser: `token` goes in the cookie, only its digest is stored."""
+
+    token: str
+    user: User
+    expires_at: datetime
+
+
+# --- small rules -------------------------------------------------------------------------------
+
+
+def check_email_address(text: str) -> tuple[str, str]:
+    """(normalised address, ASCII domain), or ValueError with a message for people. No DNS."""
+    value = text.strip()
+    if not value:
+        raise ValueError("Enter your email address")
+    if len(value) > 254:
+        raise ValueError("Enter an email address of at most 254 characters")
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(
+            f"Enter an email address in the correct format, like name@example.org ({error})"
+        ) from None
+    return checked.normalized, checked.ascii_domain
+
+
+def _as_dict(row: Row) -> dict[str, object]:
+    return dict(zip(row.keys(), row, strict=True))
+
+
+def _refuse(errors: dict[str, str], field: str, message: str) -> None:
+    errors[field] = message
+
+
+def _name(value: str, label: str, errors: dict[str, str], field: str) -> str:
+    cleaned = clean_line(value).strip()
+    if not cleaned:
+        errors[field] = f"Enter your {label}"
+    elif len(cleaned) > MAX_NAME:
+        errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
+    return cleaned
+
+
+def _new_password_errors(
+    password: str, confirm: str, *, email: str, names: tuple[str, ...], errors: dict[str, str]
+) -> None:
+    if not password:
+        _refuse(errors, "password", "Enter a password")
+    else:
+        problem = password_problem(password, email=email, names=names)
+        if problem:
+            errors["password"] = problem
+    if "password" not in errors and password != confirm:
+        _refuse(
+            errors, "password_confirm", "The two passwords don't match: type the same one twice"
+        )
+
+
+def _domains_words(domains: tuple[str, ...]) -> str:
+    words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in domains]
+    return " or ".join(words)
+
+
+def _url(settings: Settings, path: str) -> str:
+    return f"{settings.base_url}{path}"
+
+
+async def _new_action_token(
+    tx: Transaction, user_id: int, purpose: str, valid_for: timedelta
+) -> str:
+    token = new_token()
+    await tx.execute(
+        """INSERT INTO action_tokens (token_hash, purpose, user_id, expires_at, created_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        (token_digest(token), purpose, user_id, to_db(now() + valid_for), db_now()),
+    )
+    tx.touch("action_tokens")
+    return token
+
+
+async def _queue_status_email(
+    tx: Transaction, settings: Settings, user_row: dict[str, object], status: str
+) -> None:
+    """Welcome an active account, or tell a pending one it waits for approval."""
+    email = str(user_row["email"])
+    name = f"{user_row['first_name']} {user_row['last_name']}".strip()
+    values = {"first_name": str(user_row["first_name"]), "level": str(user_row["level"])}
+    if status == "active":
+        await enqueue(
+            tx,
+            settings,
+            to=email,
+            name=name,
+            kind="welcome",
+            values={**values, "login_url": _url(settings, "/login")},
+        )
+    elif status == "pending":
+        await enqueue(tx, settings, to=email, name=name, kind="pending_approval", values=values)
+
+
+async def queue_set_password_email(
+    tx: Transaction, settings: Settings, *, user_id: int, email: str, first_name: str, name: str
+) -> None:
+    """Mint a set-password token (72 h, single use) and queue the email carrying it.
+
+    For any code that needs to send someone a "choose your password" link (reset, admin
+    resend, accounts created without a password), inside the caller's transaction.
+    """
+    token = await _new_action_token(tx, user_id, "set_password", SET_PASSWORD_VALID)
+    await enqueue(
+        tx,
+        settings,
+        to=email,
+        name=name,
+        kind="set_password",
+        values={
+            "first_name": first_name,
+            "set_password_url": _url(settings, f"/password/set/{token}"),
+            "valid_hours": int(SET_PASSWORD_VALID.total_seconds() // 3600),
+        },
+        secret_keys=["set_password_url"],
+    )
+
+
+# --- housekeeping ------------------------------------------------------------------------------
+
+
+async def _expire_unconfirmed(tx: Transaction) -> int:
+    cutoff = to_db(now() - UNCONFIRMED_VALID)
+    rows = await tx.fetchall(
+        "SELECT id, email, link_id FROM users WHERE status = 'unconfirmed' AND created_at <= ?",
+        (cutoff,),
+    )
+    if not rows:
+        return 0
+    given_back: dict[int, int] = {}
+    for row in rows:
+        if row["link_id"] is not None:
+            given_back[int(row["link_id"])] = given_back.get(int(row["link_id"]), 0) + 1
+    await tx.executemany(
+        "UPDATE invite_links SET uses = max(uses - ?, 0) WHERE id = ?",
+        [(count, link_id) for link_id, count in given_back.items()],
+    )
+    await tx.executemany(
+        "DELETE FROM users WHERE id = ? AND status = 'unconfirmed'", [(row["id"],) for row in rows]
+    )
+    for row in rows:
+        await record(
+            tx,
+            "usher",
+            "unconfirmed_expired",
+            str(row["email"]),
+            {"link_id": row["link_id"]},
+        )
+    tx.touch("users", "invite_links", "action_tokens")
+    return len(rows)
+
+
+async def expire_unconfirmed(store: Store) -> int:
+    """Delete accounts left unconfirmed for 24 h, giving their link uses back; returns how many.
+
+    Housekeeping calls it now and then; signups and link checks call it lazily as well.
+    """
+    async with store.write() as tx:
+        return await _expire_unconfirmed(tx)
+
+
+# --- signing up through a link -----------------------------------------------------------------
+
+
+async def usable_link(store: Store, token: str) -> Link:
+    """The link behind `token` if people can join through it now, else TokenUnusable."""
+    link = await link_by_token(store, token)
+    if link is None:
+        raise TokenUnusable(known=False)
+    if link.state() == "used up" and await expire_unconfirmed(store):
+        link = await link_by_token(store, token) or link
+    if not link.is_usable():
+        raise TokenUnusable(known=True)
+    return link
+
+
+async def sign_up_by_link(
+    store: Store, token: str, form: SignupForm, *, actor: str
+) -> SignupOutcome:
+    """Create an account through the link `token`, or say why not.
+
+    FormRefused: something typed must change (the page shows it again). TokenUnusable: the link
+    stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
+    """
+    link = await usable_link(store, token)
+    errors: dict[str, str] = {}
+    email, ascii_domain = "", ""
+    try:
+        email, ascii_domain = check_email_address(form.email)
+    except ValueError as error:
+        errors["email"] = str(error)
+    if email and not domain_allowed(link.domains, ascii_domain):
+        errors["email"] = (
+            f"Use an email address at {_domains_words(link.domains)}: "
+            "this link is only for those addresses"
+        )
+    first = _name(form.first_name, "first name", errors, "first_name")
+    last = _name(form.last_name, "last name", errors, "last_name")
+    _new_password_errors(
+        form.password,
+        form.password_confirm,
+        email=email or form.email.strip(),
+        names=(first, last, f"{first} {last}"),
+        errors=errors,
+    )
+    if link.has_password:
+        stored = await link_password_hash(store, link.id)
+        if not form.link_password:
+            _refuse(
+                errors, "link_password", "Enter the link's password (ask the person who sent it)"
+            )
+        elif stored is None or not await store.hasher.verify(stored, form.link_password):
+            _refuse(
+                errors, "link_password", "The link's password is not right: check it and try again"
+            )
+    if errors:
+        raise FormRefused(errors)
+
+    password_hash = await store.hasher.hash(form.password)  # before the write lock, always
+    moment = db_now()
+    async with store.write("users", "invite_links") as tx:
+        await _expire_unconfirmed(tx)
+        existing = await tx.fetchone(
+            "SELECT id, email, first_name, last_name, status FROM users WHERE email = ?",
+            (email,),
+        )
+        current = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link.id,))
+        confirm = bool(current["confirm_email"]) if current else link.confirm_email
+        if existing is not None:
+            if not confirm:
+                raise FormRefused(
+                    {
+                        "email": "An account with this address already exists: "
+                        "sign in, or reset your password if you have forgotten it"
+                    }
+                )
+            await enqueue(
+                tx,
+                store.settings,
+                to=str(existing["email"]),
+                name=f"{existing['first_name']} {existing['last_name']}".strip(),
+                kind="account_exists",
+                values={
+                    "first_name": str(existing["first_name"]),
+                    "login_url": _url(store.settings, "/login"),
+                    "forgot_url": _url(store.settings, "/password/forgot"),
+                },
+            )
+            await record(
+                tx, actor, "signup_existing_address", str(existing["email"]), {"link_id": link.id}
+            )
+            return SignupOutcome(kind="check_email")
+        taken = await tx.execute(
+            """UPDATE invite_links SET uses = uses + 1
+               WHERE id = ? AND token = ? AND revoked_at IS NULL
+                 AND (expires_at IS NULL OR expires_at > ?)
+                 AND (max_uses IS NULL OR uses < max_uses)""",
+            (link.id, token, moment),
+        )
+        if taken != 1 or current is None:
+            raise TokenUnusable(known=True)
+        domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
+        if not domain_allowed(domains, ascii_domain):
+            raise FormRefused(
+                {
+                    "email": f"Use an email address at {_domains_words(domains)}: "
+                    "this link is only for those addresses"
+                }
+            )
+        level = str(current["level"])
+        status: UserStatus
+        if confirm:
+            status = "unconfirmed"
+        elif current["auto_accept"]:
+            status = "active"
+        else:
+            status = "pending"
+        user_id = await tx.execute(
+            """INSERT INTO users (email, first_name, last_name, level, status, password_hash,
+                   must_change_password, source, link_id, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
+            (email, first, last, level, status, password_hash, link.id, moment, moment),
+        )
+        user_row: dict[str, object] = {
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "level": level,
+        }
+        if status == "unconfirmed":
+            confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
+            await enqueue(
+                tx,
+                store.settings,
+                to=email,
+                name=f"{first} {last}",
+                kind="confirm_email",
+                values={
+                    "first_name": first,
+                    "level": level,
+                    "confirm_url": _url(store.settings, f"/confirm/{confirm_token}"),
+                    "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
+                    "needs_approval": not bool(current["auto_accept"]),
+                },
+                secret_keys=["confirm_url"],
+            )
+        else:
+            await _queue_status_email(tx, store.settings, user_row, status)
+        await record(
+            tx,
+            actor,
+            "signed_up",
+            email,
+            {"link_id": link.id, "link": str(current["label"]), "status": status},
+        )
+    kind: Literal["check_email", "pending", "active"] = (
+        "check_email" if status == "unconfirmed" else status
+    )
+    return SignupOutcome(kind=kind, user_id=user_id)
+
+
+async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutcome:
+    """Confirm the address behind a confirmation token: the account becomes active, or pending
+    when its link asks for approval. A second visit says it is done already."""
+    digest = token_digest(token)
+    moment = db_now()
+    async with store.write() as tx:
+        row = await tx.fetchone(
+            """SELECT t.id AS token_id, t.used_at, t.expires_at, u.id AS user_id, u.email,
+                      u.first_name, u.last_name, u.level, u.status, l.auto_accept
+               FROM action_tokens t JOIN users u ON u.id = t.user_id
+               LEFT JOIN invite_links l ON l.id = u.link_id
+               WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
+            (digest,),
+        )
+        if row is None:
+            raise TokenUnusable(known=False)
+        if row["status"] != "unconfirmed":
+            if row["used_at"] is None:
+                await tx.execute(
+                    "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
+                )
+            return ConfirmOutcome(status=row["status"], already=True)
+        if row["used_at"] is not None or str(row["expires_at"]) <= moment:
+            raise TokenUnusable(known=True)
+        status: UserStatus = "active" if row["auto_accept"] else "pending"
+        await tx.execute(
+            """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?
+               WHERE id = ? AND status = 'unconfirmed'""",
+            (status, moment, moment, row["user_id"]),
+        )
+        await tx.execute(
+            "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
+        )
+        await _queue_status_email(tx, store.settings, _as_dict(row), status)
+        await record(tx, actor, "email_confirmed", str(row["email"]), {"status": status})
+        tx.touch("users", "action_tokens")
+    return ConfirmOutcome(status=status)
+
+
+# --- signing in --------------------------------------------------------------------------------
+
+
+def _one_time_expired(user_row_updated_at: str) -> bool:
+    """One-time credentials last 7 days from when the account was last written."""
+    return from_db(user_row_updated_at) + ONE_TIME_VALID <= now()
+
+
+async def _password_matches(
+    store: Store, stored: str | None, updated_at: str, attempt: str
+) -> bool:
+    """Dispatch on the stored scheme; every path does one hasher operation."""
+    if stored is None:
+        await store.hasher.verify_nothing(attempt)
+        return False
+    if is_one_time_hash(stored):
+        await store.hasher.verify_nothing(attempt)
+        return one_time_credential_matches(stored, attempt) and not _one_time_expired(updated_at)
+    return await store.hasher.verify(stored, attempt)
+
+
+async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Session:
+    """Check the password and open a session; SignInFailed (one answer) otherwise.
+
+    Blocked and unconfirmed accounts may sign in to see their state, and nothing more.
+    An argon2 hash made with older parameters is replaced while the password is at hand.
+    """
+    address = email.strip()
+    row = (
+        await store.engine.fetchone("SELECT * FROM users WHERE email = ?", (address,))
+        if address
+        else None
+    )
+    if row is None:
+        await store.hasher.verify_nothing(password)
+        raise SignInFailed()
+    stored = row["password_hash"]
+    if not await _password_matches(store, stored, str(row["updated_at"]), password):
+        raise SignInFailed()
+    new_hash = None
+    if stored and not is_one_time_hash(stored) and store.hasher.needs_rehash(stored):
+        new_hash = await store.hasher.hash(password)
+    token = new_token()
+    expires = now() + SESSION_VALID
+    moment = db_now()
+    async with store.write("sessions") as tx:
+        if new_hash is not None:
+            await tx.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                (new_hash, row["id"], stored),
+            )
+        await tx.execute("DELETE FROM sessions WHERE expires_at <= ?", (moment,))
+        await tx.execute(
+            """INSERT INTO sessions (token_hash, user_id, created_at, expires_at)
+               VALUES (?, ?, ?, ?)""",
+            (token_digest(token), row["id"], moment, to_db(expires)),
+        )
+        await record(tx, actor, "signed_in", str(row["email"]))
+        fresh = await tx.fetchone("SELECT * FROM users WHERE id = ?", (row["id"],))
+    assert fresh is not None
+    return Session(token=token, user=_account(fresh), expires_at=expires)
+
+
+def _account(row: Row) -> User:
+    """A user record where a one-time credential counts as "must change password"."""
+    user = from_row(row, User)
+    if is_one_time_hash(row["password_hash"]) and not user.must_change_password:
+        user = msgspec.structs.replace(user, must_change_password=True)
+    return user
+
+
+async def session_user(store: Store, token: str) -> User | None:
+    """Who holds the session cookie `token`, if it is current."""
+    if not token:
+        return None
+    row = await store.engine.fetchone(
+        """SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
+           WHERE s.token_hash = ? AND s.expires_at > ?""",
+        (token_digest(token), db_now()),
+    )
+    return None if row is None else _account(row)
+
+
+async def sign_out(store: Store, token: str) -> None:
+    if token:
+        async with store.write("sessions") as tx:
+            await tx.execute("DELETE FROM sessions WHERE token_hash = ?", (token_digest(token),))
+
+
+async def change_password(
+    store: Store, user_id: int, form: PasswordChange, *, session_token: str, actor: str
+) -> None:
+    """Change a signed-in active account's password; other sessions end.
+
+    FormRefused names the field at fault (current password wrong, new one weak or unmatched).
+    """
+    row = await store.engine.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+    if row is None or row["status"] != "active":
+        raise FormRefused({"_": "Only active accounts can change their password"})
+    errors: dict[str, str] = {}
+    if not form.current_password:
+        _refuse(errors, "current_password", "Enter your current password")
+    elif not await _password_matches(
+        store, row["password_hash"], str(row["updated_at"]), form.current_password
+    ):
+        _refuse(errors, "current_password", "Your current password is not right")
+    names = (str(row["first_name"]), str(row["last_name"]))
+    _new_password_errors(
+        form.password, form.password_confirm, email=str(row["email"]), names=names, errors=errors
+    )
+    if (
+        "password" not in errors
+        and form.password
+        and same_secret(form.password, form.current_password)
+    ):
+        _refuse(errors, "password", "Choose a password different from your current one")
+    if errors:
+        raise FormRefused(errors)
+    new_hash = await store.hasher.hash(form.password)
+    moment = db_now()
+    async with store.write("users", "sessions") as tx:
+        changed = await tx.execute(
+            """UPDATE users SET password_hash = ?, must_change_password = 0, updated_at = ?
+               WHERE id = ? AND status = 'active' AND password_hash IS ?""",
+            (new_hash, moment, user_id, row["password_hash"]),
+        )
+        if changed != 1:
+            raise FormRefused({"_": "Your account changed meanwhile: sign in again"})
+        await tx.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
+            (user_id, token_digest(session_token)),
+        )
+        await tx.execute(
+            """UPDATE action_tokens SET used_at = ?
+               WHERE user_id = ? AND purpose = 'set_password' AND used_at IS NULL""",
+            (moment, user_id),
+        )
+        await record(tx, actor, "password_changed", str(row["email"]))
+
+
+# --- forgotten passwords -----------------------------------------------------------------------
+
+
+async def request_password_reset(store: Store, email: str, *, actor: str) -> None:
+    """Email a set-password link when the address belongs to an active (or still unconfirmed)
+    account. The caller answers the same either way; blocked accounts get nothing."""
+    address = email.strip()
+    if not address or "@" not in address or len(address) > 254:
+        return
+    async with store.write() as tx:
+        row = await tx.fetchone(
+            "SELECT id, email, first_name, last_name, status FROM users WHERE email = ?",
+            (address,),
+        )
+        if row is None or row["status"] in BLOCKED:
+            return
+        await queue_set_password_email(
+            tx,
+            store.settings,
+            user_id=int(row["id"]),
+            email=str(row["email"]),
+            first_name=str(row["first_name"]),
+            name=f"{row['first_name']} {row['last_name']}".strip(),
+        )
+        await record(tx, actor, "password_reset_requested", str(row["email"]))
+
+
+async def set_password_account(store: Store, token: str) -> User:
+    """The account a set-password token may change, or TokenUnusable."""
+    row = await store.engine.fetchone(
+        """SELECT u.*, t.used_at AS token_used_at, t.expires_at AS token_expires_at
+           FROM action_tokens t JOIN users u ON u.id = t.user_id
+           WHERE t.token_hash = ? AND t.purpose = 'set_password'""",
+        (token_digest(token),),
+    )
+    if row is None:
+        raise TokenUnusable(known=False)
+    if (
+        row["token_used_at"] is not None
+        or str(row["token_expires_at"]) <= db_now()
+        or row["status"] in BLOCKED
+    ):
+        raise TokenUnusable(known=True)
+    return from_row(row, User)
+
+
+async def set_password_by_token(
+    store: Store, token: str, password: str, password_confirm: str, *, actor: str
+) -> User:
+    """Set the password through an emailed link (single use). Following the link proves the
+    address, so an unconfirmed account is confirmed on the way."""
+    user = await set_password_account(store, token)
+    errors: dict[str, str] = {}
+    _new_password_errors(
+        password,
+        password_confirm,
+        email=user.email,
+        names=(user.first_name, user.last_name),
+        errors=errors,
+    )
+    if errors:
+        raise FormRefused(errors)
+    new_hash = await store.hasher.hash(password)
+    moment = db_now()
+    async with store.write("users", "sessions", "action_tokens") as tx:
+        used = await tx.execute(
+            """UPDATE action_tokens SET used_at = ?
+               WHERE token_hash = ? AND purpose = 'set_password' AND used_at IS NULL
+                 AND expires_at > ?""",
+            (moment, token_digest(token), moment),
+        )
+        row = await tx.fetchone(
+            """SELECT u.*, l.auto_accept FROM users u
+               LEFT JOIN invite_links l ON l.id = u.link_id WHERE u.id = ?""",
+            (user.id,),
+        )
+        if used != 1 or row is None or row["status"] in BLOCKED:
+            raise TokenUnusable(known=True)
+        status: UserStatus = row["status"]
+        confirmed_at = row["confirmed_at"]
+        if status == "unconfirmed":
+            status = "active" if row["auto_accept"] else "pending"
+            confirmed_at = moment
+            await _queue_status_email(tx, store.settings, _as_dict(row), status)
+        await tx.execute(
+            """UPDATE users SET password_hash = ?, must_change_password = 0, status = ?,
+                   confirmed_at = ?, updated_at = ?
+               WHERE id = ?""",
+            (new_hash, status, confirmed_at, moment, user.id),
+        )
+        await tx.execute(
+            """UPDATE action_tokens SET used_at = ?
+               WHERE user_id = ? AND used_at IS NULL""",
+            (moment, user.id),
+        )
+        await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
+        await record(tx, actor, "password_set", user.email, {"status": status})
+        fresh = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user.id,))
+    assert fresh is not None
+    return from_row(fresh, User)
