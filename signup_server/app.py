@@ -14,8 +14,10 @@ from litestar.types import ControllerRouterHandler
 
 from store import Settings, Store
 
+from .accounts import ACCOUNT_ROUTES
 from .deps import STATE_SECRET_KEY, STATE_SETTINGS, STATE_STORE, provide_settings, provide_store
 from .errors import exception_handlers, log_exception
+from .join import JOIN_ROUTES
 from .render import STATIC_DIR, template_config
 from .routes import healthz, index
 from .security import RATE_LIMIT_STORE, csrf_config, rate_limit_config, security_headers_hook
@@ -47,7 +49,14 @@ def create_app(
         include_in_schema=False,
     )
     return Litestar(
-        route_handlers=[healthz, index, static_router, *extra_route_handlers],
+        route_handlers=[
+            healthz,
+            index,
+            static_router,
+            *JOIN_ROUTES,
+            *ACCOUNT_ROUTES,
+            *extra_route_handlers,
+        ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),

@@ -1,0 +1,234 @@
+"""A person's own account: sign in and out, see its state, change the password, and reset a
+forgotten one by email. Only active accounts get past `/account`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from store.audit import web_actor
+from store.signup import (
+    FormRefused,
+    PasswordChange,
+    SignInFailed,
+    TokenUnusable,
+    change_password,
+    request_password_reset,
+    set_password_account,
+    set_password_by_token,
+    sign_in,
+    sign_out,
+)
+
+from .deps import SettingsDep, StoreDep
+from .join import gone_for
+from .render import page
+from .security import client_ip
+from .sessions import clear_cookie, current_user, session_cookie, session_token
+
+__all__ = ["ACCOUNT_ROUTES"]
+
+
+class LoginForm(msgspec.Struct, kw_only=True):
+    email: str = ""
+    password: str = ""
+
+
+class EmailForm(msgspec.Struct, kw_only=True):
+    email: str = ""
+
+
+class NewPasswordForm(msgspec.Struct, kw_only=True):
+    password: str = ""
+    password_confirm: str = ""
+
+
+LoginBody = Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+EmailBody = Annotated[EmailForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+NewPasswordBody = Annotated[NewPasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+ChangeBody = Annotated[PasswordChange, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+LOGIN_NOTICES = {
+    "signed-out": "You have signed out.",
+    "password-set": "Your password is set. Sign in with it now.",
+}
+
+
+def _actor(request: Request[Any, Any, Any], settings: SettingsDep) -> str:
+    return web_actor(client_ip(request, settings))
+
+
+# --- sign in and out ---------------------------------------------------------------------------
+
+
+@get("/login")
+async def login_page(notice: FromQuery[str | None] = None) -> Template:
+    return page("login.html", errors={}, email="", notice=LOGIN_NOTICES.get(notice or ""))
+
+
+@post("/login", status_code=303)
+async def login_submit(
+    request: Request[Any, Any, Any], data: LoginBody, store: StoreDep, settings: SettingsDep
+) -> Template | Redirect:
+    errors = {
+        field: message
+        for field, message, missing in (
+            ("email", "Enter your email address", not data.email.strip()),
+            ("password", "Enter your password", not data.password),
+        )
+        if missing
+    }
+    if not errors:
+        try:
+            session = await sign_in(
+                store, data.email, data.password, actor=_actor(request, settings)
+            )
+        except SignInFailed:
+            errors["email"] = "The email address or password is not right"
+        else:
+            await sign_out(store, session_token(request, settings))  # no session fixation
+            user = session.user
+            target = (
+                "/account/password"
+                if user.status == "active" and user.must_change_password
+                else "/account"
+            )
+            return Redirect(target, status_code=303, cookies=[session_cookie(settings, session)])
+    return page("login.html", status_code=400, errors=errors, email=data.email, notice=None)
+
+
+@post("/logout", status_code=303)
+async def logout(
+    request: Request[Any, Any, Any], store: StoreDep, settings: SettingsDep
+) -> Redirect:
+    await sign_out(store, session_token(request, settings))
+    return Redirect("/login?notice=signed-out", status_code=303, cookies=[clear_cookie(settings)])
+
+
+# --- the account -------------------------------------------------------------------------------
+
+
+@get("/account")
+async def account(
+    request: Request[Any, Any, Any],
+    store: StoreDep,
+    settings: SettingsDep,
+    notice: FromQuery[str | None] = None,
+) -> Template | Redirect:
+    """The account's state; pending, rejected, disabled and unconfirmed accounts see only that."""
+    _, user = await current_user(request, store, settings)
+    if user is None:
+        return Redirect("/login", status_code=303)
+    if user.status == "active" and user.must_change_password:
+        return Redirect("/account/password", status_code=303)
+    changed = notice == "password-changed"
+    return page("account.html", user=user, password_changed=changed)
+
+
+@get("/account/password")
+async def password_page(
+    request: Request[Any, Any, Any], store: StoreDep, settings: SettingsDep
+) -> Template | Redirect:
+    _, user = await current_user(request, store, settings)
+    if user is None:
+        return Redirect("/login", status_code=303)
+    if user.status != "active":
+        return Redirect("/account", status_code=303)
+    return page("account_password.html", errors={}, must_change=user.must_change_password)
+
+
+@post("/account/password", status_code=303)
+async def password_submit(
+    request: Request[Any, Any, Any], data: ChangeBody, store: StoreDep, settings: SettingsDep
+) -> Template | Redirect:
+    token, user = await current_user(request, store, settings)
+    if user is None:
+        return Redirect("/login", status_code=303)
+    if user.status != "active":
+        return Redirect("/account", status_code=303)
+    try:
+        await change_password(
+            store, user.id, data, session_token=token, actor=_actor(request, settings)
+        )
+    except FormRefused as refused:
+        return page(
+            "account_password.html",
+            status_code=400,
+            errors=refused.errors,
+            must_change=user.must_change_password,
+        )
+    return Redirect("/account?notice=password-changed", status_code=303)
+
+
+# --- forgotten passwords -----------------------------------------------------------------------
+
+
+@get("/password/forgot")
+async def forgot_page(sent: FromQuery[str | None] = None) -> Template:
+    return page("forgot.html", errors={}, email="", sent=bool(sent))
+
+
+@post("/password/forgot", status_code=303)
+async def forgot_submit(
+    request: Request[Any, Any, Any], data: EmailBody, store: StoreDep, settings: SettingsDep
+) -> Template | Redirect:
+    """The same answer whether or not the address has an account."""
+    if not data.email.strip():
+        errors = {"email": "Enter your email address"}
+        return page("forgot.html", status_code=400, errors=errors, email="", sent=False)
+    await request_password_reset(store, data.email, actor=_actor(request, settings))
+    return Redirect("/password/forgot?sent=1", status_code=303)
+
+
+@get("/password/set/{token:str}")
+async def set_password_page(token: FromPath[str], store: StoreDep) -> Template:
+    try:
+        user = await set_password_account(store, token)
+    except TokenUnusable as error:
+        raise gone_for(error) from None
+    return page("set_password.html", errors={}, token=token, email=user.email)
+
+
+@post("/password/set/{token:str}", status_code=303)
+async def set_password_submit(
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    data: NewPasswordBody,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> Template | Redirect:
+    try:
+        await set_password_by_token(
+            store, token, data.password, data.password_confirm, actor=_actor(request, settings)
+        )
+    except TokenUnusable as error:
+        raise gone_for(error) from None
+    except FormRefused as refused:
+        user = await set_password_account(store, token)
+        return page(
+            "set_password.html",
+            status_code=400,
+            errors=refused.errors,
+            token=token,
+            email=user.email,
+        )
+    return Redirect("/login?notice=password-set", status_code=303)
+
+
+ACCOUNT_ROUTES = [
+    login_page,
+    login_submit,
+    logout,
+    account,
+    password_page,
+    password_submit,
+    forgot_page,
+    forgot_submit,
+    set_password_page,
+    set_password_submit,
+]

@@ -1,0 +1,145 @@
+"""Signing up through an invite link (`/join/{token}`), confirming the address
+(`/confirm/{token}`), and the pages that say what happens next (`/signup/...`).
+
+Handlers only parse, call `store.signup`, and render: every rule lives in the store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, TooManyRequestsException
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from store.audit import web_actor
+from store.links import Link
+from store.signup import (
+    FormRefused,
+    SignupForm,
+    TokenUnusable,
+    confirm_email,
+    sign_up_by_link,
+    usable_link,
+    with_article,
+)
+
+from .attempts import link_password_limiter
+from .deps import SettingsDep, StoreDep
+from .errors import Gone
+from .render import page
+from .security import client_ip
+
+__all__ = ["JOIN_ROUTES", "gone_for"]
+
+SignupBody = Annotated[SignupForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+DONE_PAGES = {
+    "check-email",
+    "pending",
+    "ready",
+    "confirmed",
+    "confirmed-pending",
+    "already-confirmed",
+}
+_OUTCOME_PAGE = {"check_email": "check-email", "pending": "pending", "active": "ready"}
+
+
+def gone_for(error: TokenUnusable) -> Exception:
+    """404 for a token that never existed, 410 for one that did: the same calm page."""
+    return Gone() if error.known else NotFoundException()
+
+
+def _domain_hint(link: Link) -> str | None:
+    if not link.domains:
+        return None
+    words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in link.domains]
+    return "Use an address at " + " or ".join(words) + "."
+
+
+def _join_page(
+    link: Link,
+    token: FromPath[str],
+    *,
+    errors: dict[str, str] | None = None,
+    values: SignupForm | None = None,
+    status_code: int = 200,
+) -> Template:
+    return page(
+        "join.html",
+        status_code=status_code,
+        token=token,
+        level_words=with_article(link.level),
+        needs_approval=not link.auto_accept,
+        confirm=link.confirm_email,
+        has_password=link.has_password,
+        domain_hint=_domain_hint(link),
+        errors=errors or {},
+        values=values or SignupForm(),
+    )
+
+
+@get("/join/{token:str}")
+async def join_page(token: FromPath[str], store: StoreDep) -> Template:
+    """The signup form. Opening it takes no use: a use is taken when the account is made."""
+    try:
+        link = await usable_link(store, token)
+    except TokenUnusable as error:
+        raise gone_for(error) from None
+    return _join_page(link, token)
+
+
+@post("/join/{token:str}", status_code=303)
+async def join_submit(
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    data: SignupBody,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> Template | Redirect:
+    try:
+        link = await usable_link(store, token)
+    except TokenUnusable as error:
+        raise gone_for(error) from None
+    ip = client_ip(request, settings)
+    limiter = link_password_limiter(request.app)
+    key = f"{link.id}|{ip}"
+    if link.has_password and limiter.blocked(key):
+        raise TooManyRequestsException(headers={"Retry-After": str(limiter.retry_after(key))})
+    try:
+        outcome = await sign_up_by_link(store, token, data, actor=web_actor(ip))
+    except TokenUnusable as error:
+        raise gone_for(error) from None
+    except FormRefused as refused:
+        if data.link_password and "link_password" in refused.errors:
+            limiter.failed(key)
+        return _join_page(link, token, errors=refused.errors, values=data, status_code=400)
+    return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303)
+
+
+@get("/confirm/{token:str}")
+async def confirm(
+    request: Request[Any, Any, Any], token: FromPath[str], store: StoreDep, settings: SettingsDep
+) -> Redirect:
+    """The link in the confirmation email; redirects so the token leaves the address bar."""
+    try:
+        outcome = await confirm_email(store, token, actor=web_actor(client_ip(request, settings)))
+    except TokenUnusable as error:
+        raise gone_for(error) from None
+    if outcome.already:
+        return Redirect("/signup/already-confirmed", status_code=303)
+    target = "confirmed" if outcome.status == "active" else "confirmed-pending"
+    return Redirect(f"/signup/{target}", status_code=303)
+
+
+@get("/signup/{page_name:str}")
+async def signup_done(page_name: FromPath[str]) -> Template:
+    """What happens next: check your email, wait for approval, or sign in."""
+    if page_name not in DONE_PAGES:
+        raise NotFoundException()
+    return page("signup_done.html", state=page_name)
+
+
+JOIN_ROUTES = [join_page, join_submit, confirm, signup_done]

@@ -1,0 +1,351 @@
+"""The signup and account pages over HTTP (`AsyncTestClient`, a real Store on a SQLite file):
+every refusal is an HTML page that keeps what was typed (never a password), and tokens that lead
+nowhere get one calm page."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from signup_server import create_app
+from signup_server.attempts import LINK_PASSWORD_TRIES, AttemptLimiter
+from store import Settings, Store
+from store.links import regenerate_link, revoke_link
+from store.signup import SignupForm, sign_up_by_link
+
+from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in
+
+__all__ = ["fast_store"]
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
+    app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
+
+
+def csrf_from(text: str) -> str:
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', text)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+async def submit(
+    client: Client, path: str, fields: dict[str, str], *, page: str | None = None
+) -> httpx.Response:
+    """GET the form (or `page`), then POST it with its CSRF token, not following redirects."""
+    form_page = await client.get(page or path)
+    token = csrf_from(form_page.text)
+    return await client.post(path, data={"_csrf_token": token, **fields}, follow_redirects=False)
+
+
+def signup_fields(email: str = "ann@example.org", **extra: str) -> dict[str, str]:
+    return {
+        "email": email,
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "password": GOOD_PASSWORD,
+        "password_confirm": GOOD_PASSWORD,
+        **extra,
+    }
+
+
+def error_summary(text: str) -> str:
+    match = re.search(r'<div class="error-summary".*?</div>', text, re.S)
+    assert match, "no error summary"
+    return html.unescape(match.group(0))
+
+
+# --- the join page -------------------------------------------------------------------------------
+
+
+async def test_join_page_says_org_and_level_and_takes_no_use(
+    fast_store: Store, client: Client
+) -> None:
+    link = await make_link(fast_store, level="admin", auto_accept=False, password="opensesame")
+    for _ in range(3):
+        response = await client.get(f"/join/{link.token}")
+    assert response.status_code == 200
+    text = html.unescape(response.text)
+    assert "You'll join Usher as an admin." in text
+    assert "An administrator approves each new account" in text
+    assert 'name="link_password"' in text
+    for name in ["email", "first_name", "last_name", "password", "password_confirm"]:
+        assert f'name="{name}"' in text
+    assert 'action="/join/' + link.token + '"' in text
+    assert (await fast_store.engine.scalar("SELECT uses FROM invite_links")) == 0
+
+
+async def test_signup_redirects_to_check_email_and_confirm_link_works(
+    fast_store: Store, client: Client
+) -> None:
+    link = await make_link(fast_store)
+    response = await submit(client, f"/join/{link.token}", signup_fields())
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signup/check-email"
+    done = await client.get("/signup/check-email")
+    assert "Check your email" in done.text
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
+    confirmed = await client.get(confirm_path, follow_redirects=False)
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == "/signup/confirmed"
+    again = await client.get(confirm_path, follow_redirects=False)
+    assert again.headers["location"] == "/signup/already-confirmed"
+    assert (await client.get("/signup/confirmed")).status_code == 200
+    assert (await client.get("/signup/nonsense")).status_code == 404
+
+
+async def test_existing_address_with_confirmation_looks_exactly_like_a_new_one(
+    fast_store: Store, client: Client
+) -> None:
+    link = await make_link(fast_store)
+    first = await submit(client, f"/join/{link.token}", signup_fields())
+    second = await submit(client, f"/join/{link.token}", signup_fields(first_name="Eve"))
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert [m["kind"] for m in await outbox_rows(fast_store)] == ["confirm_email", "account_exists"]
+
+
+async def test_existing_address_without_confirmation_is_told_to_sign_in(
+    fast_store: Store, client: Client
+) -> None:
+    link = await make_link(fast_store, confirm_email=False)
+    assert (await submit(client, f"/join/{link.token}", signup_fields())).status_code == 303
+    response = await submit(client, f"/join/{link.token}", signup_fields())
+    assert response.status_code == 400
+    assert "already exists" in error_summary(response.text)
+    assert 'href="/login"' in response.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"email": "ann@@acme.org"}, "email", "correct format"),
+        ({"email": "ann@elsewhere.example"}, "email", "acme.org"),
+        ({"password": "password1", "password_confirm": "password1"}, "password", "too common"),
+        ({"password": "short", "password_confirm": "short"}, "password", "at least 8"),
+        ({"password_confirm": "not the same at all"}, "password_confirm", "match"),
+        ({"link_password": "guess"}, "link_password", "not right"),
+        ({"first_name": ""}, "first_name", "first name"),
+    ],
+)
+async def test_refusals_keep_what_was_typed_but_no_password(
+    fast_store: Store, client: Client, fields: dict[str, str], field: str, words: str
+) -> None:
+    link = await make_link(fast_store, domains=("acme.org",), password="opensesame")
+    typed = {**signup_fields("ann@acme.org", link_password="opensesame"), **fields}
+    typed["last_name"] = '<Lee & "Sons">'
+    response = await submit(client, f"/join/{link.token}", typed)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    summary = error_summary(response.text)
+    assert words in summary
+    assert f'href="#{field}"' in summary
+    assert f'id="{field}-error"' in response.text
+    assert "<title>Error: " in response.text
+    assert 'value="&lt;Lee &amp; &#34;Sons&#34;&gt;"' in response.text
+    assert f'value="{html.escape(typed["email"], quote=True)}"' in response.text
+    for secret in {typed["password"], typed["password_confirm"], typed["link_password"]}:
+        assert f'value="{secret}"' not in response.text
+    assert "opensesame" not in response.text
+    assert await fast_store.engine.scalar("SELECT count(*) FROM users") == 0
+
+
+@pytest.mark.parametrize("why", ["unknown", "expired", "used up", "revoked", "regenerated"])
+async def test_dead_links_get_one_calm_page(fast_store: Store, client: Client, why: str) -> None:
+    link = await make_link(fast_store, max_uses=1, confirm_email=False)
+    token = link.token
+    if why == "unknown":
+        token = "x" * 43
+    elif why == "expired":
+        async with fast_store.write() as tx:
+            await tx.execute("UPDATE invite_links SET expires_at = '2000-01-01T00:00:00.000000Z'")
+    elif why == "used up":
+        form = SignupForm(**signup_fields("first@example.org"))
+        await sign_up_by_link(fast_store, token, form, actor="t")
+    elif why == "revoked":
+        await revoke_link(fast_store, link.id, actor="t")
+    else:
+        await regenerate_link(fast_store, link.id, actor="t")
+    page = await client.get(f"/join/{token}")
+    assert page.status_code in (404, 410)
+    assert page.status_code == (410 if why in {"expired", "used up", "revoked"} else 404)
+    assert "This link doesn&#39;t work" in page.text
+    reference = await client.get("/join/" + "y" * 43)
+    assert page.text == reference.text  # nothing says which reason it was
+    post = await submit(client, f"/join/{token}", signup_fields("late@example.org"), page="/login")
+    assert post.status_code == page.status_code
+    assert post.text == reference.text
+
+
+async def test_a_link_that_dies_while_the_form_is_open_gives_the_calm_page(
+    fast_store: Store, client: Client
+) -> None:
+    link = await make_link(fast_store)
+    form_page = await client.get(f"/join/{link.token}")
+    await revoke_link(fast_store, link.id, actor="t")
+    response = await client.post(
+        f"/join/{link.token}",
+        data={"_csrf_token": csrf_from(form_page.text), **signup_fields()},
+        follow_redirects=False,
+    )
+    assert response.status_code == 410
+
+
+async def test_link_password_guesses_are_limited_per_link_and_client(
+    fast_store: Store, client: Client
+) -> None:
+    link = await make_link(fast_store, password="opensesame")
+    other = await make_link(fast_store, password="opensesame")
+    for _ in range(LINK_PASSWORD_TRIES):
+        wrong = await submit(client, f"/join/{link.token}", signup_fields(link_password="guess"))
+        assert wrong.status_code == 400
+    limited = await submit(client, f"/join/{link.token}", signup_fields(link_password="opensesame"))
+    assert limited.status_code == 429
+    assert "Too many attempts" in limited.text
+    assert int(limited.headers["retry-after"]) > 0
+    # Another link is not affected, and neither is opening the page.
+    assert (await client.get(f"/join/{link.token}")).status_code == 200
+    ok = await submit(client, f"/join/{other.token}", signup_fields(link_password="opensesame"))
+    assert ok.status_code == 303
+
+
+def test_attempt_limiter_forgets_after_its_window() -> None:
+    clock = [0.0]
+    limiter = AttemptLimiter(tries=2, window=60, clock=lambda: clock[0])
+    limiter.failed("k")
+    limiter.failed("k")
+    assert limiter.blocked("k") and not limiter.blocked("other")
+    assert limiter.retry_after("k") == 61
+    clock[0] = 61.0
+    assert not limiter.blocked("k")
+    small = AttemptLimiter(tries=1, max_keys=2, clock=lambda: 0.0)
+    for key in "abc":
+        small.failed(key)
+    assert not small.blocked("a") and small.blocked("c")
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+async def signed_up(fast_store: Store, client: Client, **link_fields: object) -> None:
+    link = await make_link(fast_store, confirm_email=False, **link_fields)
+    assert (await submit(client, f"/join/{link.token}", signup_fields())).status_code == 303
+
+
+async def login(client: Client, password: str = GOOD_PASSWORD) -> httpx.Response:
+    return await submit(client, "/login", {"email": "ann@example.org", "password": password})
+
+
+async def test_login_account_and_logout(fast_store: Store, client: Client) -> None:
+    assert (await client.get("/account", follow_redirects=False)).headers["location"] == "/login"
+    await signed_up(fast_store, client)
+    response = await login(client)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("usher_session=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    account = await client.get("/account")
+    assert "You are signed in to Usher as Ann Lee" in account.text
+    assert 'href="/account/password"' in account.text
+    out = await submit(client, "/logout", {}, page="/account")
+    assert out.headers["location"] == "/login?notice=signed-out"
+    assert (await client.get("/account", follow_redirects=False)).status_code == 303
+
+
+async def test_wrong_password_and_unknown_address_read_the_same(
+    fast_store: Store, client: Client
+) -> None:
+    await signed_up(fast_store, client)
+    wrong = await login(client, "not my password")
+    unknown = await submit(client, "/login", {"email": "who@example.org", "password": "x" * 9})
+    assert wrong.status_code == unknown.status_code == 400
+    assert error_summary(wrong.text) == error_summary(unknown.text)
+    assert 'value="ann@example.org"' in wrong.text
+    assert "not my password" not in wrong.text
+
+
+@pytest.mark.parametrize("status", ["pending", "rejected", "disabled"])
+async def test_blocked_accounts_see_only_their_state(
+    fast_store: Store, client: Client, status: str
+) -> None:
+    await signed_up(fast_store, client)
+    async with fast_store.write() as tx:
+        await tx.execute("UPDATE users SET status = ?", (status,))
+    assert (await login(client)).headers["location"] == "/account"
+    account = await client.get("/account")
+    assert {"pending": "waiting for approval", "rejected": "not approved", "disabled": "disabled"}[
+        status
+    ] in account.text
+    assert 'href="/account/password"' not in account.text
+    page = await client.get("/account/password", follow_redirects=False)
+    assert page.headers["location"] == "/account"
+    await submit(client, "/password/forgot", {"email": "ann@example.org"})
+    assert await outbox_rows(fast_store, "set_password") == []
+
+
+async def test_change_password_page(fast_store: Store, client: Client) -> None:
+    await signed_up(fast_store, client)
+    await login(client)
+    bad = await submit(
+        client,
+        "/account/password",
+        {"current_password": "wrong", "password": "short", "password_confirm": "short"},
+    )
+    assert bad.status_code == 400
+    summary = error_summary(bad.text)
+    assert "current password is not right" in summary and "at least 8" in summary
+    new = "a fresh passphrase here"
+    good = await submit(
+        client,
+        "/account/password",
+        {"current_password": GOOD_PASSWORD, "password": new, "password_confirm": new},
+    )
+    assert good.headers["location"] == "/account?notice=password-changed"
+    assert "Your password has been changed" in (await client.get(good.headers["location"])).text
+    assert (await login(client, new)).status_code == 303
+
+
+async def test_admin_set_password_must_be_changed_first(fast_store: Store, client: Client) -> None:
+    await signed_up(fast_store, client)
+    async with fast_store.write() as tx:
+        await tx.execute("UPDATE users SET must_change_password = 1")
+    assert (await login(client)).headers["location"] == "/account/password"
+    account = await client.get("/account", follow_redirects=False)
+    assert account.headers["location"] == "/account/password"
+    assert "Choose your own password" in (await client.get("/account/password")).text
+
+
+async def test_forgot_password_answers_the_same_and_set_link_is_single_use(
+    fast_store: Store, client: Client
+) -> None:
+    await signed_up(fast_store, client)
+    known = await submit(client, "/password/forgot", {"email": "ann@example.org"})
+    unknown = await submit(client, "/password/forgot", {"email": "nobody@example.org"})
+    assert known.headers["location"] == unknown.headers["location"] == "/password/forgot?sent=1"
+    empty = await submit(client, "/password/forgot", {"email": ""})
+    assert empty.status_code == 400
+    [mail] = await outbox_rows(fast_store, "set_password")
+    path = "/password/set/" + token_in(mail["values"]["set_password_url"], "password/set")
+    page = await client.get(path)
+    assert page.status_code == 200 and "ann@example.org" in page.text
+    weak = await submit(client, path, {"password": "short", "password_confirm": "short"})
+    assert weak.status_code == 400
+    new = "chosen through the link"
+    done = await submit(client, path, {"password": new, "password_confirm": new})
+    assert done.headers["location"] == "/login?notice=password-set"
+    assert "Your password is set" in (await client.get(done.headers["location"])).text
+    assert (await client.get(path)).status_code == 410
+    assert (await client.get("/password/set/" + "z" * 43)).status_code == 404
+    assert (await login(client, new)).status_code == 303
