@@ -1,0 +1,102 @@
+"""One link up close: its URL, what it allows, and who joined through it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from store.clock import ago
+from store.links import Link, format_domains
+from store.records import User
+
+from .qr import QrScreen
+
+STATUS_STYLE = {
+    "active": "green",
+    "pending": "yellow",
+    "unconfirmed": "cyan",
+    "rejected": "red",
+    "disabled": "red",
+}
+
+
+def link_facts(link: Link) -> Text:
+    """What the link allows, one fact a line (user text appended, never parsed as markup)."""
+    text = Text()
+    facts = [
+        ("State", f"{link.state()} · {link.summary()}"),
+        ("Level", link.level),
+        ("Join mode", "automatic" if link.auto_accept else "each signup waits for approval"),
+        ("Confirm email", "yes" if link.confirm_email else "no"),
+        ("Link password", "yes" if link.has_password else "no"),
+        ("Only emails at", format_domains(link.domains) or "any domain"),
+        ("Created", f"{ago(link.created_at)} by {link.created_by or 'unknown'}"),
+    ]
+    for index, (name, value) in enumerate(facts):
+        if index:
+            text.append("\n")
+        text.append(f"{name:<15}", style="bold")
+        text.append(value)
+    return text
+
+
+class LinkDetailsScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    LinkDetailsScreen { align: center middle; }
+    LinkDetailsScreen > Vertical {
+        width: 100; max-width: 100%; height: 100%; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    LinkDetailsScreen #url { margin: 1 0; color: $accent; }
+    LinkDetailsScreen #joined-title { margin-top: 1; text-style: bold; }
+    LinkDetailsScreen DataTable { height: 1fr; }
+    LinkDetailsScreen #hint { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Back"),
+        Binding("c", "copy", "Copy URL"),
+        Binding("q", "qr", "QR code"),
+    ]
+
+    def __init__(self, link: Link, url: str, members: list[User]) -> None:
+        super().__init__()
+        self.link = link
+        self.url = url
+        self.members = members
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.link.label or f"Link #{self.link.id}"
+            yield Static(Text(self.url), id="url")
+            yield Static(link_facts(self.link), id="facts")
+            yield Static(f"Who joined ({len(self.members)})", id="joined-title")
+            yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
+            yield Static("c copies the URL · q shows the QR code · escape goes back", id="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Name", "Email", "Joined", "State")
+        for user in self.members:
+            table.add_row(
+                Text(user.name),
+                Text(user.email),
+                Text(ago(user.created_at)),
+                Text(user.status, style=STATUS_STYLE.get(user.status, "")),
+                key=str(user.id),
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.url)
+        self.notify("Copied the link's URL.", title="Copied")
+
+    def action_qr(self) -> None:
+        self.app.push_screen(QrScreen(self.url, self.link.label or f"Link #{self.link.id}"))

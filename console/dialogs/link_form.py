@@ -1,0 +1,289 @@
+"""The "New invite link" dialog (also "Edit link"): dismisses a `LinkDraft`, or None on cancel.
+
+The dialog only collects and parses what was typed (with the store's own parsers); creating or
+changing the link is the caller's business.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+
+from store.links import (
+    DEFAULT_EXPIRY,
+    EXPIRY_CHOICES,
+    LINK_PASSWORD_MIN,
+    Link,
+    LinkDraft,
+    LinkError,
+    format_domains,
+    parse_domains,
+    parse_expiry,
+    parse_max_uses,
+)
+from store.records import Level
+
+LEVEL_CHOICES: list[tuple[str, Level]] = [
+    ("Member", "member"),
+    ("Viewer", "viewer"),
+    ("Manager", "manager"),
+    ("Admin", "admin"),
+]
+KEEP = "keep"
+
+APPROVAL_NOTE = "Unticked: each new user waits for approval (F2)."
+NO_SMTP_NOTE = "Off by default: no SMTP server is configured (USHER_SMTP_URL)."
+NO_CONFIRM_NOTE = (
+    "Without it, the signup page tells link holders when an address already has an account."
+)
+CONFIRM_NO_SMTP_NOTE = "No SMTP: confirmation emails wait in the Outbox (F9) for you to pass on."
+CONFIRM_NOTE = "Accounts start when the person opens the emailed link."
+
+
+class Tick(Checkbox):
+    """A checkbox whose box is empty when unticked (not a dimmed X), also without colour."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
+
+
+class LinkFormDialog(ModalScreen[LinkDraft | None]):
+    DEFAULT_CSS = """
+    LinkFormDialog { align: center middle; }
+    LinkFormDialog > Vertical {
+        width: 78; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    LinkFormDialog .row { height: auto; }
+    LinkFormDialog .name { width: 16; }
+    LinkFormDialog #label-row { margin-top: 1; }
+    LinkFormDialog Input { width: 1fr; }
+    LinkFormDialog #max-uses { width: 10; }
+    LinkFormDialog #expires { width: 24; }
+    LinkFormDialog .gap { width: auto; padding: 0 1 0 3; }
+    LinkFormDialog RadioSet { layout: horizontal; width: 1fr; border: none; padding: 0; }
+    LinkFormDialog RadioButton { margin-right: 2; }
+    LinkFormDialog Checkbox { border: none; padding: 0; }
+    LinkFormDialog #use-password { width: 40; }
+    LinkFormDialog .note { color: $text-muted; padding-left: 4; }
+    LinkFormDialog #error { color: $error; height: auto; margin-top: 1; }
+    LinkFormDialog #buttons { height: auto; align-horizontal: right; margin: 1 0 0 0; }
+    LinkFormDialog Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Save", show=False),
+    ]
+
+    def __init__(self, *, smtp_configured: bool, link: Link | None = None) -> None:
+        super().__init__()
+        self._smtp = smtp_configured
+        self._link = link
+
+    # ---------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        link = self._link
+        with Vertical() as box:
+            box.border_title = "Edit invite link" if link else "New invite link"
+            with Horizontal(classes="row", id="label-row"):
+                yield Label("Label", classes="name")
+                yield Input(
+                    value=link.label if link else "",
+                    placeholder="e.g. Spring cohort (only admins see it)",
+                    id="label",
+                    compact=True,
+                )
+            with Horizontal(classes="row"):
+                yield Label("User level", classes="name")
+                level = link.level if link else "member"
+                with RadioSet(id="level", compact=True):
+                    for title, value in LEVEL_CHOICES:
+                        yield RadioButton(title, value=value == level, name=value, compact=True)
+            yield Tick(
+                "Automatically accept new users created using this link",
+                value=link.auto_accept if link else True,
+                id="auto-accept",
+                compact=True,
+            )
+            yield Static(APPROVAL_NOTE, classes="note", id="approval-note")
+            yield Tick(
+                "Confirm the email address first",
+                value=link.confirm_email if link else self._smtp,
+                id="confirm",
+                compact=True,
+            )
+            yield Static("", classes="note", id="confirm-note")
+            with Horizontal(classes="row"):
+                yield Tick(
+                    "Require a password to use this link",
+                    value=bool(link and link.has_password),
+                    id="use-password",
+                    compact=True,
+                )
+                yield Input(
+                    password=True,
+                    placeholder="unchanged" if link and link.has_password else "link password",
+                    id="password",
+                    compact=True,
+                )
+            with Horizontal(classes="row"):
+                yield Label("Expires", classes="name")
+                yield Select(
+                    self._expiry_options(),
+                    value=self._expiry_default(),
+                    allow_blank=False,
+                    id="expires",
+                    compact=True,
+                )
+                yield Label("Max uses", classes="gap")
+                yield Input(
+                    value="" if link is None or link.max_uses is None else str(link.max_uses),
+                    placeholder="no cap",
+                    id="max-uses",
+                    compact=True,
+                )
+            with Horizontal(classes="row"):
+                yield Label("Only emails at", classes="name")
+                yield Input(
+                    value=format_domains(link.domains) if link else "",
+                    placeholder="acme.org, *.acme.org (empty: any address)",
+                    id="domains",
+                    compact=True,
+                )
+            yield Static("", id="error")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(
+                    "Save changes" if link else "Create link",
+                    id="submit",
+                    variant="primary",
+                    compact=True,
+                )
+
+    def _expiry_options(self) -> list[tuple[str, str]]:
+        options = list(EXPIRY_CHOICES)
+        if self._link is not None:
+            current = self._link.expires_text()
+            options.insert(0, (f"Keep: {current}", KEEP))
+        return options
+
+    def _expiry_default(self) -> str:
+        if self._link is not None:
+            return KEEP
+        default_days = f"{DEFAULT_EXPIRY.days}d"
+        return default_days
+
+    def on_mount(self) -> None:
+        self._refresh_notes()
+        self.query_one("#label", Input).focus()
+
+    # ---------------------------------------------------------------- behaviour
+
+    @on(Checkbox.Changed)
+    def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self._refresh_notes()
+        if event.checkbox.id == "use-password" and event.value:
+            self.query_one("#password", Input).focus()
+
+    def _refresh_notes(self) -> None:
+        confirm = self.query_one("#confirm", Checkbox).value
+        note = self.query_one("#confirm-note", Static)
+        if not confirm:
+            note.update(
+                Text(NO_CONFIRM_NOTE if self._smtp else NO_SMTP_NOTE + " " + NO_CONFIRM_NOTE)
+            )
+        else:
+            note.update(Text(CONFIRM_NOTE if self._smtp else CONFIRM_NO_SMTP_NOTE))
+        auto = self.query_one("#auto-accept", Checkbox).value
+        self.query_one("#approval-note", Static).display = not auto
+        use_password = self.query_one("#use-password", Checkbox).value
+        self.query_one("#password", Input).disabled = not use_password
+
+    @on(Input.Submitted)
+    def _enter_submits(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#submit")
+    def _submit_pressed(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        try:
+            draft = self._draft()
+        except _FieldError as error:
+            self.query_one("#error", Static).update(Text(str(error)))
+            widget = self.query_one(f"#{error.field}")
+            widget.focus()
+            return
+        self.dismiss(draft)
+
+    def _draft(self) -> LinkDraft:
+        level_set = self.query_one("#level", RadioSet)
+        pressed = level_set.pressed_button
+        level = cast(Level, pressed.name if pressed and pressed.name else "member")
+        use_password = self.query_one("#use-password", Checkbox).value
+        typed_password = self.query_one("#password", Input).value
+        keep_password = False
+        password: str | None = None
+        if use_password:
+            if typed_password:
+                if len(typed_password) < LINK_PASSWORD_MIN:
+                    raise _FieldError(
+                        "password",
+                        f"Link password: use at least {LINK_PASSWORD_MIN} characters.",
+                    )
+                password = typed_password
+            elif self._link is not None and self._link.has_password:
+                keep_password = True
+            else:
+                raise _FieldError("password", "Link password: type one, or untick the box.")
+        expires_value = str(self.query_one("#expires", Select).value)
+        keep_expiry = expires_value == KEEP
+        expires_in = None if keep_expiry else parse_expiry(expires_value)
+        try:
+            max_uses = parse_max_uses(self.query_one("#max-uses", Input).value)
+        except LinkError as error:
+            raise _FieldError("max-uses", f"Max uses: {error}.") from None
+        try:
+            domains = parse_domains(self.query_one("#domains", Input).value)
+        except LinkError as error:
+            raise _FieldError("domains", f"Only emails at: {error}.") from None
+        return LinkDraft(
+            label=self.query_one("#label", Input).value,
+            level=level,
+            password=password,
+            keep_password=keep_password,
+            auto_accept=self.query_one("#auto-accept", Checkbox).value,
+            confirm_email=self.query_one("#confirm", Checkbox).value,
+            expires_in=expires_in,
+            keep_expiry=keep_expiry,
+            max_uses=max_uses,
+            domains=domains,
+        )
+
+
+class _FieldError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+__all__ = ["LEVEL_CHOICES", "LinkFormDialog"]
