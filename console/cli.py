@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    return []
+    from . import cli_links
+
+    return [cli_links.register]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -139,4 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m console.cli` runs this file as `__main__`, a second copy of the module: run the
+    # package's own `main`, so that feature modules raising `console.cli.CliError` are caught.
+    from console.cli import main as package_main
+
+    raise SystemExit(package_main())
