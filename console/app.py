@@ -153,8 +153,14 @@ class UsherApp(App[int]):
             self.store = None
         self.exit(0)
 
-    def on_unmount(self) -> None:
-        """However the app ends (quit, test harness, crash), give the loggers back."""
+    async def on_unmount(self) -> None:
+        """However the app ends (quit, test harness, crash): stop the server, close the
+        database (aiosqlite's threads would keep the process alive) and give the loggers back."""
+        if self._server is not None:
+            self._server.stop()
+        if self.store is not None:
+            store, self.store = self.store, None
+            await store.close()
         self.log_buffer.listen(None)
         if self._restore_logging is not None:
             self._restore_logging()

@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    return []
+    from . import cli_ops
+
+    return [cli_ops.register]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -136,7 +138,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
