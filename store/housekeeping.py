@@ -6,6 +6,8 @@ Every run that removes something leaves one audit entry with the counts (never t
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime, timedelta
 
 import msgspec
@@ -99,3 +101,23 @@ async def run_housekeeping(
         if report.total:
             await record(tx, actor, "housekeeping", "", msgspec.structs.asdict(report))
     return report
+
+
+HOUSEKEEPING_INTERVAL = 3600.0
+log = logging.getLogger("usher.housekeeping")
+
+
+async def housekeeping_loop(store: Store, interval: float = HOUSEKEEPING_INTERVAL) -> None:
+    """Run housekeeping now and then every `interval` seconds, for the process's lifetime.
+
+    Both the console and `usher serve` run it; two processes doing it at once is harmless
+    (each pass is one transaction, and a second pass finds nothing left)."""
+    while True:
+        try:
+            report = await run_housekeeping(store)
+        except Exception:
+            log.exception("housekeeping failed; will try again")
+        else:
+            if report.total:
+                log.info("housekeeping: %s", "; ".join(report.lines()))
+        await asyncio.sleep(interval)
