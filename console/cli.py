@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    from . import cli_links
+    from . import cli_links, cli_ops
 
-    return [cli_links.register]
+    return [cli_links.register, cli_ops.register]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -138,11 +138,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    # `python -m console.cli` runs this file as `__main__`, a second copy of the module: run the
-    # package's own `main`, so that feature modules raising `console.cli.CliError` are caught.
-    from console.cli import main as package_main
-
-    raise SystemExit(package_main())

@@ -52,10 +52,13 @@ class LogBuffer(logging.Handler):
         listener = self._listener
         if listener is None:
             return
-        if threading.get_ident() == self._owner:
-            listener(line)
-        elif self._call_from_thread is not None:
-            self._call_from_thread(listener, line)
+        try:
+            if threading.get_ident() == self._owner:
+                listener(line)
+            elif self._call_from_thread is not None:
+                self._call_from_thread(listener, line)
+        except Exception:
+            self.handleError(record)
 
 
 def capture_logs(buffer: LogBuffer) -> Callable[[], None]:

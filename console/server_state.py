@@ -21,7 +21,7 @@ class ServerState(msgspec.Struct, frozen=True):
         if self.state == "starting":
             return f"starting {self.url}"
         if self.state == "external":
-            return f"no server here (--no-server) · links use {self.url}"
+            return f"no server here · links use {self.url}"
         if self.state == "down":
             return f"server down: {self.reason}"
         return "server stopped"

@@ -245,3 +245,18 @@ def test_database_file_is_private_even_with_a_lax_umask(tmp_path: Path) -> None:
 def test_migration_list_is_ordered() -> None:
     versions = [version for version, _ in MIGRATIONS]
     assert versions == sorted(set(versions))
+
+
+def test_addresses_are_validated_without_dns() -> None:
+    from store.addresses import AddressProblem, address_key, normalise_address
+
+    assert normalise_address("  Ann@Example.ORG ") == "Ann@example.org"
+    assert normalise_address("x@bücher.de") == "x@bücher.de"
+    assert address_key("Ann@example.org") == address_key("ann@EXAMPLE.org")
+    for bad, reason in [
+        ("bob@@acme.org", "invalid characters"),
+        ("bob@acme", "period"),
+        ("", "empty"),
+    ]:
+        with pytest.raises(AddressProblem, match=reason):
+            normalise_address(bad)

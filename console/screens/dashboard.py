@@ -52,7 +52,7 @@ class DashboardScreen(UsherScreen):
     )
     DEFAULT_CSS = """
     DashboardScreen #figures {
-        grid-size: 2; grid-rows: 1; grid-columns: 1fr 1fr; grid-gutter: 0 2;
+        grid-size: 1; grid-rows: 1;
         height: auto; padding: 1 1 0 1;
     }
     DashboardScreen #figures Static { height: 1; }
@@ -63,7 +63,7 @@ class DashboardScreen(UsherScreen):
 
     def compose_body(self) -> ComposeResult:
         with Grid(id="figures"):
-            for name in ("pending", "links", "active", "invitations", "mail", "last"):
+            for name in ("pending", "active", "links", "invitations", "mail", "last"):
                 yield Static(id=f"fig-{name}")
         yield Static(EMPTY_HINT, id="empty", markup=False)
         yield Static("Recent activity", id="activity-title")
@@ -79,9 +79,9 @@ class DashboardScreen(UsherScreen):
         pending_style = "bold yellow" if counts.pending else "bold"
         self._set("pending", figure("Pending approval", counts.pending, style=pending_style))
         self._set("active", figure("Active users", counts.active, f"of {counts.total_users}"))
-        mail_note = f"failed {counts.mail_failed} · kept {counts.mail_kept}"
+        mail_note = f"{counts.mail_failed} failed · {counts.mail_kept} kept (no SMTP)"
         self._set("mail", figure("Emails queued", counts.mail_queued, mail_note))
-        links_note = f"active · {counts.links_inactive} inactive"
+        links_note = f"active · {counts.links_inactive} expired, used up or revoked"
         self._set("links", figure("Invite links", counts.links_active, links_note))
         self._set(
             "invitations",

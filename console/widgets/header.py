@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from store.records import Counts
@@ -29,12 +29,16 @@ class UsherHeader(Vertical):
     DEFAULT_CSS = """
     UsherHeader { height: auto; background: $panel; padding: 0 1; }
     UsherHeader #nav { height: auto; }
-    UsherHeader #status { height: 1; }
+    UsherHeader #status-line { height: 1; }
+    UsherHeader #status { width: 1fr; height: 1; }
+    UsherHeader #meta { width: auto; height: 1; color: $text-muted; }
     """
 
     def compose(self) -> ComposeResult:
         yield Static(id="nav")
-        yield Static(id="status")
+        with Horizontal(id="status-line"):
+            yield Static(id="status")
+            yield Static(id="meta")
 
     def on_mount(self) -> None:
         app = self.app
@@ -79,6 +83,7 @@ class UsherHeader(Vertical):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("● ", style=dot_style)
         text.append(state.label)
-        smtp = "smtp: on" if app.settings.smtp_configured else "smtp: none (kept)"
-        text.append(f"   db: {Path(app.settings.db).name} · {smtp}", style="dim")
         self.query_one("#status", Static).update(text)
+        mail = "mail: smtp" if app.settings.smtp_configured else "mail: kept"
+        meta = Text(f" {Path(app.settings.db).name} · {mail}", no_wrap=True, overflow="ellipsis")
+        self.query_one("#meta", Static).update(meta)
