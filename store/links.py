@@ -241,10 +241,15 @@ def format_domains(domains: tuple[str, ...]) -> str:
 
 
 def domain_allowed(domains: tuple[str, ...], email_domain: str) -> bool:
-    """`acme.org` allows exactly that domain; `*.acme.org` allows any subdomain of it."""
+    """`acme.org` allows exactly that domain; `*.acme.org` allows any subdomain of it.
+
+    `email_domain` may be in Unicode or ASCII form: both sides are compared in ASCII."""
     if not domains:
         return True
-    domain = email_domain.lower().rstrip(".")
+    try:
+        domain = _ascii_domain(email_domain.rstrip("."))
+    except LinkError:
+        return False
     for allowed in domains:
         if allowed.startswith("*."):
             if domain.endswith(allowed[1:]):

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import msgspec
-from email_validator import EmailNotValidError, validate_email
 
+from .addresses import AddressProblem, domain_of, normalise_address
 from .audit import record
 from .clock import db_now, from_db, now, to_db
 from .core import Store
@@ -152,20 +152,16 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
 # --- small rules -------------------------------------------------------------------------------
 
 
-def check_email_address(text: str) -> tuple[str, str]:
-    """(normalised address, ASCII domain), or ValueError with a message for people. No DNS."""
-    value = text.strip()
-    if not value:
+def check_email_address(text: str) -> str:
+    """The normalised address (store.addresses, no DNS), or ValueError worded for the form."""
+    if not text.strip():
         raise ValueError("Enter your email address")
-    if len(value) > 254:
-        raise ValueError("Enter an email address of at most 254 characters")
     try:
-        checked = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as error:
+        return normalise_address(text)
+    except AddressProblem as problem:
         raise ValueError(
-            f"Enter an email address in the correct format, like name@example.org ({error})"
+            f"Enter an email address in the correct format, like name@example.org ({problem})"
         ) from None
-    return checked.normalized, checked.ascii_domain
 
 
 def _as_dict(row: Row) -> dict[str, object]:
@@ -334,12 +330,12 @@ async def sign_up_by_link(
     """
     link = await usable_link(store, token)
     errors: dict[str, str] = {}
-    email, ascii_domain = "", ""
+    email = ""
     try:
-        email, ascii_domain = check_email_address(form.email)
+        email = check_email_address(form.email)
     except ValueError as error:
         errors["email"] = str(error)
-    if email and not domain_allowed(link.domains, ascii_domain):
+    if email and not domain_allowed(link.domains, domain_of(email)):
         errors["email"] = (
             f"Use an email address at {_domains_words(link.domains)}: "
             "this link is only for those addresses"
@@ -410,7 +406,7 @@ async def sign_up_by_link(
         if taken != 1 or current is None:
             raise TokenUnusable(known=True)
         domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
-        if not domain_allowed(domains, ascii_domain):
+        if not domain_allowed(domains, domain_of(email)):
             raise FormRefused(
                 {
                     "email": f"Use an email address at {_domains_words(domains)}: "
