@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -13,7 +14,9 @@ from typing import Any
 
 import msgspec
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from litestar import Litestar
+from playwright.async_api import Browser, Page, async_playwright
 
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
@@ -21,6 +24,8 @@ from store import Settings, Store
 from store.links import Link, LinkDraft, create_link
 from store.passwords import Hasher
 from store.signup import SignupForm
+
+from .helpers import ROOT
 
 CHEAP = {"time_cost": 1, "memory_kib": 8}
 """argon2id parameters for tests: the same code paths, a fraction of a millisecond per hash."""
@@ -125,3 +130,54 @@ async def live_server(store: Store, sock: socket.socket) -> AsyncIterator[Litest
         server.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
+
+
+# --- browser -------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+WCAG_21_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+ARTIFACTS = ROOT / "test-artifacts" / "signup"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's chromium driven by Playwright (no `playwright install`)."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+class PageChecker:
+    """Saves a screenshot of each page it is shown and runs axe-core on it (WCAG 2.1 A/AA)."""
+
+    def __init__(self, name: str) -> None:
+        self.folder = ARTIFACTS / name
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        self.count = 0
+        self.axe = Axe()
+
+    async def check(self, page: Page, name: str) -> None:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        await page.wait_for_load_state("load")  # the stylesheet is in: full height
+        await page.screenshot(path=str(path), full_page=True)
+        results = await self.axe.run(page, options=WCAG_21_AA)
+        assert results.violations_count == 0, f"{name}: {results.generate_report()}"
