@@ -16,6 +16,7 @@ from store import Settings, Store
 
 from .deps import STATE_SECRET_KEY, STATE_SETTINGS, STATE_STORE, provide_settings, provide_store
 from .errors import exception_handlers, log_exception
+from .invite import INVITE_ROUTES
 from .render import STATIC_DIR, template_config
 from .routes import healthz, index
 from .security import RATE_LIMIT_STORE, csrf_config, rate_limit_config, security_headers_hook
@@ -47,7 +48,7 @@ def create_app(
         include_in_schema=False,
     )
     return Litestar(
-        route_handlers=[healthz, index, static_router, *extra_route_handlers],
+        route_handlers=[healthz, index, static_router, *INVITE_ROUTES, *extra_route_handlers],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
