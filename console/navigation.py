@@ -20,10 +20,14 @@ def destinations() -> list[Destination]:
     """Every screen in F-key order (imported here to keep start-up imports in one place)."""
     from .screens.audit import AuditScreen
     from .screens.dashboard import DashboardScreen
+    from .screens.invitations import InvitationsScreen
+    from .screens.invite import InviteScreen
     from .screens.server_log import ServerLogScreen
 
     return [
         Destination("f1", "home", "Home", DashboardScreen),
+        Destination("f4", "invite", "Invite", InviteScreen),
+        Destination("f5", "invitations", "Invitations", InvitationsScreen),
         Destination("f10", "audit", "Audit", AuditScreen),
         Destination("f12", "log", "Log", ServerLogScreen),
     ]
