@@ -37,7 +37,7 @@ AcceptBody = Annotated[AcceptForm, Body(media_type=RequestEncodingType.URL_ENCOD
 
 ACCEPTED_PAGE = "/invitation/accepted"
 SIGN_IN_PAGE = "/invitation/sign-in"
-_DONE_STATES = {"accepted", "sign-in"}
+_DONE_OUTCOMES = {"accepted", "sign-in"}
 _ARTICLE = {"admin": "an"}
 
 
@@ -106,12 +106,12 @@ async def invite_submit(
     return Redirect(ACCEPTED_PAGE, status_code=303)
 
 
-@get("/invitation/{state:str}")
-async def invitation_done(state: FromPath[str]) -> Template:
+@get("/invitation/{outcome:str}")
+async def invitation_done(outcome: FromPath[str]) -> Template:
     """After acceptance: the account is ready (sign in); or the address had an account already."""
-    if state not in _DONE_STATES:
+    if outcome not in _DONE_OUTCOMES:
         raise NotFoundException()
-    return page("invite_done.html", state=state)
+    return page("invite_done.html", outcome=outcome)
 
 
 INVITE_ROUTES = [invite_page, invite_submit, invitation_done]

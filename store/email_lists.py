@@ -104,7 +104,7 @@ def _clean_name(text: str) -> str:
     name = _SPACES.sub(" ", clean_line(text)).strip()
     if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
         name = name[1:-1].strip()
-    return name[:MAX_NAME].strip()
+    return name.strip('"').strip()[:MAX_NAME].strip()
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -253,16 +253,26 @@ def _strip_address(text: str) -> str:
     return text
 
 
+def _names(word: str, following: tuple[TokenKind, str] | None) -> bool:
+    """Whether a bare address is the display name of the angle address after it: Outlook
+    writes `ann@x.org <ann@x.org>`. A different address after it is an address of its own."""
+    return (
+        following is not None
+        and following[0] == "angle"
+        and address_key(_strip_address(following[1])) == address_key(_strip_address(word))
+    )
+
+
 def _parse_cell(cell: str) -> list[_Item]:
     items: list[_Item] = []
     pending: list[str] = []
     tokens = _tokens(cell)
     for index, (kind, text) in enumerate(tokens):
-        following = tokens[index + 1][0] if index + 1 < len(tokens) else None
-        if kind == "angle" or (kind == "word" and "@" in text and following != "angle"):
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if kind == "angle" or (kind == "word" and "@" in text and not _names(text, following)):
             items.append(_Address(_strip_address(text), " ".join(pending)))
             pending = []
-        elif kind == "quoted" and "@" in text and following != "angle":
+        elif kind == "quoted" and "@" in text and (following is None or following[0] != "angle"):
             if pending:
                 items.append(_Orphan(" ".join(pending)))
                 pending = []
@@ -411,6 +421,8 @@ def _shown(text: str) -> str:
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BLANK = " \t,;\u00a0\u200b"
+"""A line of only these (spaces, separators) is blank."""
 
 
 def parse_email_list(text: str) -> ParsedList:
@@ -427,7 +439,7 @@ def parse_email_list(text: str) -> ParsedList:
     lines = _LINE_BREAK.split(text)
     for number, raw in enumerate(lines, start=1):
         line = raw.replace("\ufeff", "").replace("\x00", "")
-        if not line.strip():
+        if not line.strip(_BLANK):
             continue
         if first_content:
             first_content = False
