@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
+from signup_server.serve import BACKGROUND_TASKS
 from store import Settings, Store
 from store.records import AuditEntry, Counts
 
@@ -84,6 +85,8 @@ class UsherApp(App[int]):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
         await self.switch_mode("home")
         self.run_worker(self._follow_changes(), group="changes", exit_on_error=False)
+        for task in BACKGROUND_TASKS:
+            self.run_worker(task(self.store), group="background", exit_on_error=False)
         self._start_server()
 
     def _start_server(self) -> None:
@@ -153,8 +156,14 @@ class UsherApp(App[int]):
             self.store = None
         self.exit(0)
 
-    def on_unmount(self) -> None:
-        """However the app ends (quit, test harness, crash), give the loggers back."""
+    async def on_unmount(self) -> None:
+        """However the app ends (quit, test harness, crash): stop the server, close the
+        database (aiosqlite's threads would keep the process alive) and give the loggers back."""
+        if self._server is not None:
+            self._server.stop()
+        if self.store is not None:
+            store, self.store = self.store, None
+            await store.close()
         self.log_buffer.listen(None)
         if self._restore_logging is not None:
             self._restore_logging()

@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    from . import cli_invite
+    from . import cli_invite, cli_ops
 
-    return [cli_invite.register]
+    return [cli_ops.register, cli_invite.register]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -138,4 +138,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-

@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 
 from . import queries
+from .backup import BackupReport
+from .backup import backup as backup_database
 from .changes import ChangeFeed
 from .engine import DatabaseError, Engine, Transaction
+from .instance_lock import RunningMark
 from .migrations import migrate
 from .passwords import Hasher
 from .records import AuditEntry, Counts
@@ -30,6 +33,7 @@ class Store:
         self.engine = engine
         self.hasher = hasher
         self.feed = ChangeFeed()
+        self._running: RunningMark | None = None
         engine.on_commit(self.feed.publish)
 
     @classmethod
@@ -53,6 +57,7 @@ class Store:
             await engine.close()
             raise StoreError(f"cannot prepare database {settings.db!r}: {error}") from None
         store = cls(settings, engine, hasher or Hasher())
+        store._running = RunningMark(engine.path)
         if watch:
             store.feed.watch_other_processes(engine.data_version)
         return store
@@ -60,6 +65,9 @@ class Store:
     async def close(self) -> None:
         await self.feed.stop()
         await self.engine.close()
+        if self._running is not None:
+            self._running.release()
+            self._running = None
 
     async def __aenter__(self) -> Store:
         return self
@@ -102,3 +110,7 @@ class Store:
 
     async def audit_entries(self, term: str = "", limit: int = 500) -> list[AuditEntry]:
         return await queries.audit_entries(self.engine, term, limit)
+
+    async def backup(self, path: str) -> BackupReport:
+        """A consistent copy of the live database in a new 0600 file (see store/backup.py)."""
+        return await backup_database(self.engine, path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,21 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+def _sqlite_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_database_connections() -> Iterator[None]:
+    """An unclosed aiosqlite connection keeps a non-daemon thread alive, and the test process
+    would never exit (a hung CI). Fail the test that leaked one instead."""
+    before = set(_sqlite_threads())
+    yield
+    deadline = time.monotonic() + 3
+    leaked = [t for t in _sqlite_threads() if t not in before]
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leaked = [t for t in _sqlite_threads() if t not in before and t.is_alive()]
+    assert not leaked, f"{len(leaked)} database connection(s) left open: close the Store"

@@ -21,7 +21,7 @@ def free_port() -> int:
 
 def usher_command(*args: str) -> list[str]:
     """`usher …` through the interpreter running the tests (no PATH assumptions)."""
-    return [sys.executable, "-m", "console.cli", *args]
+    return [sys.executable, "-m", "console", *args]
 
 
 def child_env(**extra: str) -> dict[str, str]:

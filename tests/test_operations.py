@@ -1,0 +1,172 @@
+"""Operators' tools on real files: online backup, restore, housekeeping with a moved clock."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from store import Settings, Store
+from store.backup import BackupError, inspect, restore
+from store.clock import now, to_db
+from store.housekeeping import run_housekeeping
+from store.instance_lock import DatabaseInUse
+
+from .helpers import ROOT, child_env, usher_command
+
+
+async def add_user(store: Store, email: str, status: str = "active", **extra: object) -> int:
+    columns = {"email": email, "level": "member", "status": status, **extra}
+    columns.setdefault("created_at", to_db(now()))
+    columns.setdefault("updated_at", columns["created_at"])
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    async with store.write("users") as tx:
+        sql = f"INSERT INTO users ({names}) VALUES ({marks})"  # noqa: S608 - test's own names
+        return await tx.execute(sql, list(columns.values()))
+
+
+async def test_backup_during_a_burst_of_signups_holds_every_committed_account(
+    store: Store, tmp_path: Path
+) -> None:
+    committed: list[str] = []
+
+    async def burst() -> None:
+        for i in range(300):
+            await add_user(store, f"burst{i}@example.org")
+            committed.append(f"burst{i}@example.org")
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(burst())
+    await asyncio.sleep(0.05)
+    before = list(committed)
+    report = await store.backup(str(tmp_path / "backup.db"))
+    await writer
+    assert stat.S_IMODE(Path(report.path).stat().st_mode) == 0o600
+    with sqlite3.connect(report.path) as conn:
+        emails = {row[0] for row in conn.execute("SELECT email FROM users")}
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert set(before) <= emails, "every account committed before the backup is in it"
+    assert report.users == len(emails)
+
+
+async def test_backup_refuses_to_overwrite(store: Store, tmp_path: Path) -> None:
+    existing = tmp_path / "exists.db"
+    existing.write_text("precious")
+    with pytest.raises(BackupError, match="already exists"):
+        await store.backup(str(existing))
+    assert existing.read_text() == "precious"
+
+
+async def test_restore_round_trip_keeps_the_current_file_aside(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with await Store.open(settings, watch=False) as store:
+        await add_user(store, "kept@example.org")
+        await store.backup(str(tmp_path / "b.db"))
+        await add_user(store, "later@example.org")
+        with pytest.raises(DatabaseInUse):
+            restore(settings, str(tmp_path / "b.db"))
+    aside = restore(settings, str(tmp_path / "b.db"))
+    async with await Store.open(settings, watch=False) as store:
+        emails = {row["email"] for row in await store.engine.fetchall("SELECT email FROM users")}
+    assert emails == {"kept@example.org"}
+    with sqlite3.connect(aside) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 2
+    assert stat.S_IMODE(Path(settings.db).stat().st_mode) == 0o600
+
+
+def test_restore_checks_the_file(settings: Settings, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"nope" * 1000)
+    with pytest.raises(BackupError, match="not an Usher database"):
+        restore(settings, str(junk))
+    future = tmp_path / "future.db"
+    with sqlite3.connect(future) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    with pytest.raises(BackupError, match="newer than this Usher"):
+        inspect(future)
+
+
+async def test_housekeeping_removes_aged_rows_only(store: Store) -> None:
+    old = to_db(now() - timedelta(hours=30))
+    async with store.write("invite_links") as tx:
+        link = await tx.execute(
+            "INSERT INTO invite_links (token, level, uses, created_at) "
+            "VALUES ('t', 'member', 2, ?)",
+            (old,),
+        )
+    stale = await add_user(store, "stale@example.org", "unconfirmed", link_id=link, created_at=old)
+    fresh = await add_user(store, "fresh@example.org", "unconfirmed", link_id=link)
+    async with store.write("outbox", "action_tokens") as tx:
+        for status, sent_at in [("sent", to_db(now() - timedelta(days=100))), ("failed", None)]:
+            await tx.execute(
+                "INSERT INTO outbox (recipient, kind, status, next_attempt_at, message_id, "
+                "created_at, sent_at) VALUES ('a@b.org', 'test', ?, ?, ?, ?, ?)",
+                (status, old, f"<{status}@x>", to_db(now() - timedelta(days=100)), sent_at),
+            )
+        await tx.execute(
+            "INSERT INTO action_tokens (token_hash, purpose, user_id, expires_at, created_at) "
+            "VALUES ('h1', 'confirm_email', ?, ?, ?)",
+            (fresh, to_db(now() + timedelta(hours=1)), old),
+        )
+    report = await run_housekeeping(store, now=now())
+    assert report.unconfirmed_removed == 1
+    assert report.link_uses_returned == 1
+    assert report.sent_mail_purged == 1
+    assert report.tokens_deleted == 0
+    ids = {row["id"] for row in await store.engine.fetchall("SELECT id FROM users")}
+    assert ids == {fresh}
+    assert stale not in ids
+    assert await store.engine.scalar("SELECT uses FROM invite_links") == 1
+    assert await store.engine.scalar("SELECT status FROM outbox") == "failed"
+    # Two hours later the fresh account's token has expired; a day later the account goes too.
+    later = await run_housekeeping(store, now=now() + timedelta(hours=25))
+    assert later.tokens_deleted == 1 and later.unconfirmed_removed == 1
+    entry = await store.engine.fetchone("SELECT * FROM audit WHERE action = 'housekeeping'")
+    assert entry is not None and "stale@example.org" not in entry["details"]
+
+
+def test_backup_and_housekeeping_commands(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    done = subprocess.run(
+        usher_command("housekeeping", "--db", str(db)),
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "sent messages purged" in done.stdout
+    backup = subprocess.run(
+        usher_command("backup", str(tmp_path / "copy.db"), "--db", str(db)),
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert backup.returncode == 0, backup.stderr
+    again = subprocess.run(
+        usher_command("backup", str(tmp_path / "copy.db"), "--db", str(db)),
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+    restored = subprocess.run(
+        usher_command("restore", str(tmp_path / "copy.db"), "--db", str(db)),
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert restored.returncode == 0 and "kept as" in restored.stdout
