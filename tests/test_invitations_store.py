@@ -146,9 +146,7 @@ async def test_address_that_got_an_account_since_the_preview_is_skipped(istore: 
     preview = await preview_text(istore, "ann@x.org, bob@x.org")
     assert len(preview.new) == 2
     await add_user(istore, "bob@x.org")
-    result = await send_invitations(
-        istore, preview.entries_to_send(), level="member", actor=ADMIN
-    )
+    result = await send_invitations(istore, preview.entries_to_send(), level="member", actor=ADMIN)
     assert [e.address for e in result.invited] == ["ann@x.org"]
     assert [e.address for e in result.existing] == ["bob@x.org"]
     assert await scalar(istore, "SELECT count(*) FROM outbox") == 1
@@ -469,7 +467,8 @@ async def test_invitation_templates_render_with_their_values(istore: Store, mess
         "_layout.html": "<html>{% block body %}{% endblock %}</html>",
     }
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATES), jinja2.DictLoader(layouts)])
-    plain = jinja2.Environment(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined)
+    strict = jinja2.StrictUndefined
+    plain = jinja2.Environment(loader=loader, autoescape=False, undefined=strict)  # noqa: S701
     html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
     subject = plain.get_template("invitation.subject.txt").render(context).strip()
     body = plain.get_template("invitation.txt").render(context)
