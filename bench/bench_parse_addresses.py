@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from store import Store, load_settings
 from store.clock import db_now
@@ -56,7 +57,7 @@ async def seed(store: Store, count: int) -> None:
     await send_invitations(store, pending.entries, level="member", actor="bench")
 
 
-async def loop_stall(work: asyncio.Future[object]) -> float:
+async def loop_stall(work: asyncio.Future[Any]) -> float:
     stall = 0.0
     last = time.perf_counter()
     while not work.done():
