@@ -506,21 +506,22 @@ async def send_invitations(
                 updates,
             )
         await _withdraw_unsent(tx, superseded)
-        await record(
-            tx,
-            actor,
-            "invitations_sent",
-            f"{len(ids)} {'person' if len(ids) == 1 else 'people'} as {checked_level}",
-            {
-                "level": checked_level,
-                "invited": len(invited),
-                "reinvited": len(reinvited),
-                "skipped_existing": len(existing),
-                "skipped_pending": len(skipped_pending),
-                "message": bool(cleaned),
-                "addresses": [entry.address for entry in (*invited, *reinvited)],
-            },
-        )
+        if ids:
+            await record(
+                tx,
+                actor,
+                "invitations_sent",
+                f"{len(ids)} {'person' if len(ids) == 1 else 'people'} as {checked_level}",
+                {
+                    "level": checked_level,
+                    "invited": len(invited),
+                    "reinvited": len(reinvited),
+                    "skipped_existing": len(existing),
+                    "skipped_pending": len(skipped_pending),
+                    "message": bool(cleaned),
+                    "addresses": [entry.address for entry in (*invited, *reinvited)],
+                },
+            )
     return SendResult(
         invited=invited,
         reinvited=reinvited,

@@ -155,6 +155,9 @@ async def test_address_that_got_an_account_since_the_preview_is_skipped(istore: 
 async def test_pending_invitations_are_skipped_or_reinvited(istore: Store) -> None:
     await invite(istore, "ann@x.org")
     first = await accept_link(istore, "ann@x.org")
+    nothing = await invite(istore, "ann@x.org")
+    assert nothing.sent == 0 and nothing.skipped == 1
+    assert await scalar(istore, "SELECT count(*) FROM audit") == 1  # no change, no entry
     skipped = await invite(istore, "ann@x.org, bob@x.org")
     assert [e.address for e in skipped.skipped_pending] == ["ann@x.org"]
     assert await accept_link(istore, "ann@x.org") == first
