@@ -14,6 +14,7 @@ import pytest
 
 from store import Settings, Store
 from store.email_lists import parse_email_list
+from store.housekeeping import run_housekeeping
 from store.invitations import (
     AcceptForm,
     AcceptRefused,
@@ -485,3 +486,26 @@ async def test_invitation_templates_render_with_their_values(istore: Store, mess
         assert "&lt;b&gt;Monday&lt;/b&gt;" in page  # the admin's text is escaped in HTML
     else:
         assert "wrote:" not in body
+
+
+async def test_invitations_marked_expired_by_housekeeping_behave_the_same(istore: Store) -> None:
+    await invite(istore, "ann@x.org, bob@x.org", valid=timedelta(seconds=-1))
+    old = await accept_link(istore, "ann@x.org")
+    report = await run_housekeeping(istore)
+    assert report.invitations_expired == 2
+    assert [i.status for i in await list_invitations(istore, status="expired")] == [
+        "expired",
+        "expired",
+    ]
+    with pytest.raises(InvitationUnusable) as refused:
+        await invitation_for_token(istore, token_of(old))
+    assert refused.value.reason == "expired"
+    with pytest.raises(InvitationError, match="already expired"):
+        await revoke_invitation(istore, (await list_invitations(istore))[0].id, actor=ADMIN)
+    preview = await preview_text(istore, "ann@x.org")
+    assert [e.address for e in preview.new] == ["ann@x.org"]  # invited anew, same row
+    await invite(istore, "ann@x.org")
+    bob = (await list_invitations(istore, search="bob"))[0]
+    assert (await resend_invitation(istore, bob.id, actor=ADMIN)).status == "pending"
+    assert (await invitation_counts(istore))["pending"] == 2
+    assert await scalar(istore, "SELECT count(*) FROM invitations") == 2
