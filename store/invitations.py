@@ -216,8 +216,11 @@ def _with_article(level: str) -> str:
 
 
 def _inviter(actor: str) -> str:
-    """`alice (ssh 10.0.0.7)` → `alice`: the name shown in the email, without the address."""
-    return actor.partition(" (")[0].strip()
+    """`alice (ssh 10.0.0.7)` → `alice`: the name shown in the email, without the address.
+    Service names say nothing to the invitee: the email then speaks of "the person who
+    invited you"."""
+    name = actor.partition(" (")[0].strip()
+    return "" if name in {"root", "unknown", "usher"} else name
 
 
 def _human_date(moment: datetime) -> str:
