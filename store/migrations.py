@@ -140,9 +140,20 @@ CREATE INDEX action_tokens_expiry ON action_tokens (expires_at);
 """Sign-in sessions (only a SHA-256 of the cookie's token is stored) and when a link last
 changed."""
 
+V5_INVITATIONS = """
+ALTER TABLE invitations ADD COLUMN sent_at TEXT;
+ALTER TABLE invitations ADD COLUMN outbox_id INTEGER REFERENCES outbox (id) ON DELETE SET NULL;
+CREATE INDEX invitations_status ON invitations (status, expires_at);
+CREATE INDEX invitations_outbox ON invitations (outbox_id);
+"""
+"""Email invitations (issue 6): when the current link was issued (send, resend, copy), and the
+outbox message that carries it, so a permanent SMTP refusal of that message marks the
+invitation bounced (and a superseded message does not)."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
     (3, V3_LINK_SIGNUP),
+    (5, V5_INVITATIONS),
 ]
 """(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
 
