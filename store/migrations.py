@@ -123,8 +123,16 @@ CREATE INDEX audit_at ON audit (at);
 INSERT INTO meta (key, value) VALUES ('secret_key', '{{secret_key}}');
 """
 
+V7_BULK_ACCOUNTS = """
+ALTER TABLE users ADD COLUMN password_expires_at TEXT;
+CREATE INDEX users_batch ON users (batch_id) WHERE batch_id IS NOT NULL;
+"""
+"""Issue 8: when an initial credential stops working (one-time credentials and the shared
+"one for all" password: 7 days; NULL = never), and finding the accounts of a bulk batch."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
+    (7, V7_BULK_ACCOUNTS),
 ]
 """(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
 
