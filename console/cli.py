@@ -141,4 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m console.cli` runs this file as `__main__`: call the `console.cli` module's own
+    # main, so that the CliError that feature modules raise (imported from `console.cli`) is the
+    # class caught there, not a second copy living in `__main__`.
+    from console.cli import main as _main
+
+    raise SystemExit(_main())
