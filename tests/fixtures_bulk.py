@@ -19,8 +19,9 @@ def cheap_hasher() -> Hasher:
     return Hasher(time_cost=1, memory_kib=8)
 
 
-@pytest.fixture
-async def cheap_store(settings: Settings) -> AsyncIterator[Store]:
+@pytest.fixture(name="cheap_store")
+async def cheap_store_fixture(settings: Settings) -> AsyncIterator[Store]:
+    """Import `cheap_store_fixture` into a test module to get the `cheap_store` fixture."""
     opened = await Store.open(settings, hasher=cheap_hasher())
     try:
         yield opened

@@ -46,16 +46,20 @@ def kinds(line: BulkLine) -> list[str]:
         ("Ann Lee,ANN@ACME.ORG", "Ann", "Lee", "ANN@acme.org", None),
         ("Jürgen Groß,jürgen@münchen.de", "Jürgen", "Groß", "jürgen@münchen.de", None),
         (f"Ann Lee,ann@acme.org,  {GOOD}  ", "Ann", "Lee", "ann@acme.org", GOOD),
-        ('Ann Lee,ann@acme.org,"pass, with comma"', "Ann", "Lee", "ann@acme.org", "pass, with comma"),
+        (
+            'Ann Lee,ann@acme.org,"pass, with comma"',
+            "Ann",
+            "Lee",
+            "ann@acme.org",
+            "pass, with comma",
+        ),
         ("Ann Lee,ann@acme.org,P@ss w0rd ;'\\", "Ann", "Lee", "ann@acme.org", "P@ss w0rd ;'\\"),
         ("Ann Lee,ann@acme.org,", "Ann", "Lee", "ann@acme.org", None),
         ("Ann Lee,ann@acme.org,,,", "Ann", "Lee", "ann@acme.org", None),
         ("Ann\x1b[31m Lee,ann@acme.org", "Ann[31m", "Lee", "ann@acme.org", None),
     ],
 )
-def test_valid_lines(
-    text: str, first: str, last: str, email: str, password: str | None
-) -> None:
+def test_valid_lines(text: str, first: str, last: str, email: str, password: str | None) -> None:
     line = only(text)
     assert line.ok, line.error
     assert (line.first_name, line.last_name, line.email, line.password) == (
@@ -95,7 +99,7 @@ def test_problem_lines(text: str, mode: PasswordMode, expected: list[str], words
 
 def test_a_password_on_a_line_is_ignored_but_shown_as_given_outside_given_mode() -> None:
     for mode in ("random", "same"):
-        line = only(f"Ann Lee,ann@acme.org,{GOOD}", mode)  # type: ignore[arg-type]
+        line = only(f"Ann Lee,ann@acme.org,{GOOD}", mode)
         assert line.ok
         assert line.password == GOOD
 
@@ -149,7 +153,7 @@ def test_header_rows_with_separate_columns_are_honoured(header: str) -> None:
 
 
 def test_header_columns_in_any_order_with_extra_columns_ignored() -> None:
-    text = "Department\tEmail\tName\n" "Sales\tann@acme.org\tAnn Lee\n" "IT\tbob@acme.org\t\n"
+    text = "Department\tEmail\tName\nSales\tann@acme.org\tAnn Lee\nIT\tbob@acme.org\t\n"
     parsed = parse_bulk_lines(text)
     assert parsed.columns == ("", "email", "name")
     assert [(ln.line, ln.first_name, ln.last_name, ln.error) for ln in parsed.lines] == [
@@ -218,7 +222,9 @@ def test_split_name() -> None:
 
 
 def test_ten_thousand_lines_parse_well_under_a_second_of_work() -> None:
-    text = "\n".join(f"User{i} Name{i},user{i}@example.org,pw-{i}-long-enough" for i in range(10_000))
+    text = "\n".join(
+        f"User{i} Name{i},user{i}@example.org,pw-{i}-long-enough" for i in range(10_000)
+    )
     started = time.process_time()
     parsed = parse_bulk_lines(text, "given")
     spent = time.process_time() - started
@@ -230,9 +236,9 @@ def test_ten_thousand_lines_parse_well_under_a_second_of_work() -> None:
 
 # ------------------------------------------------------------------ properties
 
-names = st.text(alphabet=st.characters(categories=("L",)), min_size=1, max_size=12)
+names = st.text(alphabet=st.characters(categories=["L"]), min_size=1, max_size=12)
 junk = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="@\r\n\x0b\x0c"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="@\r\n\x0b\x0c"),
     max_size=40,
 )
 
@@ -261,7 +267,9 @@ def test_a_valid_line_is_never_dropped_and_keeps_its_line_number(
     tabs: bool,
 ) -> None:
     separator = "\t" if tabs else ","
-    rows = [f"{first} {last}{separator}user{i}@example.org" for i, (first, last) in enumerate(people)]
+    rows = [
+        f"{first} {last}{separator}user{i}@example.org" for i, (first, last) in enumerate(people)
+    ]
     # Junk goes after the first row (a first row could otherwise be taken for a header).
     for position, text in noise:
         rows.insert(1 + position % len(rows), text)

@@ -32,7 +32,12 @@ from store.csv_safe import CsvWriteError, csv_text, neutralise, write_csv
 from store.outbox import SECRET_KEYS_FIELD
 from store.tokens import is_one_time_hash, one_time_credential_matches, token_digest
 
-from .fixtures_bulk import cheap_store, email_environment, password_for, people  # noqa: F401
+from .fixtures_bulk import (
+    cheap_store_fixture,  # noqa: F401 - provides `cheap_store`
+    email_environment,
+    password_for,
+    people,
+)
 
 ACTOR = "alice (ssh 10.0.0.7)"
 
@@ -78,7 +83,11 @@ async def test_random_for_each_issues_one_time_credentials(cheap_store: Store) -
 async def test_one_for_all_is_hashed_once_and_always_changed(cheap_store: Store) -> None:
     shared = "welcome to acme corp"
     result = await run(
-        cheap_store, people(30), passwords="same", shared_password=shared, must_change_password=False
+        cheap_store,
+        people(30),
+        passwords="same",
+        shared_password=shared,
+        must_change_password=False,
     )
     assert len(result.created) == 30
     assert result.credentials == ()
@@ -110,7 +119,9 @@ async def test_given_passwords_are_each_hashed_and_match(cheap_store: Store) -> 
 
 async def test_given_mode_keeps_the_must_change_choice(cheap_store: Store) -> None:
     await run(cheap_store, people(3, passwords=True), passwords="given")
-    assert {u["must_change_password"] for u in await rows(cheap_store, "SELECT * FROM users")} == {1}
+    assert {u["must_change_password"] for u in await rows(cheap_store, "SELECT * FROM users")} == {
+        1
+    }
 
 
 async def test_weak_or_missing_shared_password_writes_nothing(cheap_store: Store) -> None:
@@ -361,14 +372,14 @@ async def test_problem_report_is_private_and_neutralised(
     cheap_store: Store, tmp_path: Path
 ) -> None:
     parsed = await preview(
-        cheap_store, "=HYPERLINK(\"http://evil\") x,bad\n@Ann Lee,ann@acme\n", "random"
+        cheap_store, '=HYPERLINK("http://evil") x,bad\n@Ann Lee,ann@acme\n', "random"
     )
     path = tmp_path / "problems.csv"
     assert write_problem_report(path, parsed.problems) == 2
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with path.open(newline="", encoding="utf-8") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
-    assert "'=HYPERLINK(\"http://evil\") x,bad" in cells
+    assert '\'=HYPERLINK("http://evil") x,bad' in cells
     assert "'@Ann Lee,ann@acme" in cells
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
     with pytest.raises(CsvWriteError, match="already exists"):
