@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
+from litestar.types import ControllerRouterHandler
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -19,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
 from store import Settings, Store
+from store.approvals import pending_digest_loop
 from store.records import AuditEntry, Counts
 
 from .logs import LogBuffer, LogLine, capture_logs
@@ -59,6 +61,7 @@ class UsherApp(App[int]):
         sock: socket.socket | None = None,
         server_down_reason: str = "",
         no_server: bool = False,
+        extra_route_handlers: Sequence[ControllerRouterHandler] = (),
     ) -> None:
         self.settings = settings
         self.destinations = self.DESTINATIONS
@@ -69,6 +72,8 @@ class UsherApp(App[int]):
         self._sock = sock
         self._server_down_reason = server_down_reason
         self._no_server = no_server
+        self._extra_route_handlers = tuple(extra_route_handlers)
+        """Routes added to the embedded server (tests use it for routes of their own)."""
         self._server: EmbeddedServer | None = None
         self._server_worker: Worker[None] | None = None
         self._restore_logging: Callable[[], None] | None = None
@@ -84,6 +89,7 @@ class UsherApp(App[int]):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
         await self.switch_mode("home")
         self.run_worker(self._follow_changes(), group="changes", exit_on_error=False)
+        self.run_worker(pending_digest_loop(self.store), group="background", exit_on_error=False)
         self._start_server()
 
     def _start_server(self) -> None:
@@ -100,7 +106,12 @@ class UsherApp(App[int]):
 
     async def _serve(self, sock: socket.socket) -> None:
         assert self.store is not None
-        web = create_app(self.store, self.settings, secret_key=await self.store.secret_key())
+        web = create_app(
+            self.store,
+            self.settings,
+            secret_key=await self.store.secret_key(),
+            extra_route_handlers=self._extra_route_handlers,
+        )
         self._server = make_server(web)
         watcher = asyncio.create_task(self._watch_started(self._server))
         try:

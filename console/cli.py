@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    return []
+    from . import cli_users
+
+    return [cli_users.register]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -18,12 +18,16 @@ class Destination(msgspec.Struct, frozen=True):
 
 def destinations() -> list[Destination]:
     """Every screen in F-key order (imported here to keep start-up imports in one place)."""
+    from .screens.approvals import ApprovalsScreen
     from .screens.audit import AuditScreen
     from .screens.dashboard import DashboardScreen
     from .screens.server_log import ServerLogScreen
+    from .screens.users import UsersScreen
 
     return [
         Destination("f1", "home", "Home", DashboardScreen),
+        Destination("f2", "approvals", "Approvals", ApprovalsScreen),
+        Destination("f8", "users", "Users", UsersScreen),
         Destination("f10", "audit", "Audit", AuditScreen),
         Destination("f12", "log", "Log", ServerLogScreen),
     ]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 from store import Settings, Store, StoreError
+from store.approvals import pending_digest_loop
 
 from .app import create_app
 from .runner import BindError, bind_socket, bound_port, make_server
@@ -20,7 +21,7 @@ log = logging.getLogger("usher.serve")
 BackgroundTask = Callable[[Store], Coroutine[Any, Any, None]]
 """Work that runs beside the server for its lifetime (the mail delivery worker, housekeeping)."""
 
-BACKGROUND_TASKS: list[BackgroundTask] = []
+BACKGROUND_TASKS: list[BackgroundTask] = [pending_digest_loop]
 
 
 def configure_logging(stream: TextIO = sys.stderr) -> None:
