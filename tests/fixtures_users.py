@@ -86,8 +86,19 @@ def outbox_rows(db: str | Path, kind: str | None = None) -> list[dict[str, Any]]
 
 
 def status_of(db: str | Path, email: str) -> str:
+    return _column(db, email, "status")
+
+
+def level_of(db: str | Path, email: str) -> str:
+    return _column(db, email, "level")
+
+
+def _column(db: str | Path, email: str, column: str) -> str:
     with sqlite3.connect(db) as conn:
-        row = conn.execute("SELECT status FROM users WHERE email = ?", (email,)).fetchone()
+        row = conn.execute(
+            f"SELECT {column} FROM users WHERE email = ?",  # noqa: S608 - our own column names
+            (email,),
+        ).fetchone()
     conn.close()
     return str(row[0]) if row else "missing"
 

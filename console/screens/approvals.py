@@ -54,6 +54,7 @@ def decision_message(decision: Decision) -> str:
 
 class ApprovalsScreen(UsherScreen):
     TITLE = "Approvals"
+    AUTO_FOCUS = "#pending"
     HELP: ClassVar[str] = (
         "Everyone waiting for approval, oldest first. New sign-ups appear by themselves (also "
         "those taken by another Usher process), and rows leave when someone else decides them; "

@@ -50,6 +50,7 @@ SOURCE_LABELS = {"link": "Link", "invitation": "Invitation", "single": "Added", 
 
 class UsersScreen(UsherScreen):
     TITLE = "Users"
+    AUTO_FOCUS = "#users"
     HELP: ClassVar[str] = (
         "Everyone with an account. Search by name or email, narrow by status, level and "
         "source, and sort; the table shows a page at a time.\n\n"
