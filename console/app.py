@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
+from litestar.types import ControllerRouterHandler
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -60,6 +61,7 @@ class UsherApp(App[int]):
         sock: socket.socket | None = None,
         server_down_reason: str = "",
         no_server: bool = False,
+        extra_route_handlers: Sequence[ControllerRouterHandler] = (),
     ) -> None:
         self.settings = settings
         self.destinations = self.DESTINATIONS
@@ -70,6 +72,8 @@ class UsherApp(App[int]):
         self._sock = sock
         self._server_down_reason = server_down_reason
         self._no_server = no_server
+        self._extra_route_handlers = tuple(extra_route_handlers)
+        """Routes added to the embedded server (tests use it for routes of their own)."""
         self._server: EmbeddedServer | None = None
         self._server_worker: Worker[None] | None = None
         self._restore_logging: Callable[[], None] | None = None
@@ -103,7 +107,12 @@ class UsherApp(App[int]):
 
     async def _serve(self, sock: socket.socket) -> None:
         assert self.store is not None
-        web = create_app(self.store, self.settings, secret_key=await self.store.secret_key())
+        web = create_app(
+            self.store,
+            self.settings,
+            secret_key=await self.store.secret_key(),
+            extra_route_handlers=self._extra_route_handlers,
+        )
         self._server = make_server(web)
         watcher = asyncio.create_task(self._watch_started(self._server))
         try:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 from store import Settings, Store, StoreError
+from store.approvals import pending_digest_loop
 from store.housekeeping import housekeeping_loop
 
 from .app import create_app
@@ -21,7 +22,7 @@ log = logging.getLogger("usher.serve")
 BackgroundTask = Callable[[Store], Coroutine[Any, Any, None]]
 """Work that runs beside the server for its lifetime (the mail delivery worker, housekeeping)."""
 
-BACKGROUND_TASKS: list[BackgroundTask] = [housekeeping_loop]
+BACKGROUND_TASKS: list[BackgroundTask] = [housekeeping_loop, pending_digest_loop]
 
 
 def configure_logging(stream: TextIO = sys.stderr) -> None:

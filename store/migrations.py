@@ -157,9 +157,24 @@ CREATE INDEX users_batch ON users (batch_id) WHERE batch_id IS NOT NULL;
 """Issue 8: when an initial credential stops working (one-time credentials and the shared
 "one for all" password: 7 days; NULL = never), and finding the accounts of a bulk batch."""
 
+V4_APPROVALS_AND_USERS = """
+ALTER TABLE users ADD COLUMN admins_notified_at TEXT;
+CREATE INDEX users_created ON users (created_at, id);
+CREATE INDEX users_name ON users (first_name COLLATE NOCASE, last_name COLLATE NOCASE, id);
+CREATE INDEX users_level ON users (level, created_at);
+CREATE INDEX users_source ON users (source, created_at);
+CREATE INDEX users_pending_digest ON users (id)
+    WHERE status = 'pending' AND admins_notified_at IS NULL;
+CREATE INDEX audit_subject ON audit (subject COLLATE NOCASE);
+"""
+"""Issue 5: the Users screen sorts and filters 50,000 rows by index; per-user history reads the
+audit log by subject (the user's email); `admins_notified_at` marks pending sign-ups already
+told to USHER_NOTIFY."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
     (3, V3_LINK_SIGNUP),
+    (4, V4_APPROVALS_AND_USERS),
     (5, V5_INVITATIONS),
     (7, V7_BULK_ACCOUNTS),
 ]

@@ -77,7 +77,10 @@ class DashboardScreen(UsherScreen):
         if counts is None:
             return
         pending_style = "bold yellow" if counts.pending else "bold"
-        self._set("pending", figure("Pending approval", counts.pending, style=pending_style))
+        pending_note = "→ F2 Approvals" if counts.pending else ""
+        self._set(
+            "pending", figure("Pending approval", counts.pending, pending_note, pending_style)
+        )
         self._set("active", figure("Active users", counts.active, f"of {counts.total_users}"))
         mail_note = f"{counts.mail_failed} failed · {counts.mail_kept} kept (no SMTP)"
         self._set("mail", figure("Emails queued", counts.mail_queued, mail_note))

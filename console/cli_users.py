@@ -1,0 +1,237 @@
+"""`usher users list|approve|reject`.
+
+Other modules add their own `usher users …` subcommands (`add`, `import`) through
+`users_commands()`, which creates the `users` group once and hands back its subparsers:
+
+    def register(commands, common):
+        add = users_commands(commands, common).add_parser("add", parents=[common], ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+from store import Settings, Store
+from store.approvals import Decision, approve, pending_ids, reject
+from store.audit import console_actor
+from store.text import clean_line
+from store.users import STATUSES, UserQuery, UserView, list_users, resolve_users, user_to_json
+
+from .cli import EXIT_OK, CliError
+
+__all__ = ["register", "users_commands"]
+
+_GROUPS: weakref.WeakKeyDictionary[
+    argparse._SubParsersAction[argparse.ArgumentParser],
+    argparse._SubParsersAction[argparse.ArgumentParser],
+] = weakref.WeakKeyDictionary()
+
+
+def users_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The subparsers of `usher users`, creating the group on first use (any module may call it)."""
+    group = _GROUPS.get(commands)
+    if group is None:
+        users = commands.add_parser(
+            "users",
+            help="list, approve, reject (and add or import) users",
+            description="Manage users. An ID is the numeric id or the email address.",
+        )
+        group = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+        _GROUPS[commands] = group
+    return group
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    group = users_commands(commands, common)
+
+    listing = group.add_parser(
+        "list",
+        parents=[common],
+        help="list users (every match unless --limit)",
+        argument_default=argparse.SUPPRESS,
+    )
+    listing.add_argument("--status", choices=STATUSES, help="only users with this status")
+    listing.add_argument("--limit", type=_positive, help="at most N users (newest first)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    listing.set_defaults(handler=run_list)
+
+    approving = group.add_parser(
+        "approve",
+        parents=[common],
+        help="approve pending users (they get an email)",
+        argument_default=argparse.SUPPRESS,
+    )
+    approving.add_argument("ids", nargs="*", metavar="ID", help="numeric id or email address")
+    approving.add_argument("--all-pending", action="store_true", help="approve everyone pending")
+    approving.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    approving.set_defaults(handler=run_approve)
+
+    rejecting = group.add_parser(
+        "reject",
+        parents=[common],
+        help="reject pending users (they get an email, with the reason if given)",
+        argument_default=argparse.SUPPRESS,
+    )
+    rejecting.add_argument("ids", nargs="+", metavar="ID", help="numeric id or email address")
+    rejecting.add_argument("--reason", help="why; included in their email")
+    rejecting.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    rejecting.set_defaults(handler=run_reject)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _run(work: Callable[[Store], Coroutine[Any, Any, int]], settings: Settings) -> int:
+    async def main() -> int:
+        async with await Store.open(settings, watch=False) as store:
+            return await work(store)
+
+    return asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------- list
+
+
+def run_list(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+    query = UserQuery(status=getattr(args, "status", None))
+    limit: int | None = getattr(args, "limit", None)
+
+    async def work(store: Store) -> int:
+        users = await list_users(store.engine, query, limit=limit)
+        if getattr(args, "json", False):
+            json.dump([user_to_json(user) for user in users], out, ensure_ascii=False, indent=2)
+            out.write("\n")
+        else:
+            _print_table(users, out)
+        return EXIT_OK
+
+    return _run(work, settings)
+
+
+def _print_table(users: list[UserView], out: TextIO) -> None:
+    if not users:
+        print("No users.", file=out)
+        return
+    rows = [
+        (
+            str(user.id),
+            clean_line(user.email),
+            clean_line(user.name),
+            user.level,
+            user.status,
+            clean_line(user.via),
+            user.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+        for user in users
+    ]
+    header = ("ID", "EMAIL", "NAME", "LEVEL", "STATUS", "VIA", "CREATED (UTC)")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip(), file=out)
+
+
+# ---------------------------------------------------------------------------- decisions
+
+
+def run_approve(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+    refs: list[str] = list(getattr(args, "ids", []))
+    all_pending = bool(getattr(args, "all_pending", False))
+    if all_pending and refs:
+        raise CliError("give IDs or --all-pending, not both")
+    if not all_pending and not refs:
+        raise CliError("give the IDs (numeric id or email) to approve, or --all-pending")
+
+    async def work(store: Store) -> int:
+        if all_pending:
+            ids = await pending_ids(store.engine)
+            unknown: list[str] = []
+            if not ids:
+                _report(args, out, None, [], "No one is pending.")
+                return EXIT_OK
+        else:
+            users, unknown = await resolve_users(store.engine, refs)
+            ids = [user.id for user in users]
+        decision = await approve(store, ids, actor=console_actor()) if ids else None
+        return _report(args, out, decision, unknown)
+
+    return _run(work, settings)
+
+
+def run_reject(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+    refs: list[str] = list(args.ids)
+    reason: str = getattr(args, "reason", "") or ""
+
+    async def work(store: Store) -> int:
+        users, unknown = await resolve_users(store.engine, refs)
+        ids = [user.id for user in users]
+        decision = await reject(store, ids, actor=console_actor(), reason=reason) if ids else None
+        return _report(args, out, decision, unknown)
+
+    return _run(work, settings)
+
+
+def _report(
+    args: argparse.Namespace,
+    out: TextIO,
+    decision: Decision | None,
+    unknown: list[str],
+    note: str = "",
+) -> int:
+    """Print the outcome; exit 2 (CliError) when nothing at all could be done."""
+    decided = decision.decided if decision else []
+    already = decision.already_decided if decision else []
+    verdict = decision.verdict if decision else "approved"
+    if getattr(args, "json", False):
+        json.dump(
+            {
+                verdict: [
+                    {"id": user.id, "email": user.email, "status": user.status} for user in decided
+                ],
+                "already_decided": [
+                    {
+                        "id": entry.id,
+                        "email": entry.email,
+                        "status": entry.status,
+                        "decided_by": entry.decided_by,
+                    }
+                    for entry in already
+                ],
+                "not_found": unknown,
+            },
+            out,
+            ensure_ascii=False,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        if note:
+            print(note, file=out)
+        for user in decided:
+            print(f"{verdict} {user.id} {clean_line(user.email)} (email queued)", file=out)
+    for entry in already:
+        print(f"usher: {clean_line(entry.describe())}: nothing sent", file=sys.stderr)
+    for ref in unknown:
+        print(f"usher: no user {clean_line(ref)!r}", file=sys.stderr)
+    if not decided and (already or unknown):
+        raise CliError("nothing was done: no given user was pending")
+    return EXIT_OK

@@ -1,0 +1,329 @@
+"""Approvals: everyone waiting, oldest first, kept current by the change feed without a key press
+(our own commits at once, another process's within a poll). Rows arrive and leave by diff, so
+the cursor, the selection and the scroll position stay put while the admin works."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input, Static
+
+from store.approvals import Decision, approve, list_pending, reject
+from store.audit import console_actor
+from store.changes import EXTERNAL
+from store.clock import ago
+from store.text import clean_line
+from store.users import UsersError, UserView, set_level
+
+from ..dialogs.level import LevelDialog
+from ..dialogs.reject import RejectDialog
+from ..widgets.live_table import cursor_key, sync_rows
+from .base import UsherScreen
+
+TICK_SECONDS = 10.0
+"""How often the Waiting column is brought up to date."""
+TOPICS = frozenset({"users", "invite_links", EXTERNAL})
+MARK = "✓"
+
+
+def waiting(since: datetime, reference: datetime | None = None) -> str:
+    """`just now`, `4 min`, `3 h`, `2 days`: how long someone has waited."""
+    return ago(since, reference).removesuffix(" ago")
+
+
+def names_of(users: Sequence[UserView]) -> list[str]:
+    return [clean_line(user.name or user.email) for user in users]
+
+
+def decision_message(decision: Decision) -> str:
+    """One line for what was done (user text passes through `notify(markup=False)`)."""
+    done = decision.decided
+    verb = "Approved" if decision.verdict == "approved" else "Rejected"
+    if not done:
+        return ""
+    who = clean_line(done[0].name or done[0].email) if len(done) == 1 else f"{len(done)} people"
+    emails = "email" if len(done) == 1 else "emails"
+    return f"{verb} {who} — {len(done)} {emails} queued."
+
+
+class ApprovalsScreen(UsherScreen):
+    TITLE = "Approvals"
+    AUTO_FOCUS = "#pending"
+    HELP: ClassVar[str] = (
+        "Everyone waiting for approval, oldest first. New sign-ups appear by themselves (also "
+        "those taken by another Usher process), and rows leave when someone else decides them; "
+        "the cursor and your selection stay where they are.\n\n"
+        "a  approve the selection, or the row under the cursor (they get an email: account "
+        "ready, with the sign-in address)\n"
+        "r  reject (asks for an optional reason, which goes into their email)\n"
+        "space  select or unselect the row (✓), and move down\n"
+        "*  select all shown, or unselect all\n"
+        "l  change the level before approving\n"
+        "/  filter by name, email or link; escape clears the filter, then the selection\n\n"
+        "If someone else decided a person first, you are told, and no second email goes out."
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "approve", "Approve"),
+        Binding("r", "reject", "Reject…"),
+        Binding("space", "toggle_select", "Select"),
+        Binding("asterisk", "select_all", "Select all", key_display="*"),
+        Binding("l", "level", "Level…"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "escape", "Clear", show=False),
+    ]
+    DEFAULT_CSS = """
+    ApprovalsScreen #filter { display: none; }
+    ApprovalsScreen #filter.shown { display: block; }
+    ApprovalsScreen #summary { height: 1; padding: 0 1; color: $text-muted; }
+    ApprovalsScreen #empty { padding: 1 2; color: $text-muted; display: none; }
+    ApprovalsScreen #empty.shown { display: block; }
+    ApprovalsScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users: dict[int, UserView] = {}
+        """The rows shown, by user id, in table order."""
+        self.selected: set[int] = set()
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="Filter by name, email or link", id="filter", compact=True)
+        yield Static(id="summary")
+        yield Static(
+            "No one is waiting for approval. Sign-ups through links that need approval "
+            "appear here by themselves.",
+            id="empty",
+            markup=False,
+        )
+        yield DataTable(id="pending", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.table
+        table.add_column(" ", key="mark", width=1)
+        table.add_column("Name", key="name")
+        table.add_column("Email", key="email")
+        table.add_column("Level", key="level")
+        table.add_column("Via", key="via")
+        table.add_column("Waiting", key="waiting")
+        self.run_worker(self._follow(), group="approvals-feed", exit_on_error=False)
+        self.set_interval(TICK_SECONDS, self._tick)
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#pending", DataTable)
+
+    # ---------------------------------------------------------------- live rows
+
+    async def _follow(self) -> None:
+        """Reload on every change that can touch the list (ours at once, others' by poll)."""
+        store = self.usher.store
+        if store is None:
+            return
+        async with store.feed.listening() as changes:
+            await self.reload()
+            async for topics in changes:
+                if topics & TOPICS and self.usher.store is not None:
+                    await self.reload()
+
+    async def reload(self) -> None:
+        store = self.usher.store
+        if store is None:
+            return
+        box = self.query_one("#filter", Input)
+        term = box.value
+        users = await list_pending(store.engine, term)
+        if box.value == term:  # else a newer reload for the new filter is on its way
+            self.show(users)
+
+    def show(self, users: Sequence[UserView]) -> None:
+        """Bring the table to `users` by diff (see live_table.sync_rows)."""
+        self.users = {user.id: user for user in users}
+        self.selected &= set(self.users)
+        sync_rows(self.table, [(str(user.id), self._cells(user)) for user in users])
+        self._show_summary()
+
+    def _cells(self, user: UserView) -> list[Text]:
+        return [
+            Text(MARK if user.id in self.selected else " ", style="bold green"),
+            Text(clean_line(user.name) or "—"),
+            Text(clean_line(user.email)),
+            Text(user.level),
+            Text(clean_line(user.via)),
+            Text(waiting(user.created_at)),
+        ]
+
+    def _tick(self) -> None:
+        """Waiting times tick: update only the cells whose text changed."""
+        table = self.table
+        for user in self.users.values():
+            text = waiting(user.created_at)
+            key = str(user.id)
+            if table.get_cell(key, "waiting").plain != text:
+                table.update_cell(key, "waiting", Text(text))
+
+    def _show_summary(self) -> None:
+        count = len(self.users)
+        text = Text(f"{count} waiting", no_wrap=True, overflow="ellipsis")
+        if self.selected:
+            text.append(f" · {len(self.selected)} selected", style="bold")
+        term = self.query_one("#filter", Input).value.strip()
+        if term:
+            text.append(" · filter: ")
+            text.append(term, style="bold")
+        self.query_one("#summary", Static).update(text)
+        empty = not count and not term
+        self.query_one("#empty", Static).set_class(empty, "shown")
+
+    # ---------------------------------------------------------------- selection
+
+    def _set_mark(self, user_id: int) -> None:
+        mark = MARK if user_id in self.selected else " "
+        self.table.update_cell(str(user_id), "mark", Text(mark, style="bold green"))
+
+    def action_toggle_select(self) -> None:
+        key = cursor_key(self.table)
+        if key is None:
+            return
+        user_id = int(key)
+        self.selected ^= {user_id}
+        self._set_mark(user_id)
+        self.table.action_cursor_down()
+        self._show_summary()
+
+    def action_select_all(self) -> None:
+        everyone = set(self.users)
+        changed = everyone if self.selected != everyone else set(self.selected)
+        self.selected = set() if self.selected == everyone else everyone
+        for user_id in changed:
+            self._set_mark(user_id)
+        self._show_summary()
+
+    def targets(self) -> list[UserView]:
+        """The selection when there is one, else the row under the cursor."""
+        if self.selected:
+            return [user for user_id, user in self.users.items() if user_id in self.selected]
+        key = cursor_key(self.table)
+        user = self.users.get(int(key)) if key is not None else None
+        return [user] if user is not None else []
+
+    # ---------------------------------------------------------------- decisions
+
+    def action_approve(self) -> None:
+        users = self.targets()
+        if not users:
+            self.notify("No one to approve here.", severity="warning")
+            return
+        self.run_worker(self._decide(users, approved=True), group="decide")
+
+    def action_reject(self) -> None:
+        users = self.targets()
+        if not users:
+            self.notify("No one to reject here.", severity="warning")
+            return
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self.run_worker(self._decide(users, approved=False, reason=reason), group="decide")
+
+        self.app.push_screen(RejectDialog(names_of(users)), answered)
+
+    async def _decide(self, users: Sequence[UserView], *, approved: bool, reason: str = "") -> None:
+        store = self.usher.store
+        if store is None:
+            return
+        ids = [user.id for user in users]
+        actor = console_actor()
+        if approved:
+            decision = await approve(store, ids, actor=actor)
+        else:
+            decision = await reject(store, ids, actor=actor, reason=reason)
+        self.selected -= set(ids)
+        self.report(decision)
+        await self.reload()
+
+    def report(self, decision: Decision) -> None:
+        """What happened, and — clearly — who had been decided elsewhere (no email sent)."""
+        message = decision_message(decision)
+        if message:
+            self.notify(message, markup=False)
+        if decision.already_decided:
+            lines = [entry.describe() for entry in decision.already_decided[:5]]
+            more = len(decision.already_decided) - len(lines)
+            if more > 0:
+                lines.append(f"… and {more} more")
+            self.notify(
+                clean_line(" · ".join(lines)) + " — nothing was sent to them.",
+                title="Already decided elsewhere",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+        if decision.not_found:
+            self.notify(
+                f"{len(decision.not_found)} no longer exist.", severity="warning", markup=False
+            )
+
+    # ---------------------------------------------------------------- level
+
+    def action_level(self) -> None:
+        users = self.targets()
+        if not users:
+            return
+        who = clean_line(users[0].name or users[0].email) if len(users) == 1 else None
+        title = f"Level for {who}" if who else f"Level for {len(users)} people"
+        current = users[0].level if len(users) == 1 else None
+
+        def answered(level: str | None) -> None:
+            if level is not None:
+                self.run_worker(self._set_level(users, level), group="level")
+
+        self.app.push_screen(LevelDialog(title, current), answered)
+
+    async def _set_level(self, users: Sequence[UserView], level: str) -> None:
+        store = self.usher.store
+        if store is None:
+            return
+        try:
+            changes = await set_level(store, [u.id for u in users], level, actor=console_actor())
+        except UsersError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        if changes:
+            self.notify(f"{len(changes)} now at level {level}.", markup=False)
+        await self.reload()
+
+    # ---------------------------------------------------------------- filter
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def action_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("shown"):
+            box.value = ""
+            box.remove_class("shown")
+            self.table.focus()
+        elif self.selected:
+            self._clear()
+
+    def _clear(self) -> None:
+        cleared, self.selected = self.selected, set()
+        for user_id in cleared:
+            self._set_mark(user_id)
+        self._show_summary()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self.run_worker(self.reload(), exclusive=True, group="approvals-filter")
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()

@@ -1,0 +1,106 @@
+"""Keep a DataTable equal to a list of rows by applying the difference: `add_row` for new keys,
+`remove_row` for keys that left, `update_cell` for cells that changed, and a re-order only when
+the order is wrong. Never `clear()`: the cursor stays on the same row (by key), the selection
+is the caller's, and the rows on screen stay where they were when rows change above them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+
+class KeyedText(Text):
+    """A cell that carries its row's key, so `DataTable.sort` can order rows by key."""
+
+    def __init__(self, text: Text, row_key: str) -> None:
+        super().__init__(
+            text.plain,
+            style=text.style,
+            justify=text.justify,
+            overflow=text.overflow,
+            no_wrap=text.no_wrap,
+            end=text.end,
+            spans=list(text.spans),
+        )
+        self.row_key = row_key
+
+
+class SyncResult(msgspec.Struct, frozen=True):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+Rows = Sequence[tuple[str, Sequence[Text]]]
+
+
+def cursor_key(table: DataTable[Any]) -> str | None:
+    """The key of the row under the cursor, or None for an empty table."""
+    if table.row_count == 0:
+        return None
+    try:
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except (RowDoesNotExist, IndexError, KeyError):
+        return None
+    return None if key is None else str(key)
+
+
+def row_keys(table: DataTable[Any]) -> list[str]:
+    """Keys in the order the rows appear."""
+    return [str(row.key.value) for row in table.ordered_rows]
+
+
+def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
+    """Make `table` show exactly `rows` ((key, cells) in order) by changing only what differs."""
+    wanted = {key: cells for key, cells in rows}
+    before = row_keys(table)
+    held = cursor_key(table)
+    held_index = table.cursor_row
+    scroll_y = table.scroll_y
+    top = int(scroll_y)
+    top_key = before[top] if 0 <= top < len(before) else None
+
+    removed = [key for key in before if key not in wanted]
+    for key in removed:
+        table.remove_row(key)
+
+    columns = [column.key for column in table.ordered_columns]
+    present = set(before) - set(removed)
+    added: list[str] = []
+    changed: list[str] = []
+    for key, cells in rows:
+        keyed = [KeyedText(cells[0], key), *cells[1:]] if cells else []
+        if key not in present:
+            table.add_row(*keyed, key=key)
+            added.append(key)
+            continue
+        current = table.get_row(key)
+        differs = False
+        for column, old, new in zip(columns, current, keyed, strict=False):
+            if old != new:
+                table.update_cell(key, column, new)
+                differs = True
+        if differs:
+            changed.append(key)
+
+    order = [key for key, _ in rows]
+    if row_keys(table) != order:
+        position = {key: index for index, key in enumerate(order)}
+        table.sort(columns[0], key=lambda cell: position[cell.row_key])
+
+    if held is not None and held in wanted:
+        table.move_cursor(row=table.get_row_index(held), animate=False, scroll=False)
+    elif table.row_count:
+        table.move_cursor(row=min(held_index, table.row_count - 1), animate=False, scroll=False)
+    if top_key is not None and top_key in wanted and top > 0:
+        shift = table.get_row_index(top_key) - top
+        if shift:
+            # After the table has measured its new rows (its height changes on refresh).
+            table.call_after_refresh(table.scroll_to, y=scroll_y + shift, animate=False)
+    return SyncResult(added=added, removed=removed, changed=changed)
