@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    from . import cli_links, cli_ops
+    from . import cli_invite, cli_links, cli_ops, cli_users_import
 
-    return [cli_links.register, cli_ops.register]
+    return [cli_links.register, cli_invite.register, cli_users_import.register, cli_ops.register]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -138,3 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+if __name__ == "__main__":
+    # `python -m console.cli` runs this file as `__main__`: call the `console.cli` module's own
+    # main, so that the CliError that feature modules raise (imported from `console.cli`) is the
+    # class caught there, not a second copy living in `__main__`.
+    from console.cli import main as _main
+
+    raise SystemExit(_main())

@@ -19,13 +19,19 @@ class Destination(msgspec.Struct, frozen=True):
 def destinations() -> list[Destination]:
     """Every screen in F-key order (imported here to keep start-up imports in one place)."""
     from .screens.audit import AuditScreen
+    from .screens.bulk import BulkScreen
     from .screens.dashboard import DashboardScreen
+    from .screens.invitations import InvitationsScreen
+    from .screens.invite import InviteScreen
     from .screens.links import LinksScreen
     from .screens.server_log import ServerLogScreen
 
     return [
         Destination("f1", "home", "Home", DashboardScreen),
         Destination("f3", "links", "Links", LinksScreen),
+        Destination("f4", "invite", "Invite", InviteScreen),
+        Destination("f5", "invitations", "Invitations", InvitationsScreen),
+        Destination("f7", "bulk", "Bulk", BulkScreen),
         Destination("f10", "audit", "Audit", AuditScreen),
         Destination("f12", "log", "Log", ServerLogScreen),
     ]

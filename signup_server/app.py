@@ -17,6 +17,7 @@ from store import Settings, Store
 from .accounts import ACCOUNT_ROUTES
 from .deps import STATE_SECRET_KEY, STATE_SETTINGS, STATE_STORE, provide_settings, provide_store
 from .errors import exception_handlers, log_exception
+from .invite import INVITE_ROUTES
 from .join import JOIN_ROUTES
 from .render import STATIC_DIR, template_config
 from .routes import healthz, index
@@ -55,6 +56,7 @@ def create_app(
             static_router,
             *JOIN_ROUTES,
             *ACCOUNT_ROUTES,
+            *INVITE_ROUTES,
             *extra_route_handlers,
         ],
         dependencies={

@@ -140,9 +140,28 @@ CREATE INDEX action_tokens_expiry ON action_tokens (expires_at);
 """Sign-in sessions (only a SHA-256 of the cookie's token is stored) and when a link last
 changed."""
 
+V5_INVITATIONS = """
+ALTER TABLE invitations ADD COLUMN sent_at TEXT;
+ALTER TABLE invitations ADD COLUMN outbox_id INTEGER REFERENCES outbox (id) ON DELETE SET NULL;
+CREATE INDEX invitations_status ON invitations (status, expires_at);
+CREATE INDEX invitations_outbox ON invitations (outbox_id);
+"""
+"""Email invitations (issue 6): when the current link was issued (send, resend, copy), and the
+outbox message that carries it, so a permanent SMTP refusal of that message marks the
+invitation bounced (and a superseded message does not)."""
+
+V7_BULK_ACCOUNTS = """
+ALTER TABLE users ADD COLUMN password_expires_at TEXT;
+CREATE INDEX users_batch ON users (batch_id) WHERE batch_id IS NOT NULL;
+"""
+"""Issue 8: when an initial credential stops working (one-time credentials and the shared
+"one for all" password: 7 days; NULL = never), and finding the accounts of a bulk batch."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
     (3, V3_LINK_SIGNUP),
+    (5, V5_INVITATIONS),
+    (7, V7_BULK_ACCOUNTS),
 ]
 """(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
 

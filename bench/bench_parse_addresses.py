@@ -1,0 +1,126 @@
+"""Pasting 10,000 addresses into the Invite screen: how long the parse takes (cold, and again
+after a keystroke, when checked addresses are remembered), the preview against a database that
+already has accounts and pending invitations, the event loop's worst stall meanwhile, and the
+one-transaction send of them all.
+
+Run: `make bench` or `.venv/bin/python bench/bench_parse_addresses.py [N]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from store import Store, load_settings
+from store.clock import db_now
+from store.email_lists import _check, parse_email_list
+from store.invitations import preview_invitations, preview_text, send_invitations
+from store.passwords import Hasher
+
+
+def paste(count: int) -> str:
+    """A messy real-world mix: Outlook, Gmail, bare, CSV-ish rows, some broken, some twice."""
+    lines = []
+    for i in range(count):
+        form = i % 5
+        if i % 50 == 7:
+            lines.append(f"broken{i}@@example.org")
+        elif i % 100 == 13:
+            lines.append(f"p{i - 1}@example.org")  # a duplicate
+        elif form == 0:
+            lines.append(f'"Last{i}, First" <p{i}@example.org>;')
+        elif form == 1:
+            lines.append(f"First{i} Last <p{i}@example.org>,")
+        elif form == 2:
+            lines.append(f"p{i}@example.org")
+        elif form == 3:
+            lines.append(f"First{i}\tLast\tp{i}@example.org")
+        else:
+            lines.append(f"Zoë Ångström{i} p{i}@bücher.de")
+    return "\n".join(lines)
+
+
+async def seed(store: Store, count: int) -> None:
+    """Every tenth address already has an account; every twentieth a pending invitation."""
+    now = db_now()
+    async with store.write("users") as tx:
+        await tx.executemany(
+            "INSERT INTO users (email, level, status, created_at, updated_at) "
+            "VALUES (?, 'member', 'active', ?, ?)",
+            [(f"p{i}@example.org", now, now) for i in range(0, count, 10)],
+        )
+    pending = parse_email_list("\n".join(f"p{i}@example.org" for i in range(5, count, 20)))
+    await send_invitations(store, pending.entries, level="member", actor="bench")
+
+
+async def loop_stall(work: asyncio.Future[Any]) -> float:
+    stall = 0.0
+    last = time.perf_counter()
+    while not work.done():
+        await asyncio.sleep(0.001)
+        now = time.perf_counter()
+        stall = max(stall, now - last - 0.001)
+        last = now
+    return stall
+
+
+async def run(count: int) -> None:
+    text = paste(count)
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings({"db": str(Path(folder) / "bench.db")}, environ={})
+        async with await Store.open(settings, hasher=Hasher(), watch=False) as store:
+            await seed(store, count)
+
+            _check.cache_clear()
+            started = time.perf_counter()
+            parsed = parse_email_list(text)
+            cold = time.perf_counter() - started
+
+            started = time.perf_counter()
+            parse_email_list(text + "\nnew@example.org")
+            warm = time.perf_counter() - started
+
+            started = time.perf_counter()
+            preview = await preview_invitations(store, parsed)
+            check = time.perf_counter() - started
+
+            _check.cache_clear()
+            started = time.perf_counter()
+            task = asyncio.ensure_future(preview_text(store, text))
+            stall = await loop_stall(task)
+            full = await task
+            both = time.perf_counter() - started
+            assert full.invited_count(True) == preview.invited_count(True)
+
+            started = time.perf_counter()
+            result = await send_invitations(
+                store, preview.entries_to_send(), level="member", actor="bench", reinvite=True
+            )
+            send = time.perf_counter() - started
+
+    print(f"pasted lines:                       {count:8,}")
+    print(f"addresses found:                    {len(parsed.entries):8,}")
+    print(f"problems (invalid + duplicates):    {len(parsed.problems):8,}")
+    print(f"parse, cold:                        {cold * 1000:8.0f} ms  (goal well under 1 s)")
+    print(f"parse again after a keystroke:      {warm * 1000:8.0f} ms")
+    print(f"preview against the database:       {check * 1000:8.0f} ms")
+    print(f"parse (thread) + preview, cold:     {both * 1000:8.0f} ms")
+    print(f"largest event-loop stall meanwhile: {stall * 1000:8.1f} ms  (goal < 50 ms)")
+    print(
+        f"will invite / accounts / pending:   {len(preview.new):8,} / {len(preview.existing):,}"
+        f" / {len(preview.pending):,}"
+    )
+    print(f"send {result.sent:,} in one transaction:  {send * 1000:8.0f} ms")
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    asyncio.run(run(count))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Ask once before something that cannot be undone (send, revoke, replace a link)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class AskDialog(ModalScreen[bool]):
+    """Answers True to go ahead, False to leave things as they are (escape or Cancel).
+
+    Title and body are user data (addresses, names): shown literally, never as markup.
+    """
+
+    DEFAULT_CSS = """
+    AskDialog { align: center middle; }
+    AskDialog > Vertical {
+        width: 72; max-width: 100%; height: auto;
+        border: round $accent; background: $surface; padding: 1 2;
+    }
+    AskDialog .title { text-style: bold; margin-bottom: 1; }
+    AskDialog .body { color: $text-muted; }
+    AskDialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    AskDialog Button { margin-left: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, body: str, confirm_label: str) -> None:
+        super().__init__()
+        self._title = title
+        self._body = body
+        self._confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self._title, classes="title", markup=False)
+            if self._body:
+                yield Static(self._body, classes="body", markup=False)
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button(self._confirm_label, id="confirm", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def _confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,177 @@
+"""After a bulk creation: "X of Y created", the skipped lines with reasons, and — once only —
+the random one-time passwords. `w` writes the passwords to a 0600 CSV, `x` the problem report."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Static
+
+from store.bulk import BulkResult, write_credentials, write_problem_report
+from store.csv_safe import CsvWriteError
+
+from ..widgets.bulk_table import LIMIT, BulkLinesTable
+from .bulk_confirm import BulkConfirmDialog
+from .bulk_path import BulkPathDialog
+
+
+def result_notes(result: BulkResult, smtp: bool) -> list[str]:
+    notes = [f"Level {result.level} · passwords: {result.passwords}"]
+    if result.emails_queued:
+        where = "queued" if smtp else "kept in the Outbox (no SMTP configured)"
+        notes.append(f"{result.emails_queued:,} emails with a set-password link {where}.")
+    skipped = len(result.skipped)
+    notes.append(
+        f"{skipped:,} line{'s' if skipped != 1 else ''} skipped (below; x saves the report)."
+        if skipped
+        else "No line was skipped."
+    )
+    return notes
+
+
+class BulkResultDialog(ModalScreen[None]):
+    DEFAULT_CSS = """
+    BulkResultDialog { align: center middle; }
+    BulkResultDialog > Vertical {
+        width: 100%; height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    BulkResultDialog .title { text-style: bold; }
+    BulkResultDialog .note { color: $text-muted; }
+    BulkResultDialog .section { text-style: bold; margin-top: 1; }
+    BulkResultDialog #credentials { height: 1fr; min-height: 3; }
+    BulkResultDialog #skipped { height: 1fr; min-height: 3; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "save_passwords", "Save passwords"),
+        Binding("x", "export_problems", "Export problems"),
+        Binding("escape", "close", "Close"),
+    ]
+
+    def __init__(self, result: BulkResult, *, smtp: bool) -> None:
+        super().__init__()
+        self.result = result
+        self._smtp = smtp
+        self.passwords_saved_to: str | None = None
+
+    def compose(self) -> ComposeResult:
+        result = self.result
+        with Vertical():
+            yield Static(result.summary, classes="title", markup=False, id="summary")
+            for note in result_notes(result, self._smtp):
+                yield Static(note, classes="note", markup=False)
+            if result.credentials:
+                count = len(result.credentials)
+                shown = min(count, LIMIT)
+                more = f", the first {shown:,} shown" if shown < count else ""
+                yield Static(
+                    f"One-time passwords ({count:,}{more}): shown only now — w saves them",
+                    classes="section",
+                    markup=False,
+                )
+                yield DataTable(id="credentials", cursor_type="row", zebra_stripes=True)
+            if result.skipped:
+                yield Static("Skipped lines", classes="section")
+                yield BulkLinesTable(id="skipped")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.result.credentials:
+            table = self.query_one("#credentials", DataTable)
+            table.add_columns("Line", "Email", "Name", "One-time password")
+            table.add_rows(
+                (
+                    Text(str(item.line), justify="right"),
+                    Text(item.email),
+                    Text(f"{item.first_name} {item.last_name}".strip()),
+                    Text(item.credential, style="bold"),
+                )
+                for item in self.result.credentials[:LIMIT]
+            )
+            table.focus()
+        if self.result.skipped:
+            skipped = self.query_one("#skipped", BulkLinesTable)
+            skipped.show(self.result.skipped)
+            if not self.result.credentials:
+                skipped.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save_passwords":
+            return bool(self.result.credentials)
+        if action == "export_problems":
+            return bool(self.result.skipped)
+        return True
+
+    def action_save_passwords(self) -> None:
+        self.app.push_screen(
+            BulkPathDialog(
+                "Save the one-time passwords",
+                "A CSV created readable only by you (mode 0600). Hand each person theirs; "
+                "they expire in 7 days and must be changed at first sign-in.",
+                str(Path.cwd() / f"usher-passwords-{self.result.batch_id}.csv"),
+                purpose="create",
+                action="Save",
+            ),
+            callback=self._save_passwords,
+        )
+
+    async def _save_passwords(self, path: str | None) -> None:
+        if path is None:
+            return
+        try:
+            count = await asyncio.to_thread(write_credentials, path, self.result.credentials)
+        except (CsvWriteError, OSError) as error:
+            self.notify(f"Not saved: {error}", severity="error", timeout=8)
+            return
+        self.passwords_saved_to = path
+        self.notify(f"Saved {count:,} one-time passwords to {path} (mode 0600).")
+
+    def action_export_problems(self) -> None:
+        self.app.push_screen(
+            BulkPathDialog(
+                "Export the skipped lines",
+                "A CSV of every skipped line with its reasons (passwords masked).",
+                str(Path.cwd() / f"usher-problems-{self.result.batch_id}.csv"),
+                purpose="create",
+                action="Export",
+            ),
+            callback=self._export_problems,
+        )
+
+    async def _export_problems(self, path: str | None) -> None:
+        if path is None:
+            return
+        try:
+            count = await asyncio.to_thread(write_problem_report, path, self.result.skipped)
+        except (CsvWriteError, OSError) as error:
+            self.notify(f"Not exported: {error}", severity="error", timeout=8)
+            return
+        self.notify(f"Exported {count:,} skipped lines to {path}.")
+
+    def action_close(self) -> None:
+        if self.result.credentials and self.passwords_saved_to is None:
+            self.app.push_screen(
+                BulkConfirmDialog(
+                    "Close without saving the one-time passwords?",
+                    [
+                        "They are not stored anywhere and cannot be shown again. The users "
+                        "can still choose a password with the emailed link, if they were "
+                        "notified."
+                    ],
+                    "Close",
+                ),
+                callback=self._close_anyway,
+            )
+            return
+        self.dismiss(None)
+
+    def _close_anyway(self, close: bool | None) -> None:
+        if close:
+            self.dismiss(None)

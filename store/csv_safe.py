@@ -1,0 +1,89 @@
+"""CSV files people open in a spreadsheet: a cell the spreadsheet would run as a formula is
+neutralised (OWASP's CSV-injection advice), and files are created private (mode 0600) because
+they hold people's details — or, for one-time passwords, their credentials.
+
+Blocking file I/O: call `write_csv` from a thread (`asyncio.to_thread`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+"""A cell starting with one of these may be taken as a formula: it gets a `'` in front."""
+
+
+class CsvWriteError(Exception):
+    """The file cannot be written; the message says why, for people."""
+
+
+def neutralise(value: Any) -> str:
+    """The cell as text, with `'` in front when a spreadsheet would treat it as a formula.
+
+    None is an empty cell; numbers and booleans are written as they are (`yes`/`no`).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    if text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def _write(handle: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    writer = csv.writer(handle, lineterminator="\r\n")
+    writer.writerow([neutralise(cell) for cell in header])
+    count = 0
+    for row in rows:
+        writer.writerow([neutralise(cell) for cell in row])
+        count += 1
+    return count
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """The whole CSV as one string."""
+    buffer = io.StringIO()
+    _write(buffer, header, rows)
+    return buffer.getvalue()
+
+
+def write_csv(
+    path: str | os.PathLike[str],
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    overwrite: bool = False,
+) -> int:
+    """Write `rows` under `header` to a new file created with mode 0600; return the row count.
+
+    An existing file is refused unless `overwrite` (then it is truncated and made private).
+    """
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise CsvWriteError(f"{str(target)!r} is a folder: give a file name")
+    if not target.parent.is_dir():
+        raise CsvWriteError(f"folder {str(target.parent)!r} does not exist")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        raise CsvWriteError(f"{str(target)!r} already exists: choose another name") from None
+    except OSError as error:
+        raise CsvWriteError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        return _write(handle, header, rows)

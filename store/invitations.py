@@ -1,0 +1,836 @@
+"""Email invitations: preview a pasted list against the database, send them all at once, look
+after them (resend, revoke, a fresh link), and accept one from the emailed link.
+
+The rules that keep it correct:
+- Each invitation carries its own token; only its SHA-256 is stored. Resend, re-invite and
+  "copy a fresh link" mint a new token, so the old link dies (and an old email not yet sent is
+  withdrawn from the outbox: it would carry a dead link).
+- A send is one transaction: every invitation and its email commit together, or nothing does.
+  Addresses are checked again inside it, so one that got an account since the preview is
+  skipped ("already has an account"), never a failed batch.
+- Acceptance hashes the password first, then in one short transaction flips the invitation from
+  pending to accepted with a conditional UPDATE (same token, unexpired) and creates the account:
+  an invitation accepted twice at the same moment makes one account.
+- `expired` is derived: a pending invitation whose expiry has passed reads as expired.
+- `bounced` is set by the mail delivery worker through `mark_bounced_for_outbox` when our SMTP
+  relay refuses the message permanently; only the message carrying the current link counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from .addresses import address_key
+from .audit import record
+from .clock import db_now, from_db, now, to_db
+from .core import Store
+from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
+from .engine import Row, Transaction
+from .migrations import LEVELS
+from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
+from .passwords import password_problem
+from .records import Level, User, from_row, from_rows
+from .settings import Settings
+from .text import clean_line, clean_text
+from .tokens import new_token, token_digest
+
+__all__ = [
+    "INVITATION_VALID",
+    "MAX_MESSAGE",
+    "STATUSES",
+    "AcceptForm",
+    "AcceptRefused",
+    "AccountExists",
+    "Invitation",
+    "InvitationError",
+    "InvitationStatus",
+    "InvitationUnusable",
+    "InvitePreview",
+    "PendingEntry",
+    "SendResult",
+    "accept_invitation",
+    "accept_url",
+    "fresh_invitation_link",
+    "get_invitation",
+    "has_account",
+    "invitation_counts",
+    "invitation_for_token",
+    "list_invitations",
+    "mark_bounced_for_outbox",
+    "preview_invitations",
+    "preview_text",
+    "resend_invitation",
+    "revoke_invitation",
+    "send_invitations",
+    "suggested_names",
+]
+
+INVITATION_VALID = timedelta(days=14)
+MAX_MESSAGE = 2000
+"""Longest personal message, in characters (it goes into every email of the batch)."""
+MAX_NAME = 100
+EMAIL_KIND = "invitation"
+"""The outbox kind: templates `store/emails/templates/invitation.*`."""
+CHUNK = 500
+"""Addresses per `IN (…)` lookup (well under SQLite's variable limit)."""
+
+InvitationStatus = Literal["pending", "accepted", "expired", "revoked", "bounced"]
+STATUSES: tuple[InvitationStatus, ...] = ("pending", "accepted", "expired", "revoked", "bounced")
+UnusableReason = Literal["unknown", "accepted", "expired", "revoked"]
+
+_UNSENT = "('queued', 'kept', 'failed')"
+_STATUS = "CASE WHEN status = 'pending' AND expires_at <= :now THEN 'expired' ELSE status END"
+_SELECT = f"""SELECT id, email, name, level, message, {_STATUS} AS status, expires_at, created_by,
+                     created_at, accepted_at, sent_at, outbox_id
+              FROM invitations"""  # noqa: S608 - constant text, no user input
+_ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
+
+
+# --- records, results and refusals --------------------------------------------------------------
+
+
+class Invitation(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    email: str
+    name: str = ""
+    level: Level
+    message: str = ""
+    status: InvitationStatus
+    expires_at: datetime
+    created_by: str = ""
+    created_at: datetime
+    accepted_at: datetime | None = None
+    sent_at: datetime | None = None
+    outbox_id: int | None = None
+
+    @property
+    def last_sent(self) -> datetime:
+        """When the current link was issued (first send, resend or fresh link)."""
+        return self.sent_at or self.created_at
+
+
+class PendingEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A pasted address that already has a pending invitation (re-invite it, or skip it)."""
+
+    entry: ListEntry
+    invitation_id: int
+    sent_at: datetime
+
+
+class InvitePreview(msgspec.Struct, frozen=True, kw_only=True):
+    """A parsed paste checked against the database: who is new, who has an account already,
+    who has a pending invitation; `parsed.problems` holds the invalid and duplicate entries."""
+
+    parsed: ParsedList
+    new: list[ListEntry]
+    existing: list[ListEntry]
+    pending: list[PendingEntry]
+
+    def invited_count(self, reinvite: bool) -> int:
+        return len(self.new) + (len(self.pending) if reinvite else 0)
+
+    def skipped_count(self, reinvite: bool) -> int:
+        """Valid addresses that get no email: duplicates, accounts, pending ones when skipped."""
+        skipped = len(self.existing) + len(self.parsed.duplicates)
+        return skipped + (0 if reinvite else len(self.pending))
+
+    def entries_to_send(self) -> list[ListEntry]:
+        """What `send_invitations` takes: every valid address (it re-checks them itself)."""
+        return list(self.parsed.entries)
+
+
+class SendResult(msgspec.Struct, frozen=True, kw_only=True):
+    invited: list[ListEntry]
+    """New invitations (including ones replacing an expired, revoked or bounced invitation)."""
+    reinvited: list[ListEntry]
+    """Pending invitations sent again with a new link."""
+    existing: list[ListEntry]
+    """Skipped: the address has an account (perhaps made since the preview)."""
+    skipped_pending: list[ListEntry]
+    """Skipped: a pending invitation exists and re-inviting was not asked for."""
+    invitation_ids: list[int]
+
+    @property
+    def sent(self) -> int:
+        return len(self.invited) + len(self.reinvited)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.existing) + len(self.skipped_pending)
+
+
+class InvitationError(Exception):
+    """An admin action on an invitation cannot be done; the message says why, for people."""
+
+
+class InvitationUnusable(Exception):
+    """The token in the URL leads to no usable invitation. `reason` chooses the page: unknown
+    (404) or accepted, expired, revoked (410)."""
+
+    def __init__(self, reason: UnusableReason) -> None:
+        super().__init__(reason)
+        self.reason: UnusableReason = reason
+
+
+class AccountExists(Exception):
+    """The invited address has an account already: the person should sign in."""
+
+
+class AcceptRefused(Exception):
+    """The acceptance form has problems; `errors` maps field names to messages, in page order."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class AcceptForm(msgspec.Struct, kw_only=True):
+    """The acceptance page's fields. `email` is shown fixed and ignored when posted."""
+
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    password: str = ""
+    password_confirm: str = ""
+
+
+# --- small helpers ------------------------------------------------------------------------------
+
+
+def accept_url(settings: Settings, token: str) -> str:
+    return f"{settings.base_url}/invite/{token}"
+
+
+def suggested_names(invitation: Invitation) -> tuple[str, str]:
+    """First and last name guessed from the pasted display name, to pre-fill the form."""
+    return split_name(invitation.name)
+
+
+def _with_article(level: str) -> str:
+    return f"{_ARTICLE.get(level, 'a')} {level}"
+
+
+def _inviter(actor: str) -> str:
+    """`alice (ssh 10.0.0.7)` → `alice`: the name shown in the email, without the address.
+    Service names say nothing to the invitee: the email then speaks of "the person who
+    invited you"."""
+    name = actor.partition(" (")[0].strip()
+    return "" if name in {"root", "unknown", "usher"} else name
+
+
+def _human_date(moment: datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+Fetch = Callable[[str, Sequence[Any]], Awaitable[list[Row]]]
+
+
+async def _accounts_among(fetchall: Fetch, addresses: Sequence[str]) -> set[str]:
+    keys: set[str] = set()
+    for chunk in _chunks(addresses):
+        marks = ",".join("?" * len(chunk))
+        rows = await fetchall(f"SELECT email FROM users WHERE email IN ({marks})", chunk)  # noqa: S608
+        keys.update(address_key(str(row["email"])) for row in rows)
+    return keys
+
+
+class _Open(msgspec.Struct):
+    """The newest not-accepted invitation of an address."""
+
+    id: int
+    status: str
+    sent_at: str
+    outbox_id: int | None
+
+
+async def _open_invitations(fetchall: Fetch, addresses: Sequence[str], at: str) -> dict[str, _Open]:
+    found: dict[str, _Open] = {}
+    for chunk in _chunks(addresses):
+        marks = ",".join("?" * len(chunk))
+        rows = await fetchall(
+            f"""SELECT id, email, outbox_id, coalesce(sent_at, created_at) AS sent_at,
+                       CASE WHEN status = 'pending' AND expires_at <= ? THEN 'expired'
+                            ELSE status END AS status
+                FROM invitations
+                WHERE email IN ({marks}) AND status != 'accepted' ORDER BY id""",  # noqa: S608
+            [at, *chunk],
+        )
+        for row in rows:
+            found[address_key(str(row["email"]))] = _Open(
+                int(row["id"]), str(row["status"]), str(row["sent_at"]), row["outbox_id"]
+            )
+    return found
+
+
+def _check_level(level: str) -> Level:
+    if level not in LEVELS:
+        raise InvitationError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    return level  # type: ignore[return-value]
+
+
+def _check_message(message: str) -> str:
+    cleaned = clean_text(message).strip()
+    if len(cleaned) > MAX_MESSAGE:
+        raise InvitationError(
+            f"the personal message is {len(cleaned)} characters long; the limit is {MAX_MESSAGE}"
+        )
+    return cleaned
+
+
+def _email_values(
+    settings: Settings,
+    *,
+    invitation_id: int,
+    name: str,
+    level: str,
+    message: str,
+    inviter: str,
+    token: str,
+    expires: datetime,
+) -> dict[str, Any]:
+    """What the `invitation` templates get (plus org, public_url, recipient, recipient_name)."""
+    return {
+        "invitation_id": invitation_id,
+        "first_name": split_name(name)[0],
+        "level": level,
+        "level_words": _with_article(level),
+        "message": message,
+        "inviter": inviter,
+        "accept_url": accept_url(settings, token),
+        "expires": _human_date(expires),
+        "expires_at": to_db(expires),
+        "valid_days": INVITATION_VALID.days,
+    }
+
+
+def _outbox_row(
+    settings: Settings, outbox_id: int, to: str, name: str, values: dict[str, Any], at: str
+) -> tuple[Any, ...]:
+    """One outbox row in `store.outbox.enqueue`'s shape, with its id chosen by us (the batch
+    insert cannot return ids, and the invitation must point at its message)."""
+    payload = dict(values)
+    payload[SECRET_KEYS_FIELD] = ["accept_url"]
+    status = "queued" if settings.smtp_configured else "kept"
+    return (
+        outbox_id,
+        to,
+        name,
+        EMAIL_KIND,
+        msgspec.json.encode(payload).decode(),
+        status,
+        at,
+        new_message_id(settings),
+        at,
+    )
+
+
+async def _next_id(tx: Transaction, table: Literal["invitations", "outbox"]) -> int:
+    """The id SQLite would give the next row. Safe to use for a batch: the write transaction
+    (BEGIN IMMEDIATE) keeps every other writer, in any process, out until we commit."""
+    row = await tx.fetchone(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")  # noqa: S608
+    return int(row[0]) if row else 1
+
+
+async def _withdraw_unsent(tx: Transaction, outbox_ids: Iterable[int | None]) -> None:
+    """Drop superseded emails that were not sent yet (their link no longer works). A message
+    being sent right now (`sending`, under a lease) is left to finish."""
+    ids = [(i,) for i in outbox_ids if i is not None]
+    if ids:
+        sql = f"DELETE FROM outbox WHERE id = ? AND status IN {_UNSENT}"  # noqa: S608
+        await tx.executemany(sql, ids)
+        tx.touch("outbox")
+
+
+# --- preview and send ---------------------------------------------------------------------------
+
+
+async def preview_invitations(store: Store, parsed: ParsedList) -> InvitePreview:
+    """Check parsed entries against accounts and invitations (read connection, no lock)."""
+    addresses = [entry.address for entry in parsed.entries]
+    accounts = await _accounts_among(store.engine.fetchall, addresses)
+    open_ = await _open_invitations(store.engine.fetchall, addresses, db_now())
+    new: list[ListEntry] = []
+    existing: list[ListEntry] = []
+    pending: list[PendingEntry] = []
+    for entry in parsed.entries:
+        key = address_key(entry.address)
+        found = open_.get(key)
+        if key in accounts:
+            existing.append(entry)
+        elif found is not None and found.status == "pending":
+            pending.append(
+                PendingEntry(entry=entry, invitation_id=found.id, sent_at=from_db(found.sent_at))
+            )
+        else:
+            new.append(entry)
+    return InvitePreview(parsed=parsed, new=new, existing=existing, pending=pending)
+
+
+async def preview_text(store: Store, text: str) -> InvitePreview:
+    """Parse in a worker thread (a big paste must not stall the loop), then check."""
+    parsed = await asyncio.to_thread(parse_email_list, text)
+    return await preview_invitations(store, parsed)
+
+
+async def send_invitations(
+    store: Store,
+    entries: Sequence[ListEntry],
+    *,
+    level: str,
+    actor: str,
+    message: str = "",
+    reinvite: bool = False,
+    valid: timedelta = INVITATION_VALID,
+) -> SendResult:
+    """Invite every entry in one transaction: invitations, their emails and the audit entry.
+
+    Entries whose address has an account are skipped; a pending invitation is re-sent with a
+    new link when `reinvite`, else skipped; an expired, revoked or bounced one is replaced.
+    """
+    checked_level = _check_level(level)
+    cleaned = _check_message(message)
+    settings = store.settings
+    unique: dict[str, ListEntry] = {}
+    for entry in entries:
+        unique.setdefault(address_key(entry.address), entry)
+    batch = list(unique.values())
+    tokens = [new_token() for _ in batch]
+    inviter = _inviter(actor)
+    addresses = [entry.address for entry in batch]
+    async with store.write("invitations", "outbox", "audit") as tx:
+        moment = now()
+        at = to_db(moment)
+        expires = moment + valid
+        expires_db = to_db(expires)
+        accounts = await _accounts_among(tx.fetchall, addresses)
+        open_ = await _open_invitations(tx.fetchall, addresses, at)
+        next_invitation = await _next_id(tx, "invitations")
+        next_outbox = await _next_id(tx, "outbox")
+        invited: list[ListEntry] = []
+        reinvited: list[ListEntry] = []
+        existing: list[ListEntry] = []
+        skipped_pending: list[ListEntry] = []
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        outbox_rows: list[tuple[Any, ...]] = []
+        superseded: list[int | None] = []
+        ids: list[int] = []
+        for entry, token in zip(batch, tokens, strict=True):
+            key = address_key(entry.address)
+            found = open_.get(key)
+            if key in accounts:
+                existing.append(entry)
+                continue
+            if found is not None and found.status == "pending" and not reinvite:
+                skipped_pending.append(entry)
+                continue
+            outbox_id = next_outbox
+            next_outbox += 1
+            if found is None:
+                invitation_id = next_invitation
+                next_invitation += 1
+                invited.append(entry)
+                inserts.append(
+                    (
+                        invitation_id,
+                        entry.address,
+                        entry.name,
+                        checked_level,
+                        cleaned,
+                        token_digest(token),
+                        expires_db,
+                        actor,
+                        at,
+                        at,
+                        outbox_id,
+                    )
+                )
+            else:
+                invitation_id = found.id
+                (reinvited if found.status == "pending" else invited).append(entry)
+                superseded.append(found.outbox_id)
+                updates.append(
+                    (
+                        entry.name,
+                        checked_level,
+                        cleaned,
+                        token_digest(token),
+                        expires_db,
+                        at,
+                        outbox_id,
+                        invitation_id,
+                    )
+                )
+            ids.append(invitation_id)
+            values = _email_values(
+                settings,
+                invitation_id=invitation_id,
+                name=entry.name,
+                level=checked_level,
+                message=cleaned,
+                inviter=inviter,
+                token=token,
+                expires=expires,
+            )
+            outbox_rows.append(
+                _outbox_row(settings, outbox_id, entry.address, entry.name, values, at)
+            )
+        if outbox_rows:
+            await tx.executemany(
+                """INSERT INTO outbox (id, recipient, recipient_name, kind, payload, status,
+                                       next_attempt_at, message_id, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                outbox_rows,
+            )
+        if inserts:
+            await tx.executemany(
+                """INSERT INTO invitations (id, email, name, level, message, status, token_hash,
+                                            expires_at, created_by, created_at, sent_at,
+                                            outbox_id)
+                   VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
+                inserts,
+            )
+        if updates:
+            await tx.executemany(
+                """UPDATE invitations
+                   SET name = ?, level = ?, message = ?, status = 'pending', token_hash = ?,
+                       expires_at = ?, sent_at = ?, outbox_id = ?, accepted_at = NULL
+                   WHERE id = ? AND status != 'accepted'""",
+                updates,
+            )
+        await _withdraw_unsent(tx, superseded)
+        if ids:
+            await record(
+                tx,
+                actor,
+                "invitations_sent",
+                f"{len(ids)} {'person' if len(ids) == 1 else 'people'} as {checked_level}",
+                {
+                    "level": checked_level,
+                    "invited": len(invited),
+                    "reinvited": len(reinvited),
+                    "skipped_existing": len(existing),
+                    "skipped_pending": len(skipped_pending),
+                    "message": bool(cleaned),
+                    "addresses": [entry.address for entry in (*invited, *reinvited)],
+                },
+            )
+    return SendResult(
+        invited=invited,
+        reinvited=reinvited,
+        existing=existing,
+        skipped_pending=skipped_pending,
+        invitation_ids=ids,
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def list_invitations(
+    store: Store,
+    *,
+    status: InvitationStatus | None = None,
+    search: str = "",
+    limit: int = 1000,
+) -> list[Invitation]:
+    """Newest issued first; `status` filters by (derived) status, `search` by email or name."""
+    where: list[str] = []
+    params: dict[str, Any] = {"now": db_now(), "limit": limit}
+    if status is not None:
+        where.append(f"({_STATUS}) = :status")
+        params["status"] = status
+    if search.strip():
+        where.append("(email LIKE :like ESCAPE '\\' OR name LIKE :like ESCAPE '\\')")
+        params["like"] = _like(search.strip())
+    sql = _SELECT
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY coalesce(sent_at, created_at) DESC, id DESC LIMIT :limit"
+    return from_rows(await store.engine.fetchall(sql, params), Invitation)
+
+
+async def invitation_counts(store: Store) -> dict[InvitationStatus, int]:
+    """How many invitations have each status (every status present, zero when none)."""
+    rows = await store.engine.fetchall(
+        f"SELECT {_STATUS} AS s, count(*) AS n FROM invitations GROUP BY s",  # noqa: S608
+        {"now": db_now()},
+    )
+    counts: dict[InvitationStatus, int] = dict.fromkeys(STATUSES, 0)
+    for row in rows:
+        if row["s"] in counts:
+            counts[row["s"]] = int(row["n"])
+    return counts
+
+
+async def get_invitation(store: Store, invitation_id: int) -> Invitation | None:
+    row = await store.engine.fetchone(
+        _SELECT + " WHERE id = :id", {"now": db_now(), "id": invitation_id}
+    )
+    return from_row(row, Invitation) if row else None
+
+
+async def _invitation_in(tx: Transaction, invitation_id: int) -> Invitation:
+    row = await tx.fetchone(_SELECT + " WHERE id = :id", {"now": db_now(), "id": invitation_id})
+    if row is None:
+        raise InvitationError(f"invitation {invitation_id} does not exist")
+    return from_row(row, Invitation)
+
+
+# --- resend, revoke, fresh link -----------------------------------------------------------------
+
+
+async def _reissue(
+    store: Store,
+    invitation_id: int,
+    *,
+    actor: str,
+    valid: timedelta,
+    send_email: bool,
+    action: str,
+) -> tuple[Invitation, str]:
+    """A new token and expiry for a not-accepted invitation (its old link dies), with a new
+    email when `send_email`; returns the invitation as it is now and the new token."""
+    token = new_token()
+    async with store.write("invitations", "outbox", "audit") as tx:
+        invitation = await _invitation_in(tx, invitation_id)
+        if invitation.status == "accepted":
+            raise InvitationError(f"{invitation.email} has already accepted this invitation")
+        if await _accounts_among(tx.fetchall, [invitation.email]):
+            raise InvitationError(f"{invitation.email} already has an account")
+        moment = now()
+        expires = moment + valid
+        outbox_id: int | None = None
+        if send_email:
+            values = _email_values(
+                store.settings,
+                invitation_id=invitation.id,
+                name=invitation.name,
+                level=invitation.level,
+                message=invitation.message,
+                inviter=_inviter(actor),
+                token=token,
+                expires=expires,
+            )
+            outbox_id = await enqueue(
+                tx,
+                store.settings,
+                to=invitation.email,
+                kind=EMAIL_KIND,
+                values=values,
+                name=invitation.name,
+                secret_keys=["accept_url"],
+            )
+        await tx.execute(
+            """UPDATE invitations
+               SET token_hash = ?, expires_at = ?, status = 'pending', sent_at = ?, outbox_id = ?
+               WHERE id = ? AND status != 'accepted'""",
+            (token_digest(token), to_db(expires), to_db(moment), outbox_id, invitation.id),
+        )
+        await _withdraw_unsent(tx, [invitation.outbox_id])
+        await record(
+            tx,
+            actor,
+            action,
+            invitation.email,
+            {
+                "invitation_id": invitation.id,
+                "was": invitation.status,
+                "expires_at": to_db(expires),
+            },
+        )
+        current = await _invitation_in(tx, invitation.id)
+    return current, token
+
+
+async def resend_invitation(
+    store: Store, invitation_id: int, *, actor: str, valid: timedelta = INVITATION_VALID
+) -> Invitation:
+    """A new email with a new link and a fresh expiry (also after it expired, bounced or was
+    revoked); the old link stops working."""
+    invitation, _ = await _reissue(
+        store, invitation_id, actor=actor, valid=valid, send_email=True, action="invitation_resent"
+    )
+    return invitation
+
+
+async def fresh_invitation_link(
+    store: Store, invitation_id: int, *, actor: str, valid: timedelta = INVITATION_VALID
+) -> tuple[Invitation, str]:
+    """Mint a new link to pass on by hand (only the token's hash is stored, so the old link —
+    the emailed one — stops working). Returns the invitation and the URL."""
+    invitation, token = await _reissue(
+        store,
+        invitation_id,
+        actor=actor,
+        valid=valid,
+        send_email=False,
+        action="invitation_link_copied",
+    )
+    return invitation, accept_url(store.settings, token)
+
+
+async def revoke_invitation(store: Store, invitation_id: int, *, actor: str) -> Invitation:
+    """Withdraw a pending (or bounced) invitation: its link stops working at once."""
+    async with store.write("invitations", "outbox", "audit") as tx:
+        invitation = await _invitation_in(tx, invitation_id)
+        changed = await tx.execute(
+            """UPDATE invitations SET status = 'revoked', outbox_id = NULL
+               WHERE id = ? AND status IN ('pending', 'bounced')""",
+            (invitation.id,),
+        )
+        if not changed:
+            raise InvitationError(f"{invitation.email}'s invitation is already {invitation.status}")
+        await _withdraw_unsent(tx, [invitation.outbox_id])
+        await record(
+            tx,
+            actor,
+            "invitation_revoked",
+            invitation.email,
+            {"invitation_id": invitation.id, "was": invitation.status},
+        )
+        return await _invitation_in(tx, invitation.id)
+
+
+async def mark_bounced_for_outbox(
+    tx: Transaction, outbox_id: int, *, reason: str = "", actor: str = "mail delivery"
+) -> int | None:
+    """For the delivery worker, inside its transaction: our SMTP relay refused outbox message
+    `outbox_id` permanently. If it carries an invitation's current link and the invitation is
+    still pending, mark it bounced; returns the invitation id, or None when nothing changed."""
+    row = await tx.fetchone(
+        "SELECT id, email FROM invitations WHERE outbox_id = ? AND status = 'pending'",
+        (outbox_id,),
+    )
+    if row is None:
+        return None
+    await tx.execute("UPDATE invitations SET status = 'bounced' WHERE id = ?", (row["id"],))
+    tx.touch("invitations")
+    await record(
+        tx,
+        actor,
+        "invitation_bounced",
+        str(row["email"]),
+        {"invitation_id": int(row["id"]), "outbox_id": outbox_id, "reason": clean_line(reason)},
+    )
+    return int(row["id"])
+
+
+# --- acceptance ---------------------------------------------------------------------------------
+
+
+def _unusable_reason(status: str) -> UnusableReason:
+    if status == "accepted":
+        return "accepted"
+    if status == "expired":
+        return "expired"
+    return "revoked"  # revoked, or bounced: the link in that email was never delivered
+
+
+async def invitation_for_token(store: Store, token: str) -> Invitation:
+    """The pending, unexpired invitation `token` belongs to, or InvitationUnusable."""
+    if not token or len(token) > 200:
+        raise InvitationUnusable("unknown")
+    row = await store.engine.fetchone(
+        _SELECT + " WHERE token_hash = :digest", {"now": db_now(), "digest": token_digest(token)}
+    )
+    if row is None:
+        raise InvitationUnusable("unknown")
+    invitation = from_row(row, Invitation)
+    if invitation.status != "pending":
+        raise InvitationUnusable(_unusable_reason(invitation.status))
+    return invitation
+
+
+async def has_account(store: Store, email: str) -> bool:
+    return bool(await _accounts_among(store.engine.fetchall, [email]))
+
+
+def _name_field(value: str, label: str, field: str, errors: dict[str, str]) -> str:
+    cleaned = " ".join(clean_line(value).split())
+    if not cleaned:
+        errors[field] = f"Enter your {label}"
+    elif len(cleaned) > MAX_NAME:
+        errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
+    return cleaned
+
+
+def _form_errors(invitation: Invitation, form: AcceptForm) -> tuple[str, str, dict[str, str]]:
+    errors: dict[str, str] = {}
+    first = _name_field(form.first_name, "first name", "first_name", errors)
+    last = _name_field(form.last_name, "last name", "last_name", errors)
+    if not form.password:
+        errors["password"] = "Enter a password"  # noqa: S105 - a message, not a password
+    else:
+        names = tuple(n for n in (first, last, f"{first} {last}".strip()) if n)
+        problem = password_problem(form.password, email=invitation.email, names=names)
+        if problem:
+            errors["password"] = problem
+    if "password" not in errors and form.password != form.password_confirm:
+        mismatch = "The two passwords don't match: type the same one twice"
+        errors["password_confirm"] = mismatch
+    return first, last, errors
+
+
+async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor: str) -> User:
+    """Create the invited person's account, active at once (the admin chose them).
+
+    Raises InvitationUnusable (used, expired, revoked, unknown — also when another request
+    accepted it a moment ago), AccountExists (the address has an account: sign in instead) or
+    AcceptRefused (the form's problems).
+    """
+    invitation = await invitation_for_token(store, token)
+    if await has_account(store, invitation.email):
+        raise AccountExists(invitation.email)
+    first, last, errors = _form_errors(invitation, form)
+    if errors:
+        raise AcceptRefused(errors)
+    password_hash = await store.hasher.hash(form.password)
+    async with store.write("invitations", "users", "audit") as tx:
+        at = db_now()
+        changed = await tx.execute(
+            """UPDATE invitations SET status = 'accepted', accepted_at = :now
+               WHERE id = :id AND token_hash = :digest AND status = 'pending'
+                 AND expires_at > :now""",
+            {"now": at, "id": invitation.id, "digest": token_digest(token)},
+        )
+        if changed != 1:
+            row = await tx.fetchone(
+                _SELECT + " WHERE token_hash = :digest", {"now": at, "digest": token_digest(token)}
+            )
+            status = str(row["status"]) if row else "unknown"
+            raise InvitationUnusable("unknown" if row is None else _unusable_reason(status))
+        user_id = await tx.execute(
+            """INSERT INTO users (email, first_name, last_name, level, status, password_hash,
+                                  source, invitation_id, created_at, updated_at, confirmed_at)
+               VALUES (?, ?, ?, ?, 'active', ?, 'invitation', ?, ?, ?, ?)
+               ON CONFLICT (email) DO NOTHING""",
+            (invitation.email, first, last, invitation.level, password_hash, invitation.id)
+            + (at,) * 3,
+        )
+        if not user_id:
+            raise AccountExists(invitation.email)  # made a moment ago: nothing is written
+        await record(
+            tx,
+            actor,
+            "invitation_accepted",
+            invitation.email,
+            {"invitation_id": invitation.id, "user_id": user_id, "level": invitation.level},
+        )
+        row = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+    assert row is not None
+    return from_row(row, User)
