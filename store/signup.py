@@ -308,12 +308,23 @@ async def expire_unconfirmed(store: Store) -> int:
 # --- signing up through a link -----------------------------------------------------------------
 
 
+async def _has_expired_unconfirmed(store: Store, link_id: int) -> bool:
+    """A read first, so a used-up link's page never takes the write lock for nothing."""
+    found = await store.engine.scalar(
+        """SELECT 1 FROM users WHERE link_id = ? AND status = 'unconfirmed' AND created_at <= ?
+           LIMIT 1""",
+        (link_id, to_db(now() - UNCONFIRMED_VALID)),
+    )
+    return found is not None
+
+
 async def usable_link(store: Store, token: str) -> Link:
     """The link behind `token` if people can join through it now, else TokenUnusable."""
     link = await link_by_token(store, token)
     if link is None:
         raise TokenUnusable(known=False)
-    if link.state() == "used up" and await expire_unconfirmed(store):
+    if link.state() == "used up" and await _has_expired_unconfirmed(store, link.id):
+        await expire_unconfirmed(store)
         link = await link_by_token(store, token) or link
     if not link.is_usable():
         raise TokenUnusable(known=True)

@@ -3,7 +3,9 @@ axe-core checking every page against WCAG 2.1 A/AA and a screenshot of each save
 test-artifacts/signup/.
 
 The first test is the issue's "done when": a link created in the console opens in a browser,
-the person signs up and confirms their address, and the console shows them."""
+the person signs up, confirms their address by the link in the email a real SMTP server
+(aiosmtpd) received from the console's delivery worker, and the console shows them. (Until the
+delivery worker exists, the link is read from the outbox row instead.)"""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from store import Settings, Store
 from store.links import revoke_link
 
 from .fixtures_links import (
+    DELIVERY,
     GOOD_PASSWORD,
+    Inbox,
     PageChecker,
     browser,
     fast_store,
@@ -32,10 +36,11 @@ from .fixtures_links import (
     live_server,
     make_link,
     outbox_rows,
+    smtp,
 )
-from .helpers import eventually, free_port
+from .helpers import eventually
 
-__all__ = ["browser", "fast_store", "listening"]
+__all__ = ["browser", "fast_store", "listening", "smtp"]
 
 pytestmark = pytest.mark.browser
 
@@ -48,17 +53,20 @@ async def fill_signup(page: Page, email: str, password: str = GOOD_PASSWORD) -> 
     await page.fill("#password_confirm", password)
 
 
-async def mail_link(store: Store, kind: str, key: str) -> str:
-    """The link in the newest `kind` email (from the outbox row's values)."""
+async def outbox_link(store: Store, kind: str, key: str) -> str:
+    """The link in the newest `kind` email, from the outbox row's values."""
     rows = await outbox_rows(store, kind)
     assert rows, f"no {kind} email queued"
     return str(rows[-1]["values"][key])
 
 
-async def test_console_link_to_confirmed_account(settings: Settings, browser: Browser) -> None:
+async def test_console_link_to_confirmed_account(
+    settings: Settings, browser: Browser, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, smtp_port = smtp
     sock = bind_socket("127.0.0.1", 0)
     configured = msgspec.structs.replace(
-        settings.with_port(bound_port(sock)), smtp_url=f"smtp://127.0.0.1:{free_port()}"
+        settings.with_port(bound_port(sock)), smtp_url=f"smtp://127.0.0.1:{smtp_port}"
     )
     app = UsherApp(configured, sock=sock)
     checker = PageChecker("auto-accept-with-confirmation")
@@ -100,7 +108,18 @@ async def test_console_link_to_confirmed_account(settings: Settings, browser: Br
 
         await eventually(lambda: used("1"))
 
-        confirm_url = await mail_link(store, "confirm_email", "confirm_url")
+        if DELIVERY:  # the console's delivery worker sends it to the real SMTP server
+
+            async def arrived() -> bool:
+                await pilot.pause()
+                return inbox.find("bea@example.org", "Confirm your email") is not None
+
+            await eventually(arrived, timeout=15)
+            message = inbox.find("bea@example.org", "Confirm your email")
+            assert message is not None
+            confirm_url = inbox.link_in(message, "confirm")
+        else:  # until the delivery worker exists: the link from the outbox row's values
+            confirm_url = await outbox_link(store, "confirm_email", "confirm_url")
         assert confirm_url.startswith(app.settings.base_url + "/confirm/")
         await page.goto(confirm_url)
         await expect(page.get_by_role("heading", level=1)).to_have_text(
@@ -137,6 +156,13 @@ async def test_console_link_to_confirmed_account(settings: Settings, browser: Br
         member = app.screen.query_one("#members", DataTable).get_row_at(0)
         assert [str(cell) for cell in member][1:] == ["bea@example.org", "just now", "active"]
         assert [m["kind"] for m in await outbox_rows(store)] == ["confirm_email", "welcome"]
+        if DELIVERY:
+
+            async def welcomed() -> bool:
+                await pilot.pause()
+                return inbox.find("bea@example.org", "Welcome") is not None
+
+            await eventually(welcomed, timeout=15)
 
 
 async def create_link_in_console(app: UsherApp, pilot: Pilot[int]) -> str:

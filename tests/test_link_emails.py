@@ -1,0 +1,94 @@
+"""The emails a link signup causes: every kind queued has its three templates, and they render
+with exactly the values queued (StrictUndefined), links included, passwords never."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined
+
+from store import Store
+from store.outbox import SECRET_KEYS_FIELD
+from store.signup import confirm_email, request_password_reset, sign_up_by_link
+
+from .fixtures_links import GOOD_PASSWORD, fast_store, form, make_link, outbox_rows, token_in
+from .helpers import ROOT
+
+__all__ = ["fast_store"]
+
+TEMPLATES = ROOT / "store" / "emails" / "templates"
+KINDS = ["confirm_email", "welcome", "pending_approval", "account_exists", "set_password"]
+LINK_KEYS = {
+    "confirm_email": "confirm_url",
+    "welcome": "login_url",
+    "account_exists": "forgot_url",
+    "set_password": "set_password_url",
+}
+
+
+def environment(autoescape: bool) -> Environment:
+    """Our templates over a stand-in layout (the real one belongs to the mail renderer)."""
+    layouts = DictLoader(
+        {
+            "_layout.txt": "{% block body %}{% endblock %}",
+            "_layout.html": "<html><body>{% block body %}{% endblock %}</body></html>",
+        }
+    )
+    return Environment(
+        loader=ChoiceLoader([layouts, FileSystemLoader(TEMPLATES)]),
+        undefined=StrictUndefined,
+        autoescape=autoescape,  # noqa: S701 - plain-text mail is not HTML
+        keep_trailing_newline=True,
+    )
+
+
+def render(kind: str, row: dict[str, Any]) -> tuple[str, str, str]:
+    values = {k: v for k, v in row["values"].items() if k != SECRET_KEYS_FIELD}
+    context = {
+        "org": "Acme <Corp>",
+        "public_url": "http://127.0.0.1:8000",
+        "recipient": row["recipient"],
+        "recipient_name": row["recipient_name"],
+        **values,
+    }
+    subject = environment(False).get_template(f"{kind}.subject.txt").render(context)
+    text = environment(False).get_template(f"{kind}.txt").render(context)
+    html = environment(True).get_template(f"{kind}.html").render(context)
+    return subject, text, html
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_has_three_templates(kind: str) -> None:
+    for suffix in (".subject.txt", ".txt", ".html"):
+        assert Path(TEMPLATES, kind + suffix).is_file(), kind + suffix
+
+
+async def test_every_queued_email_renders_with_its_values(fast_store: Store) -> None:
+    confirm = await make_link(fast_store, auto_accept=False, level="admin")
+    await sign_up_by_link(fast_store, confirm.token, form("ann@example.org"), actor="w")
+    await sign_up_by_link(fast_store, confirm.token, form("ann@example.org"), actor="w")
+    [confirmation] = await outbox_rows(fast_store, "confirm_email")
+    token = token_in(confirmation["values"]["confirm_url"], "confirm")
+    await confirm_email(fast_store, token, actor="w")
+    auto = await make_link(fast_store, confirm_email=False)
+    await sign_up_by_link(fast_store, auto.token, form("bob@example.org"), actor="w")
+    await request_password_reset(fast_store, "bob@example.org", actor="w")
+
+    rows = await outbox_rows(fast_store)
+    assert sorted({row["kind"] for row in rows}) == sorted(KINDS)
+    for row in rows:
+        subject, text, html = render(row["kind"], row)
+        assert "\n" not in subject.strip()
+        assert "Acme <Corp>" in subject
+        assert GOOD_PASSWORD not in text + html
+        key = LINK_KEYS.get(row["kind"])
+        if key:
+            url = row["values"][key]
+            assert url in text
+            assert f'href="{url}"' in html
+        assert "Acme &lt;Corp&gt;" in html  # escaped in HTML
+    confirm_text = render("confirm_email", confirmation)[1]
+    assert "as an admin" in confirm_text
+    assert "approve your account" in confirm_text
