@@ -275,21 +275,20 @@ class InviteScreen(UsherScreen):
     def _show(self) -> None:
         preview = self._preview
         reinvite = self.reinvite
-        self.query_one("#summary", Static).update(summary_text(preview, reinvite))
         count = preview.invited_count(reinvite) if preview else 0
         button = self.query_one("#send", Button)
         button.label = f"Send {count:,}" if count else "Send"
         button.disabled = count == 0
         rows = problem_rows(preview, reinvite, now()) if preview else []
         shown = rows[:MAX_PROBLEM_ROWS]
+        summary = summary_text(preview, reinvite)
         if len(rows) > len(shown):
-            summary = summary_text(preview, reinvite)
             summary.append(
                 f"\nshowing the first {len(shown):,} of {len(rows):,} rows "
                 "(usher invite --json lists all)",
                 style="dim",
             )
-            self.query_one("#summary", Static).update(summary)
+        self.query_one("#summary", Static).update(summary)
         self._update_rows(shown)
 
     def _update_rows(self, rows: list[ProblemRow]) -> None:
