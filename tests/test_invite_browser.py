@@ -1,8 +1,8 @@
 """The invitee's side in a real browser (Debian's chromium through Playwright): follow the
 invitation link, create the account, and see a dead link refused. axe-core checks every page.
 
-The accept link is read from the email's values in the outbox (the delivery worker that sends
-it over SMTP arrives with issue 3)."""
+The accept link is read from the email's values in the outbox; `test_invite_full_flow.py`
+takes it from the email itself."""
 
 from __future__ import annotations
 
@@ -81,6 +81,15 @@ async def test_follow_the_link_and_create_the_account(served: Store, browser: Br
     row = await served.engine.fetchone("SELECT email, first_name, status, source FROM users")
     assert row is not None and tuple(row) == ("ann@x.org", "Ann", "active", "invitation")
     assert (await list_invitations(served))[0].status == "accepted"
+
+    # the account is active at once: sign in with it
+    await page.click("a[href='/login']")
+    await page.wait_for_url("**/login")
+    await page.fill("#email", "ann@x.org")
+    await page.fill("#password", GOOD_PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/account")
+    assert "You are signed in" in await page.locator("main").inner_text()
 
     # the link is single-use
     response = await page.goto(url)

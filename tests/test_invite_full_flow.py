@@ -163,6 +163,12 @@ async def test_paste_send_receive_follow_the_link_create_the_account(
                 await page.click("button[type=submit]")
                 await page.wait_for_url("**/invitation/accepted")
                 assert await page.locator("h1").inner_text() == "Your account is ready"
+                await page.click("a[href='/login']")
+                await page.fill("#email", "ann@example.org")
+                await page.fill("#password", GOOD_PASSWORD)
+                await page.click("button[type=submit]")
+                await page.wait_for_url("**/account")
+                assert "You are signed in" in await page.locator("main").inner_text()
             finally:
                 await browser.close()
 
