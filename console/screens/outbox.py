@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
 
 from store.audit import console_actor
@@ -136,7 +137,10 @@ class OutboxScreen(UsherScreen):
         summary.append_text(counts_line(counts))
         summary.append("\n")
         summary.append_text(smtp_line(self.usher.settings.smtp_url))
-        self.query_one("#summary", Static).update(summary)
+        try:
+            self.query_one("#summary", Static).update(summary)
+        except NoMatches:  # the screen is closing
+            return
         self._reload()
 
     def _reload(self) -> None:
@@ -158,7 +162,10 @@ class OutboxScreen(UsherScreen):
 
     def _apply(self, messages: list[OutboxMessage]) -> None:
         """Change the table in place: update changed rows, drop gone ones, add new ones."""
-        table = self.query_one(DataTable)
+        try:
+            table = self.query_one(DataTable)
+        except NoMatches:  # the screen is closing: nothing to show any more
+            return
         wanted = {str(message.id): message for message in messages}
         for key in list(self._shown):
             if key not in wanted:
