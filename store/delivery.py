@@ -37,6 +37,7 @@ from .changes import Subscription
 from .clock import db_now, from_db, now, to_db
 from .emails import HeaderInjectionError, TemplateProblem, build_message, render
 from .emails.message import ascii_domain
+from .invitations import mark_bounced_for_outbox
 from .outbox import OutboxMessage, scrubbed_payload
 from .records import from_rows
 from .smtp_url import SmtpTarget, SmtpUrlError, parse_smtp_url
@@ -86,6 +87,8 @@ class Outcome(msgspec.Struct, frozen=True):
 
     kind: str  # "sent" | "retry" | "failed"
     error: str = ""
+    refused: bool = False
+    """The relay refused the recipient's address permanently (5xx at RCPT): a bounce."""
 
 
 def _is_permanent(code: int) -> bool:
@@ -226,7 +229,7 @@ class DeliveryWorker:
         """Take up to `batch` due messages (and any whose lease expired) in one transaction."""
         at = db_now()
         until = to_db(now() + _seconds(self.policy.lease_seconds))
-        async with self.store.write("outbox") as tx:
+        async with self.store.write() as tx:
             rows = await tx.fetchall(
                 """UPDATE outbox
                       SET attempts = attempts + (status = 'sending'),
@@ -240,6 +243,8 @@ class DeliveryWorker:
                 RETURNING *""",
                 {"owner": self.owner, "until": until, "now": at, "limit": self.policy.batch},
             )
+            if rows:  # announce real changes only: "outbox" wakes this very worker again
+                tx.touch("outbox")
         messages = sorted(from_rows(rows, OutboxMessage), key=lambda m: (m.next_attempt_at, m.id))
         self._held.update(message.id for message in messages)
         self._lease_renew_at = time.monotonic() + self.policy.lease_seconds / 2
@@ -387,8 +392,9 @@ class DeliveryWorker:
             refused = error.recipients[0] if error.recipients else None
             if refused is None:
                 return Outcome("retry", "the server refused the recipient")
-            kind = "failed" if _is_permanent(refused.code) else "retry"
-            return Outcome(kind, smtp_reply(refused))
+            if _is_permanent(refused.code):
+                return Outcome("failed", smtp_reply(refused), refused=True)
+            return Outcome("retry", smtp_reply(refused))
         except aiosmtplib.SMTPResponseException as error:
             if error.code < 0:
                 self._drop_connection()
@@ -456,6 +462,9 @@ class DeliveryWorker:
                    WHERE id = ? AND lease_owner = ? AND status = 'sending'""",
                 rows,
             )
+            if outcome.refused:  # an invitation whose email this was is now `bounced`
+                for _, _, error, message_id, _ in rows:
+                    await mark_bounced_for_outbox(tx, message_id, reason=error)
 
     # ------------------------------------------------------------ .eml files
 

@@ -1,26 +1,16 @@
 """The whole of option 2, as an admin and an invitee live it: paste a messy list into the
 console, send, one email per valid address arrives at a real SMTP server (aiosmtpd on
-loopback), and following its link in a real browser creates the account — which the console's
-Invitations screen then shows as accepted.
-
-The emails are sent by the outbox delivery worker, which the console starts with its other
-background tasks. Until that worker exists (issue 3), the links are read from the emails' values
-in the outbox instead, and the SMTP leg is skipped.
+loopback, through the console's delivery worker), and following its link in a real browser
+creates the account — which the console's Invitations screen then shows as accepted. An
+address the server refuses for good shows as bounced.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
-import importlib.util
 import re
-from collections.abc import Iterator
-from email.message import EmailMessage
-from typing import Any
 
 import msgspec
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.async_api import async_playwright
 from rich.text import Text
 from textual import events
@@ -30,16 +20,15 @@ from console.app import UsherApp
 from console.dialogs.ask import AskDialog
 from signup_server.runner import bind_socket, bound_port
 from store import Settings
-from store.emails.message import ascii_domain
 from store.invitations import list_invitations
 
-from .fixtures_invitations import CHROMIUM, CHROMIUM_ARGS, GOOD_PASSWORD, accept_link
-from .helpers import eventually, free_port
+from .fixtures_invitations import CHROMIUM, CHROMIUM_ARGS, GOOD_PASSWORD
+from .fixtures_smtp import SmtpServer, smtp_server
+from .helpers import eventually
+
+__all__ = ["smtp_server"]
 
 pytestmark = pytest.mark.browser
-
-DELIVERY = importlib.util.find_spec("store.delivery") is not None
-"""Whether the outbox delivery worker (issue 3) is here to send the emails over SMTP."""
 
 MESSY = """First name\tLast name\tEmail
 Ann\tLee\tann@example.org
@@ -48,54 +37,27 @@ Cy\tYoung\tCY@example.org
 \t\t
 Di\tAmbrose\tann@example.org
 Zoë\tÅngström\tzoe@bücher.de
+Gone\tAway\tgone@example.org
 """
-VALID = {"ann@example.org", "CY@example.org", "zoe@bücher.de"}
+VALID = {"ann@example.org", "CY@example.org", "zoe@bücher.de", "gone@example.org"}
+DELIVERED = {"ann@example.org", "CY@example.org", "zoe@xn--bcher-kva.de"}
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.recipients: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        self.recipients.extend(envelope.rcpt_tos)
-        return "250 Message accepted"
-
-    def link_for(self, address: str) -> str:
-        for message in self.messages:
-            if str(message["To"]).endswith(f"<{address}>") or str(message["To"]) == address:
-                body = message.get_body(preferencelist=("plain",))
-                assert body is not None
-                match = re.search(r"https?://\S+/invite/\S+", body.get_content())
-                assert match, "no invitation link in the email"
-                return match.group(0)
-        raise AssertionError(f"no email to {address}")
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+def link_in(server: SmtpServer, address: str) -> str:
+    [received] = server.received_by(address)
+    body = received.message.get_body(preferencelist=("plain",))
+    assert body is not None
+    match = re.search(r"https?://\S+/invite/\S+", body.get_content())
+    assert match, "no invitation link in the email"
+    return match.group(0)
 
 
 async def test_paste_send_receive_follow_the_link_create_the_account(
-    settings: Settings, smtp: tuple[Inbox, int]
+    settings: Settings, smtp_server: SmtpServer
 ) -> None:
-    inbox, smtp_port = smtp
+    smtp_server.handler.reject = {"gone@example.org"}
     sock = bind_socket("127.0.0.1", 0)
-    smtp_url = f"smtp://127.0.0.1:{smtp_port}" if DELIVERY else ""
-    configured = msgspec.structs.replace(settings, port=bound_port(sock), smtp_url=smtp_url)
+    configured = msgspec.structs.replace(settings, port=bound_port(sock), smtp_url=smtp_server.url)
     app = UsherApp(configured, sock=sock)
     async with app.run_test(size=(100, 30)) as pilot:
 
@@ -113,7 +75,7 @@ async def test_paste_send_receive_follow_the_link_create_the_account(
 
         async def previewed() -> bool:
             await pilot.pause()
-            return "Will invite 3" in str(app.screen.query_one("#summary").render())
+            return "Will invite 4" in str(app.screen.query_one("#summary").render())
 
         await eventually(previewed, timeout=15)
         await pilot.press("ctrl+s")
@@ -129,25 +91,23 @@ async def test_paste_send_receive_follow_the_link_create_the_account(
 
         async def invited() -> bool:
             await pilot.pause()
-            return len(await list_invitations(store)) == 3
+            return len(await list_invitations(store)) == 4
 
         await eventually(invited)
         assert {i.email for i in await list_invitations(store)} == VALID
 
-        # one email per valid address reaches the SMTP server
-        if DELIVERY:
+        # one email per valid address reaches the SMTP server; the refused one bounces
+        async def delivered() -> bool:
+            await pilot.pause()
+            if len(smtp_server.received) < 3:
+                return False
+            statuses = {i.email: i.status for i in await list_invitations(store)}
+            return statuses["gone@example.org"] == "bounced"
 
-            async def delivered() -> bool:
-                await pilot.pause()
-                return len(inbox.messages) >= 3
-
-            await eventually(delivered, timeout=20)
-            # IDN domains travel in their ASCII (punycode) form on the wire.
-            assert sorted(inbox.recipients) == sorted(ascii_domain(a) for a in VALID)
-            assert len(inbox.messages) == 3
-            link = inbox.link_for("ann@example.org")
-        else:
-            link = await accept_link(store, "ann@example.org")
+        await eventually(delivered, timeout=20)
+        recipients = [r for message in smtp_server.received for r in message.rcpt_tos]
+        assert sorted(recipients) == sorted(DELIVERED)
+        link = link_in(smtp_server, "ann@example.org")
         assert link.startswith(f"{configured.base_url}/invite/")
 
         # the invitee follows the link in a real browser and creates the account
@@ -186,9 +146,12 @@ async def test_paste_send_receive_follow_the_link_create_the_account(
 
         async def shown_accepted() -> bool:
             await pilot.pause()
-            if table.row_count != 3:
+            if table.row_count != 4:
                 return False
             cell = table.get_cell(str(ann.id), "status")
             return isinstance(cell, Text) and cell.plain == "accepted"
 
         await eventually(shown_accepted)
+        gone = next(i for i in await list_invitations(store) if i.email == "gone@example.org")
+        cell = table.get_cell(str(gone.id), "status")
+        assert isinstance(cell, Text) and cell.plain == "bounced"

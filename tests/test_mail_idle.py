@@ -1,0 +1,37 @@
+"""An idle delivery worker stays quiet: looking for due mail and finding none announces no
+change, or the worker would wake itself (and every screen following the change feed) in a loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from store import Store
+from store.delivery import run_delivery
+
+from .fixtures_smtp import FAST, SmtpServer, mail_store, smtp_server
+
+__all__ = ["mail_store", "smtp_server"]
+
+
+async def test_looking_for_mail_and_finding_none_announces_nothing(
+    mail_store: Store, smtp_server: SmtpServer
+) -> None:
+    heard: list[frozenset[str]] = []
+
+    async def listen() -> None:
+        async with mail_store.feed.listening() as changes:
+            async for topics in changes:
+                heard.append(topics)
+
+    listener = asyncio.create_task(listen())
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_delivery(mail_store, stop_event=stop, **FAST))
+    await asyncio.sleep(0.5)  # ten polls of 0.05 s
+    stop.set()
+    await asyncio.wait_for(worker, 10)
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    assert heard == []
+    assert smtp_server.handler.connections == 0
