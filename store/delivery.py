@@ -37,7 +37,7 @@ from .changes import Subscription
 from .clock import db_now, from_db, now, to_db
 from .emails import HeaderInjectionError, TemplateProblem, build_message, render
 from .emails.message import ascii_domain
-from .invitations import mark_bounced_for_outbox
+from .invitations import mark_bounced_for_outbox, mark_delivered_for_outbox
 from .outbox import OutboxMessage, scrubbed_payload
 from .records import from_rows
 from .smtp_url import SmtpTarget, SmtpUrlError, parse_smtp_url
@@ -434,6 +434,7 @@ class DeliveryWorker:
                        WHERE id = ?""",
                     (db_now(), scrubbed_payload(message.payload), message.id),
                 )
+                await mark_delivered_for_outbox(tx, message.id)
             self._held.discard(message.id)
             log.info("mail #%d (%s) sent", message.id, message.kind)
             return

@@ -62,6 +62,7 @@ __all__ = [
     "invitation_for_token",
     "list_invitations",
     "mark_bounced_for_outbox",
+    "mark_delivered_for_outbox",
     "preview_invitations",
     "preview_text",
     "resend_invitation",
@@ -727,6 +728,20 @@ async def mark_bounced_for_outbox(
         str(row["email"]),
         {"invitation_id": int(row["id"]), "outbox_id": outbox_id, "reason": clean_line(reason)},
     )
+    return int(row["id"])
+
+
+async def mark_delivered_for_outbox(tx: Transaction, outbox_id: int) -> int | None:
+    """For the delivery worker, inside its transaction: outbox message `outbox_id` was accepted
+    by the relay. An invitation marked bounced by an earlier refusal of that same message (then
+    retried from the Outbox screen) is pending again; returns its id, or None."""
+    row = await tx.fetchone(
+        "SELECT id FROM invitations WHERE outbox_id = ? AND status = 'bounced'", (outbox_id,)
+    )
+    if row is None:
+        return None
+    await tx.execute("UPDATE invitations SET status = 'pending' WHERE id = ?", (row["id"],))
+    tx.touch("invitations")
     return int(row["id"])
 
 

@@ -17,10 +17,17 @@ from store.invitations import (
     list_invitations,
     resend_invitation,
 )
-from store.outbox import SCRUBBED
+from store.outbox import SCRUBBED, retry
 
 from .fixtures_invitations import ADMIN, cheap_hasher, invite, token_of
-from .fixtures_smtp import SmtpServer, deliver_until, smtp_server, statuses, with_smtp
+from .fixtures_smtp import (
+    SmtpServer,
+    all_status,
+    deliver_until,
+    smtp_server,
+    statuses,
+    with_smtp,
+)
 
 __all__ = ["smtp_server"]
 
@@ -120,3 +127,19 @@ async def test_a_permanent_refusal_marks_the_invitation_bounced(
     assert (
         match and (await invitation_for_token(mailing, token_of(match.group(0)))).id == bounced.id
     )
+
+
+async def test_a_bounced_email_retried_from_the_outbox_and_delivered_is_pending_again(
+    mailing: Store, smtp_server: SmtpServer
+) -> None:
+    smtp_server.handler.reject = {"typo@example.org"}
+    await invite(mailing, "typo@example.org")
+    await deliver_until(mailing, settled(mailing, 1))
+    (invitation,) = await list_invitations(mailing)
+    assert invitation.status == "bounced" and invitation.outbox_id is not None
+    smtp_server.handler.reject = set()  # the relay's configuration was fixed
+    await retry(mailing, invitation.outbox_id, ADMIN)
+    await deliver_until(mailing, all_status(mailing, "sent", 1))
+    again = await get_invitation(mailing, invitation.id)
+    assert again is not None and again.status == "pending"
+    assert len(smtp_server.received_by("typo@example.org")) == 1
