@@ -12,6 +12,7 @@ from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, Stri
 from store import Store
 from store.outbox import SECRET_KEYS_FIELD
 from store.signup import confirm_email, request_password_reset, sign_up_by_link
+from store.users import send_set_password_link
 
 from .fixtures_links import GOOD_PASSWORD, fast_store, form, make_link, outbox_rows, token_in
 from .helpers import ROOT
@@ -59,6 +60,20 @@ def render(kind: str, row: dict[str, Any]) -> tuple[str, str, str]:
     return subject, text, html
 
 
+async def test_set_password_renders_for_the_users_screen_too(fast_store: Store) -> None:
+    """The Users screen's "resend set-password link" queues the same kind with its own values."""
+    auto = await make_link(fast_store, confirm_email=False)
+    outcome = await sign_up_by_link(fast_store, auto.token, form("bob@example.org"), actor="w")
+    assert outcome.user_id is not None
+    await send_set_password_link(fast_store, outcome.user_id, actor="admin")
+    [row] = await outbox_rows(fast_store, "set_password")
+    _, text, html = render("set_password", row)
+    assert row["values"]["set_password_url"] in text
+    assert f'href="{row["values"]["set_password_url"]}"' in html
+    assert "Hello Ann Lee," in text
+    assert "for 72 hours" in text
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_has_three_templates(kind: str) -> None:
     for suffix in (".subject.txt", ".txt", ".html"):
@@ -90,5 +105,8 @@ async def test_every_queued_email_renders_with_its_values(fast_store: Store) -> 
             assert f'href="{url}"' in html
         assert "Acme &lt;Corp&gt;" in html  # escaped in HTML
     confirm_text = render("confirm_email", confirmation)[1]
+    assert "for 24 hours" in confirm_text
+    [reset] = await outbox_rows(fast_store, "set_password")
+    assert "for 72 hours" in render("set_password", reset)[1]
     assert "as an admin" in confirm_text
     assert "approve your account" in confirm_text
