@@ -19,8 +19,9 @@ from textual.worker import Worker, WorkerState
 
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
-from signup_server.serve import BACKGROUND_TASKS
+from signup_server.serve import PERIODIC_TASKS
 from store import Settings, Store
+from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
 
 from .logs import LogBuffer, LogLine, capture_logs
@@ -28,6 +29,8 @@ from .navigation import Destination, destinations
 from .server_state import ServerState
 
 ACTIVITY_ROWS = 12
+MAIL_STOP_TIMEOUT = 5.0
+"""Seconds quitting waits for the mail worker to finish the message it is sending."""
 
 
 class UsherApp(App[int]):
@@ -78,6 +81,7 @@ class UsherApp(App[int]):
         self._server_worker: Worker[None] | None = None
         self._restore_logging: Callable[[], None] | None = None
         self._quitting = False
+        self._mail_stop = asyncio.Event()
 
     # ---------------------------------------------------------------- start and stop
 
@@ -89,8 +93,14 @@ class UsherApp(App[int]):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
         await self.switch_mode("home")
         self.run_worker(self._follow_changes(), group="changes", exit_on_error=False)
-        for task in BACKGROUND_TASKS:
+        for task in PERIODIC_TASKS:
             self.run_worker(task(self.store), group="background", exit_on_error=False)
+        self.run_worker(
+            run_delivery(self.store, stop_event=self._mail_stop),
+            group="mail",
+            name="Mail delivery",
+            exit_on_error=False,
+        )
         self._start_server()
 
     def _start_server(self) -> None:
@@ -154,10 +164,17 @@ class UsherApp(App[int]):
         self._quitting = True
         if self._server is not None:
             self._server.stop()
+        self._mail_stop.set()
         for worker in list(self.workers):
             if worker.group == "http":
                 with contextlib.suppress(Exception):
                     await worker.wait()
+        for worker in list(self.workers):
+            if worker.group == "mail":
+                try:
+                    await asyncio.wait_for(worker.wait(), MAIL_STOP_TIMEOUT)
+                except Exception:
+                    worker.cancel()
         if self._sock is not None:
             self._sock.close()
         if self.store is not None:

@@ -25,6 +25,7 @@ def destinations() -> list[Destination]:
     from .screens.invitations import InvitationsScreen
     from .screens.invite import InviteScreen
     from .screens.links import LinksScreen
+    from .screens.outbox import OutboxScreen
     from .screens.server_log import ServerLogScreen
     from .screens.users import UsersScreen
 
@@ -36,6 +37,7 @@ def destinations() -> list[Destination]:
         Destination("f5", "invitations", "Invitations", InvitationsScreen),
         Destination("f7", "bulk", "Bulk", BulkScreen),
         Destination("f8", "users", "Users", UsersScreen),
+        Destination("f9", "outbox", "Outbox", OutboxScreen),
         Destination("f10", "audit", "Audit", AuditScreen),
         Destination("f12", "log", "Log", ServerLogScreen),
     ]

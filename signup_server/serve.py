@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from store import Settings, Store, StoreError
 from store.approvals import pending_digest_loop
+from store.delivery import run_delivery
 from store.housekeeping import housekeeping_loop
 
 from .app import create_app
@@ -22,7 +23,11 @@ log = logging.getLogger("usher.serve")
 BackgroundTask = Callable[[Store], Coroutine[Any, Any, None]]
 """Work that runs beside the server for its lifetime (the mail delivery worker, housekeeping)."""
 
-BACKGROUND_TASKS: list[BackgroundTask] = [housekeeping_loop, pending_digest_loop]
+PERIODIC_TASKS: list[BackgroundTask] = [housekeeping_loop, pending_digest_loop]
+"""Run by both the console and `usher serve`."""
+
+BACKGROUND_TASKS: list[BackgroundTask] = [run_delivery, *PERIODIC_TASKS]
+"""What `usher serve` runs beside the server (the console runs delivery as its own worker)."""
 
 
 def configure_logging(stream: TextIO = sys.stderr) -> None:

@@ -171,8 +171,15 @@ CREATE INDEX audit_subject ON audit (subject COLLATE NOCASE);
 audit log by subject (the user's email); `admins_notified_at` marks pending sign-ups already
 told to USHER_NOTIFY."""
 
+V2_OUTBOX_DELIVERY = """
+CREATE INDEX outbox_lease ON outbox (lease_until) WHERE status = 'sending';
+CREATE INDEX outbox_status_id ON outbox (status, id);
+"""
+"""Issue 3: finding expired leases (a crashed worker's messages) and listing by status."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
+    (2, V2_OUTBOX_DELIVERY),
     (3, V3_LINK_SIGNUP),
     (4, V4_APPROVALS_AND_USERS),
     (5, V5_INVITATIONS),

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Mapping
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from email_validator import EmailNotValidError, validate_email
 
-from .clock import db_now
+from .audit import record
+from .clock import db_now, to_db
+from .emails import RenderedEmail, fold_header_text, render
 from .engine import Transaction
+from .migrations import OUTBOX_STATUSES
+from .records import OutboxStatus, from_row, from_rows
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .core import Store
 
 SECRET_KEYS_FIELD = "_secret_keys"  # noqa: S105 - a field name, not a secret
 """Payload field listing which values hold a raw token (scrubbed once sent, hidden in views)."""
@@ -61,4 +70,222 @@ async def enqueue(
         ),
     )
     tx.touch("outbox")
+    return outbox_id
+
+
+# ------------------------------------------------------------------ reading and admin actions
+
+SCRUBBED = "[removed after sending]"
+"""What a secret value becomes in the payload once the message has been sent."""
+REDACTED = "[hidden: one-time link]"
+"""What the console shows instead of a secret value while the message is not `kept`."""
+ADMIN_PAGE = 500
+
+
+class OutboxError(Exception):
+    """An outbox action cannot be done; the message says why and what to do, for people."""
+
+
+class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    recipient: str
+    recipient_name: str = ""
+    kind: str
+    payload: str = "{}"
+    status: OutboxStatus
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str = ""
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    message_id: str
+    created_at: datetime
+    sent_at: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The template values as stored (secrets included unless already scrubbed)."""
+        decoded = msgspec.json.decode(self.payload)
+        return dict(decoded) if isinstance(decoded, dict) else {}
+
+    @property
+    def secret_keys(self) -> list[str]:
+        keys = self.values().get(SECRET_KEYS_FIELD, [])
+        return [str(key) for key in keys] if isinstance(keys, list) else []
+
+    def shown_values(self) -> dict[str, Any]:
+        """Values for people to read: secrets replaced unless the message is `kept` (then the
+        admin is the one who passes the link on)."""
+        values = self.values()
+        if self.status != "kept":
+            for key in self.secret_keys:
+                if key in values and values[key] != SCRUBBED:
+                    values[key] = REDACTED
+        return values
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape `usher outbox list --json` prints (no template values: they hold tokens)."""
+        return {
+            "id": self.id,
+            "recipient": self.recipient,
+            "recipient_name": self.recipient_name,
+            "kind": self.kind,
+            "status": self.status,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "next_attempt_at": to_db(self.next_attempt_at),
+            "created_at": to_db(self.created_at),
+            "sent_at": to_db(self.sent_at) if self.sent_at else None,
+            "message_id": self.message_id,
+        }
+
+
+def scrubbed_payload(payload: str) -> str:
+    """The payload with every secret value replaced by SCRUBBED (after a successful send)."""
+    values = msgspec.json.decode(payload)
+    if not isinstance(values, dict):
+        return payload
+    for key in values.get(SECRET_KEYS_FIELD, []) or []:
+        if key in values:
+            values[key] = SCRUBBED
+    return msgspec.json.encode(values).decode()
+
+
+def render_for_view(message: OutboxMessage, settings: Settings) -> RenderedEmail:
+    """The message as the console shows it (see `OutboxMessage.shown_values`)."""
+    return render(
+        message.kind,
+        message.shown_values(),
+        settings,
+        recipient=message.recipient,
+        recipient_name=message.recipient_name,
+    )
+
+
+def check_status(status: str | None) -> None:
+    if status is not None and status not in OUTBOX_STATUSES:
+        raise OutboxError(f"unknown status {status!r}: use one of {', '.join(OUTBOX_STATUSES)}")
+
+
+async def list_messages(
+    store: Store, *, status: str | None = None, term: str = "", limit: int | None = None
+) -> list[OutboxMessage]:
+    """Newest first; `status` narrows to one status, `term` matches recipient, name or kind."""
+    check_status(status)
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if status is not None:
+        clauses.append("status = :status")
+        params["status"] = status
+    if term:
+        params["like"] = (
+            "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        clauses.append(
+            "(recipient LIKE :like ESCAPE '\\' OR recipient_name LIKE :like ESCAPE '\\'"
+            " OR kind LIKE :like ESCAPE '\\')"
+        )
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"SELECT * FROM outbox {where} ORDER BY id DESC"  # noqa: S608 - fixed clauses
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = limit
+    return from_rows(await store.engine.fetchall(sql, params), OutboxMessage)
+
+
+async def get_message(store: Store, message_id: int) -> OutboxMessage | None:
+    row = await store.engine.fetchone("SELECT * FROM outbox WHERE id = ?", (message_id,))
+    return from_row(row, OutboxMessage) if row else None
+
+
+async def status_counts(store: Store) -> dict[str, int]:
+    """Messages per status, every status present (zero when none)."""
+    rows = await store.engine.fetchall("SELECT status, count(*) AS n FROM outbox GROUP BY status")
+    counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+    counts.update({str(row["status"]): int(row["n"]) for row in rows})
+    return counts
+
+
+def _need_smtp(settings: Settings, what: str) -> None:
+    if not settings.smtp_configured:
+        raise OutboxError(
+            f"No SMTP server is configured, so {what}. Set USHER_SMTP_URL "
+            "(smtp://user:pass@host:port) and restart Usher; until then, open a kept message "
+            "and pass its link on by hand."
+        )
+
+
+async def retry(store: Store, message_id: int, actor: str) -> OutboxMessage:
+    """Send a failed (or waiting) message again now, with a fresh count of attempts."""
+    _need_smtp(store.settings, "messages cannot be retried")
+    async with store.write("outbox") as tx:
+        row = await tx.fetchone("SELECT * FROM outbox WHERE id = ?", (message_id,))
+        if row is None:
+            raise OutboxError(f"there is no message #{message_id}")
+        message = from_row(row, OutboxMessage)
+        if message.status == "kept":
+            raise OutboxError(f"message #{message_id} is kept: send the kept messages instead")
+        if message.status not in ("failed", "queued"):
+            raise OutboxError(
+                f"message #{message_id} is {message.status}: only failed or waiting messages "
+                "can be retried"
+            )
+        await tx.execute(
+            """UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?,
+                                 lease_owner = NULL, lease_until = NULL
+               WHERE id = ?""",
+            (db_now(), message_id),
+        )
+        await record(
+            tx, actor, "mail_retried", message.recipient, {"id": message_id, "kind": message.kind}
+        )
+    updated = await get_message(store, message_id)
+    assert updated is not None
+    return updated
+
+
+async def retry_all_failed(store: Store, actor: str) -> int:
+    """Queue every failed message again; returns how many."""
+    _need_smtp(store.settings, "failed messages cannot be retried")
+    async with store.write("outbox") as tx:
+        count = await tx.execute(
+            """UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?,
+                                 lease_owner = NULL, lease_until = NULL
+               WHERE status = 'failed'""",
+            (db_now(),),
+        )
+        if count:
+            await record(tx, actor, "mail_retried_all", f"{count} failed", {"count": count})
+    return count
+
+
+async def send_kept(store: Store, actor: str) -> int:
+    """Queue every kept message for delivery (once SMTP is configured); returns how many."""
+    _need_smtp(store.settings, "kept messages cannot be sent")
+    async with store.write("outbox") as tx:
+        count = await tx.execute(
+            """UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?
+               WHERE status = 'kept'""",
+            (db_now(),),
+        )
+        if count:
+            await record(tx, actor, "mail_kept_sent", f"{count} kept", {"count": count})
+    return count
+
+
+async def send_test(store: Store, to: str, actor: str, *, name: str = "") -> int:
+    """Queue the `test` message to `to` (kept without SMTP, like any other); returns its id."""
+    try:
+        address = validate_email(to.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise OutboxError(f"{to.strip()!r} is not an email address: {error}") from None
+    async with store.write("outbox") as tx:
+        outbox_id = await enqueue(
+            tx,
+            store.settings,
+            to=address,
+            kind="test",
+            values={"sent_by": actor},
+            name=fold_header_text(name),
+        )
+        await record(tx, actor, "mail_test_queued", address, {"id": outbox_id})
     return outbox_id

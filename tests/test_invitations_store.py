@@ -8,12 +8,12 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-import jinja2
 import msgspec
 import pytest
 
 from store import Settings, Store
 from store.email_lists import parse_email_list
+from store.emails.render import render
 from store.housekeeping import run_housekeeping
 from store.invitations import (
     AcceptForm,
@@ -456,27 +456,12 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templ
 
 @pytest.mark.parametrize("message", ["", "See you <b>Monday</b>!\nBring a laptop."])
 async def test_invitation_templates_render_with_their_values(istore: Store, message: str) -> None:
-    """Rendered here with stand-in layouts; issue 3's renderer supplies the real ones."""
+    """Rendered by the real renderer, as the delivery worker does."""
     await invite(istore, "Ann Lee <ann@x.org>", message=message)
     values = await outbox_payload(istore, "ann@x.org")
-    context = {
-        **values,
-        "org": "Acme",
-        "public_url": istore.settings.base_url,
-        "recipient": "ann@x.org",
-        "recipient_name": "Ann Lee",
-    }
-    layouts = {
-        "_layout.txt": "{% block body %}{% endblock %}",
-        "_layout.html": "<html>{% block body %}{% endblock %}</html>",
-    }
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATES), jinja2.DictLoader(layouts)])
-    strict = jinja2.StrictUndefined
-    plain = jinja2.Environment(loader=loader, autoescape=False, undefined=strict)  # noqa: S701
-    html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-    subject = plain.get_template("invitation.subject.txt").render(context).strip()
-    body = plain.get_template("invitation.txt").render(context)
-    page = html.get_template("invitation.html").render(context)
+    settings = msgspec.structs.replace(istore.settings, org="Acme")
+    email = render("invitation", values, settings, recipient="ann@x.org", recipient_name="Ann Lee")
+    subject, body, page = email.subject, email.text, email.html
     assert subject == "You're invited to join Acme"
     assert "\n" not in subject
     assert values["accept_url"] in body and values["accept_url"] in page

@@ -1,0 +1,53 @@
+"""Ask for one email address (the test message's recipient); dismisses it, or None."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from email_validator import EmailNotValidError, validate_email
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+
+class AskAddressDialog(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    AskAddressDialog { align: center middle; }
+    AskAddressDialog > Vertical {
+        width: 64; max-width: 100%; height: auto;
+        border: round $accent; background: $surface; padding: 1 2;
+    }
+    AskAddressDialog #title { text-style: bold; margin-bottom: 1; }
+    AskAddressDialog #error { color: $text-error; height: auto; }
+    AskAddressDialog #hint { color: $text-muted; margin-top: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, hint: str = "") -> None:
+        super().__init__()
+        self._title = title
+        self._hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self._title, id="title", markup=False)
+            yield Input(placeholder="name@example.org", id="address")
+            yield Static("", id="error", markup=False)
+            yield Static(self._hint or "enter sends · escape cancels", id="hint", markup=False)
+
+    @on(Input.Submitted, "#address")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        try:
+            address = validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            self.query_one("#error", Static).update(Text(f"Not an email address: {error}"))
+            return
+        self.dismiss(address)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,107 @@
+"""One outbox message, read-only: its envelope, state and text body. Tokens are hidden unless
+the message is `kept` (then the admin passes the link on by hand, so it is shown in full)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from store.clock import ago
+from store.emails import TemplateProblem
+from store.outbox import OutboxMessage, render_for_view
+from store.settings import Settings
+from store.text import clean_text
+
+
+def describe(message: OutboxMessage, subject: str) -> Text:
+    """The envelope and state as label/value lines (values are data, never markup)."""
+    text = Text()
+    to = (
+        f"{message.recipient_name} <{message.recipient}>"
+        if message.recipient_name
+        else (message.recipient)
+    )
+    created = f"{message.created_at.astimezone():%Y-%m-%d %H:%M:%S} ({ago(message.created_at)})"
+    lines = [
+        ("To", to),
+        ("Subject", subject),
+        ("Kind", message.kind),
+        ("Status", message.status),
+        ("Attempts", str(message.attempts)),
+        ("Created", created),
+        ("Message-ID", message.message_id),
+    ]
+    if message.sent_at:
+        lines.append(("Sent", f"{message.sent_at.astimezone():%Y-%m-%d %H:%M:%S}"))
+    if message.last_error:
+        lines.append(("Last error", message.last_error))
+    for label, value in lines:
+        text.append(f"{label:<11}", style="bold")
+        text.append(clean_text(value).replace("\n", " "))
+        text.append("\n")
+    return text
+
+
+class OutboxMessageDialog(ModalScreen[None]):
+    DEFAULT_CSS = """
+    OutboxMessageDialog { align: center middle; }
+    OutboxMessageDialog > Vertical {
+        width: 90; max-width: 100%; height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    OutboxMessageDialog #envelope { height: auto; margin-bottom: 1; }
+    OutboxMessageDialog #note { height: auto; color: $text-warning; margin-bottom: 1; }
+    OutboxMessageDialog VerticalScroll { height: 1fr; border-top: solid $primary; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Close"),
+        Binding("c", "copy", "Copy body"),
+    ]
+
+    def __init__(self, message: OutboxMessage, settings: Settings) -> None:
+        super().__init__()
+        self.message = message
+        self._body = ""
+        try:
+            rendered = render_for_view(message, settings)
+            self._subject, self._body = rendered.subject, rendered.text
+        except TemplateProblem as error:
+            self._subject = "(cannot be shown)"
+            self._body = f"This message cannot be shown: {error}"
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(describe(self.message, self._subject), id="envelope")
+            if self.message.status == "kept":
+                note = (
+                    "Kept: no SMTP server was configured when it was written. Pass the text "
+                    "(with its link) on by hand — c copies it — or send the kept messages "
+                    "once SMTP is set up."
+                )
+                yield Static(note, id="note", markup=False)
+            elif self.message.secret_keys:
+                yield Static(
+                    "Links with tokens are hidden: only kept messages show them.",
+                    id="note",
+                    markup=False,
+                )
+            with VerticalScroll(id="body-scroll"):
+                yield Static(Text(clean_text(self._body)), id="body")
+        yield Footer()
+
+    @property
+    def body(self) -> str:
+        return self._body
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self._body)
+        self.notify("Copied the message text to the clipboard (OSC 52).")

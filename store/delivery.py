@@ -1,0 +1,499 @@
+"""The delivery worker: takes due messages from the outbox and hands them to the SMTP server.
+
+Runs in every Usher process (console and `usher serve`), all on one database, so messages are
+claimed with a lease in one short `BEGIN IMMEDIATE` transaction: `queued` → `sending` with our
+owner id and a deadline. A worker that crashed leaves leases that expire, and another worker
+takes those messages again. Sends reuse one SMTP connection for a run of messages, and `sent`
+is committed right after the server's 250, so a message we know was accepted is never sent
+again (a crash between the 250 and that commit can repeat it, with the same Message-ID).
+
+Transient failures (no connection, timeouts, 4xx) go back to `queued` with exponential backoff
+and jitter; after `max_attempts` the message is `failed` with the server's reply. A 5xx for a
+recipient fails that message only. With `USHER_MAIL_DIR` set, each message is also written
+there as `<id>.eml` (mode 0600), kept ones too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from email import policy
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiosmtplib
+import msgspec
+
+from .changes import Subscription
+from .clock import db_now, from_db, now, to_db
+from .emails import HeaderInjectionError, TemplateProblem, build_message, render
+from .emails.message import ascii_domain
+from .outbox import OutboxMessage, scrubbed_payload
+from .records import from_rows
+from .smtp_url import SmtpTarget, SmtpUrlError, parse_smtp_url
+
+if TYPE_CHECKING:
+    from .core import Store
+
+log = logging.getLogger("usher.mail")
+
+WAKE_TOPICS = frozenset({"outbox", "*"})
+
+
+class DeliveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How hard and how often to try. The defaults suit a real relay; tests shrink them."""
+
+    poll: float = 5.0
+    """Seconds between looks at the outbox when nothing announced a change."""
+    base_delay: float = 30.0
+    """Wait after the first failed attempt; doubled after each further one."""
+    max_delay: float = 3600.0
+    jitter: float = 0.25
+    """Up to this fraction is added at random to each wait, so retries do not march in step."""
+    max_attempts: int = 10
+    lease_seconds: float = 300.0
+    batch: int = 20
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after `attempts` failed attempts."""
+        delay: float = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempts - 1))
+        return delay * (1 + random.uniform(0, self.jitter))
+
+
+DEFAULTS = DeliveryPolicy()
+
+
+def new_worker_id() -> str:
+    """Who holds a lease: host, process and a random part (two workers in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def smtp_reply(error: aiosmtplib.SMTPResponseException) -> str:
+    return f"{error.code} {error.message}".strip()
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """What happened to one message: sent, try again later, or give up."""
+
+    kind: str  # "sent" | "retry" | "failed"
+    error: str = ""
+
+
+def _is_permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+async def run_delivery(
+    store: Store,
+    *,
+    stop_event: asyncio.Event | None = None,
+    poll: float = DEFAULTS.poll,
+    base_delay: float = DEFAULTS.base_delay,
+    max_delay: float = DEFAULTS.max_delay,
+    max_attempts: int = DEFAULTS.max_attempts,
+    lease_seconds: float = DEFAULTS.lease_seconds,
+    batch: int = DEFAULTS.batch,
+    worker_id: str | None = None,
+) -> None:
+    """Deliver the outbox until `stop_event` is set (or the task is cancelled).
+
+    Without SMTP this only writes `.eml` files (when `USHER_MAIL_DIR` is set), and returns at
+    once when there is nothing to do at all. Raises SmtpUrlError for an unusable
+    `USHER_SMTP_URL` (after logging it).
+    """
+    settings = store.settings
+    target: SmtpTarget | None = None
+    if settings.smtp_configured:
+        try:
+            target = parse_smtp_url(settings.smtp_url)
+        except SmtpUrlError as error:
+            log.error("mail delivery is off: %s", error)
+            raise
+    if target is None and not settings.mail_dir:
+        log.info("no SMTP server configured: messages are kept in the outbox")
+        return
+    worker = DeliveryWorker(
+        store,
+        target,
+        DeliveryPolicy(
+            poll=poll,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            lease_seconds=lease_seconds,
+            batch=batch,
+        ),
+        worker_id or new_worker_id(),
+    )
+    await worker.run(stop_event or asyncio.Event())
+
+
+class DeliveryWorker:
+    """One worker's state: its lease owner id, the open SMTP connection, what it holds."""
+
+    def __init__(
+        self, store: Store, target: SmtpTarget | None, policy: DeliveryPolicy, owner: str
+    ) -> None:
+        self.store = store
+        self.settings = store.settings
+        self.target = target
+        self.policy = policy
+        self.owner = owner
+        mail_dir = self.settings.mail_dir
+        self.mail_dir = Path(mail_dir).expanduser() if mail_dir else None
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._held: set[int] = set()
+        self._lease_renew_at = 0.0
+        self._kept_seen = 0
+        self._stop = asyncio.Event()
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self, stop_event: asyncio.Event) -> None:
+        self._stop = stop_event
+        where = self.target.describe() if self.target else "no SMTP (files only)"
+        log.info("mail delivery started: %s", where)
+        try:
+            async with self.store.feed.listening() as changes:
+                while not stop_event.is_set():
+                    if self.mail_dir is not None:
+                        await self.write_kept_files()
+                    if self.target is not None:
+                        await self.deliver_due()
+                    await self._wait(changes, stop_event, await self._next_wake())
+        except asyncio.CancelledError:
+            await self._release_held()
+            self._drop_connection()
+            raise
+        finally:
+            await self._close_connection()
+        await self._release_held()
+        log.info("mail delivery stopped")
+
+    async def _next_wake(self) -> float:
+        """Seconds until the next retry or lease expiry falls due, at most `poll`."""
+        if self.target is None:
+            return self.policy.poll
+        row = await self.store.engine.fetchone(
+            """SELECT min(at) AS at FROM (
+                   SELECT min(next_attempt_at) AS at FROM outbox WHERE status = 'queued'
+                   UNION ALL
+                   SELECT min(lease_until) FROM outbox WHERE status = 'sending')"""
+        )
+        if row is None or row["at"] is None:
+            return self.policy.poll
+        seconds = (from_db(str(row["at"])) - now()).total_seconds()
+        return min(self.policy.poll, max(0.0, seconds) + 0.005)
+
+    async def _wait(self, changes: Subscription, stop_event: asyncio.Event, timeout: float) -> None:
+        """Until an outbox change is announced, the stop event, or `timeout` seconds pass."""
+        deadline = time.monotonic() + timeout
+        stopping = asyncio.ensure_future(stop_event.wait())
+        try:
+            while not stop_event.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                change = asyncio.ensure_future(anext(changes))
+                try:
+                    done, _ = await asyncio.wait(
+                        {change, stopping}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    if not change.done():
+                        change.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await change
+                if change in done and WAKE_TOPICS & change.result():
+                    return
+        finally:
+            stopping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping
+
+    # ------------------------------------------------------------ claiming
+
+    async def claim(self) -> list[OutboxMessage]:
+        """Take up to `batch` due messages (and any whose lease expired) in one transaction."""
+        at = db_now()
+        until = to_db(now() + _seconds(self.policy.lease_seconds))
+        async with self.store.write("outbox") as tx:
+            rows = await tx.fetchall(
+                """UPDATE outbox
+                      SET attempts = attempts + (status = 'sending'),
+                          status = 'sending', lease_owner = :owner, lease_until = :until
+                    WHERE id IN (
+                          SELECT id FROM outbox
+                           WHERE (status = 'queued' AND next_attempt_at <= :now)
+                              OR (status = 'sending' AND lease_until < :now)
+                           ORDER BY next_attempt_at, id
+                           LIMIT :limit)
+                RETURNING *""",
+                {"owner": self.owner, "until": until, "now": at, "limit": self.policy.batch},
+            )
+        messages = sorted(from_rows(rows, OutboxMessage), key=lambda m: (m.next_attempt_at, m.id))
+        self._held.update(message.id for message in messages)
+        self._lease_renew_at = time.monotonic() + self.policy.lease_seconds / 2
+        return messages
+
+    async def _renew_leases(self) -> None:
+        """Extend the leases we hold; drop the ones another worker took over meanwhile."""
+        if not self._held:
+            return
+        until = to_db(now() + _seconds(self.policy.lease_seconds))
+        held = sorted(self._held)
+        marks = ",".join("?" * len(held))
+        async with self.store.write() as tx:
+            rows = await tx.fetchall(
+                f"""UPDATE outbox SET lease_until = ?
+                     WHERE id IN ({marks}) AND lease_owner = ? AND status = 'sending'
+                 RETURNING id""",  # noqa: S608 - only placeholders are interpolated
+                (until, *held, self.owner),
+            )
+        self._held = {int(row["id"]) for row in rows}
+        self._lease_renew_at = time.monotonic() + self.policy.lease_seconds / 2
+
+    async def _release_held(self) -> None:
+        """Give back messages we claimed but did not finish (on stop), without an attempt."""
+        if not self._held:
+            return
+        held = sorted(self._held)
+        self._held.clear()
+        marks = ",".join("?" * len(held))
+        with contextlib.suppress(Exception):
+            async with self.store.write("outbox") as tx:
+                await tx.execute(
+                    f"""UPDATE outbox SET status = 'queued', lease_owner = NULL, lease_until = NULL
+                         WHERE id IN ({marks}) AND lease_owner = ? AND status = 'sending'""",  # noqa: S608
+                    (*held, self.owner),
+                )
+
+    # ------------------------------------------------------------ sending
+
+    async def deliver_due(self) -> int:
+        """Send everything due, batch after batch over one connection; returns how many were
+        handled (sent, retried or failed). The connection is closed when the run ends."""
+        handled = 0
+        try:
+            while not self._stop.is_set():
+                messages = await self.claim()
+                if not messages:
+                    break
+                handled += await self._deliver_batch(messages)
+        finally:
+            await self._close_connection()
+        return handled
+
+    async def _deliver_batch(self, messages: list[OutboxMessage]) -> int:
+        handled = 0
+        for index, message in enumerate(messages):
+            if self._stop.is_set():
+                break
+            if time.monotonic() >= self._lease_renew_at:
+                await self._renew_leases()
+            if message.id not in self._held:
+                continue
+            try:
+                data, utf8 = self.message_bytes(message, reveal=True)
+            except (TemplateProblem, HeaderInjectionError) as error:
+                await self._record(message, Outcome("failed", f"cannot build the message: {error}"))
+                handled += 1
+                continue
+            self.write_eml(message.id, data)
+            if self._smtp is None:
+                problem = await self._connect()
+                if problem:
+                    rest = [m for m in messages[index:] if m.id in self._held]
+                    await self._record_many(rest, problem)
+                    return handled + len(rest)
+            outcome = await self._send(message, data, utf8)
+            await self._record(message, outcome)
+            handled += 1
+        await self._release_held()
+        return handled
+
+    def message_bytes(self, message: OutboxMessage, *, reveal: bool) -> tuple[bytes, bool]:
+        """The message as sent (or written to a file); `reveal` keeps secrets in the body."""
+        values = message.values() if reveal else message.shown_values()
+        rendered = render(
+            message.kind,
+            values,
+            self.settings,
+            recipient=message.recipient,
+            recipient_name=message.recipient_name,
+        )
+        email = build_message(
+            rendered,
+            self.settings,
+            recipient=message.recipient,
+            recipient_name=message.recipient_name,
+            message_id=message.message_id,
+        )
+        utf8 = not message.recipient.isascii()
+        return email.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP), utf8
+
+    async def _connect(self) -> Outcome | None:
+        """Open the connection (TLS, STARTTLS and AUTH as the URL says); a problem → retry."""
+        target = self.target
+        assert target is not None
+        tls_context: ssl.SSLContext | None = None
+        if target.cafile or not target.verify:
+            tls_context = ssl.create_default_context(cafile=target.cafile or None)
+            if not target.verify:
+                tls_context.check_hostname = False
+                tls_context.verify_mode = ssl.CERT_NONE
+        smtp = aiosmtplib.SMTP(
+            hostname=target.host,
+            port=target.port,
+            username=target.username or None,
+            password=target.password or None,
+            use_tls=target.implicit_tls,
+            start_tls=target.starttls,
+            validate_certs=target.verify,
+            tls_context=tls_context,
+            timeout=target.timeout,
+        )
+        try:
+            await smtp.connect()
+        except aiosmtplib.SMTPResponseException as error:
+            smtp.close()
+            return Outcome("retry", f"{target.describe()}: {smtp_reply(error)}")
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as error:
+            smtp.close()
+            return Outcome("retry", f"cannot connect to {target.describe()}: {error}")
+        self._smtp = smtp
+        return None
+
+    async def _send(self, message: OutboxMessage, data: bytes, utf8: bool) -> Outcome:
+        smtp = self._smtp
+        assert smtp is not None
+        try:
+            await smtp.sendmail(
+                ascii_domain(self.settings.mail_from),
+                [ascii_domain(message.recipient)],
+                data,
+                mail_options=["SMTPUTF8"] if utf8 else None,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            refused = error.recipients[0] if error.recipients else None
+            if refused is None:
+                return Outcome("retry", "the server refused the recipient")
+            kind = "failed" if _is_permanent(refused.code) else "retry"
+            return Outcome(kind, smtp_reply(refused))
+        except aiosmtplib.SMTPResponseException as error:
+            if error.code < 0:
+                self._drop_connection()
+            return Outcome("failed" if _is_permanent(error.code) else "retry", smtp_reply(error))
+        except aiosmtplib.SMTPNotSupported as error:
+            return Outcome("failed", str(error))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            self._drop_connection()
+            return Outcome("retry", f"connection lost: {error}")
+        except (HeaderInjectionError, ValueError) as error:
+            return Outcome("failed", f"cannot send to {message.recipient!r}: {error}")
+        return Outcome("sent")
+
+    def _drop_connection(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    async def _close_connection(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            await asyncio.wait_for(smtp.quit(), timeout=5)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            smtp.close()
+
+    # ------------------------------------------------------------ recording outcomes
+
+    async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
+        if outcome.kind == "sent":
+            async with self.store.write("outbox") as tx:
+                await tx.execute(
+                    """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                                         payload = ?, last_error = '',
+                                         lease_owner = NULL, lease_until = NULL
+                       WHERE id = ?""",
+                    (db_now(), scrubbed_payload(message.payload), message.id),
+                )
+            self._held.discard(message.id)
+            log.info("mail #%d (%s) sent", message.id, message.kind)
+            return
+        await self._record_many([message], outcome)
+
+    async def _record_many(self, messages: Iterable[OutboxMessage], outcome: Outcome) -> None:
+        """A failed attempt for each message: back to `queued` later, or `failed` for good."""
+        rows: list[tuple[str, str, str, int, str]] = []
+        for message in messages:
+            attempts = message.attempts + 1
+            give_up = outcome.kind == "failed" or attempts >= self.policy.max_attempts
+            status = "failed" if give_up else "queued"
+            next_at = to_db(now() + _seconds(self.policy.backoff(attempts)))
+            rows.append((status, next_at, outcome.error[:1000], message.id, self.owner))
+            self._held.discard(message.id)
+            if give_up:
+                log.warning("mail #%d (%s) failed: %s", message.id, message.kind, outcome.error)
+            else:
+                log.info("mail #%d (%s) to be retried: %s", message.id, message.kind, outcome.error)
+        if not rows:
+            return
+        async with self.store.write("outbox") as tx:
+            await tx.executemany(
+                """UPDATE outbox SET status = ?, attempts = attempts + 1, next_attempt_at = ?,
+                                     last_error = ?, lease_owner = NULL, lease_until = NULL
+                   WHERE id = ? AND lease_owner = ? AND status = 'sending'""",
+                rows,
+            )
+
+    # ------------------------------------------------------------ .eml files
+
+    def write_eml(self, message_id: int, data: bytes) -> None:
+        """`<mail_dir>/<id>.eml`, mode 0600, written once (atomically: temp file + rename)."""
+        if self.mail_dir is None:
+            return
+        path = self.mail_dir / f"{message_id}.eml"
+        if path.exists():
+            return
+        try:
+            self.mail_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temp = self.mail_dir / f".{message_id}.eml.{secrets.token_hex(4)}.tmp"
+            fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data.replace(b"\r\n", b"\n"))
+            os.replace(temp, path)
+        except OSError as error:
+            log.warning("cannot write %s: %s", path, error.strerror or error)
+
+    async def write_kept_files(self) -> None:
+        """Write the `.eml` of every kept message not written yet (ids only grow)."""
+        while True:
+            rows = await self.store.engine.fetchall(
+                "SELECT * FROM outbox WHERE status = 'kept' AND id > ? ORDER BY id LIMIT 200",
+                (self._kept_seen,),
+            )
+            if not rows:
+                return
+            for message in from_rows(rows, OutboxMessage):
+                self._kept_seen = max(self._kept_seen, message.id)
+                try:
+                    data, _ = self.message_bytes(message, reveal=True)
+                except (TemplateProblem, HeaderInjectionError) as error:
+                    log.warning("kept mail #%d cannot be written: %s", message.id, error)
+                    continue
+                self.write_eml(message.id, data)
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)

@@ -1,0 +1,96 @@
+"""Rendering one kind of email from its templates: subject, plain text and HTML.
+
+The text and subject are not escaped (they are not HTML); the HTML body is autoescaped, so a
+name like `<script>` arrives as text. Undefined values raise instead of rendering empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import msgspec
+
+from ..settings import Settings
+from ..text import clean_text
+from .message import fold_header_text
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+INTERNAL_KEY_PREFIX = "_"
+"""Payload keys starting with `_` (like `_secret_keys`) are bookkeeping, not template values."""
+
+
+class TemplateProblem(Exception):
+    """A kind has no templates, or its templates cannot be rendered with the given values."""
+
+
+class RenderedEmail(msgspec.Struct, frozen=True):
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html",), default_for_string=False, default=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def known_kinds() -> list[str]:
+    """Every kind with a subject template (the other two files are checked by a test)."""
+    return sorted(
+        path.name.removesuffix(".subject.txt") for path in TEMPLATES.glob("*.subject.txt")
+    )
+
+
+def _clean_text_body(text: str) -> str:
+    lines = [line.rstrip() if line.rstrip() != "--" else "-- " for line in text.splitlines()]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def render(
+    kind: str,
+    values: Mapping[str, Any],
+    settings: Settings,
+    *,
+    recipient: str = "",
+    recipient_name: str = "",
+) -> RenderedEmail:
+    """Subject, text and HTML of `kind` filled with `values` and the common variables."""
+    if not kind or not all(ch.isalnum() or ch in "-_" for ch in kind) or kind.startswith("_"):
+        raise TemplateProblem(f"{kind!r} is not a valid email kind")
+    context: dict[str, Any] = {
+        key: clean_text(value) if isinstance(value, str) else value
+        for key, value in values.items()
+        if not key.startswith(INTERNAL_KEY_PREFIX)
+    }
+    context.update(
+        org=fold_header_text(settings.org),
+        public_url=settings.base_url,
+        recipient=fold_header_text(recipient),
+        recipient_name=fold_header_text(recipient_name),
+    )
+    env = environment()
+    try:
+        subject = fold_header_text(env.get_template(f"{kind}.subject.txt").render(context))
+        context["subject"] = subject
+        text = env.get_template(f"{kind}.txt").render(context)
+        html = env.get_template(f"{kind}.html").render(context)
+    except jinja2.TemplateNotFound as missing:
+        raise TemplateProblem(f"no email template {missing.name!r} for kind {kind!r}") from None
+    except jinja2.UndefinedError as error:
+        raise TemplateProblem(f"email kind {kind!r}: {error.message}") from None
+    except jinja2.TemplateError as error:
+        raise TemplateProblem(f"email kind {kind!r}: {error}") from None
+    return RenderedEmail(subject=subject, text=_clean_text_body(text), html=html.strip() + "\n")
