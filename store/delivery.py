@@ -226,7 +226,7 @@ class DeliveryWorker:
         """Take up to `batch` due messages (and any whose lease expired) in one transaction."""
         at = db_now()
         until = to_db(now() + _seconds(self.policy.lease_seconds))
-        async with self.store.write("outbox") as tx:
+        async with self.store.write() as tx:  # announce only a claim: an empty one would wake us
             rows = await tx.fetchall(
                 """UPDATE outbox
                       SET attempts = attempts + (status = 'sending'),
@@ -240,6 +240,8 @@ class DeliveryWorker:
                 RETURNING *""",
                 {"owner": self.owner, "until": until, "now": at, "limit": self.policy.batch},
             )
+            if rows:
+                tx.touch("outbox")
         messages = sorted(from_rows(rows, OutboxMessage), key=lambda m: (m.next_attempt_at, m.id))
         self._held.update(message.id for message in messages)
         self._lease_renew_at = time.monotonic() + self.policy.lease_seconds / 2
