@@ -518,22 +518,30 @@ async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutco
 # --- signing in --------------------------------------------------------------------------------
 
 
-def _one_time_expired(user_row_updated_at: str) -> bool:
-    """One-time credentials last 7 days from when the account was last written."""
-    return from_db(user_row_updated_at) + ONE_TIME_VALID <= now()
+def _credential_expired(row: Row) -> bool:
+    """An initial credential stops working at `password_expires_at` (NULL = never; a password
+    the person chose has none). A one-time credential without that date lasts 7 days from when
+    the account was last written, to be safe."""
+    expires = row["password_expires_at"]
+    if expires:
+        return str(expires) <= db_now()
+    if is_one_time_hash(row["password_hash"]):
+        return from_db(str(row["updated_at"])) + ONE_TIME_VALID <= now()
+    return False
 
 
-async def _password_matches(
-    store: Store, stored: str | None, updated_at: str, attempt: str
-) -> bool:
+async def _password_matches(store: Store, row: Row, attempt: str) -> bool:
     """Dispatch on the stored scheme; every path does one hasher operation."""
+    stored = row["password_hash"]
     if stored is None:
         await store.hasher.verify_nothing(attempt)
         return False
     if is_one_time_hash(stored):
         await store.hasher.verify_nothing(attempt)
-        return one_time_credential_matches(stored, attempt) and not _one_time_expired(updated_at)
-    return await store.hasher.verify(stored, attempt)
+        matches = one_time_credential_matches(stored, attempt)
+    else:
+        matches = await store.hasher.verify(stored, attempt)
+    return matches and not _credential_expired(row)
 
 
 async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Session:
@@ -552,7 +560,7 @@ async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Ses
         await store.hasher.verify_nothing(password)
         raise SignInFailed()
     stored = row["password_hash"]
-    if not await _password_matches(store, stored, str(row["updated_at"]), password):
+    if not await _password_matches(store, row, password):
         raise SignInFailed()
     new_hash = None
     if stored and not is_one_time_hash(stored) and store.hasher.needs_rehash(stored):
@@ -617,9 +625,7 @@ async def change_password(
     errors: dict[str, str] = {}
     if not form.current_password:
         _refuse(errors, "current_password", "Enter your current password")
-    elif not await _password_matches(
-        store, row["password_hash"], str(row["updated_at"]), form.current_password
-    ):
+    elif not await _password_matches(store, row, form.current_password):
         _refuse(errors, "current_password", "Your current password is not right")
     names = (str(row["first_name"]), str(row["last_name"]))
     _new_password_errors(
@@ -637,7 +643,8 @@ async def change_password(
     moment = db_now()
     async with store.write("users", "sessions") as tx:
         changed = await tx.execute(
-            """UPDATE users SET password_hash = ?, must_change_password = 0, updated_at = ?
+            """UPDATE users SET password_hash = ?, must_change_password = 0,
+                   password_expires_at = NULL, updated_at = ?
                WHERE id = ? AND status = 'active' AND password_hash IS ?""",
             (new_hash, moment, user_id, row["password_hash"]),
         )
@@ -741,7 +748,7 @@ async def set_password_by_token(
             await _queue_status_email(tx, store.settings, _as_dict(row), status)
         await tx.execute(
             """UPDATE users SET password_hash = ?, must_change_password = 0, status = ?,
-                   confirmed_at = ?, updated_at = ?
+                   password_expires_at = NULL, confirmed_at = ?, updated_at = ?
                WHERE id = ?""",
             (new_hash, status, confirmed_at, moment, user.id),
         )

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import email
 import email.policy
-import importlib.util
 import re
 import shutil
 import socket
@@ -189,9 +188,6 @@ class PageChecker:
 
 
 # --- mail ----------------------------------------------------------------------------------------
-
-DELIVERY = importlib.util.find_spec("store.delivery") is not None
-"""Whether the outbox delivery worker (issue 3) is here to send emails over SMTP."""
 
 
 class Inbox:

@@ -1,17 +1,19 @@
-"""The emails a link signup causes: every kind queued has its three templates, and they render
-with exactly the values queued (StrictUndefined), links included, passwords never."""
+"""The emails a link signup causes: every kind queued has its three templates, and the mail
+renderer (StrictUndefined) renders them with exactly the values queued, links included,
+passwords never."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
-from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined
 
-from store import Store
-from store.outbox import SECRET_KEYS_FIELD
+from store import Settings, Store
+from store.emails import render as render_email
 from store.signup import confirm_email, request_password_reset, sign_up_by_link
+from store.users import send_set_password_link
 
 from .fixtures_links import GOOD_PASSWORD, fast_store, form, make_link, outbox_rows, token_in
 from .helpers import ROOT
@@ -28,35 +30,30 @@ LINK_KEYS = {
 }
 
 
-def environment(autoescape: bool) -> Environment:
-    """Our templates over a stand-in layout (the real one belongs to the mail renderer)."""
-    layouts = DictLoader(
-        {
-            "_layout.txt": "{% block body %}{% endblock %}",
-            "_layout.html": "<html><body>{% block body %}{% endblock %}</body></html>",
-        }
+def render(kind: str, row: dict[str, Any], settings: Settings) -> tuple[str, str, str]:
+    """The mail renderer's own output, as the delivery worker will send it."""
+    rendered = render_email(
+        kind,
+        row["values"],
+        settings,
+        recipient=row["recipient"],
+        recipient_name=row["recipient_name"],
     )
-    return Environment(
-        loader=ChoiceLoader([layouts, FileSystemLoader(TEMPLATES)]),
-        undefined=StrictUndefined,
-        autoescape=autoescape,  # noqa: S701 - plain-text mail is not HTML
-        keep_trailing_newline=True,
-    )
+    return rendered.subject, rendered.text, rendered.html
 
 
-def render(kind: str, row: dict[str, Any]) -> tuple[str, str, str]:
-    values = {k: v for k, v in row["values"].items() if k != SECRET_KEYS_FIELD}
-    context = {
-        "org": "Acme <Corp>",
-        "public_url": "http://127.0.0.1:8000",
-        "recipient": row["recipient"],
-        "recipient_name": row["recipient_name"],
-        **values,
-    }
-    subject = environment(False).get_template(f"{kind}.subject.txt").render(context)
-    text = environment(False).get_template(f"{kind}.txt").render(context)
-    html = environment(True).get_template(f"{kind}.html").render(context)
-    return subject, text, html
+async def test_set_password_renders_for_the_users_screen_too(fast_store: Store) -> None:
+    """The Users screen's "resend set-password link" queues the same kind with its own values."""
+    auto = await make_link(fast_store, confirm_email=False)
+    outcome = await sign_up_by_link(fast_store, auto.token, form("bob@example.org"), actor="w")
+    assert outcome.user_id is not None
+    await send_set_password_link(fast_store, outcome.user_id, actor="admin")
+    [row] = await outbox_rows(fast_store, "set_password")
+    _, text, html = render("set_password", row, fast_store.settings)
+    assert row["values"]["set_password_url"] in text
+    assert f'href="{row["values"]["set_password_url"]}"' in html
+    assert "Hello Ann Lee," in text
+    assert "for 72 hours" in text
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -76,10 +73,11 @@ async def test_every_queued_email_renders_with_its_values(fast_store: Store) -> 
     await sign_up_by_link(fast_store, auto.token, form("bob@example.org"), actor="w")
     await request_password_reset(fast_store, "bob@example.org", actor="w")
 
+    org = msgspec.structs.replace(fast_store.settings, org="Acme <Corp>")
     rows = await outbox_rows(fast_store)
     assert sorted({row["kind"] for row in rows}) == sorted(KINDS)
     for row in rows:
-        subject, text, html = render(row["kind"], row)
+        subject, text, html = render(row["kind"], row, org)
         assert "\n" not in subject.strip()
         assert "Acme <Corp>" in subject
         assert GOOD_PASSWORD not in text + html
@@ -89,6 +87,9 @@ async def test_every_queued_email_renders_with_its_values(fast_store: Store) -> 
             assert url in text
             assert f'href="{url}"' in html
         assert "Acme &lt;Corp&gt;" in html  # escaped in HTML
-    confirm_text = render("confirm_email", confirmation)[1]
+    confirm_text = render("confirm_email", confirmation, org)[1]
+    assert "for 24 hours" in confirm_text
+    [reset] = await outbox_rows(fast_store, "set_password")
+    assert "for 72 hours" in render("set_password", reset, org)[1]
     assert "as an admin" in confirm_text
     assert "approve your account" in confirm_text

@@ -4,8 +4,7 @@ test-artifacts/signup/.
 
 The first test is the issue's "done when": a link created in the console opens in a browser,
 the person signs up, confirms their address by the link in the email a real SMTP server
-(aiosmtpd) received from the console's delivery worker, and the console shows them. (Until the
-delivery worker exists, the link is read from the outbox row instead.)"""
+(aiosmtpd) received from the console's delivery worker, and the console shows them."""
 
 from __future__ import annotations
 
@@ -26,7 +25,6 @@ from store import Settings, Store
 from store.links import revoke_link
 
 from .fixtures_links import (
-    DELIVERY,
     GOOD_PASSWORD,
     Inbox,
     PageChecker,
@@ -51,13 +49,6 @@ async def fill_signup(page: Page, email: str, password: str = GOOD_PASSWORD) -> 
     await page.fill("#last_name", "Smith")
     await page.fill("#password", password)
     await page.fill("#password_confirm", password)
-
-
-async def outbox_link(store: Store, kind: str, key: str) -> str:
-    """The link in the newest `kind` email, from the outbox row's values."""
-    rows = await outbox_rows(store, kind)
-    assert rows, f"no {kind} email queued"
-    return str(rows[-1]["values"][key])
 
 
 async def test_console_link_to_confirmed_account(
@@ -108,18 +99,18 @@ async def test_console_link_to_confirmed_account(
 
         await eventually(lambda: used("1"))
 
-        if DELIVERY:  # the console's delivery worker sends it to the real SMTP server
+        # The console's delivery worker hands the email to the real SMTP server.
+        async def arrived() -> bool:
+            await pilot.pause()
+            return inbox.find("bea@example.org", "Confirm your email") is not None
 
-            async def arrived() -> bool:
-                await pilot.pause()
-                return inbox.find("bea@example.org", "Confirm your email") is not None
-
-            await eventually(arrived, timeout=15)
-            message = inbox.find("bea@example.org", "Confirm your email")
-            assert message is not None
-            confirm_url = inbox.link_in(message, "confirm")
-        else:  # until the delivery worker exists: the link from the outbox row's values
-            confirm_url = await outbox_link(store, "confirm_email", "confirm_url")
+        await eventually(arrived, timeout=15)
+        message = inbox.find("bea@example.org", "Confirm your email")
+        assert message is not None
+        assert "You asked to join Usher as a member" in str(
+            message.get_body(preferencelist=("plain",))
+        )
+        confirm_url = inbox.link_in(message, "confirm")
         assert confirm_url.startswith(app.settings.base_url + "/confirm/")
         await page.goto(confirm_url)
         await expect(page.get_by_role("heading", level=1)).to_have_text(
@@ -156,13 +147,13 @@ async def test_console_link_to_confirmed_account(
         member = app.screen.query_one("#members", DataTable).get_row_at(0)
         assert [str(cell) for cell in member][1:] == ["bea@example.org", "just now", "active"]
         assert [m["kind"] for m in await outbox_rows(store)] == ["confirm_email", "welcome"]
-        if DELIVERY:
 
-            async def welcomed() -> bool:
-                await pilot.pause()
-                return inbox.find("bea@example.org", "Welcome") is not None
+        async def welcomed() -> bool:
+            await pilot.pause()
+            return inbox.find("bea@example.org", "Welcome") is not None
 
-            await eventually(welcomed, timeout=15)
+        await eventually(welcomed, timeout=15)
+        assert all(m["status"] == "sent" for m in await outbox_rows(store))
 
 
 async def create_link_in_console(app: UsherApp, pilot: Pilot[int]) -> str:

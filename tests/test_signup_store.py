@@ -573,3 +573,43 @@ async def test_blocked_accounts_cannot_reset(fast_store: Store) -> None:
 def test_cheap_hasher_is_what_the_fixture_uses() -> None:
     assert CHEAP == {"time_cost": 1, "memory_kib": 8}
     assert Path(ROOT, "store", "signup.py").exists()
+
+
+async def test_initial_credentials_expire_and_a_chosen_password_does_not(
+    fast_store: Store,
+) -> None:
+    from store.accounts_create import one_time_credential
+
+    user_id = await active_user(fast_store)
+    raw, stored = one_time_credential()
+    async with fast_store.write() as tx:
+        await tx.execute(
+            "UPDATE users SET password_hash = ?, password_expires_at = ?, "
+            "must_change_password = 1 WHERE id = ?",
+            (stored.hash, stored.expires_at, user_id),
+        )
+    session = await sign_in(fast_store, "ann@example.org", raw, actor="w")
+    assert session.user.must_change_password
+    new = "my very own passphrase"
+    await change_password(
+        fast_store,
+        user_id,
+        PasswordChange(current_password=raw, password=new, password_confirm=new),
+        session_token=session.token,
+        actor="w",
+    )
+    assert await fast_store.engine.scalar("SELECT password_expires_at FROM users") is None
+    async with fast_store.write() as tx:  # an admin-set password whose time is up
+        await tx.execute(
+            "UPDATE users SET password_expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
+            (user_id,),
+        )
+    with pytest.raises(SignInFailed):
+        await sign_in(fast_store, "ann@example.org", new, actor="w")
+    await request_password_reset(fast_store, "ann@example.org", actor="w")
+    [mail] = await outbox_rows(fast_store, "set_password")
+    token = token_in(mail["values"]["set_password_url"], "password/set")
+    chosen = "chosen by the link"
+    await set_password_by_token(fast_store, token, chosen, chosen, actor="w")
+    assert await fast_store.engine.scalar("SELECT password_expires_at FROM users") is None
+    await sign_in(fast_store, "ann@example.org", chosen, actor="w")
