@@ -1,0 +1,260 @@
+"""Adding one person (the console's Add user screen, `usher users add`): the account exists at
+once, and — unless the admin says not to — its owner is emailed how to sign in.
+
+Three ways to the first password:
+- `link` ("let them choose", the default): no password; the email carries a single-use
+  set-password link (72 hours).
+- `generate`: a one-time credential (130 bits, `otc$` + SHA-256, 7 days) shown to the admin once,
+  never emailed; it must be changed at first sign-in.
+- `set`: the admin types it; policy-checked, hashed with argon2id before the transaction,
+  expiring after 7 days like any initial password, and changed at first sign-in.
+
+`check_fields` answers field by field (the form highlights them as the admin types);
+`add_user` checks again, then writes the account, its set-password token, its email and one
+audit entry in one transaction (`store.accounts_create`). Nothing is written when anything is
+refused; an address that already has an account gives `AddressTaken` with that account's id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal, get_args
+
+import msgspec
+
+from . import clock
+from .accounts_create import (
+    ONE_TIME_CREDENTIAL_LIFETIME,
+    SET_PASSWORD_LIFETIME,
+    AccountOptions,
+    InsertOutcome,
+    NewAccount,
+    StoredCredential,
+    create_accounts,
+    hashed_credential,
+    one_time_credential,
+)
+from .addresses import AddressProblem, normalise_address
+from .engine import Engine
+from .passwords import password_problem
+from .records import Level
+from .text import clean_line
+from .users import LEVELS, UserView, get_user
+
+if TYPE_CHECKING:
+    from .core import Store
+
+__all__ = [
+    "AUDIT_ACTION",
+    "PASSWORD_CHOICES",
+    "AddOutcome",
+    "AddressTaken",
+    "NewUserForm",
+    "PasswordChoice",
+    "Refused",
+    "UserAdded",
+    "add_user",
+    "check_fields",
+    "existing_user_id",
+]
+
+PasswordChoice = Literal["link", "generate", "set"]
+PASSWORD_CHOICES: tuple[PasswordChoice, ...] = get_args(PasswordChoice)
+FIELDS = ("first_name", "last_name", "email", "level", "password")
+"""Form fields in page order (the keys of `check_fields`' answer)."""
+MAX_NAME = 100
+AUDIT_ACTION = "user_added"
+SET_PASSWORD_HOURS = int(SET_PASSWORD_LIFETIME.total_seconds() // 3600)
+ONE_TIME_DAYS = ONE_TIME_CREDENTIAL_LIFETIME.days
+
+
+class NewUserForm(msgspec.Struct, kw_only=True):
+    """What the admin typed, as typed (the console's form and the CLI's flags)."""
+
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    level: str = "member"
+    password_choice: str = "link"
+    password: str = ""
+    """Only for `set`; ignored otherwise."""
+    send_email: bool = True
+
+
+class UserAdded(msgspec.Struct, frozen=True, kw_only=True):
+    user: UserView
+    password_choice: PasswordChoice
+    credential: str | None = None
+    """The generated one-time password: show it once, then forget it (never stored in clear)."""
+    password_expires_at: datetime | None = None
+    email_queued: bool = False
+
+    def __repr__(self) -> str:
+        return f"UserAdded(user_id={self.user.id}, choice={self.password_choice!r}, credential=***)"
+
+
+class AddressTaken(msgspec.Struct, frozen=True, kw_only=True):
+    """The address already has an account (`user_id`); nothing was written."""
+
+    user_id: int
+    email: str
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {"email": f"{self.email} already has an account"}
+
+
+class Refused(msgspec.Struct, frozen=True, kw_only=True):
+    """Field name → what to fix; nothing was written."""
+
+    errors: dict[str, str]
+
+
+AddOutcome = UserAdded | AddressTaken | Refused
+
+
+# ------------------------------------------------------------------ checking
+
+
+def _name_problem(value: str, label: str, *, required: bool) -> str | None:
+    cleaned = clean_line(value).strip()
+    if not cleaned:
+        return f"Enter their {label}" if required else None
+    if len(cleaned) > MAX_NAME:
+        return f"The {label} can be at most {MAX_NAME} characters"
+    return None
+
+
+def _email_problem(value: str) -> str | None:
+    if not value.strip():
+        return "Enter their email address"
+    try:
+        normalise_address(value)
+    except AddressProblem as problem:
+        return f"Not an email address: {problem}"
+    return None
+
+
+def _choice(value: str) -> PasswordChoice | None:
+    for choice in PASSWORD_CHOICES:
+        if choice == value:
+            return choice
+    return None
+
+
+def _level(value: str) -> Level | None:
+    for level in LEVELS:
+        if level == value:
+            return level
+    return None
+
+
+def check_fields(form: NewUserForm) -> dict[str, str]:
+    """Every field's problem, in page order ({} = the form can be submitted). Cheap and pure:
+    the console calls it on each keystroke. Whether the address is taken is `existing_user_id`."""
+    errors: dict[str, str] = {}
+    problems = {
+        "first_name": _name_problem(form.first_name, "first name", required=True),
+        "last_name": _name_problem(form.last_name, "last name", required=False),
+        "email": _email_problem(form.email),
+        "level": None if _level(form.level) else f"Choose one of {', '.join(LEVELS)}",
+    }
+    choice = _choice(form.password_choice)
+    if choice is None:
+        problems["password"] = "Choose how they get a password: link, generate or set"
+    elif choice == "set":
+        if not form.password:
+            problems["password"] = "Type the password they will start with"
+        else:
+            first = clean_line(form.first_name).strip()
+            last = clean_line(form.last_name).strip()
+            problems["password"] = password_problem(
+                form.password,
+                email=form.email.strip(),
+                names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
+            )
+    for field in FIELDS:
+        problem = problems.get(field)
+        if problem:
+            errors[field] = problem
+    return errors
+
+
+async def existing_user_id(engine: Engine, email: str) -> int | None:
+    """The id of the account with this address (compared case-insensitively), if any."""
+    try:
+        address = normalise_address(email)
+    except AddressProblem:
+        return None
+    found = await engine.scalar("SELECT id FROM users WHERE email = ?", (address,))
+    return None if found is None else int(found)
+
+
+# ------------------------------------------------------------------ adding
+
+
+async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome:
+    """Check `form`, make the credential (hashing happens here, before any lock), then write the
+    account, its set-password token and email (when `send_email`) and the audit entry in one
+    transaction."""
+    errors = check_fields(form)
+    if errors:
+        return Refused(errors=errors)
+    email = normalise_address(form.email)
+    taken = await existing_user_id(store.engine, email)
+    if taken is not None:
+        return AddressTaken(user_id=taken, email=email)
+    choice = _choice(form.password_choice)
+    level = _level(form.level)
+    assert choice is not None and level is not None  # check_fields said so
+
+    shown: str | None = None
+    credential = StoredCredential()
+    if choice == "generate":
+        shown, credential = one_time_credential()
+    elif choice == "set":
+        credential = await hashed_credential(
+            store.hasher, form.password, expires_after=ONE_TIME_CREDENTIAL_LIFETIME
+        )
+    account = NewAccount(
+        email=email,
+        first_name=clean_line(form.first_name).strip(),
+        last_name=clean_line(form.last_name).strip(),
+        credential=credential,
+    )
+    options = AccountOptions(
+        level=level,
+        source="single",
+        must_change_password=choice != "link",
+        notify=form.send_email,
+    )
+
+    def describe(outcome: InsertOutcome) -> tuple[str, dict[str, object]]:
+        return email, {
+            "user_id": outcome.created[0].user_id if outcome.created else None,
+            "level": level,
+            "password": choice,
+            "must_change_password": options.must_change_password,
+            "emailed": form.send_email,
+        }
+
+    outcome = await create_accounts(
+        store, [account], options, actor=actor, action=AUDIT_ACTION, describe=describe
+    )
+    if not outcome.created:
+        # Taken between our look and the write (ON CONFLICT DO NOTHING): nothing was written.
+        existing = await existing_user_id(store.engine, email)
+        if existing is None:
+            return Refused(errors={"email": "That address changed meanwhile: try again"})
+        return AddressTaken(user_id=existing, email=email)
+    user = await get_user(store.engine, outcome.created[0].user_id)
+    assert user is not None
+    expires = credential.expires_at
+    return UserAdded(
+        user=user,
+        password_choice=choice,
+        credential=shown,
+        password_expires_at=clock.from_db(expires) if expires else None,
+        email_queued=outcome.emails_queued > 0,
+    )
+
