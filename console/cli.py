@@ -75,12 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    from . import cli_invite, cli_links, cli_ops, cli_outbox, cli_users, cli_users_import
+    from . import (
+        cli_invite,
+        cli_links,
+        cli_ops,
+        cli_outbox,
+        cli_users,
+        cli_users_add,
+        cli_users_import,
+    )
 
     return [
         cli_links.register,
         cli_invite.register,
         cli_users.register,
+        cli_users_add.register,
         cli_users_import.register,
         cli_outbox.register,
         cli_ops.register,
