@@ -18,6 +18,7 @@ class Destination(msgspec.Struct, frozen=True):
 
 def destinations() -> list[Destination]:
     """Every screen in F-key order (imported here to keep start-up imports in one place)."""
+    from .screens.add_user import AddUserScreen
     from .screens.approvals import ApprovalsScreen
     from .screens.audit import AuditScreen
     from .screens.bulk import BulkScreen
@@ -35,6 +36,7 @@ def destinations() -> list[Destination]:
         Destination("f3", "links", "Links", LinksScreen),
         Destination("f4", "invite", "Invite", InviteScreen),
         Destination("f5", "invitations", "Invitations", InvitationsScreen),
+        Destination("f6", "add_user", "Add user", AddUserScreen),
         Destination("f7", "bulk", "Bulk", BulkScreen),
         Destination("f8", "users", "Users", UsersScreen),
         Destination("f9", "outbox", "Outbox", OutboxScreen),

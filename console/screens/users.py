@@ -68,6 +68,7 @@ class UsersScreen(UsherScreen):
         Binding("right_square_bracket", "next_page", "Next page", key_display="]"),
         Binding("left_square_bracket", "previous_page", "Prev page", key_display="["),
         Binding("x", "export", "Export"),
+        Binding("n", "app.switch_mode('add_user')", "Add user"),
         Binding("escape", "to_table", "Table", show=False),
     ]
     DEFAULT_CSS = """
