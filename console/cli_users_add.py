@@ -113,7 +113,7 @@ def form_from(args: argparse.Namespace) -> NewUserForm:
         last_name=args.last,
         email=args.email,
         level=args.level,
-        password_choice=choice,
+        choice=choice,
         password=password or "",
         send_email=not getattr(args, "no_email", False),
     )
@@ -150,8 +150,8 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdo
 def added_json(outcome: UserAdded) -> dict[str, Any]:
     """The created user (`usher users list --json` shape) plus how they get in."""
     value = user_to_json(outcome.user)
-    value["password_choice"] = outcome.password_choice
-    value["must_change_password"] = outcome.password_choice != "link"
+    value["password_choice"] = outcome.choice
+    value["must_change_password"] = outcome.choice != "link"
     value["email_queued"] = outcome.email_queued
     if outcome.password_expires_at is not None:
         value["password_expires_at"] = to_db(outcome.password_expires_at)
@@ -171,7 +171,7 @@ def _print_added(outcome: UserAdded, settings: Settings, out: TextIO) -> None:
     if outcome.email_queued:
         where = "queued" if settings.smtp_configured else "kept in the outbox (no SMTP configured)"
         print(f"Email with the account information and a set-password link {where}.", file=out)
-    elif outcome.password_choice == "link":
+    elif outcome.choice == "link":
         print(
             "No email sent: they can choose a password with “Forgot your password?” at "
             f"{settings.base_url}/login.",
@@ -185,5 +185,5 @@ def _print_added(outcome: UserAdded, settings: Settings, out: TextIO) -> None:
             file=out,
         )
         print(f"  {outcome.credential}", file=out)
-    elif outcome.password_choice == "set":
+    elif outcome.choice == "set":
         print("They must change the password you set at first sign-in.", file=out)

