@@ -75,7 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    from . import cli_invite, cli_links, cli_ops, cli_outbox, cli_users, cli_users_import
+    from . import (
+        cli_invite,
+        cli_links,
+        cli_ops,
+        cli_outbox,
+        cli_users,
+        cli_users_import,
+        cli_users_ops,
+    )
 
     return [
         cli_links.register,
@@ -84,6 +92,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_users_import.register,
         cli_outbox.register,
         cli_ops.register,
+        cli_users_ops.register,
     ]
 
 
