@@ -215,7 +215,7 @@ async def test_users_screen_erases_after_asking_once(settings: Settings) -> None
         store = app.store
 
         async def erased() -> bool:
-            return await store.engine.scalar("SELECT count(*) FROM users") == 1
+            return bool(await store.engine.scalar("SELECT count(*) FROM users") == 1)
 
         await eventually(erased)
         await eventually(rows_shown(1))
