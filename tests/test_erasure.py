@@ -69,6 +69,7 @@ async def test_erasure_leaves_no_trace_of_the_address_anywhere(hooked_store: Sto
     before = {table for table, _, _ in tables_mentioning(db, TARGET)}
     assert {"users", "invitations", "outbox", "audit", "invite_links"} <= before
     assert await hooked_store.engine.scalar("SELECT count(*) FROM sessions") == 1
+    assert file_mentions(db, TARGET)
 
     report = await erase_users(hooked_store, [user_id, 999], actor="alice")
 
