@@ -83,6 +83,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_users,
         cli_users_add,
         cli_users_import,
+        cli_users_ops,
     )
 
     return [
@@ -93,6 +94,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_users_import.register,
         cli_outbox.register,
         cli_ops.register,
+        cli_users_ops.register,
     ]
 
 

@@ -42,7 +42,7 @@ def users_commands(
     if group is None:
         users = commands.add_parser(
             "users",
-            help="list, approve, reject (and add or import) users",
+            help="list, approve, reject, add, import, export or delete users",
             description="Manage users. An ID is the numeric id or the email address.",
         )
         group = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)

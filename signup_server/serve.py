@@ -14,6 +14,7 @@ from store import Settings, Store, StoreError
 from store.approvals import pending_digest_loop
 from store.delivery import run_delivery
 from store.housekeeping import housekeeping_loop
+from store.webhook_delivery import run_webhook_delivery
 
 from .app import create_app
 from .runner import BindError, bind_socket, bound_port, make_server
@@ -23,8 +24,12 @@ log = logging.getLogger("usher.serve")
 BackgroundTask = Callable[[Store], Coroutine[Any, Any, None]]
 """Work that runs beside the server for its lifetime (the mail delivery worker, housekeeping)."""
 
-PERIODIC_TASKS: list[BackgroundTask] = [housekeeping_loop, pending_digest_loop]
-"""Run by both the console and `usher serve`."""
+PERIODIC_TASKS: list[BackgroundTask] = [
+    housekeeping_loop,
+    pending_digest_loop,
+    run_webhook_delivery,
+]
+"""Run by both the console and `usher serve` (webhook delivery only with USHER_WEBHOOK_URL)."""
 
 BACKGROUND_TASKS: list[BackgroundTask] = [run_delivery, *PERIODIC_TASKS]
 """What `usher serve` runs beside the server (the console runs delivery as its own worker)."""

@@ -30,6 +30,7 @@ from .tokens import (
     one_time_credential_hash,
     token_digest,
 )
+from .webhooks import emit_many
 
 if TYPE_CHECKING:
     from .core import Store
@@ -101,6 +102,8 @@ class PreparedAccounts(msgspec.Struct, kw_only=True):
     emails: list[OutboxRow | None]
     now: str
     token_expires_at: str
+    settings: Settings
+    """For the `user.created` webhooks (`store.webhooks`), written with the accounts."""
 
 
 class CreatedUser(msgspec.Struct, frozen=True):
@@ -185,6 +188,7 @@ def prepare_accounts(
         emails=emails,
         now=now,
         token_expires_at=token_expires,
+        settings=settings,
     )
 
 
@@ -213,12 +217,21 @@ async def insert_accounts(tx: Transaction, prepared: PreparedAccounts) -> Insert
     existing: list[NewAccount] = []
     tokens: list[tuple[str, int, str, str]] = []
     emails: list[OutboxRow] = []
+    new_users: list[dict[str, Any]] = []
     for index, account in enumerate(prepared.accounts):
         user_id = ids.get(account.email)
         if user_id is None:
             existing.append(account)
             continue
         created.append(CreatedUser(user_id, account))
+        new_users.append(
+            {
+                "id": user_id,
+                "email": account.email,
+                "level": prepared.options.level,
+                "status": "active",
+            }
+        )
         digest = prepared.token_digests[index]
         email = prepared.emails[index]
         if digest is not None and email is not None:
@@ -232,6 +245,7 @@ async def insert_accounts(tx: Transaction, prepared: PreparedAccounts) -> Insert
         )
         tx.touch("action_tokens")
     queued = await enqueue_rows(tx, emails)
+    await emit_many(tx, prepared.settings, "user.created", new_users)
     return InsertOutcome(created=created, existing=existing, emails_queued=queued)
 
 

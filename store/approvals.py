@@ -25,6 +25,7 @@ from .outbox import enqueue
 from .records import User, from_rows
 from .text import clean_text
 from .users import UserView, chunked, like_pattern
+from .webhooks import Event, emit
 
 log = logging.getLogger("usher.approvals")
 
@@ -163,6 +164,8 @@ async def _announce(
         details = {"user_id": user.id, "reason": reason}
     await enqueue(tx, store.settings, to=user.email, name=user.name, kind=verdict, values=values)
     await record(tx, actor, f"user_{verdict}", user.email, details)
+    event: Event = "user.approved" if verdict == "approved" else "user.rejected"
+    await emit(tx, store.settings, event, user)
 
 
 # ---------------------------------------------------------------------------- admin digest

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from email import policy
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import aiosmtplib
 import msgspec
@@ -141,7 +141,13 @@ async def run_delivery(
 
 
 class DeliveryWorker:
-    """One worker's state: its lease owner id, the open SMTP connection, what it holds."""
+    """One worker's state: its lease owner id, the open SMTP connection, what it holds.
+
+    It takes only outbox rows of its `channel`; `store.webhook_delivery` subclasses it for
+    webhooks (same leases, backoff and outcomes, a different way to send)."""
+
+    channel: ClassVar[str] = "email"
+    noun: ClassVar[str] = "mail"
 
     def __init__(
         self, store: Store, target: SmtpTarget | None, policy: DeliveryPolicy, owner: str
@@ -163,15 +169,11 @@ class DeliveryWorker:
 
     async def run(self, stop_event: asyncio.Event) -> None:
         self._stop = stop_event
-        where = self.target.describe() if self.target else "no SMTP (files only)"
-        log.info("mail delivery started: %s", where)
+        log.info("%s delivery started: %s", self.noun, self.describe())
         try:
             async with self.store.feed.listening() as changes:
                 while not stop_event.is_set():
-                    if self.mail_dir is not None:
-                        await self.write_kept_files()
-                    if self.target is not None:
-                        await self.deliver_due()
+                    await self._work()
                     await self._wait(changes, stop_event, await self._next_wake())
         except asyncio.CancelledError:
             await self._release_held()
@@ -180,17 +182,34 @@ class DeliveryWorker:
         finally:
             await self._close_connection()
         await self._release_held()
-        log.info("mail delivery stopped")
+        log.info("%s delivery stopped", self.noun)
+
+    def describe(self) -> str:
+        """Where this worker delivers, for the log."""
+        return self.target.describe() if self.target else "no SMTP (files only)"
+
+    async def _work(self) -> None:
+        """One round: write `.eml` files of kept messages, send what is due."""
+        if self.mail_dir is not None:
+            await self.write_kept_files()
+        if self.target is not None:
+            await self.deliver_due()
+
+    def _sends(self) -> bool:
+        return self.target is not None
 
     async def _next_wake(self) -> float:
         """Seconds until the next retry or lease expiry falls due, at most `poll`."""
-        if self.target is None:
+        if not self._sends():
             return self.policy.poll
         row = await self.store.engine.fetchone(
             """SELECT min(at) AS at FROM (
-                   SELECT min(next_attempt_at) AS at FROM outbox WHERE status = 'queued'
+                   SELECT min(next_attempt_at) AS at FROM outbox
+                    WHERE channel = :channel AND status = 'queued'
                    UNION ALL
-                   SELECT min(lease_until) FROM outbox WHERE status = 'sending')"""
+                   SELECT min(lease_until) FROM outbox
+                    WHERE channel = :channel AND status = 'sending')""",
+            {"channel": self.channel},
         )
         if row is None or row["at"] is None:
             return self.policy.poll
@@ -236,12 +255,19 @@ class DeliveryWorker:
                           status = 'sending', lease_owner = :owner, lease_until = :until
                     WHERE id IN (
                           SELECT id FROM outbox
-                           WHERE (status = 'queued' AND next_attempt_at <= :now)
-                              OR (status = 'sending' AND lease_until < :now)
+                           WHERE channel = :channel
+                             AND ((status = 'queued' AND next_attempt_at <= :now)
+                                  OR (status = 'sending' AND lease_until < :now))
                            ORDER BY next_attempt_at, id
                            LIMIT :limit)
                 RETURNING *""",
-                {"owner": self.owner, "until": until, "now": at, "limit": self.policy.batch},
+                {
+                    "owner": self.owner,
+                    "until": until,
+                    "now": at,
+                    "limit": self.policy.batch,
+                    "channel": self.channel,
+                },
             )
             if rows:  # announce real changes only: "outbox" wakes this very worker again
                 tx.touch("outbox")
@@ -451,9 +477,17 @@ class DeliveryWorker:
             rows.append((status, next_at, outcome.error[:1000], message.id, self.owner))
             self._held.discard(message.id)
             if give_up:
-                log.warning("mail #%d (%s) failed: %s", message.id, message.kind, outcome.error)
+                log.warning(
+                    "%s #%d (%s) failed: %s", self.noun, message.id, message.kind, outcome.error
+                )
             else:
-                log.info("mail #%d (%s) to be retried: %s", message.id, message.kind, outcome.error)
+                log.info(
+                    "%s #%d (%s) to be retried: %s",
+                    self.noun,
+                    message.id,
+                    message.kind,
+                    outcome.error,
+                )
         if not rows:
             return
         async with self.store.write("outbox") as tx:

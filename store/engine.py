@@ -230,6 +230,18 @@ class Engine:
                 raise
         return True
 
+    async def checkpoint(self) -> bool:
+        """Fold the write-ahead log into the database file and truncate it (after an erasure,
+        so deleted data does not linger in the log). False when a reader kept it from finishing:
+        SQLite then does it at a later checkpoint."""
+        async with (
+            self._write_lock,
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor,
+        ):
+            row = await cursor.fetchone()
+            await cursor.fetchall()
+        return row is not None and int(row[0]) == 0
+
     async def backup_to(self, target: str) -> None:
         """An online, consistent copy (later used by `usher backup`)."""
         async with self._write_lock, self._writer.execute("VACUUM INTO ?", (target,)) as cursor:

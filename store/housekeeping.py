@@ -16,8 +16,9 @@ from .audit import record
 from .clock import now as clock_now
 from .clock import to_db
 from .core import Store
+from .signup import UNCONFIRMED_VALID, expire_unconfirmed_in
 
-UNCONFIRMED_TTL = timedelta(hours=24)
+UNCONFIRMED_TTL = UNCONFIRMED_VALID
 SENT_MAIL_TTL = timedelta(days=90)
 
 
@@ -57,31 +58,12 @@ async def run_housekeeping(
     """One pass in one transaction. `now` lets tests (and operators) move the clock."""
     moment = now or clock_now()
     at = to_db(moment)
-    unconfirmed_before = to_db(moment - UNCONFIRMED_TTL)
     sent_before = to_db(moment - sent_mail_ttl)
     async with store.write("users", "invite_links", "invitations", "outbox") as tx:
         tokens = await tx.execute(
             "DELETE FROM action_tokens WHERE used_at IS NOT NULL OR expires_at <= ?", (at,)
         )
-        stale = await tx.fetchall(
-            "SELECT id, link_id FROM users WHERE status = 'unconfirmed' AND created_at <= ?",
-            (unconfirmed_before,),
-        )
-        returned = 0
-        for row in stale:
-            if row["link_id"] is not None:
-                returned += await tx.execute(
-                    "UPDATE invite_links SET uses = uses - 1 WHERE id = ? AND uses > 0",
-                    (row["link_id"],),
-                )
-        removed = 0
-        if stale:
-            ids = [int(row["id"]) for row in stale]
-            marks = ",".join("?" * len(ids))
-            removed = await tx.execute(
-                f"DELETE FROM users WHERE status = 'unconfirmed' AND id IN ({marks})",  # noqa: S608
-                ids,
-            )
+        expired_accounts = await expire_unconfirmed_in(tx, store.settings, moment=moment)
         expired = await tx.execute(
             "UPDATE invitations SET status = 'expired' "
             "WHERE status = 'pending' AND expires_at <= ?",
@@ -93,8 +75,8 @@ async def run_housekeeping(
         )
         report = HousekeepingReport(
             tokens_deleted=tokens,
-            unconfirmed_removed=removed,
-            link_uses_returned=returned,
+            unconfirmed_removed=expired_accounts.removed,
+            link_uses_returned=expired_accounts.link_uses_returned,
             invitations_expired=expired,
             sent_mail_purged=purged,
         )

@@ -38,6 +38,7 @@ from .records import Level, User, from_row, from_rows
 from .settings import Settings
 from .text import clean_line, clean_text
 from .tokens import new_token, token_digest
+from .webhooks import emit
 
 __all__ = [
     "INVITATION_VALID",
@@ -847,5 +848,6 @@ async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor
             {"invitation_id": invitation.id, "user_id": user_id, "level": invitation.level},
         )
         row = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+        await emit(tx, store.settings, "user.created", row)
     assert row is not None
     return from_row(row, User)

@@ -177,6 +177,14 @@ CREATE INDEX outbox_status_id ON outbox (status, id);
 """
 """Issue 3: finding expired leases (a crashed worker's messages) and listing by status."""
 
+V8_OPERATIONS = """
+ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'
+    CHECK (channel IN ('email', 'webhook'));
+CREATE INDEX outbox_channel_due ON outbox (channel, status, next_attempt_at);
+"""
+"""Issue 11: webhook deliveries share the outbox (leases, backoff, the Outbox screen) with email;
+`channel` tells the delivery workers which rows are theirs."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -184,6 +192,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (4, V4_APPROVALS_AND_USERS),
     (5, V5_INVITATIONS),
     (7, V7_BULK_ACCOUNTS),
+    (8, V8_OPERATIONS),
 ]
 """(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
 

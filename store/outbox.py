@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import msgspec
 from email_validator import EmailNotValidError, validate_email
@@ -88,6 +89,8 @@ class OutboxError(Exception):
 
 class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
     id: int
+    channel: str = "email"
+    """`email`, or `webhook` (recipient = the URL, kind = the event, payload = the JSON body)."""
     recipient: str
     recipient_name: str = ""
     kind: str
@@ -101,6 +104,17 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
     message_id: str
     created_at: datetime
     sent_at: datetime | None = None
+
+    @property
+    def is_webhook(self) -> bool:
+        return self.channel == "webhook"
+
+    @property
+    def destination(self) -> str:
+        """Who it goes to, for lists: the address, or `webhook <host>`."""
+        if self.is_webhook:
+            return f"webhook {urlsplit(self.recipient).netloc or self.recipient}"
+        return self.recipient
 
     def values(self) -> dict[str, Any]:
         """The template values as stored (secrets included unless already scrubbed)."""
@@ -126,6 +140,7 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
         """The shape `usher outbox list --json` prints (no template values: they hold tokens)."""
         return {
             "id": self.id,
+            "channel": self.channel,
             "recipient": self.recipient,
             "recipient_name": self.recipient_name,
             "kind": self.kind,
@@ -151,7 +166,11 @@ def scrubbed_payload(payload: str) -> str:
 
 
 def render_for_view(message: OutboxMessage, settings: Settings) -> RenderedEmail:
-    """The message as the console shows it (see `OutboxMessage.shown_values`)."""
+    """The message as the console shows it (see `OutboxMessage.shown_values`); a webhook is
+    shown as its event type and JSON body."""
+    if message.is_webhook:
+        pretty = msgspec.json.format(message.payload.encode(), indent=2).decode()
+        return RenderedEmail(subject=message.kind, text=pretty, html="")
     return render(
         message.kind,
         message.shown_values(),
@@ -205,6 +224,23 @@ async def status_counts(store: Store) -> dict[str, int]:
     return counts
 
 
+def _need_channel(settings: Settings, channel: str, what: str) -> None:
+    """Webhooks need USHER_WEBHOOK_URL where emails need SMTP."""
+    if channel == "webhook":
+        if not settings.webhooks_configured:
+            raise OutboxError(
+                f"No webhook URL is configured, so {what}. Set USHER_WEBHOOK_URL and "
+                "USHER_WEBHOOK_SECRET and restart Usher."
+            )
+        return
+    _need_smtp(settings, what)
+
+
+def _ready_channels(settings: Settings) -> list[str]:
+    channels = ["email"] if settings.smtp_configured else []
+    return [*channels, "webhook"] if settings.webhooks_configured else channels
+
+
 def _need_smtp(settings: Settings, what: str) -> None:
     if not settings.smtp_configured:
         raise OutboxError(
@@ -216,12 +252,12 @@ def _need_smtp(settings: Settings, what: str) -> None:
 
 async def retry(store: Store, message_id: int, actor: str) -> OutboxMessage:
     """Send a failed (or waiting) message again now, with a fresh count of attempts."""
-    _need_smtp(store.settings, "messages cannot be retried")
     async with store.write("outbox") as tx:
         row = await tx.fetchone("SELECT * FROM outbox WHERE id = ?", (message_id,))
         if row is None:
             raise OutboxError(f"there is no message #{message_id}")
         message = from_row(row, OutboxMessage)
+        _need_channel(store.settings, message.channel, "messages cannot be retried")
         if message.status == "kept":
             raise OutboxError(f"message #{message_id} is kept: send the kept messages instead")
         if message.status not in ("failed", "queued"):
@@ -244,14 +280,18 @@ async def retry(store: Store, message_id: int, actor: str) -> OutboxMessage:
 
 
 async def retry_all_failed(store: Store, actor: str) -> int:
-    """Queue every failed message again; returns how many."""
-    _need_smtp(store.settings, "failed messages cannot be retried")
+    """Queue every failed message again (of the channels that are configured); returns how
+    many."""
+    channels = _ready_channels(store.settings)
+    if not channels:
+        _need_smtp(store.settings, "failed messages cannot be retried")
+    marks = ",".join("?" * len(channels))
     async with store.write("outbox") as tx:
         count = await tx.execute(
-            """UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?,
-                                 lease_owner = NULL, lease_until = NULL
-               WHERE status = 'failed'""",
-            (db_now(),),
+            f"""UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?,
+                                  lease_owner = NULL, lease_until = NULL
+                WHERE status = 'failed' AND channel IN ({marks})""",  # noqa: S608 - placeholders
+            (db_now(), *channels),
         )
         if count:
             await record(tx, actor, "mail_retried_all", f"{count} failed", {"count": count})
@@ -264,7 +304,7 @@ async def send_kept(store: Store, actor: str) -> int:
     async with store.write("outbox") as tx:
         count = await tx.execute(
             """UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?
-               WHERE status = 'kept'""",
+               WHERE status = 'kept' AND channel = 'email'""",
             (db_now(),),
         )
         if count:

@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     org: str = "Usher"
     rate_limit: int = 20
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    webhook_url: str = ""
+    webhook_secret: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -51,6 +53,16 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 "public_url is required when host is 0.0.0.0 or :: "
                 "(set USHER_PUBLIC_URL or --public-url to the address people will open)"
             )
+        if self.webhook_url:
+            if not self.webhook_url.startswith(("http://", "https://")):
+                raise SettingsError(
+                    f"webhook_url must start with http:// or https://, not {self.webhook_url!r}"
+                )
+            if not self.webhook_secret:
+                raise SettingsError(
+                    "webhook_secret is required when webhook_url is set (set "
+                    "USHER_WEBHOOK_SECRET to a long random string the receiver also knows)"
+                )
         if not self.mail_from:
             self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"
 
@@ -69,6 +81,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     @property
     def smtp_configured(self) -> bool:
         return bool(self.smtp_url)
+
+    @property
+    def webhooks_configured(self) -> bool:
+        return bool(self.webhook_url)
 
     def with_port(self, port: int) -> Settings:
         """A copy bound to `port` (used when `--port 0` let the OS pick one)."""

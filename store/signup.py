@@ -37,6 +37,7 @@ from .tokens import (
     same_secret,
     token_digest,
 )
+from .webhooks import emit, emit_many
 
 __all__ = [
     "CONFIRM_VALID",
@@ -45,6 +46,7 @@ __all__ = [
     "SET_PASSWORD_VALID",
     "UNCONFIRMED_VALID",
     "ConfirmOutcome",
+    "Expired",
     "FormRefused",
     "PasswordChange",
     "Session",
@@ -56,6 +58,7 @@ __all__ = [
     "check_email_address",
     "confirm_email",
     "expire_unconfirmed",
+    "expire_unconfirmed_in",
     "queue_set_password_email",
     "request_password_reset",
     "session_user",
@@ -265,18 +268,32 @@ async def queue_set_password_email(
 # --- housekeeping ------------------------------------------------------------------------------
 
 
-async def _expire_unconfirmed(tx: Transaction) -> int:
-    cutoff = to_db(now() - UNCONFIRMED_VALID)
+class Expired(msgspec.Struct, frozen=True, kw_only=True):
+    removed: int = 0
+    link_uses_returned: int = 0
+
+
+async def expire_unconfirmed_in(
+    tx: Transaction, settings: Settings, *, moment: datetime | None = None
+) -> Expired:
+    """Inside the caller's transaction: delete accounts left unconfirmed for 24 h (as of
+    `moment`, default now), give their link uses back, audit each and tell the webhooks."""
+    cutoff = to_db((moment or now()) - UNCONFIRMED_VALID)
     rows = await tx.fetchall(
         "SELECT id, email, link_id FROM users WHERE status = 'unconfirmed' AND created_at <= ?",
         (cutoff,),
     )
     if not rows:
-        return 0
+        return Expired()
     given_back: dict[int, int] = {}
     for row in rows:
         if row["link_id"] is not None:
             given_back[int(row["link_id"])] = given_back.get(int(row["link_id"]), 0) + 1
+    returned = 0
+    for link_id, count in given_back.items():
+        link = await tx.fetchone("SELECT uses FROM invite_links WHERE id = ?", (link_id,))
+        if link is not None:
+            returned += min(count, int(link["uses"]))
     await tx.executemany(
         "UPDATE invite_links SET uses = max(uses - ?, 0) WHERE id = ?",
         [(count, link_id) for link_id, count in given_back.items()],
@@ -292,17 +309,18 @@ async def _expire_unconfirmed(tx: Transaction) -> int:
             str(row["email"]),
             {"link_id": row["link_id"]},
         )
+    await emit_many(tx, settings, "user.deleted", rows)
     tx.touch("users", "invite_links", "action_tokens")
-    return len(rows)
+    return Expired(removed=len(rows), link_uses_returned=returned)
 
 
-async def expire_unconfirmed(store: Store) -> int:
+async def expire_unconfirmed(store: Store, *, moment: datetime | None = None) -> int:
     """Delete accounts left unconfirmed for 24 h, giving their link uses back; returns how many.
 
     Housekeeping calls it now and then; signups and link checks call it lazily as well.
     """
     async with store.write() as tx:
-        return await _expire_unconfirmed(tx)
+        return (await expire_unconfirmed_in(tx, store.settings, moment=moment)).removed
 
 
 # --- signing up through a link -----------------------------------------------------------------
@@ -376,7 +394,7 @@ async def sign_up_by_link(
     password_hash = await store.hasher.hash(form.password)  # before the write lock, always
     moment = db_now()
     async with store.write("users", "invite_links") as tx:
-        await _expire_unconfirmed(tx)
+        await expire_unconfirmed_in(tx, store.settings)
         existing = await tx.fetchone(
             "SELECT id, email, first_name, last_name, status FROM users WHERE email = ?",
             (email,),
@@ -438,6 +456,8 @@ async def sign_up_by_link(
                VALUES (?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
             (email, first, last, level, status, password_hash, link.id, moment, moment),
         )
+        created = {"id": user_id, "email": email, "level": level, "status": status}
+        await emit(tx, store.settings, "user.created", created)
         user_row: dict[str, object] = {
             "email": email,
             "first_name": first,
@@ -511,6 +531,8 @@ async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutco
         )
         await _queue_status_email(tx, store.settings, _as_dict(row), status)
         await record(tx, actor, "email_confirmed", str(row["email"]), {"status": status})
+        confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
+        await emit(tx, store.settings, "user.confirmed", confirmed)
         tx.touch("users", "action_tokens")
     return ConfirmOutcome(status=status)
 
@@ -746,6 +768,7 @@ async def set_password_by_token(
             status = "active" if row["auto_accept"] else "pending"
             confirmed_at = moment
             await _queue_status_email(tx, store.settings, _as_dict(row), status)
+            await emit(tx, store.settings, "user.confirmed", {**_as_dict(row), "status": status})
         await tx.execute(
             """UPDATE users SET password_hash = ?, must_change_password = 0, status = ?,
                    password_expires_at = NULL, confirmed_at = ?, updated_at = ?

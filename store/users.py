@@ -21,6 +21,7 @@ from .engine import Engine, Transaction
 from .outbox import enqueue
 from .records import AuditEntry, Level, User, UserStatus, from_row, from_rows
 from .tokens import new_token, token_digest
+from .webhooks import emit
 
 LEVELS: tuple[Level, ...] = get_args(Level)
 STATUSES: tuple[UserStatus, ...] = get_args(UserStatus)
@@ -220,7 +221,7 @@ async def set_level(
         for chunk in chunked(sorted(set(user_ids))):
             marks = ",".join("?" * len(chunk))
             rows = await tx.fetchall(
-                f"SELECT id, email, level FROM users WHERE id IN ({marks}) AND level != ?",  # noqa: S608 - placeholders only
+                f"SELECT id, email, level, status FROM users WHERE id IN ({marks}) AND level != ?",  # noqa: S608 - placeholders only
                 (*chunk, level),
             )
             if not rows:
@@ -244,6 +245,13 @@ async def set_level(
                     change.email,
                     {"user_id": change.user_id, "from": change.old, "to": change.new},
                 )
+                await emit(
+                    tx,
+                    store.settings,
+                    "user.level_changed",
+                    {**dict(row), "level": level},
+                    previous={"level": change.old},
+                )
     return changes
 
 
@@ -263,6 +271,7 @@ async def disable_user(store: Store, user_id: int, *, actor: str) -> User:
             (db_now(), user_id),
         )
         await record(tx, actor, "user_disabled", user.email, {"user_id": user.id})
+        await emit(tx, store.settings, "user.disabled", user)
     return user
 
 
@@ -278,6 +287,7 @@ async def enable_user(store: Store, user_id: int, *, actor: str) -> User:
             await _refuse(tx, user_id, "enable", "only disabled accounts can be enabled")
         user = from_row(row, User)
         await record(tx, actor, "user_enabled", user.email, {"user_id": user.id})
+        await emit(tx, store.settings, "user.enabled", user)
     return user
 
 

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import stat
 import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from store.clock import now, to_db
 from store.housekeeping import run_housekeeping
 from store.instance_lock import DatabaseInUse
 
-from .helpers import ROOT, child_env, usher_command
+from .helpers import ROOT, child_env, eventually, usher_command
 
 
 async def add_user(store: Store, email: str, status: str = "active", **extra: object) -> int:
@@ -31,28 +32,79 @@ async def add_user(store: Store, email: str, status: str = "active", **extra: ob
         return await tx.execute(sql, list(columns.values()))
 
 
+BURST = """
+import asyncio, sys
+from store import Store, load_settings
+from store.links import LinkDraft, create_link
+from store.passwords import Hasher
+from store.signup import SignupForm, sign_up_by_link
+
+async def main() -> None:
+    settings = load_settings({"db": sys.argv[1]}, environ={})
+    async with await Store.open(settings, hasher=Hasher(time_cost=1, memory_kib=8)) as store:
+        link = await create_link(store, LinkDraft(confirm_email=False), actor="burst")
+        for i in range(100_000):
+            email = f"burst{i}@example.org"
+            password = "correct horse battery staple"
+            form = SignupForm(email=email, first_name="B", last_name=str(i),
+                              password=password, password_confirm=password)
+            await sign_up_by_link(store, link.token, form, actor="burst")
+            print(email, flush=True)  # committed: sign_up_by_link returned
+
+asyncio.run(main())
+"""
+"""Signs people up through an invite link, one transaction each, as fast as it can, printing
+each address once its account is committed, until it is killed."""
+
+
 async def test_backup_during_a_burst_of_signups_holds_every_committed_account(
     store: Store, tmp_path: Path
 ) -> None:
+    """Another process signs people up while we back up: the copy holds every account committed
+    before the backup began, and is consistent (a prefix of the commit order, no gaps)."""
+    burst = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BURST,
+        store.path,
+        cwd=ROOT,
+        env=child_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     committed: list[str] = []
 
-    async def burst() -> None:
-        for i in range(300):
-            await add_user(store, f"burst{i}@example.org")
-            committed.append(f"burst{i}@example.org")
-            await asyncio.sleep(0)
+    async def read() -> None:
+        assert burst.stdout is not None
+        async for line in burst.stdout:
+            committed.append(line.decode().strip())
 
-    writer = asyncio.create_task(burst())
-    await asyncio.sleep(0.05)
-    before = list(committed)
-    report = await store.backup(str(tmp_path / "backup.db"))
-    await writer
+    reader = asyncio.create_task(read())
+    try:
+        await eventually(lambda: _at_least(committed, 20), timeout=30)
+        before = list(committed)
+        report = await store.backup(str(tmp_path / "backup.db"))
+        after_backup = len(committed)
+        # The burst goes on after the copy: it really was taken in the middle of it.
+        await eventually(lambda: _at_least(committed, after_backup + 5), timeout=30)
+    finally:
+        burst.kill()
+        await burst.wait()
+        await reader
     assert stat.S_IMODE(Path(report.path).stat().st_mode) == 0o600
     with sqlite3.connect(report.path) as conn:
-        emails = {row[0] for row in conn.execute("SELECT email FROM users")}
+        emails = [row[0] for row in conn.execute("SELECT email FROM users ORDER BY id")]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert set(before) <= emails, "every account committed before the backup is in it"
-    assert report.users == len(emails)
+        uses = conn.execute("SELECT uses FROM invite_links").fetchone()[0]
+    conn.close()
+    assert set(before) <= set(emails), "every account committed before the backup is in it"
+    assert emails == committed[: len(emails)], "the copy is one moment of the commit order"
+    assert len(emails) < len(committed)
+    assert uses == len(emails) == report.users
+
+
+async def _at_least(items: list[str], count: int) -> bool:
+    return len(items) >= count
 
 
 async def test_backup_refuses_to_overwrite(store: Store, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def describe(message: OutboxMessage, subject: str) -> Text:
         ("Status", message.status),
         ("Attempts", str(message.attempts)),
         ("Created", created),
-        ("Message-ID", message.message_id),
+        ("Event id" if message.is_webhook else "Message-ID", message.message_id),
     ]
     if message.sent_at:
         lines.append(("Sent", f"{message.sent_at.astimezone():%Y-%m-%d %H:%M:%S}"))

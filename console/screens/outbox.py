@@ -1,4 +1,5 @@
-"""Outbox: every email Usher has written, live. View one, retry failed ones, send kept ones."""
+"""Outbox: every email (and webhook delivery) Usher has written, live. View one, retry failed
+ones, send kept ones."""
 
 from __future__ import annotations
 
@@ -80,7 +81,9 @@ class OutboxScreen(UsherScreen):
     TITLE = "Outbox"
     AUTO_FOCUS = "#outbox"
     HELP: ClassVar[str] = (
-        "Every email Usher writes goes through this outbox, newest first, updated live.\n\n"
+        "Every email Usher writes goes through this outbox, newest first, updated live; so do "
+        "webhook deliveries (USHER_WEBHOOK_URL), shown as `webhook <host>` with the event as "
+        "their kind.\n\n"
         "Statuses: queued (waiting for its next try), sending, sent (the server accepted it), "
         "failed (the server refused it, or every try failed; the reply is in Last error), "
         "kept (no SMTP server was configured: nothing was sent).\n\n"
@@ -194,7 +197,7 @@ class OutboxScreen(UsherScreen):
         return (
             Text(str(message.id), justify="right"),
             Text(message.status, style=STATUS_STYLE.get(message.status, "")),
-            Text(clean_line(message.recipient)),
+            Text(clean_line(message.destination), style="cyan" if message.is_webhook else ""),
             Text(clean_line(message.kind)),
             Text(str(message.attempts), justify="right"),
             Text(error[:60] + ("…" if len(error) > 60 else ""), style="red" if error else ""),

@@ -28,6 +28,7 @@ from store.users import (
     page_users,
 )
 
+from ..dialogs.erase_user import ask_and_erase
 from ..dialogs.export import ExportDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
 from ..widgets.live_table import cursor_key, sync_rows
@@ -60,6 +61,7 @@ class UsersScreen(UsherScreen):
         "] / [  next and previous page\n"
         "x  export the current view (all pages, with its filters and sort) as CSV; the file is "
         "readable only by you, and cells a spreadsheet would run as formulas are neutralised\n"
+        "delete (or X)  erase the person everywhere (asks once; the audit keeps a pseudonym)\n"
         "escape  back to the table"
     )
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -69,6 +71,7 @@ class UsersScreen(UsherScreen):
         Binding("left_square_bracket", "previous_page", "Prev page", key_display="["),
         Binding("x", "export", "Export"),
         Binding("n", "app.switch_mode('add_user')", "Add user"),
+        Binding("delete,X", "erase", "Erase", key_display="del"),
         Binding("escape", "to_table", "Table", show=False),
     ]
     DEFAULT_CSS = """
@@ -238,6 +241,11 @@ class UsersScreen(UsherScreen):
         if key is None or store is None:
             return
         self.app.push_screen(UserDetailDialog(store, int(key)))
+
+    async def action_erase(self) -> None:
+        key = cursor_key(self.table)
+        if key is not None:
+            await ask_and_erase(self, int(key))
 
     # ---------------------------------------------------------------- export
 

@@ -1,0 +1,80 @@
+"""How long erasure holds the write lock on a big database: 50,000 users, 250,000 audit entries
+and 100,000 messages; erasing one person, then ten in one transaction.
+
+Erasure sweeps every text column of every table for the address (so tables added later are
+covered too); this shows what that costs. Run: `.venv/bin/python bench/bench_erasure.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from store import Store, load_settings
+from store.clock import db_now
+from store.erasure import erase_users
+
+USERS = 50_000
+AUDIT_PER_USER = 5
+MESSAGES_PER_USER = 2
+
+
+async def fill(store: Store) -> None:
+    now = db_now()
+    async with store.write("users") as tx:
+        await tx.executemany(
+            "INSERT INTO users (email, first_name, last_name, level, status, created_at, "
+            "updated_at) VALUES (?, 'First', 'Last', 'member', 'active', ?, ?)",
+            [(f"person{i}@example.org", now, now) for i in range(USERS)],
+        )
+        await tx.executemany(
+            "INSERT INTO audit (at, actor, action, subject, details) VALUES (?, 'alice', ?, ?, ?)",
+            [
+                (now, f"action{j}", f"person{i}@example.org", f'{{"user_id": {i}}}')
+                for i in range(USERS)
+                for j in range(AUDIT_PER_USER)
+            ],
+        )
+        await tx.executemany(
+            "INSERT INTO outbox (recipient, kind, payload, status, next_attempt_at, message_id, "
+            "created_at) VALUES (?, 'welcome', ?, 'sent', ?, ?, ?)",
+            [
+                (
+                    f"person{i}@example.org",
+                    f'{{"first_name": "First", "sign_in_email": "person{i}@example.org"}}',
+                    now,
+                    f"<{i}.{j}@bench>",
+                    now,
+                )
+                for i in range(USERS)
+                for j in range(MESSAGES_PER_USER)
+            ],
+        )
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings({"db": str(Path(folder) / "bench.db")}, environ={})
+        async with await Store.open(settings, watch=False) as store:
+            started = time.perf_counter()
+            await fill(store)
+            print(f"filled in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            for count in (1, 10):
+                first = int(await store.engine.scalar("SELECT min(id) FROM users"))
+                ids = list(range(first, first + count))
+                started = time.perf_counter()
+                report = await erase_users(store, ids, actor="bench")
+                elapsed = time.perf_counter() - started
+                assert len(report.erased) == count
+                print(
+                    f"erased {count:>2} of {USERS:,} users "
+                    f"({USERS * AUDIT_PER_USER:,} audit entries, "
+                    f"{USERS * MESSAGES_PER_USER:,} messages): {elapsed * 1000:,.0f} ms"
+                )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

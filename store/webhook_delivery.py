@@ -1,0 +1,132 @@
+"""The webhook worker: POSTs the outbox's `webhook` rows to USHER_WEBHOOK_URL.
+
+The mail worker's machinery, reused: rows are claimed with a lease (two processes never post
+the same row at once), failures go back to `queued` with exponential backoff and jitter, and
+after `max_attempts` a row is `failed` (retry it from the Outbox screen). A 2xx answer is
+delivery; anything else (another status, a timeout, no connection) is tried again later, so
+delivery is at-least-once: the body and its event id are the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+import httpx
+
+from .clock import db_now
+from .delivery import DEFAULTS, DeliveryPolicy, DeliveryWorker, Outcome, new_worker_id
+from .outbox import OutboxMessage
+from .webhooks import headers
+
+if TYPE_CHECKING:
+    from .core import Store
+
+log = logging.getLogger("usher.webhooks")
+
+TIMEOUT_SECONDS = 10.0
+"""Per attempt: a receiver that has not answered by then is tried again later."""
+
+
+class WebhookWorker(DeliveryWorker):
+    channel: ClassVar[str] = "webhook"
+    noun: ClassVar[str] = "webhook"
+
+    def __init__(self, store: Store, policy: DeliveryPolicy, owner: str, *, timeout: float) -> None:
+        super().__init__(store, None, policy, owner)
+        self.mail_dir = None
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def _sends(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return self.settings.webhook_url
+
+    async def _work(self) -> None:
+        await self.deliver_due()
+
+    async def _deliver_batch(self, messages: list[OutboxMessage]) -> int:
+        handled = 0
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        for message in messages:
+            if self._stop.is_set():
+                break
+            if time.monotonic() >= self._lease_renew_at:
+                await self._renew_leases()
+            if message.id not in self._held:
+                continue
+            await self._record(message, await self._post(self._client, message))
+            handled += 1
+        await self._release_held()
+        return handled
+
+    async def _post(self, client: httpx.AsyncClient, message: OutboxMessage) -> Outcome:
+        raw = message.payload.encode()
+        sent_headers = headers(self.settings, raw, event_id=message.message_id, event=message.kind)
+        try:
+            response = await client.post(message.recipient, content=raw, headers=sent_headers)
+        except httpx.HTTPError as error:
+            return Outcome("retry", f"{type(error).__name__}: {error}"[:500] or "no answer")
+        if 200 <= response.status_code < 300:
+            return Outcome("sent")
+        return Outcome("retry", f"HTTP {response.status_code} {response.reason_phrase}".strip())
+
+    async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
+        if outcome.kind != "sent":
+            await self._record_many([message], outcome)
+            return
+        async with self.store.write("outbox") as tx:
+            await tx.execute(
+                """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                                     last_error = '', lease_owner = NULL, lease_until = NULL
+                   WHERE id = ?""",
+                (db_now(), message.id),
+            )
+        self._held.discard(message.id)
+        log.info("webhook #%d (%s) delivered", message.id, message.kind)
+
+    def _drop_connection(self) -> None:
+        """Nothing to drop at once: `_close_connection` closes the client when the run ends."""
+
+    async def _close_connection(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+async def run_webhook_delivery(
+    store: Store,
+    *,
+    stop_event: asyncio.Event | None = None,
+    poll: float = DEFAULTS.poll,
+    base_delay: float = DEFAULTS.base_delay,
+    max_delay: float = DEFAULTS.max_delay,
+    max_attempts: int = DEFAULTS.max_attempts,
+    lease_seconds: float = DEFAULTS.lease_seconds,
+    batch: int = DEFAULTS.batch,
+    timeout: float = TIMEOUT_SECONDS,
+    worker_id: str | None = None,
+) -> None:
+    """Deliver queued webhooks until `stop_event` is set (or the task is cancelled); returns at
+    once when USHER_WEBHOOK_URL is unset."""
+    if not store.settings.webhooks_configured:
+        return
+    worker = WebhookWorker(
+        store,
+        DeliveryPolicy(
+            poll=poll,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            lease_seconds=lease_seconds,
+            batch=batch,
+        ),
+        worker_id or new_worker_id(),
+        timeout=timeout,
+    )
+    await worker.run(stop_event or asyncio.Event())
