@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from litestar import post
 from litestar.params import JSONBody
 from rich.text import Text
@@ -336,3 +337,53 @@ async def test_waiting_times_tick(settings: Settings) -> None:
         }
         screen._tick()
         assert table.get_cell(str(bea), "waiting").plain == "2 h"
+
+
+async def test_a_long_queue_shows_the_oldest_and_says_so(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ApprovalsScreen, "MAX_ROWS", 2)
+    await seed(settings, *THREE)
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await open_approvals(pilot, app, 2)
+        assert emails_shown(app) == ["bea@example.org", "carl@example.org"]
+        summary = app.screen.query_one("#summary").render()
+        assert isinstance(summary, Content)
+        assert summary.plain.startswith("3 waiting · the oldest 2 shown")
+        await pilot.press("a")
+        await until(pilot, lambda: emails_shown(app) == ["carl@example.org", "dana@example.org"])
+        assert table.row_count == 2
+
+
+async def test_rows_arrive_in_place_and_leave_without_moving_the_view(settings: Settings) -> None:
+    people = [(f"p{i:02}@example.org", f"P{i:02}", timedelta(hours=100 - i)) for i in range(60)]
+    ids = await seed(settings, *people)
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await open_approvals(pilot, app, 60)
+        await pilot.press("pagedown", "pagedown", "space")  # select one, cursor moves down
+        await until(pilot, lambda: table.scroll_y > 0)
+        held = cursor_key(table)
+        screen = app.screen
+        assert isinstance(screen, ApprovalsScreen) and held is not None
+        selected = set(screen.selected)
+        assert len(selected) == 1
+        top = int(table.scroll_y)
+        top_key = row_keys(table)[top]
+
+        assert app.store is not None
+        await approve(app.store, ids[:3], actor="someone else")  # three rows above the view leave
+        await until(pilot, lambda: table.row_count == 57)
+        await until(pilot, lambda: row_keys(table)[int(table.scroll_y)] == top_key)
+        assert cursor_key(table) == held
+        assert screen.selected == selected
+        (chosen,) = selected
+        assert table.get_cell(str(chosen), "mark").plain == "✓"
+
+        # Someone who signed up long ago but became pending just now goes in signup order.
+        late = await add_user(app.store, "late@example.org", first="Late", age=timedelta(hours=99))
+        await until(pilot, lambda: table.row_count == 58)
+        assert row_keys(table)[:3] == [str(ids[3]), str(late), str(ids[4])]
+        assert cursor_key(table) == held
+        assert row_keys(table)[int(table.scroll_y)] == top_key

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
@@ -55,6 +55,9 @@ def decision_message(decision: Decision) -> str:
 class ApprovalsScreen(UsherScreen):
     TITLE = "Approvals"
     AUTO_FOCUS = "#pending"
+    MAX_ROWS: ClassVar[int] = 1000
+    """The oldest this many are shown: a DataTable's first render grows with its rows (10,000
+    pending took 1.7 s, 50,000 took 8 s; see bench/). More waiting is said in the summary."""
     HELP: ClassVar[str] = (
         "Everyone waiting for approval, oldest first. New sign-ups appear by themselves (also "
         "those taken by another Usher process), and rows leave when someone else decides them; "
@@ -66,7 +69,9 @@ class ApprovalsScreen(UsherScreen):
         "*  select all shown, or unselect all\n"
         "l  change the level before approving\n"
         "/  filter by name, email or link; escape clears the filter, then the selection\n\n"
-        "If someone else decided a person first, you are told, and no second email goes out."
+        "If someone else decided a person first, you are told, and no second email goes out.\n\n"
+        "With more than 1,000 waiting, the oldest 1,000 are shown (the count says so): filter "
+        "with / to reach the others, or use `usher users approve --all-pending`."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve"),
@@ -90,6 +95,8 @@ class ApprovalsScreen(UsherScreen):
         super().__init__()
         self.users: dict[int, UserView] = {}
         """The rows shown, by user id, in table order."""
+        self.waiting_count = 0
+        """Everyone waiting (that the filter lets through), shown or not."""
         self.selected: set[int] = set()
 
     def compose_body(self) -> ComposeResult:
@@ -143,6 +150,8 @@ class ApprovalsScreen(UsherScreen):
 
     def show(self, users: Sequence[UserView]) -> None:
         """Bring the table to `users` by diff (see live_table.sync_rows)."""
+        self.waiting_count = len(users)
+        users = users[: self.MAX_ROWS]
         self.users = {user.id: user for user in users}
         self.selected &= set(self.users)
         sync_rows(self.table, [(str(user.id), self._cells(user)) for user in users])
@@ -168,8 +177,10 @@ class ApprovalsScreen(UsherScreen):
                 table.update_cell(key, "waiting", Text(text))
 
     def _show_summary(self) -> None:
-        count = len(self.users)
-        text = Text(f"{count} waiting", no_wrap=True, overflow="ellipsis")
+        count = self.waiting_count
+        text = Text(f"{count:,} waiting", no_wrap=True, overflow="ellipsis")
+        if count > len(self.users):
+            text.append(f" · the oldest {len(self.users):,} shown", style="bold yellow")
         if self.selected:
             text.append(f" · {len(self.selected)} selected", style="bold")
         term = self.query_one("#filter", Input).value.strip()
@@ -321,8 +332,10 @@ class ApprovalsScreen(UsherScreen):
         self._show_summary()
 
     @on(Input.Changed, "#filter")
-    def _filter_changed(self) -> None:
-        self.run_worker(self.reload(), exclusive=True, group="approvals-filter")
+    @work(exclusive=True, group="approvals-filter")
+    async def _filter_changed(self) -> None:
+        """Each key press reloads; a newer filter cancels a reload still reading."""
+        await self.reload()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:

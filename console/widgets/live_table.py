@@ -15,22 +15,6 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 
-class KeyedText(Text):
-    """A cell that carries its row's key, so `DataTable.sort` can order rows by key."""
-
-    def __init__(self, text: Text, row_key: str) -> None:
-        super().__init__(
-            text.plain,
-            style=text.style,
-            justify=text.justify,
-            overflow=text.overflow,
-            no_wrap=text.no_wrap,
-            end=text.end,
-            spans=list(text.spans),
-        )
-        self.row_key = row_key
-
-
 class SyncResult(msgspec.Struct, frozen=True):
     added: list[str]
     removed: list[str]
@@ -56,6 +40,24 @@ def row_keys(table: DataTable[Any]) -> list[str]:
     return [str(row.key.value) for row in table.ordered_rows]
 
 
+def _reorder(table: DataTable[Any], order: list[str]) -> None:
+    """Put the rows in `order` with `DataTable.sort` (one pass, keys kept).
+
+    `sort` hands the key function a row's cells, not its key, so rows are recognised by the
+    identity of their cell objects (each row's cells are objects of its own).
+    """
+    columns = [column.key for column in table.ordered_columns]
+    position = {
+        tuple(id(cell) for cell in table.get_row(key)): index for index, key in enumerate(order)
+    }
+
+    def place(cells: Any) -> int:
+        values = cells if isinstance(cells, tuple) else (cells,)
+        return position[tuple(id(cell) for cell in values)]
+
+    table.sort(*columns, key=place)
+
+
 def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
     """Make `table` show exactly `rows` ((key, cells) in order) by changing only what differs."""
     wanted = {key: cells for key, cells in rows}
@@ -75,14 +77,13 @@ def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
     added: list[str] = []
     changed: list[str] = []
     for key, cells in rows:
-        keyed = [KeyedText(cells[0], key), *cells[1:]] if cells else []
         if key not in present:
-            table.add_row(*keyed, key=key)
+            table.add_row(*cells, key=key)
             added.append(key)
             continue
         current = table.get_row(key)
         differs = False
-        for column, old, new in zip(columns, current, keyed, strict=False):
+        for column, old, new in zip(columns, current, cells, strict=False):
             if old != new:
                 table.update_cell(key, column, new)
                 differs = True
@@ -91,8 +92,7 @@ def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
 
     order = [key for key, _ in rows]
     if row_keys(table) != order:
-        position = {key: index for index, key in enumerate(order)}
-        table.sort(columns[0], key=lambda cell: position[cell.row_key])
+        _reorder(table, order)
 
     if held is not None and held in wanted:
         table.move_cursor(row=table.get_row_index(held), animate=False, scroll=False)
