@@ -382,7 +382,10 @@ async def test_rows_arrive_in_place_and_leave_without_moving_the_view(settings: 
         assert table.get_cell(str(chosen), "mark").plain == "✓"
 
         # Someone who signed up long ago but became pending just now goes in signup order.
-        late = await add_user(app.store, "late@example.org", first="Late", age=timedelta(hours=99))
+        # P03 signed up 97 h ago and P04 96 h ago: Late (96.5 h) goes between them.
+        late = await add_user(
+            app.store, "late@example.org", first="Late", age=timedelta(hours=96, minutes=30)
+        )
         await until(pilot, lambda: table.row_count == 58)
         assert row_keys(table)[:3] == [str(ids[3]), str(late), str(ids[4])]
         assert cursor_key(table) == held
