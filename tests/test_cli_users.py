@@ -19,7 +19,9 @@ def usher(db: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         usher_command(*args, "--db", str(db)),
         cwd=ROOT,
-        env=child_env(USER="carol", SSH_CONNECTION="198.51.100.4 5555 10.0.0.1 22", **env),
+        env=child_env(
+            **{"USER": "carol", "SSH_CONNECTION": "198.51.100.4 5555 10.0.0.1 22", **env}
+        ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -118,3 +120,43 @@ def test_reject_with_reason(tmp_path: Path) -> None:
     plain = usher(db, "users", "reject", "cy@acme.org")
     assert plain.returncode == 0
     assert "rejected" in plain.stdout and "cy@acme.org" in plain.stdout
+
+
+def test_partly_done_is_success_and_nothing_done_is_exit_2(tmp_path: Path) -> None:
+    db = tmp_path / "u.db"
+    seed(db)
+    mixed = usher(db, "users", "approve", "ann@acme.org", "bob@acme.org", "--json")
+    assert mixed.returncode == 0, mixed.stderr  # bob was approved: the command did its work
+    outcome = json.loads(mixed.stdout)
+    assert [u["email"] for u in outcome["approved"]] == ["bob@acme.org"]
+    assert [(u["email"], u["status"]) for u in outcome["already_decided"]] == [
+        ("ann@acme.org", "active")
+    ]
+    assert "Ann is no longer pending (now active): nothing sent" in mixed.stderr
+
+    refused = usher(db, "users", "reject", "bob@acme.org", "404", "--json")
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout) == {
+        "rejected": [],
+        "already_decided": [
+            {
+                "id": outcome["approved"][0]["id"],
+                "email": "bob@acme.org",
+                "status": "active",
+                "decided_by": "carol (ssh 198.51.100.4)",
+            }
+        ],
+        "not_found": ["404"],
+    }
+    assert "no user '404'" in refused.stderr and "Traceback" not in refused.stderr
+    assert status_of(db, "bob@acme.org") == "active"
+    assert outbox_rows(db, "rejected") == []
+    assert [m["recipient"] for m in outbox_rows(db, "approved")] == ["bob@acme.org"]
+
+
+def test_decisions_are_audited_with_the_os_user_without_ssh(tmp_path: Path) -> None:
+    db = tmp_path / "u.db"
+    seed(db)
+    result = usher(db, "users", "reject", "cy@acme.org", SSH_CONNECTION="", SUDO_USER="dave")
+    assert result.returncode == 0, result.stderr
+    assert ("dave", "user_rejected", "cy@acme.org") in audit_actions(db)
