@@ -4,6 +4,7 @@ and level keys act on the cursor row or the selection; user text is shown litera
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,13 +26,22 @@ from console.app import UsherApp
 from console.dialogs.level import LevelDialog
 from console.dialogs.reject import RejectDialog
 from console.screens.approvals import ApprovalsScreen
+from console.screens.users import UsersScreen
 from console.widgets.live_table import cursor_key, row_keys
 from signup_server.deps import StoreDep
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
 from store.approvals import approve
 
-from .fixtures_users import add_link, add_user, audit_actions, level_of, outbox_rows, status_of
+from .fixtures_users import (
+    add_link,
+    add_user,
+    add_user_elsewhere,
+    audit_actions,
+    level_of,
+    outbox_rows,
+    status_of,
+)
 from .helpers import ROOT, child_env, eventually
 from .test_console_shell import header_text
 
@@ -390,3 +400,54 @@ async def test_rows_arrive_in_place_and_leave_without_moving_the_view(settings: 
         assert row_keys(table)[:3] == [str(ids[3]), str(late), str(ids[4])]
         assert cursor_key(table) == held
         assert row_keys(table)[int(table.scroll_y)] == top_key
+
+
+def pending_badge(app: UsherApp) -> int:
+    """The count next to `F2 Approvals` in the header (0 when there is no badge)."""
+    found = re.search(r"F2 Approvals (\d+)", header_text(app))
+    return int(found.group(1)) if found else 0
+
+
+async def test_the_pending_count_follows_everywhere_and_decisions_name_the_ssh_admin(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    monkeypatch.setenv("USER", "dora")
+    monkeypatch.setenv("SSH_CONNECTION", "203.0.113.9 50022 10.0.0.1 22")
+    await seed(settings, *THREE)
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(140, 30)) as pilot:
+        figure = app.screen.query_one("#fig-pending")
+        await until(pilot, lambda: pending_badge(app) == 3)
+        assert "Pending approval     3" in str(figure.render())
+
+        add_user_elsewhere(settings.db, "far@example.org", first="Far")  # no key pressed
+        await until(pilot, lambda: pending_badge(app) == 4)
+        await until(pilot, lambda: "Pending approval     4" in str(figure.render()))
+
+        await pilot.press("f8")
+        await until(pilot, lambda: isinstance(app.screen, UsersScreen))
+        assert pending_badge(app) == 4
+        table = await open_approvals(pilot, app, 4)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LevelDialog))
+        await pilot.press("up", "enter")  # bea: member → manager
+        await until(pilot, lambda: table.get_cell(row_keys(table)[0], "level").plain == "manager")
+        await pilot.press("a")
+        await until(pilot, lambda: pending_badge(app) == 3 and table.row_count == 3)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, RejectDialog))
+        await pilot.press("enter")  # no reason
+        await until(pilot, lambda: pending_badge(app) == 2 and table.row_count == 2)
+        await pilot.press("asterisk", "a")
+        await until(pilot, lambda: pending_badge(app) == 0 and table.row_count == 0)
+        assert "F2 Approvals  " in header_text(app)
+    admin = "dora (ssh 203.0.113.9)"
+    decisions = [a for a in audit_actions(settings.db) if a[1] != "user_created"]
+    assert decisions[:3] == [
+        (admin, "level_changed", "bea@example.org"),
+        (admin, "user_approved", "bea@example.org"),
+        (admin, "user_rejected", "carl@example.org"),
+    ]
+    assert {actor for actor, _, _ in decisions} == {admin}
+    assert len(decisions) == 5
