@@ -63,13 +63,9 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     not_found: list[int]
 
 
-async def list_pending(engine: Engine, term: str = "") -> list[UserView]:
-    """Everyone awaiting approval, oldest sign-up first, with the label of their link.
-
-    `term` narrows to a substring of name, email or link label (case-insensitive).
-    """
-    sql = """SELECT u.*, l.label AS link_label
-             FROM users AS u LEFT JOIN invite_links AS l ON l.id = u.link_id
+def _pending_where(term: str) -> tuple[str, dict[str, Any]]:
+    """FROM … WHERE for the pending list, narrowed by `term` (see list_pending)."""
+    sql = """FROM users AS u LEFT JOIN invite_links AS l ON l.id = u.link_id
              WHERE u.status = 'pending'"""
     params: dict[str, Any] = {}
     if term.strip():
@@ -77,8 +73,29 @@ async def list_pending(engine: Engine, term: str = "") -> list[UserView]:
                    OR (u.first_name || ' ' || u.last_name) LIKE :like ESCAPE '\\'
                    OR coalesce(l.label, '') LIKE :like ESCAPE '\\')"""
         params["like"] = like_pattern(term.strip())
-    sql += " ORDER BY u.created_at, u.id"
+    return sql, params
+
+
+async def list_pending(
+    engine: Engine, term: str = "", *, limit: int | None = None
+) -> list[UserView]:
+    """Everyone awaiting approval, oldest sign-up first, with the label of their link.
+
+    `term` narrows to a substring of name, email or link label (case-insensitive); `limit` keeps
+    the oldest N (a screen re-reads on every change: 50,000 rows would take a second each time).
+    """
+    where, params = _pending_where(term)
+    sql = f"SELECT u.*, l.label AS link_label {where} ORDER BY u.created_at, u.id"
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = limit
     return from_rows(await engine.fetchall(sql, params), UserView)
+
+
+async def count_pending(engine: Engine, term: str = "") -> int:
+    """How many list_pending(term) would return without a limit."""
+    where, params = _pending_where(term)
+    return int(await engine.scalar(f"SELECT count(*) {where}", params) or 0)
 
 
 async def pending_ids(engine: Engine) -> list[int]:

@@ -15,6 +15,7 @@ from store import Settings, Store, load_settings
 from store.approvals import (
     DIGEST_META_KEY,
     approve,
+    count_pending,
     list_pending,
     pending_ids,
     reject,
@@ -48,6 +49,11 @@ async def test_pending_list_is_oldest_first_with_link_label_and_filters(store: S
     assert [u.email for u in await list_pending(store.engine, "BULK@")] == ["bulk@example.org"]
     assert await list_pending(store.engine, "100%_") == []
     assert len(await pending_ids(store.engine)) == 3
+    oldest = await list_pending(store.engine, limit=2)
+    assert [u.email for u in oldest] == ["old@example.org", "bulk@example.org"]
+    assert await count_pending(store.engine) == 3
+    assert await count_pending(store.engine, "spring") == 2
+    assert await count_pending(store.engine, "100%_") == 0
 
 
 async def test_bulk_approve_activates_all_and_queues_one_email_each(store: Store) -> None:

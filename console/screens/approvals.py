@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from store.approvals import Decision, approve, list_pending, reject
+from store.approvals import Decision, approve, count_pending, list_pending, reject
 from store.audit import console_actor
 from store.changes import EXTERNAL
 from store.clock import ago
@@ -56,8 +56,9 @@ class ApprovalsScreen(UsherScreen):
     TITLE = "Approvals"
     AUTO_FOCUS = "#pending"
     MAX_ROWS: ClassVar[int] = 1000
-    """The oldest this many are shown: a DataTable's first render grows with its rows (10,000
-    pending took 1.7 s, 50,000 took 8 s; see bench/). More waiting is said in the summary."""
+    """The oldest this many are read and shown: a DataTable's first render grows with its rows
+    (10,000 pending took 1.7 s, 50,000 took 8 s), and every change re-reads the list (50,000 took
+    a second each time; see bench/). More waiting is said in the summary."""
     HELP: ClassVar[str] = (
         "Everyone waiting for approval, oldest first. New sign-ups appear by themselves (also "
         "those taken by another Usher process), and rows leave when someone else decides them; "
@@ -144,14 +145,18 @@ class ApprovalsScreen(UsherScreen):
             return
         box = self.query_one("#filter", Input)
         term = box.value
-        users = await list_pending(store.engine, term)
+        users = await list_pending(store.engine, term, limit=self.MAX_ROWS)
+        total = len(users)
+        if total >= self.MAX_ROWS:
+            total = max(total, await count_pending(store.engine, term))
         if box.value == term:  # else a newer reload for the new filter is on its way
-            self.show(users)
+            self.show(users, total)
 
-    def show(self, users: Sequence[UserView]) -> None:
-        """Bring the table to `users` by diff (see live_table.sync_rows)."""
-        self.waiting_count = len(users)
+    def show(self, users: Sequence[UserView], total: int | None = None) -> None:
+        """Bring the table to `users` by diff (see live_table.sync_rows); `total` is everyone
+        waiting when more than MAX_ROWS are."""
         users = users[: self.MAX_ROWS]
+        self.waiting_count = max(len(users), total or 0)
         self.users = {user.id: user for user in users}
         self.selected &= set(self.users)
         sync_rows(self.table, [(str(user.id), self._cells(user)) for user in users])
