@@ -32,7 +32,9 @@ from signup_server.deps import StoreDep
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
 from store.approvals import approve
+from store.links import LinkDraft, create_link
 
+from .fixtures_links import GOOD_PASSWORD
 from .fixtures_users import (
     add_link,
     add_user,
@@ -44,6 +46,7 @@ from .fixtures_users import (
 )
 from .helpers import ROOT, child_env, eventually
 from .test_console_shell import header_text
+from .test_join_web import csrf_from
 
 
 class SignupForm(msgspec.Struct):
@@ -451,3 +454,48 @@ async def test_the_pending_count_follows_everywhere_and_decisions_name_the_ssh_a
     ]
     assert {actor for actor, _, _ in decisions} == {admin}
     assert len(decisions) == 5
+
+
+async def test_a_real_signup_through_an_approval_link_appears_once_confirmed(
+    settings: Settings,
+) -> None:
+    """The issue's "done when": the /join form over HTTP, the confirmation link, the row appears
+    by itself, and one key approves and queues the email."""
+    app = serving_app(settings)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.server_state.state == "up")
+        assert app.store is not None
+        draft = LinkDraft(label="Staff link", auto_accept=False, confirm_email=True)
+        link = await create_link(app.store, draft, actor="tester")
+        table = await open_approvals(pilot, app, 0)
+        fields = {
+            "email": "joiner@example.org",
+            "first_name": "Jo",
+            "last_name": "Iner",
+            "password": GOOD_PASSWORD,
+            "password_confirm": GOOD_PASSWORD,
+        }
+        async with httpx.AsyncClient(base_url=app.settings.base_url) as client:
+            page = await client.get(f"/join/{link.token}")
+            fields["_csrf_token"] = csrf_from(page.text)
+            joined = await client.post(f"/join/{link.token}", data=fields)
+            assert joined.status_code == 303, joined.text
+            assert status_of(settings.db, "joiner@example.org") == "unconfirmed"
+            await pilot.pause()
+            assert table.row_count == 0  # not waiting until the address is confirmed
+
+            (mail,) = outbox_rows(settings.db, "confirm_email")
+            confirmed = await client.get(mail["payload"]["confirm_url"])
+            assert confirmed.status_code == 303
+            assert confirmed.headers["location"].endswith("/signup/confirmed-pending")
+
+        await until(pilot, lambda: table.row_count == 1)  # no key pressed
+        assert emails_shown(app) == ["joiner@example.org"]
+        (key,) = row_keys(table)
+        assert table.get_cell(key, "via").plain == "Staff link"
+        await pilot.press("a")
+        await until(pilot, lambda: table.row_count == 0)
+    assert status_of(settings.db, "joiner@example.org") == "active"
+    (approved,) = outbox_rows(settings.db, "approved")
+    assert approved["recipient"] == "joiner@example.org"
+    assert approved["payload"]["login_url"] == f"{app.settings.base_url}/login"
