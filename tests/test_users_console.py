@@ -19,7 +19,15 @@ from console.screens.users import PAGE_SIZE, UsersScreen
 from console.widgets.live_table import row_keys
 from store import Settings, Store
 
-from .fixtures_users import add_user, add_users, audit_actions, level_of, outbox_rows, status_of
+from .fixtures_users import (
+    add_user,
+    add_user_elsewhere,
+    add_users,
+    audit_actions,
+    level_of,
+    outbox_rows,
+    status_of,
+)
 from .fixtures_users import user_row as row
 from .test_approvals_console import Recorder, until
 
@@ -182,3 +190,31 @@ async def test_user_detail_level_disable_enable_link_and_history(settings: Setti
         "set_password_link_sent",
         "level_changed",
     ]
+
+
+async def test_follows_other_processes_and_is_driven_from_the_keyboard(settings: Settings) -> None:
+    await seed(settings)
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_users(pilot, app, 4)
+        add_user_elsewhere(settings.db, "new@acme.org", first="New", status="active")
+        await until(pilot, lambda: emails_shown(app)[:1] == ["new@acme.org"])  # no key pressed
+
+        await pilot.press("slash", "tab")  # from the search box to the status choice
+        status = app.screen.query_one("#by-status", Select)
+        assert status.has_focus
+        await pilot.press("enter", "down", "down", "enter")  # Any status → unconfirmed → pending
+        await until(pilot, lambda: emails_shown(app) == ["bob@acme.org"])
+        assert status.value == "pending"
+        await pilot.press("tab", "tab", "tab")  # level, source, then the sort
+        assert app.screen.query_one("#by-sort", Select).has_focus
+        await pilot.press("enter", "down", "down", "enter")  # newest → oldest → by name ("=" < "A")
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "enter", "up", "up", "enter")
+        await until(pilot, lambda: status.value == "")
+        await until(
+            pilot,
+            lambda: (
+                emails_shown(app)
+                == ["evil@acme.org", "ann@acme.org", "bob@acme.org", "cy@other.org", "new@acme.org"]
+            ),
+        )
