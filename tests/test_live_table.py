@@ -82,3 +82,14 @@ async def test_the_cursor_stays_in_place_when_its_row_leaves() -> None:
         assert cursor_key(table) == "b"
         sync_rows(table, [])
         assert table.row_count == 0 and cursor_key(table) is None
+
+
+async def test_reorders_rows_that_share_their_cell_objects() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 12)):
+        table = app.table
+        same = [Text(" "), Text("SAME")]
+        sync_rows(table, [("a", same), ("b", same), ("c", [Text(" "), Text("C")])])
+        sync_rows(table, [("c", [Text(" "), Text("C")]), ("b", same), ("a", same)])
+        assert row_keys(table) == ["c", "b", "a"]
+        assert names(table) == ["C", "SAME", "SAME"]

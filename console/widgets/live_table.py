@@ -44,12 +44,19 @@ def _reorder(table: DataTable[Any], order: list[str]) -> None:
     """Put the rows in `order` with `DataTable.sort` (one pass, keys kept).
 
     `sort` hands the key function a row's cells, not its key, so rows are recognised by the
-    identity of their cell objects (each row's cells are objects of its own).
+    identity of their cell objects. A row whose cells are the very objects of an earlier row's
+    (a caller reusing one Text) first gets a copy of its first cell, to be told apart.
     """
     columns = [column.key for column in table.ordered_columns]
-    position = {
-        tuple(id(cell) for cell in table.get_row(key)): index for index, key in enumerate(order)
-    }
+    position: dict[tuple[int, ...], int] = {}
+    for index, key in enumerate(order):
+        cells = table.get_row(key)
+        identity = tuple(id(cell) for cell in cells)
+        if identity in position and cells and isinstance(cells[0], Text):
+            own = cells[0].copy()
+            table.update_cell(key, columns[0], own)
+            identity = (id(own), *identity[1:])
+        position[identity] = index
 
     def place(cells: Any) -> int:
         values = cells if isinstance(cells, tuple) else (cells,)
