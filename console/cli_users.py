@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 from store import Settings, Store
-from store.approvals import Decision, approve, pending_ids, reject
+from store.approvals import Decision, Verdict, approve, pending_ids, reject
 from store.audit import console_actor
 from store.text import clean_line
 from store.users import STATUSES, UserQuery, UserView, list_users, resolve_users, user_to_json
@@ -166,13 +166,13 @@ def run_approve(args: argparse.Namespace, settings: Settings, out: TextIO = sys.
             ids = await pending_ids(store.engine)
             unknown: list[str] = []
             if not ids:
-                _report(args, out, None, [], "No one is pending.")
+                _report(args, out, "approved", None, [], "No one is pending.")
                 return EXIT_OK
         else:
             users, unknown = await resolve_users(store.engine, refs)
             ids = [user.id for user in users]
         decision = await approve(store, ids, actor=console_actor()) if ids else None
-        return _report(args, out, decision, unknown)
+        return _report(args, out, "approved", decision, unknown)
 
     return _run(work, settings)
 
@@ -185,7 +185,7 @@ def run_reject(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
         users, unknown = await resolve_users(store.engine, refs)
         ids = [user.id for user in users]
         decision = await reject(store, ids, actor=console_actor(), reason=reason) if ids else None
-        return _report(args, out, decision, unknown)
+        return _report(args, out, "rejected", decision, unknown)
 
     return _run(work, settings)
 
@@ -193,14 +193,16 @@ def run_reject(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
 def _report(
     args: argparse.Namespace,
     out: TextIO,
+    verdict: Verdict,
     decision: Decision | None,
     unknown: list[str],
     note: str = "",
 ) -> int:
-    """Print the outcome; exit 2 (CliError) when nothing at all could be done."""
+    """Print the outcome; exit 2 (CliError) when nothing at all could be done.
+
+    `verdict` names the JSON list even when no one was decided (`{"rejected": [], …}`)."""
     decided = decision.decided if decision else []
     already = decision.already_decided if decision else []
-    verdict = decision.verdict if decision else "approved"
     if getattr(args, "json", False):
         json.dump(
             {

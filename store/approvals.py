@@ -64,13 +64,9 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     not_found: list[int]
 
 
-async def list_pending(engine: Engine, term: str = "") -> list[UserView]:
-    """Everyone awaiting approval, oldest sign-up first, with the label of their link.
-
-    `term` narrows to a substring of name, email or link label (case-insensitive).
-    """
-    sql = """SELECT u.*, l.label AS link_label
-             FROM users AS u LEFT JOIN invite_links AS l ON l.id = u.link_id
+def _pending_where(term: str) -> tuple[str, dict[str, Any]]:
+    """FROM … WHERE for the pending list, narrowed by `term` (see list_pending)."""
+    sql = """FROM users AS u LEFT JOIN invite_links AS l ON l.id = u.link_id
              WHERE u.status = 'pending'"""
     params: dict[str, Any] = {}
     if term.strip():
@@ -78,8 +74,29 @@ async def list_pending(engine: Engine, term: str = "") -> list[UserView]:
                    OR (u.first_name || ' ' || u.last_name) LIKE :like ESCAPE '\\'
                    OR coalesce(l.label, '') LIKE :like ESCAPE '\\')"""
         params["like"] = like_pattern(term.strip())
-    sql += " ORDER BY u.created_at, u.id"
+    return sql, params
+
+
+async def list_pending(
+    engine: Engine, term: str = "", *, limit: int | None = None
+) -> list[UserView]:
+    """Everyone awaiting approval, oldest sign-up first, with the label of their link.
+
+    `term` narrows to a substring of name, email or link label (case-insensitive); `limit` keeps
+    the oldest N (a screen re-reads on every change: 50,000 rows would take a second each time).
+    """
+    where, params = _pending_where(term)
+    sql = f"SELECT u.*, l.label AS link_label {where} ORDER BY u.created_at, u.id"
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = limit
     return from_rows(await engine.fetchall(sql, params), UserView)
+
+
+async def count_pending(engine: Engine, term: str = "") -> int:
+    """How many list_pending(term) would return without a limit."""
+    where, params = _pending_where(term)
+    return int(await engine.scalar(f"SELECT count(*) {where}", params) or 0)
 
 
 async def pending_ids(engine: Engine) -> list[int]:
@@ -192,23 +209,30 @@ async def send_pending_digest(store: Store, *, interval: timedelta = DIGEST_INTE
         last = await tx.fetchone("SELECT value FROM meta WHERE key = ?", (DIGEST_META_KEY,))
         if last is not None and str(last["value"]) > db_now(-interval):
             return 0
+        # The first DIGEST_LIST_MAX are named and the rest counted: a backlog of thousands
+        # costs a count and one UPDATE inside the write lock, not a read of every row.
         rows = await tx.fetchall(
             """SELECT u.*, l.label AS link_label
                FROM users AS u LEFT JOIN invite_links AS l ON l.id = u.link_id
                WHERE u.status = 'pending' AND u.admins_notified_at IS NULL
-               ORDER BY u.created_at, u.id"""
+               ORDER BY u.created_at, u.id LIMIT ?""",
+            (DIGEST_LIST_MAX,),
         )
         if not rows:
             return 0
-        waiting = from_rows(rows, UserView)
+        named = from_rows(rows, UserView)
+        fresh = await tx.fetchone(
+            "SELECT count(*) AS n FROM users "
+            "WHERE status = 'pending' AND admins_notified_at IS NULL"
+        )
+        new_count = int(fresh["n"]) if fresh else len(named)
         counted = await tx.fetchone("SELECT count(*) AS n FROM users WHERE status = 'pending'")
-        total_pending = int(counted["n"]) if counted else len(waiting)
-        for chunk in chunked([user.id for user in waiting]):
-            marks = ",".join("?" * len(chunk))
-            await tx.execute(
-                f"UPDATE users SET admins_notified_at = ? WHERE id IN ({marks})",  # noqa: S608 - placeholders only
-                (now, *chunk),
-            )
+        total_pending = int(counted["n"]) if counted else new_count
+        await tx.execute(
+            "UPDATE users SET admins_notified_at = ? "
+            "WHERE status = 'pending' AND admins_notified_at IS NULL",
+            (now,),
+        )
         await tx.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -216,7 +240,7 @@ async def send_pending_digest(store: Store, *, interval: timedelta = DIGEST_INTE
         )
         people = [
             {"name": user.name, "email": user.email, "level": user.level, "via": user.via}
-            for user in waiting[:DIGEST_LIST_MAX]
+            for user in named
         ]
         for admin in admins:
             await enqueue(
@@ -225,13 +249,13 @@ async def send_pending_digest(store: Store, *, interval: timedelta = DIGEST_INTE
                 to=admin,
                 kind="pending_digest",
                 values={
-                    "count": len(waiting),
+                    "count": new_count,
                     "people": people,
-                    "more": max(0, len(waiting) - len(people)),
+                    "more": max(0, new_count - len(people)),
                     "total_pending": total_pending,
                 },
             )
-    return len(waiting)
+    return new_count
 
 
 async def pending_digest_loop(store: Store) -> None:

@@ -4,6 +4,7 @@ and level keys act on the cursor row or the selection; user text is shown litera
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from litestar import post
 from litestar.params import JSONBody
 from rich.text import Text
@@ -24,15 +26,27 @@ from console.app import UsherApp
 from console.dialogs.level import LevelDialog
 from console.dialogs.reject import RejectDialog
 from console.screens.approvals import ApprovalsScreen
+from console.screens.users import UsersScreen
 from console.widgets.live_table import cursor_key, row_keys
 from signup_server.deps import StoreDep
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
 from store.approvals import approve
+from store.links import LinkDraft, create_link
 
-from .fixtures_users import add_link, add_user, audit_actions, level_of, outbox_rows, status_of
+from .fixtures_links import GOOD_PASSWORD
+from .fixtures_users import (
+    add_link,
+    add_user,
+    add_user_elsewhere,
+    audit_actions,
+    level_of,
+    outbox_rows,
+    status_of,
+)
 from .helpers import ROOT, child_env, eventually
 from .test_console_shell import header_text
+from .test_join_web import csrf_from
 
 
 class SignupForm(msgspec.Struct):
@@ -336,3 +350,152 @@ async def test_waiting_times_tick(settings: Settings) -> None:
         }
         screen._tick()
         assert table.get_cell(str(bea), "waiting").plain == "2 h"
+
+
+async def test_a_long_queue_shows_the_oldest_and_says_so(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ApprovalsScreen, "MAX_ROWS", 2)
+    await seed(settings, *THREE)
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await open_approvals(pilot, app, 2)
+        assert emails_shown(app) == ["bea@example.org", "carl@example.org"]
+        summary = app.screen.query_one("#summary").render()
+        assert isinstance(summary, Content)
+        assert summary.plain.startswith("3 waiting · the oldest 2 shown")
+        await pilot.press("a")
+        await until(pilot, lambda: emails_shown(app) == ["carl@example.org", "dana@example.org"])
+        assert table.row_count == 2
+
+
+async def test_rows_arrive_in_place_and_leave_without_moving_the_view(settings: Settings) -> None:
+    people = [(f"p{i:02}@example.org", f"P{i:02}", timedelta(hours=100 - i)) for i in range(60)]
+    ids = await seed(settings, *people)
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await open_approvals(pilot, app, 60)
+        await pilot.press("pagedown", "pagedown", "space")  # select one, cursor moves down
+        await until(pilot, lambda: table.scroll_y > 0)
+        held = cursor_key(table)
+        screen = app.screen
+        assert isinstance(screen, ApprovalsScreen) and held is not None
+        selected = set(screen.selected)
+        assert len(selected) == 1
+        top = int(table.scroll_y)
+        top_key = row_keys(table)[top]
+
+        assert app.store is not None
+        await approve(app.store, ids[:3], actor="someone else")  # three rows above the view leave
+        await until(pilot, lambda: table.row_count == 57)
+        await until(pilot, lambda: row_keys(table)[int(table.scroll_y)] == top_key)
+        assert cursor_key(table) == held
+        assert screen.selected == selected
+        (chosen,) = selected
+        assert table.get_cell(str(chosen), "mark").plain == "✓"
+
+        # Someone who signed up long ago but became pending just now goes in signup order.
+        # P03 signed up 97 h ago and P04 96 h ago: Late (96.5 h) goes between them.
+        late = await add_user(
+            app.store, "late@example.org", first="Late", age=timedelta(hours=96, minutes=30)
+        )
+        await until(pilot, lambda: table.row_count == 58)
+        assert row_keys(table)[:3] == [str(ids[3]), str(late), str(ids[4])]
+        assert cursor_key(table) == held
+        assert row_keys(table)[int(table.scroll_y)] == top_key
+
+
+def pending_badge(app: UsherApp) -> int:
+    """The count next to `F2 Approvals` in the header (0 when there is no badge)."""
+    found = re.search(r"F2 Approvals (\d+)", header_text(app))
+    return int(found.group(1)) if found else 0
+
+
+async def test_the_pending_count_follows_everywhere_and_decisions_name_the_ssh_admin(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    monkeypatch.setenv("USER", "dora")
+    monkeypatch.setenv("SSH_CONNECTION", "203.0.113.9 50022 10.0.0.1 22")
+    await seed(settings, *THREE)
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(140, 30)) as pilot:
+        figure = app.screen.query_one("#fig-pending")
+        await until(pilot, lambda: pending_badge(app) == 3)
+        assert "Pending approval     3" in str(figure.render())
+
+        add_user_elsewhere(settings.db, "far@example.org", first="Far")  # no key pressed
+        await until(pilot, lambda: pending_badge(app) == 4)
+        await until(pilot, lambda: "Pending approval     4" in str(figure.render()))
+
+        await pilot.press("f8")
+        await until(pilot, lambda: isinstance(app.screen, UsersScreen))
+        assert pending_badge(app) == 4
+        table = await open_approvals(pilot, app, 4)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LevelDialog))
+        await pilot.press("up", "enter")  # bea: member → manager
+        await until(pilot, lambda: table.get_cell(row_keys(table)[0], "level").plain == "manager")
+        await pilot.press("a")
+        await until(pilot, lambda: pending_badge(app) == 3 and table.row_count == 3)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, RejectDialog))
+        await pilot.press("enter")  # no reason
+        await until(pilot, lambda: pending_badge(app) == 2 and table.row_count == 2)
+        await pilot.press("asterisk", "a")
+        await until(pilot, lambda: pending_badge(app) == 0 and table.row_count == 0)
+        assert "F2 Approvals  " in header_text(app)
+    admin = "dora (ssh 203.0.113.9)"
+    decisions = [a for a in audit_actions(settings.db) if a[1] != "user_created"]
+    assert decisions[:3] == [
+        (admin, "level_changed", "bea@example.org"),
+        (admin, "user_approved", "bea@example.org"),
+        (admin, "user_rejected", "carl@example.org"),
+    ]
+    assert {actor for actor, _, _ in decisions} == {admin}
+    assert len(decisions) == 5
+
+
+async def test_a_real_signup_through_an_approval_link_appears_once_confirmed(
+    settings: Settings,
+) -> None:
+    """The issue's "done when": the /join form over HTTP, the confirmation link, the row appears
+    by itself, and one key approves and queues the email."""
+    app = serving_app(settings)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.server_state.state == "up")
+        assert app.store is not None
+        draft = LinkDraft(label="Staff link", auto_accept=False, confirm_email=True)
+        link = await create_link(app.store, draft, actor="tester")
+        table = await open_approvals(pilot, app, 0)
+        fields = {
+            "email": "joiner@example.org",
+            "first_name": "Jo",
+            "last_name": "Iner",
+            "password": GOOD_PASSWORD,
+            "password_confirm": GOOD_PASSWORD,
+        }
+        async with httpx.AsyncClient(base_url=app.settings.base_url) as client:
+            page = await client.get(f"/join/{link.token}")
+            fields["_csrf_token"] = csrf_from(page.text)
+            joined = await client.post(f"/join/{link.token}", data=fields)
+            assert joined.status_code == 303, joined.text
+            assert status_of(settings.db, "joiner@example.org") == "unconfirmed"
+            await pilot.pause()
+            assert table.row_count == 0  # not waiting until the address is confirmed
+
+            (mail,) = outbox_rows(settings.db, "confirm_email")
+            confirmed = await client.get(mail["payload"]["confirm_url"])
+            assert confirmed.status_code == 303
+            assert confirmed.headers["location"].endswith("/signup/confirmed-pending")
+
+        await until(pilot, lambda: table.row_count == 1)  # no key pressed
+        assert emails_shown(app) == ["joiner@example.org"]
+        (key,) = row_keys(table)
+        assert table.get_cell(key, "via").plain == "Staff link"
+        await pilot.press("a")
+        await until(pilot, lambda: table.row_count == 0)
+    assert status_of(settings.db, "joiner@example.org") == "active"
+    (approved,) = outbox_rows(settings.db, "approved")
+    assert approved["recipient"] == "joiner@example.org"
+    assert approved["payload"]["login_url"] == f"{app.settings.base_url}/login"

@@ -15,6 +15,7 @@ from store import Settings, Store, load_settings
 from store.approvals import (
     DIGEST_META_KEY,
     approve,
+    count_pending,
     list_pending,
     pending_ids,
     reject,
@@ -48,6 +49,11 @@ async def test_pending_list_is_oldest_first_with_link_label_and_filters(store: S
     assert [u.email for u in await list_pending(store.engine, "BULK@")] == ["bulk@example.org"]
     assert await list_pending(store.engine, "100%_") == []
     assert len(await pending_ids(store.engine)) == 3
+    oldest = await list_pending(store.engine, limit=2)
+    assert [u.email for u in oldest] == ["old@example.org", "bulk@example.org"]
+    assert await count_pending(store.engine) == 3
+    assert await count_pending(store.engine, "spring") == 2
+    assert await count_pending(store.engine, "100%_") == 0
 
 
 async def test_bulk_approve_activates_all_and_queues_one_email_each(store: Store) -> None:
@@ -221,3 +227,24 @@ def test_email_templates_render(kind: str, values: dict[str, object], expected: 
     assert expected in text
     assert str(escape(expected)) in html
     assert "<staff>" not in html
+
+
+async def test_a_digest_names_the_first_and_counts_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("store.approvals.DIGEST_LIST_MAX", 2)
+    settings = load_settings(
+        {"db": str(tmp_path / "u.db"), "notify": ["ops@example.org"]}, environ={}
+    )
+    async with await Store.open(settings, watch=False) as store:
+        for i in range(3):
+            await add_user(store, f"s{i}@example.org", age=timedelta(minutes=10 - i))
+        assert await send_pending_digest(store) == 3
+        (digest,) = outbox_rows(store.path, "pending_digest")
+        payload = digest["payload"]
+        assert [p["email"] for p in payload["people"]] == ["s0@example.org", "s1@example.org"]
+        assert (payload["count"], payload["more"], payload["total_pending"]) == (3, 1, 3)
+        notified = await store.engine.scalar(
+            "SELECT count(*) FROM users WHERE admins_notified_at IS NOT NULL"
+        )
+        assert notified == 3  # the counted ones are not told again next time

@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from store.approvals import Decision, approve, list_pending, reject
+from store.approvals import Decision, approve, count_pending, list_pending, reject
 from store.audit import console_actor
 from store.changes import EXTERNAL
 from store.clock import ago
@@ -55,6 +55,10 @@ def decision_message(decision: Decision) -> str:
 class ApprovalsScreen(UsherScreen):
     TITLE = "Approvals"
     AUTO_FOCUS = "#pending"
+    MAX_ROWS: ClassVar[int] = 1000
+    """The oldest this many are read and shown: a DataTable's first render grows with its rows
+    (10,000 pending took 1.7 s, 50,000 took 8 s), and every change re-reads the list (50,000 took
+    a second each time; see bench/). More waiting is said in the summary."""
     HELP: ClassVar[str] = (
         "Everyone waiting for approval, oldest first. New sign-ups appear by themselves (also "
         "those taken by another Usher process), and rows leave when someone else decides them; "
@@ -66,7 +70,9 @@ class ApprovalsScreen(UsherScreen):
         "*  select all shown, or unselect all\n"
         "l  change the level before approving\n"
         "/  filter by name, email or link; escape clears the filter, then the selection\n\n"
-        "If someone else decided a person first, you are told, and no second email goes out."
+        "If someone else decided a person first, you are told, and no second email goes out.\n\n"
+        "With more than 1,000 waiting, the oldest 1,000 are shown (the count says so): filter "
+        "with / to reach the others, or use `usher users approve --all-pending`."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve"),
@@ -90,6 +96,8 @@ class ApprovalsScreen(UsherScreen):
         super().__init__()
         self.users: dict[int, UserView] = {}
         """The rows shown, by user id, in table order."""
+        self.waiting_count = 0
+        """Everyone waiting (that the filter lets through), shown or not."""
         self.selected: set[int] = set()
 
     def compose_body(self) -> ComposeResult:
@@ -137,12 +145,18 @@ class ApprovalsScreen(UsherScreen):
             return
         box = self.query_one("#filter", Input)
         term = box.value
-        users = await list_pending(store.engine, term)
+        users = await list_pending(store.engine, term, limit=self.MAX_ROWS)
+        total = len(users)
+        if total >= self.MAX_ROWS:
+            total = max(total, await count_pending(store.engine, term))
         if box.value == term:  # else a newer reload for the new filter is on its way
-            self.show(users)
+            self.show(users, total)
 
-    def show(self, users: Sequence[UserView]) -> None:
-        """Bring the table to `users` by diff (see live_table.sync_rows)."""
+    def show(self, users: Sequence[UserView], total: int | None = None) -> None:
+        """Bring the table to `users` by diff (see live_table.sync_rows); `total` is everyone
+        waiting when more than MAX_ROWS are."""
+        users = users[: self.MAX_ROWS]
+        self.waiting_count = max(len(users), total or 0)
         self.users = {user.id: user for user in users}
         self.selected &= set(self.users)
         sync_rows(self.table, [(str(user.id), self._cells(user)) for user in users])
@@ -168,8 +182,10 @@ class ApprovalsScreen(UsherScreen):
                 table.update_cell(key, "waiting", Text(text))
 
     def _show_summary(self) -> None:
-        count = len(self.users)
-        text = Text(f"{count} waiting", no_wrap=True, overflow="ellipsis")
+        count = self.waiting_count
+        text = Text(f"{count:,} waiting", no_wrap=True, overflow="ellipsis")
+        if count > len(self.users):
+            text.append(f" · the oldest {len(self.users):,} shown", style="bold yellow")
         if self.selected:
             text.append(f" · {len(self.selected)} selected", style="bold")
         term = self.query_one("#filter", Input).value.strip()
@@ -321,8 +337,10 @@ class ApprovalsScreen(UsherScreen):
         self._show_summary()
 
     @on(Input.Changed, "#filter")
-    def _filter_changed(self) -> None:
-        self.run_worker(self.reload(), exclusive=True, group="approvals-filter")
+    @work(exclusive=True, group="approvals-filter")
+    async def _filter_changed(self) -> None:
+        """Each key press reloads; a newer filter cancels a reload still reading."""
+        await self.reload()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -77,10 +77,10 @@ class UsersScreen(UsherScreen):
     DEFAULT_CSS = """
     UsersScreen #filters { height: 1; padding: 0 1; }
     UsersScreen #search { width: 1fr; min-width: 14; }
-    UsersScreen #status { width: 18; margin-left: 1; }
-    UsersScreen #level { width: 15; margin-left: 1; }
-    UsersScreen #source { width: 16; margin-left: 1; }
-    UsersScreen #sort { width: 17; margin-left: 1; }
+    UsersScreen #by-status { width: 18; margin-left: 1; }
+    UsersScreen #by-level { width: 15; margin-left: 1; }
+    UsersScreen #by-source { width: 16; margin-left: 1; }
+    UsersScreen #by-sort { width: 17; margin-left: 1; }
     UsersScreen #pageinfo { height: 1; padding: 0 1; color: $text-muted; }
     UsersScreen DataTable { height: 1fr; }
     """
@@ -96,25 +96,25 @@ class UsersScreen(UsherScreen):
             yield Select(
                 [("Any status", ""), *((status, status) for status in STATUSES)],
                 allow_blank=False,
-                id="status",
+                id="by-status",
                 compact=True,
             )
             yield Select(
                 [("Any level", ""), *((level, level) for level in LEVELS)],
                 allow_blank=False,
-                id="level",
+                id="by-level",
                 compact=True,
             )
             yield Select(
                 [("Any source", ""), *((SOURCE_LABELS[s], s) for s in SOURCES)],
                 allow_blank=False,
-                id="source",
+                id="by-source",
                 compact=True,
             )
             yield Select(
                 [(label, sort) for sort, label in SORT_LABELS.items()],
                 allow_blank=False,
-                id="sort",
+                id="by-sort",
                 compact=True,
             )
         yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
@@ -141,10 +141,10 @@ class UsersScreen(UsherScreen):
         """The view as chosen in the filter bar (also what `x` exports)."""
         return UserQuery(
             term=self.query_one("#search", Input).value,
-            status=self._choice("#status"),  # type: ignore[arg-type]
-            level=self._choice("#level"),  # type: ignore[arg-type]
-            source=self._choice("#source"),  # type: ignore[arg-type]
-            sort=self._choice("#sort") or "newest",  # type: ignore[arg-type]
+            status=self._choice("#by-status"),  # type: ignore[arg-type]
+            level=self._choice("#by-level"),  # type: ignore[arg-type]
+            source=self._choice("#by-source"),  # type: ignore[arg-type]
+            sort=self._choice("#by-sort") or "newest",  # type: ignore[arg-type]
         )
 
     def _choice(self, selector: str) -> str | None:
@@ -177,7 +177,12 @@ class UsersScreen(UsherScreen):
     def _reload_soon(self, *, first_page: bool = True) -> None:
         if first_page:
             self.page_offset = 0
-        self.run_worker(self.reload(), exclusive=True, group="users-view")
+        self._reload_view()
+
+    @work(exclusive=True, group="users-view")
+    async def _reload_view(self) -> None:
+        """The latest view wins: a newer one cancels a reload still reading."""
+        await self.reload()
 
     @staticmethod
     def _cells(user: UserView) -> list[Text]:

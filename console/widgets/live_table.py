@@ -15,22 +15,6 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 
-class KeyedText(Text):
-    """A cell that carries its row's key, so `DataTable.sort` can order rows by key."""
-
-    def __init__(self, text: Text, row_key: str) -> None:
-        super().__init__(
-            text.plain,
-            style=text.style,
-            justify=text.justify,
-            overflow=text.overflow,
-            no_wrap=text.no_wrap,
-            end=text.end,
-            spans=list(text.spans),
-        )
-        self.row_key = row_key
-
-
 class SyncResult(msgspec.Struct, frozen=True):
     added: list[str]
     removed: list[str]
@@ -56,6 +40,31 @@ def row_keys(table: DataTable[Any]) -> list[str]:
     return [str(row.key.value) for row in table.ordered_rows]
 
 
+def _reorder(table: DataTable[Any], order: list[str]) -> None:
+    """Put the rows in `order` with `DataTable.sort` (one pass, keys kept).
+
+    `sort` hands the key function a row's cells, not its key, so rows are recognised by the
+    identity of their cell objects. A row whose cells are the very objects of an earlier row's
+    (a caller reusing one Text) first gets a copy of its first cell, to be told apart.
+    """
+    columns = [column.key for column in table.ordered_columns]
+    position: dict[tuple[int, ...], int] = {}
+    for index, key in enumerate(order):
+        cells = table.get_row(key)
+        identity = tuple(id(cell) for cell in cells)
+        if identity in position and cells and isinstance(cells[0], Text):
+            own = cells[0].copy()
+            table.update_cell(key, columns[0], own)
+            identity = (id(own), *identity[1:])
+        position[identity] = index
+
+    def place(cells: Any) -> int:
+        values = cells if isinstance(cells, tuple) else (cells,)
+        return position[tuple(id(cell) for cell in values)]
+
+    table.sort(*columns, key=place)
+
+
 def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
     """Make `table` show exactly `rows` ((key, cells) in order) by changing only what differs."""
     wanted = {key: cells for key, cells in rows}
@@ -75,14 +84,13 @@ def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
     added: list[str] = []
     changed: list[str] = []
     for key, cells in rows:
-        keyed = [KeyedText(cells[0], key), *cells[1:]] if cells else []
         if key not in present:
-            table.add_row(*keyed, key=key)
+            table.add_row(*cells, key=key)
             added.append(key)
             continue
         current = table.get_row(key)
         differs = False
-        for column, old, new in zip(columns, current, keyed, strict=False):
+        for column, old, new in zip(columns, current, cells, strict=False):
             if old != new:
                 table.update_cell(key, column, new)
                 differs = True
@@ -91,8 +99,7 @@ def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
 
     order = [key for key, _ in rows]
     if row_keys(table) != order:
-        position = {key: index for index, key in enumerate(order)}
-        table.sort(columns[0], key=lambda cell: position[cell.row_key])
+        _reorder(table, order)
 
     if held is not None and held in wanted:
         table.move_cursor(row=table.get_row_index(held), animate=False, scroll=False)

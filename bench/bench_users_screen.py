@@ -1,0 +1,216 @@
+"""How long the Users (F8) and Approvals (F2) screens take to show 10,000 and 50,000 rows, and how
+fast a new sign-up reaches the open Approvals table (in-process and from another process).
+
+Prints figures; asserts nothing. Run: `.venv/bin/python bench/bench_users_screen.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from textual.widgets import Input  # noqa: E402
+
+from console.app import UsherApp  # noqa: E402
+from console.screens.approvals import ApprovalsScreen  # noqa: E402
+from console.screens.users import PAGE_SIZE, UsersScreen  # noqa: E402
+from store import Settings, Store, load_settings  # noqa: E402
+from store.approvals import approve  # noqa: E402
+from tests.fixtures_users import add_link, add_user, add_users, user_row  # noqa: E402
+
+SIZES = (10_000, 50_000)
+SIZE = (120, 40)
+
+
+async def until(pilot: Any, check: Callable[[], bool], timeout: float = 120.0) -> float:
+    """Seconds until `check()` holds, pausing the app between looks (so it renders)."""
+    start = time.perf_counter()
+    while not check():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("condition not met")
+        await pilot.pause()
+    await pilot.pause()  # one more: the frame with the rows is drawn
+    return time.perf_counter() - start
+
+
+async def populate(settings: Settings, count: int, status: str) -> None:
+    async with await Store.open(settings, watch=False) as store:
+        link = await add_link(store, "Spring cohort")
+        rows = [
+            user_row(
+                f"user{i:06}@example.org",
+                first=f"First{i}",
+                last=f"Last{i}",
+                status=status,
+                link_id=link,
+                age=timedelta(seconds=count - i),
+            )
+            for i in range(count)
+        ]
+        for start in range(0, count, 10_000):
+            await add_users(store, rows[start : start + 10_000])
+
+
+def fresh_settings(folder: str, name: str) -> Settings:
+    return load_settings({"db": os.path.join(folder, name), "port": 0}, environ={})
+
+
+async def bench_users(count: int, folder: str) -> None:
+    settings = fresh_settings(folder, f"users-{count}.db")
+    await populate(settings, count, "active")
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        start = time.perf_counter()
+        await pilot.press("f8")
+
+        def shown() -> bool:
+            screen = app.screen
+            return isinstance(screen, UsersScreen) and screen.table.row_count == PAGE_SIZE
+
+        await until(pilot, shown)
+        first = time.perf_counter() - start
+        screen = app.screen
+        assert isinstance(screen, UsersScreen)
+        start = time.perf_counter()
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: screen.page.offset == PAGE_SIZE)
+        next_page = time.perf_counter() - start
+        start = time.perf_counter()
+        screen.query_one("#search", Input).value = "First4242"
+        await until(pilot, lambda: screen.page.total < count and screen.table.row_count >= 1)
+        search = time.perf_counter() - start
+        await pilot.press("q")
+    print(
+        f"Users  {count:>6,} users: first page shown {first * 1000:7.0f} ms · next page "
+        f"{next_page * 1000:5.0f} ms · search shown {search * 1000:5.0f} ms"
+    )
+
+
+async def bench_approvals(count: int, folder: str) -> None:
+    settings = fresh_settings(folder, f"pending-{count}.db")
+    await populate(settings, count, "pending")
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        start = time.perf_counter()
+        await pilot.press("f2")
+
+        def table_rows() -> int:
+            screen = app.screen
+            return screen.table.row_count if isinstance(screen, ApprovalsScreen) else -1
+
+        await until(pilot, lambda: table_rows() == min(count, ApprovalsScreen.MAX_ROWS))
+        first = time.perf_counter() - start
+        screen = app.screen
+        assert isinstance(screen, ApprovalsScreen) and app.store is not None
+        # A decision elsewhere in the list: rows leave by diff.
+        ids = list(screen.users)[:100]
+        start = time.perf_counter()
+        await approve(app.store, ids, actor="bench")
+        await until(pilot, lambda: ids[0] not in screen.users)
+        leave = time.perf_counter() - start
+        # A new sign-up (the newest: beyond the rows shown) is counted.
+        before = screen.waiting_count
+        start = time.perf_counter()
+        await add_user(app.store, "newest@example.org", first="Newest")
+        await until(pilot, lambda: screen.waiting_count == before + 1)
+        counted = time.perf_counter() - start
+        await pilot.press("q")
+    print(
+        f"Approvals {count:>6,} pending: table shown {first * 1000:7.0f} ms "
+        f"({min(count, ApprovalsScreen.MAX_ROWS):,} rows) · 100 approved, rows gone "
+        f"{leave * 1000:6.0f} ms · a new sign-up counted {counted * 1000:5.0f} ms"
+    )
+
+
+CHILD = """
+import sys, time
+from tests.fixtures_users import add_user_elsewhere
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+for line in sys.stdin:
+    email = line.strip()
+    add_user_elsewhere(sys.argv[1], email, first="Far")
+    sys.stdout.write(f"{time.perf_counter()}\\n"); sys.stdout.flush()
+"""
+
+
+async def bench_latency(folder: str, pending: int = 200, rounds: int = 20) -> None:
+    """Time from a sign-up's commit to its row in the open Approvals table."""
+    settings = fresh_settings(folder, "latency.db")
+    await populate(settings, pending, "pending")
+    app = UsherApp(settings, no_server=True)
+    near: list[float] = []
+    far: list[float] = []
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, settings.db],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdout.readline()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        screen: Any = None
+
+        def ready() -> bool:
+            nonlocal screen
+            screen = app.screen
+            return isinstance(screen, ApprovalsScreen) and screen.table.row_count == pending
+
+        await until(pilot, ready)
+        assert app.store is not None
+        for i in range(rounds):
+            email = f"near{i}@example.org"
+            await add_user(app.store, email, first="Near")
+            committed = time.perf_counter()
+            while not any(u.email == email for u in list(screen.users.values())[-3:]):
+                await asyncio.sleep(0.002)
+            near.append(time.perf_counter() - committed)
+
+            email = f"far{i}@example.org"
+            child.stdin.write(email + "\n")
+            child.stdin.flush()
+            line = await asyncio.to_thread(child.stdout.readline)
+            committed = float(line)  # perf_counter is CLOCK_MONOTONIC: the same in both processes
+            while not any(u.email == email for u in list(screen.users.values())[-3:]):
+                await asyncio.sleep(0.002)
+            far.append(time.perf_counter() - committed)
+        await pilot.press("q")
+    child.stdin.close()
+    child.wait(timeout=10)
+
+    def summary(values: list[float]) -> str:
+        ordered = sorted(values)
+        median = ordered[len(ordered) // 2] * 1000
+        return f"median {median:5.0f} ms, max {ordered[-1] * 1000:5.0f} ms"
+
+    print(f"New sign-up → row in Approvals ({pending} pending, {rounds} each):")
+    print(f"  same process   {summary(near)}   (requirement: ≤ 250 ms)")
+    print(f"  other process  {summary(far)}   (requirement: ≤ 1 s)")
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        for count in SIZES:
+            await bench_users(count, folder)
+        for count in SIZES:
+            await bench_approvals(count, folder)
+        await bench_latency(folder)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
