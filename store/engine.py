@@ -27,6 +27,29 @@ class DatabaseError(Exception):
     """The database cannot be used (missing folder, not a database, locked, too new)."""
 
 
+class DatabaseUnavailable(DatabaseError):
+    """A write could not start: another connection held the write lock for longer than
+    `busy_timeout`. Nothing was written; trying again a little later may work."""
+
+
+_TEMPORARY_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR")
+"""SQLite result codes (and their extended forms) that say "not now", not "never"."""
+
+
+def temporarily_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot write just now (locked for too long, disk
+    full, an I/O error): the transaction was rolled back and the request can be retried."""
+    if isinstance(error, DatabaseUnavailable):
+        return True
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    name = str(getattr(error, "sqlite_errorname", "") or "")
+    if name:
+        return name.startswith(_TEMPORARY_ERRORS)
+    text = str(error).lower()
+    return "locked" in text or "disk is full" in text or "disk i/o" in text
+
+
 class Transaction:
     """An open write transaction: run statements, and name the tables it changes.
 
@@ -167,7 +190,7 @@ class Engine:
             try:
                 await _run(self._writer, "BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
-                raise DatabaseError(f"database is busy: {error}") from None
+                raise DatabaseUnavailable(f"database is busy: {error}") from None
             tx = Transaction(self._writer)
             try:
                 yield tx
