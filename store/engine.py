@@ -112,6 +112,14 @@ async def _run(conn: aiosqlite.Connection, sql: str) -> None:
         await cursor.fetchall()
 
 
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """Roll back, unless SQLite already has: after SQLITE_FULL, an I/O error or running out of
+    memory it may end the transaction itself, and a second ROLLBACK would fail and hide the
+    error that matters (and a retry would then find the connection still fine)."""
+    if conn.in_transaction:
+        await _run(conn, "ROLLBACK")
+
+
 async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     try:
         conn = await aiosqlite.connect(path, isolation_level=None)
@@ -195,12 +203,12 @@ class Engine:
             try:
                 yield tx
             except BaseException:
-                await _run(self._writer, "ROLLBACK")
+                await _rollback(self._writer)
                 raise
             try:
                 await _run(self._writer, "COMMIT")
             except sqlite3.Error:
-                await _run(self._writer, "ROLLBACK")
+                await _rollback(self._writer)
                 raise
         if tx.topics:
             for callback in list(self._on_commit):
@@ -249,7 +257,7 @@ class Engine:
                 await _run(self._writer, f"PRAGMA user_version = {int(version)}")
                 await _run(self._writer, "COMMIT")
             except BaseException:
-                await _run(self._writer, "ROLLBACK")
+                await _rollback(self._writer)
                 raise
         return True
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -229,7 +230,7 @@ def cookie_flags(header: str) -> tuple[str, set[str]]:
 async def test_cookies_are_httponly_lax_and_secure_on_https(
     settings: Settings, https: bool
 ) -> None:
-    extra = (
+    extra: dict[str, Any] = (
         {"public_url": "https://join.example.org", "base_url": "https://testserver.local"}
         if https
         else {}
