@@ -8,6 +8,7 @@ how long it takes is measured only in bench/.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hashlib
 import re
@@ -36,7 +37,7 @@ from store.signup import (
     sign_in,
     sign_up_by_link,
 )
-from store.tokens import TOKEN_BYTES, new_token, token_digest
+from store.tokens import TOKEN_BYTES, new_token, same_secret, token_digest
 
 from .fixtures_security import (
     CHEAP,
@@ -49,6 +50,7 @@ from .fixtures_security import (
     without_csrf,
     world,
 )
+from .helpers import ROOT
 
 __all__ = ["world"]
 
@@ -352,3 +354,33 @@ async def test_sessions_expire(settings: Settings) -> None:
             await tx.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000000Z'")
         response = await world.client.get("/account", follow_redirects=False)
         assert response.headers["location"] == "/login"
+
+
+SECRET_NAMES = re.compile(r"token|secret|credential|digest|password|hash", re.IGNORECASE)
+NOT_A_SECRET_CHECK = {
+    "password != confirm": "the two new-password fields of one form",
+    "form.password != form.password_confirm": "the two new-password fields of one form",
+    "parsed.mode != options.passwords": "a password mode, not a password",
+}
+
+
+def test_secrets_are_compared_in_constant_time_or_looked_up_by_digest() -> None:
+    """No `==` on anything secret in store/: per-person tokens are found by their SHA-256 in
+    SQL (equal timing for every guess that is not already right), the rest through
+    `same_secret` (hmac.compare_digest)."""
+    found = []
+    for path in sorted((ROOT / "store").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Compare):
+                continue
+            if not any(isinstance(op, ast.Eq | ast.NotEq) for op in node.ops):
+                continue
+            operands = [node.left, *node.comparators]
+            if any(isinstance(operand, ast.Constant) for operand in operands):
+                continue
+            text = ast.unparse(node)
+            secret = any(SECRET_NAMES.search(ast.unparse(o)) for o in operands)
+            if secret and text not in NOT_A_SECRET_CHECK:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text}")
+    assert not found, "compare secrets with store.tokens.same_secret:\n" + "\n".join(found)
+    assert same_secret("abc", "abc") and not same_secret("abc", "abd")

@@ -8,18 +8,25 @@ own, which each example runs its requests on.
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from rich.text import Text
+from textual.widgets import DataTable, Static, TextArea
 
+from console.app import UsherApp
 from store import Settings
 
 from .fixtures_security import FORM_FIELDS, World, open_world
+from .helpers import eventually
 
 T = TypeVar("T")
 
@@ -169,3 +176,68 @@ def test_no_token_in_a_url_makes_a_500(settings: Settings) -> None:
         fuzz()
 
     fuzz_world(settings, body)
+
+
+# --- the console's paste boxes -----------------------------------------------------------------
+
+
+def junk_paste(seed: int, lines: int = 400) -> str:
+    """Deterministic garbage for the paste boxes: every kind of control character, escape
+    sequences, markup, odd separators and random Unicode, mixed with real addresses."""
+    rng = random.Random(seed)
+    pieces = [
+        "ann@example.org",
+        "Ann Lee <ann@example.org>",
+        '"Lee, Ann" <ann@x.org>',
+        "\x1b]52;c;ZXZpbA==\x07",
+        "\x1b[2J",
+        "\x9b31m",
+        "[bold red]x[/]",
+        "[link=https://evil]y[/link]",
+        "\x00",
+        "\r",
+        "\t",
+        ",,,;;;",
+        "<",
+        ">",
+        '"',
+        "@",
+        "=cmd|' /C calc'!A0",
+        "\u202e",
+        "x" * 300,
+    ]
+    out = []
+    for _ in range(lines):
+        parts = [rng.choice(pieces) for _ in range(rng.randint(0, 4))]
+        parts += ["".join(chr(rng.randint(1, 0xD7FF)) for _ in range(rng.randint(0, 8)))]
+        rng.shuffle(parts)
+        out.append(rng.choice([" ", ",", "\t", ";", ""]).join(parts))
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize(("key", "area"), [("f4", "#paste"), ("f7", "#lines")])
+async def test_junk_pasted_into_the_console_is_previewed_not_a_crash(
+    settings: Settings, key: str, area: str
+) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press(key)
+        await pilot.pause()
+        screen = app.screen
+        summary = screen.query_one("#summary", Static)
+        before = str(summary.render())
+        for seed in range(3):
+            screen.query_one(area, TextArea).load_text(junk_paste(seed))
+
+            async def previewed(previous: str = before) -> bool:
+                await pilot.pause()
+                return str(summary.render()) != previous
+
+            await eventually(previewed, timeout=20)
+            before = str(summary.render())
+        assert app.is_running and app.screen is screen
+        for table in screen.query(DataTable):
+            for index in range(min(table.row_count, 200)):
+                for cell in table.get_row_at(index):
+                    text = cell.plain if isinstance(cell, Text) else str(cell)
+                    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), text
