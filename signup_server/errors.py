@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -18,6 +19,7 @@ from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap, Scope
 
+from store.engine import DatabaseError, temporarily_unavailable
 from store.text import clean_line
 
 from .deps import settings_from
@@ -89,8 +91,9 @@ ERROR_PAGES: dict[int, ErrorPage] = {
         "The problem is on our side, not yours. Please try again in a few minutes.",
     ),
     503: ErrorPage(
-        "The service is unavailable",
-        "The problem is on our side, not yours. Please try again in a few minutes.",
+        "The service is busy",
+        "Nothing was saved, and the problem is on our side, not yours. "
+        "Wait a minute, then go back and send the form again.",
     ),
 }
 
@@ -153,8 +156,24 @@ def _server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Re
     return error_response(request, HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
+DATABASE_RETRY_AFTER = "30"
+"""Seconds a client is asked to wait when the database is locked or full."""
+
+
+def _database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    """The database is locked by someone else for too long, or the disk is full: the write was
+    rolled back, so say "busy, try again" (503 with Retry-After) instead of a 500."""
+    if temporarily_unavailable(exc):
+        return error_response(
+            request, HTTPStatus.SERVICE_UNAVAILABLE, {"Retry-After": DATABASE_RETRY_AFTER}
+        )
+    return _server_error_handler(request, exc)
+
+
 exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http_exception_handler,
+    sqlite3.OperationalError: _database_error_handler,
+    DatabaseError: _database_error_handler,
     Exception: _server_error_handler,
 }
 """For `Litestar(exception_handlers=...)`: keyed by class, so every status code is covered."""
@@ -170,6 +189,9 @@ async def log_exception(exc: Exception, scope: Scope) -> None:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         method = scope.get("method", "")
         path = redact_path(clean_line(scope.get("path", "")))
+        if temporarily_unavailable(exc):
+            logger.warning("%s %s: database unavailable, answered 503: %s", method, path, exc)
+            return
         if status >= 500:
             logger.error("%s %s failed", method, path, exc_info=exc)
             return

@@ -56,7 +56,13 @@ class Store:
         except Exception as error:
             await engine.close()
             raise StoreError(f"cannot prepare database {settings.db!r}: {error}") from None
-        store = cls(settings, engine, hasher or Hasher())
+        if hasher is None:
+            hasher = Hasher(
+                time_cost=settings.argon2_time_cost,
+                memory_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            )
+        store = cls(settings, engine, hasher)
         store._running = RunningMark(engine.path)
         if watch:
             store.feed.watch_other_processes(engine.data_version)

@@ -27,6 +27,29 @@ class DatabaseError(Exception):
     """The database cannot be used (missing folder, not a database, locked, too new)."""
 
 
+class DatabaseUnavailable(DatabaseError):
+    """A write could not start: another connection held the write lock for longer than
+    `busy_timeout`. Nothing was written; trying again a little later may work."""
+
+
+_TEMPORARY_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR")
+"""SQLite result codes (and their extended forms) that say "not now", not "never"."""
+
+
+def temporarily_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot write just now (locked for too long, disk
+    full, an I/O error): the transaction was rolled back and the request can be retried."""
+    if isinstance(error, DatabaseUnavailable):
+        return True
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    name = str(getattr(error, "sqlite_errorname", "") or "")
+    if name:
+        return name.startswith(_TEMPORARY_ERRORS)
+    text = str(error).lower()
+    return "locked" in text or "disk is full" in text or "disk i/o" in text
+
+
 class Transaction:
     """An open write transaction: run statements, and name the tables it changes.
 
@@ -87,6 +110,14 @@ async def _run(conn: aiosqlite.Connection, sql: str) -> None:
     """Run one statement to completion: an unfinished SELECT would pin an old read snapshot."""
     async with conn.execute(sql) as cursor:
         await cursor.fetchall()
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """Roll back, unless SQLite already has: after SQLITE_FULL, an I/O error or running out of
+    memory it may end the transaction itself, and a second ROLLBACK would fail and hide the
+    error that matters (and a retry would then find the connection still fine)."""
+    if conn.in_transaction:
+        await _run(conn, "ROLLBACK")
 
 
 async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
@@ -167,17 +198,17 @@ class Engine:
             try:
                 await _run(self._writer, "BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
-                raise DatabaseError(f"database is busy: {error}") from None
+                raise DatabaseUnavailable(f"database is busy: {error}") from None
             tx = Transaction(self._writer)
             try:
                 yield tx
             except BaseException:
-                await _run(self._writer, "ROLLBACK")
+                await _rollback(self._writer)
                 raise
             try:
                 await _run(self._writer, "COMMIT")
             except sqlite3.Error:
-                await _run(self._writer, "ROLLBACK")
+                await _rollback(self._writer)
                 raise
         if tx.topics:
             for callback in list(self._on_commit):
@@ -226,7 +257,7 @@ class Engine:
                 await _run(self._writer, f"PRAGMA user_version = {int(version)}")
                 await _run(self._writer, "COMMIT")
             except BaseException:
-                await _run(self._writer, "ROLLBACK")
+                await _rollback(self._writer)
                 raise
         return True
 

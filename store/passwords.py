@@ -23,6 +23,16 @@ DEFAULT_TIME_COST = 2
 DEFAULT_MEMORY_KIB = 19 * 1024
 DEFAULT_PARALLELISM = 1
 
+OWASP_MINIMUMS: tuple[tuple[int, int], ...] = (
+    (46 * 1024, 1),
+    (19 * 1024, 2),
+    (12 * 1024, 3),
+    (9 * 1024, 4),
+    (7 * 1024, 5),
+)
+"""OWASP's Password Storage Cheat Sheet: equally strong argon2id (memory KiB, iterations) pairs
+at parallelism 1. A configuration is strong enough when it meets or exceeds one of them."""
+
 
 class PasswordRejected(ValueError):
     """The password breaks the policy; the message is shown to the person as is."""
@@ -55,6 +65,20 @@ def password_problem(password: str, *, email: str = "", names: tuple[str, ...] =
     if folded in own or folded.replace(" ", "") in {o.replace(" ", "") for o in own}:
         return "Don't use your email address or name as your password."
     return None
+
+
+def meets_owasp_minimum(*, memory_kib: int, time_cost: int, parallelism: int) -> bool:
+    """Whether argon2id parameters are at least one of OWASP's minimum configurations."""
+    return parallelism >= 1 and any(
+        memory_kib >= memory and time_cost >= iterations for memory, iterations in OWASP_MINIMUMS
+    )
+
+
+def too_long(password: str) -> bool:
+    """Longer than any password Usher accepts, however it is counted: account passwords are at
+    most MAX_LENGTH after NFKC, link passwords at most MAX_LENGTH as typed. Checked before any
+    hashing, so a huge "password" costs no argon2 work."""
+    return len(password) > MAX_LENGTH and len(normalise(password)) > MAX_LENGTH
 
 
 def check_password(password: str, *, email: str = "", names: tuple[str, ...] = ()) -> str:
@@ -91,11 +115,17 @@ class Hasher:
         """How many hash or verify operations ran (tests check that sign-in always does one)."""
 
     async def hash(self, password: str) -> str:
+        """The PHC string of `password`; PasswordRejected, without hashing, when too long."""
+        if too_long(password):
+            raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
         async with self._slots:
             self.calls += 1
-            return await asyncio.to_thread(self._hasher.hash, normalise(password))
+            return await asyncio.to_thread(self._hash_sync, normalise(password))
 
     async def verify(self, stored: str, password: str) -> bool:
+        """Whether `password` matches `stored`; a too-long one is False without hashing."""
+        if too_long(password):
+            return False
         async with self._slots:
             self.calls += 1
             return await asyncio.to_thread(self._verify_sync, stored, normalise(password))
@@ -111,6 +141,9 @@ class Hasher:
             return self._hasher.check_needs_rehash(stored)
         except InvalidHashError:
             return True
+
+    def _hash_sync(self, password: str) -> str:
+        return self._hasher.hash(password)
 
     def _verify_sync(self, stored: str, password: str) -> bool:
         try:

@@ -13,6 +13,13 @@ from typing import Any
 
 import msgspec
 
+from .passwords import (
+    DEFAULT_MEMORY_KIB,
+    DEFAULT_PARALLELISM,
+    DEFAULT_TIME_COST,
+    meets_owasp_minimum,
+)
+
 ENV_PREFIX = "USHER_"
 
 
@@ -36,12 +43,24 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     webhook_url: str = ""
     webhook_secret: str = ""
+    argon2_memory_kib: int = DEFAULT_MEMORY_KIB
+    argon2_time_cost: int = DEFAULT_TIME_COST
+    argon2_parallelism: int = DEFAULT_PARALLELISM
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, not {self.port}")
         if self.rate_limit < 1:
             raise SettingsError(f"rate_limit must be at least 1, not {self.rate_limit}")
+        if not meets_owasp_minimum(
+            memory_kib=self.argon2_memory_kib,
+            time_cost=self.argon2_time_cost,
+            parallelism=self.argon2_parallelism,
+        ):
+            raise SettingsError(
+                "argon2 parameters are below OWASP's minimum (e.g. argon2_memory_kib 19456 "
+                "with argon2_time_cost 2, or 47104 with 1; argon2_parallelism at least 1)"
+            )
         if self.public_url:
             self.public_url = self.public_url.rstrip("/")
             if not self.public_url.startswith(("http://", "https://")):

@@ -1,0 +1,61 @@
+"""Sign-in timing for a known address with a wrong password against an unknown address, with
+Usher's production argon2id parameters: both do one verify, so the medians should be close.
+
+The tests prove the structure (the hasher is called either way); this only prints the times.
+Run: `make bench` or `.venv/bin/python bench/bench_sign_in_timing.py [N]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from store import Store, load_settings
+from store.links import LinkDraft, create_link
+from store.signup import SignInFailed, SignupForm, sign_in, sign_up_by_link
+
+PASSWORD = "correct horse battery staple"
+
+
+async def attempt(store: Store, email: str) -> float:
+    started = time.perf_counter()
+    with contextlib.suppress(SignInFailed):
+        await sign_in(store, email, "not the password", actor="bench")
+    return time.perf_counter() - started
+
+
+async def main(rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings({"db": str(Path(folder) / "bench.db")}, environ={})
+        async with await Store.open(settings, watch=False) as store:
+            link = await create_link(
+                store, msgspec.structs.replace(LinkDraft(), confirm_email=False), actor="bench"
+            )
+            form = SignupForm(
+                email="ann@example.org",
+                first_name="Ann",
+                last_name="Lee",
+                password=PASSWORD,
+                password_confirm=PASSWORD,
+            )
+            await sign_up_by_link(store, link.token, form, actor="bench")
+            await attempt(store, "warm-up@example.org")
+            known, unknown = [], []
+            for _ in range(rounds):  # interleaved, so drift affects both alike
+                known.append(await attempt(store, "ann@example.org"))
+                unknown.append(await attempt(store, "nobody@example.org"))
+    k, u = statistics.median(known), statistics.median(unknown)
+    print(f"sign-in, known address, wrong password: median {k * 1000:.1f} ms over {rounds}")
+    print(f"sign-in, unknown address:               median {u * 1000:.1f} ms over {rounds}")
+    print(f"difference: {abs(k - u) * 1000:.1f} ms ({abs(k - u) / max(k, u) * 100:.0f}%)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30))
