@@ -301,13 +301,14 @@ async def erase_users(store: Store, user_ids: Collection[int], *, actor: str) ->
         async with store.write("users") as tx:
             # Overwrite what is deleted, so the address does not linger in free pages.
             mode = await tx.fetchone("PRAGMA secure_delete")
+            previous = int(mode[0]) if mode else 0
             await tx.execute("PRAGMA secure_delete = ON")
             try:
                 part = await erase_in(
                     tx, store.settings, ids[start : start + ERASE_BATCH], actor=actor
                 )
             finally:
-                await tx.execute(f"PRAGMA secure_delete = {int(mode[0]) if mode else 0}")
+                await tx.execute(f"PRAGMA secure_delete = {int(previous)}")
         erased += part.erased
         missing += part.not_found
     if erased:

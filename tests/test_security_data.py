@@ -100,6 +100,8 @@ SAFE_INTERPOLATIONS: dict[str, str] = {
     "table": "typed Literal['invitations', 'outbox']",
     "BUSY_TIMEOUT_MS": "an int constant",
     "name": "a column name from a constant tuple (store/users.py _where)",
+    "picked": "double-quoted column names read from the schema (store/erasure.py _sweep)",
+    "sets": "double-quoted column names read from the schema, each `= ?` (store/erasure.py)",
     "_ORDER_BY": "a constant dict of ORDER BY clauses; a key never becomes text",
 }
 """Names whose value may be put into SQL text: each holds no user input, for the reason given.
