@@ -272,7 +272,11 @@ class BulkScreen(UsherScreen):
         self._pending = True
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(delay, self._start_preview)
+            self._timer = None
+        if delay <= 0:
+            self._start_preview()
+        else:
+            self._timer = self.set_timer(delay, self._start_preview)
 
     def _start_preview(self) -> None:
         self._timer = None
