@@ -12,18 +12,18 @@ from pathlib import Path
 from rich.text import Text
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Input, ProgressBar, Static, TextArea
+from textual.widgets import DataTable, Input, ProgressBar, Static, TextArea
 
 from console.app import UsherApp
 from console.dialogs.bulk_confirm import BulkConfirmDialog
 from console.dialogs.bulk_path import BulkPathDialog
 from console.dialogs.bulk_result import BulkResultDialog
 from console.screens.bulk import BulkScreen
-from console.widgets.bulk_table import BulkLinesTable
+from console.widgets.bulk_table import LIMIT, BulkLinesTable
 from store import Settings, Store
 from store.bulk import BulkOptions, create_batch, preview
 from store.passwords import Hasher
-from store.tokens import one_time_credential_matches
+from store.signup import sign_in
 
 from .fixtures_bulk import people
 from .helpers import eventually
@@ -32,6 +32,11 @@ from .helpers import eventually
 def plain(widget: Static) -> str:
     rendered = widget.render()
     return rendered.plain if isinstance(rendered, Text) else str(rendered)
+
+
+def top(app: UsherApp) -> object:
+    """The screen on top, typed loosely (mypy keeps an earlier isinstance narrowing)."""
+    return app.screen
 
 
 async def open_bulk(app: UsherApp, pilot: Pilot[int]) -> BulkScreen:
@@ -116,7 +121,7 @@ async def test_preview_shows_exactly_the_problem_lines(settings: Settings) -> No
 
         # "One for all": the password is checked as it is typed.
         await pilot.press("left", "enter")
-        assert screen.mode == "same"
+        assert str(screen.mode) == "same"
         await previewed(pilot, screen, 2)
         shared = screen.query_one("#shared", Input)
         shared.value = "short"
@@ -136,6 +141,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
     rows = []
     for i in range(1, 10_001):
         rows.append(f"Bad {i},broken@" if i in bad else f"First{i} Last{i},user{i}@acme.org")
+    rows[2_499] = "=cmd Evil,evil@"  # a formula, neutralised in the saved report
     app = UsherApp(settings, no_server=True)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_bulk(app, pilot)
@@ -191,6 +197,41 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         assert [line.line for line in result.skipped] == sorted(bad)
         assert users(settings.db) == 9_996
 
+        # The one-time passwords are shown once (a window of them: the file holds all).
+        credentials = result_dialog.query_one("#credentials", DataTable)
+        assert credentials.row_count == LIMIT
+        first = result.credentials[0]
+        assert credentials.get_row_at(0)[3].plain == first.credential
+        assert result_dialog.query_one("#skipped", BulkLinesTable).shown_lines == sorted(bad)
+
+        # x: the skipped lines as a private CSV, with the formula neutralised.
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, BulkPathDialog)
+        report = tmp_path / "skipped.csv"
+        app.screen.query_one("#path", Input).value = str(report)
+        await pilot.press("enter")
+
+        async def reported() -> bool:
+            await pilot.pause()
+            return report.exists() and app.screen is result_dialog
+
+        await eventually(reported)
+        assert stat.S_IMODE(report.stat().st_mode) == 0o600
+        with report.open(newline="", encoding="utf-8") as handle:
+            skipped_rows = list(csv.DictReader(handle))
+        assert [row["line"] for row in skipped_rows] == [str(n) for n in sorted(bad)]
+        assert skipped_rows[1]["input"] == "'=cmd Evil,evil@"
+        assert all(row["problem"].startswith("invalid email") for row in skipped_rows)
+
+        # Closing before the passwords are saved asks once (they cannot be shown again).
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, BulkConfirmDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert top(app) is result_dialog
+
         # w: save the one-time passwords to a private CSV.
         await pilot.press("w")
         await pilot.pause()
@@ -208,17 +249,23 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         with target.open(newline="", encoding="utf-8") as handle:
             saved_rows = list(csv.DictReader(handle))
         assert len(saved_rows) == 9_996
-        with sqlite3.connect(settings.db) as conn:
-            stored = conn.execute(
-                "SELECT password_hash FROM users WHERE email = ?", (saved_rows[123]["email"],)
-            ).fetchone()[0]
-        assert one_time_credential_matches(stored, saved_rows[123]["one_time_password"])
+        assert {row["email"] for row in saved_rows} == {c.email for c in result.created}
+        # Every account can sign in with the password saved for it (sampled: each is a query).
+        async with await Store.open(settings, watch=False) as store:
+            for row in saved_rows[::1_000]:
+                session = await sign_in(store, row["email"], row["one_time_password"], actor="t")
+                assert session.user.must_change_password
+        # Saved: closing no longer asks; the passwords are gone from the screen.
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, BulkScreen)
         with sqlite3.connect(settings.db) as conn:
-            assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 9_996
-            assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == 1
+            outbox = conn.execute("SELECT recipient, kind FROM outbox").fetchall()
+            assert len(outbox) == 9_996
+            assert {kind for _, kind in outbox} == {"account_created"}
+            assert len({recipient for recipient, _ in outbox}) == 9_996
+            actions = [row[0] for row in conn.execute("SELECT action FROM audit")]
+            assert actions.count("users_imported") == 1
 
 
 async def test_escape_cancels_while_hashing_and_writes_nothing(settings: Settings) -> None:
@@ -226,13 +273,17 @@ async def test_escape_cancels_while_hashing_and_writes_nothing(settings: Setting
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_bulk(app, pilot)
         assert app.store is not None
-        app.store.hasher = Hasher(max_in_flight=1)  # OWASP cost, one at a time: seconds of work
+        # OWASP's cost, one hash at a time: 1,000 "given" passwords are half a minute of work,
+        # far longer than the keys below take even on a busy machine.
+        app.store.hasher = Hasher(max_in_flight=1)
         screen.query_one("#mode").focus()
         await pilot.press("right", "right", "enter")
-        await paste(pilot, screen, people(100, passwords=True))
-        await previewed(pilot, screen, 100)
+        assert screen.mode == "given"
+        await paste(pilot, screen, people(1_000, passwords=True))
+        await previewed(pilot, screen, 1_000)
         await pilot.press("ctrl+s")
         await pilot.pause()
+        assert isinstance(app.screen, BulkConfirmDialog)
         await pilot.press("enter")
 
         async def hashing() -> bool:
@@ -240,21 +291,25 @@ async def test_escape_cancels_while_hashing_and_writes_nothing(settings: Setting
             return screen.query_one("#progress", ProgressBar).progress >= 1
 
         await eventually(hashing, timeout=20)
-        print("before escape", app.store.hasher.calls, screen.importing, app.focused, app.screen, flush=True)
+        assert "esc cancels" in plain(screen.query_one("#progress-text", Static))
+
+        # Escape is answered while passwords are being hashed (the loop is free).
         await pilot.press("escape")
-        print("after escape", app.store.hasher.calls, screen._cancel, flush=True)
 
         async def stopped() -> bool:
             await pilot.pause()
             return not screen.importing
 
         await eventually(stopped, timeout=20)
-        assert "Cancelled: nothing was written" in plain(
-            screen.query_one("#progress-text", Static)
-        )
-        assert app.store.hasher.calls < 100
+        assert "Cancelled: nothing was written" in plain(screen.query_one("#progress-text", Static))
+        assert app.store.hasher.calls < 1_000
+        assert screen.last_result is None
         assert users(settings.db) == 0
+        with sqlite3.connect(settings.db) as conn:
+            for table in ("outbox", "audit", "action_tokens"):
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table  # noqa: S608
         assert not screen.lines_area.read_only
+        assert not screen.query_one("#add").disabled
 
 
 async def test_open_a_csv_and_export_the_problems(settings: Settings, tmp_path: Path) -> None:
@@ -311,5 +366,5 @@ async def test_a_missing_file_is_refused_next_to_the_field(settings: Settings) -
         assert "no such file" in plain(dialog.query_one("#problem", Static))
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is screen
+        assert top(app) is screen
         assert isinstance(screen.lines_area, TextArea)
