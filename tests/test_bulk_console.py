@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, ProgressBar, Static, TextArea
+from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Static, TextArea
 
 from console.app import UsherApp
 from console.dialogs.bulk_confirm import BulkConfirmDialog
@@ -25,7 +25,7 @@ from store.bulk import BulkOptions, create_batch, preview
 from store.passwords import Hasher
 from store.signup import sign_in
 
-from .fixtures_bulk import people
+from .fixtures_bulk import cheap_hasher, people
 from .helpers import eventually
 
 
@@ -368,3 +368,89 @@ async def test_a_missing_file_is_refused_next_to_the_field(settings: Settings) -
         await pilot.pause()
         assert top(app) is screen
         assert isinstance(screen.lines_area, TextArea)
+
+
+async def test_typed_lines_preview_and_the_must_change_and_notify_toggles(
+    settings: Settings,
+) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_bulk(app, pilot)
+        assert app.store is not None
+        app.store.hasher = cheap_hasher()
+        must_change = screen.query_one("#must-change", Checkbox)
+        notify = screen.query_one("#notify", Checkbox)
+        assert must_change.value and must_change.disabled, "random passwords are always changed"
+        assert notify.value
+
+        # "Given on each line": the admin may trust the given passwords.
+        screen.query_one("#mode").focus()
+        await pilot.press("right", "right", "enter")
+        assert screen.mode == "given"
+        assert not must_change.disabled
+        must_change.focus()
+        await pilot.press("space")
+        assert not must_change.value
+        notify.focus()
+        await pilot.press("space")
+        assert not notify.value
+
+        # Typed, not pasted: the preview follows the keys.
+        screen.lines_area.focus()
+        await pilot.press(*"Ann Lee,ann@acme.org,", "space")
+        await previewed(pilot, screen, 0)
+        typed = screen.preview
+        assert typed is not None and "missing password" in typed.lines[0].error
+        await pilot.press(*"blue", "space", *"kettle", "space", *"morning")
+        await previewed(pilot, screen, 1)
+        options = screen.options()
+        assert (options.must_change_password, options.must_change, options.notify) == (
+            False,
+            False,
+            False,
+        )
+
+        # Another mode forces the change; coming back restores the admin's choice.
+        screen.query_one("#mode").focus()
+        await pilot.press("left", "enter")
+        assert str(screen.mode) == "same"
+        assert must_change.value and must_change.disabled
+        await pilot.press("right", "enter")
+        assert str(screen.mode) == "given"
+        assert not must_change.value and not must_change.disabled
+        await previewed(pilot, screen, 1)
+
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        dialog = top(app)
+        assert isinstance(dialog, BulkConfirmDialog)
+        notes = " ".join(plain(s) for s in dialog.query(Static))
+        assert "1 account will be created; 0 lines have problems" in notes
+        assert "No one is emailed." in notes
+        assert "must change" not in notes
+        await pilot.press("enter")
+
+        async def finished() -> bool:
+            await pilot.pause()
+            return isinstance(app.screen, BulkResultDialog)
+
+        await eventually(finished, timeout=20)
+        assert screen.last_result is not None
+        assert screen.last_result.summary == "1 of 1 created"
+        assert screen.last_result.credentials == ()
+        with sqlite3.connect(settings.db) as conn:
+            assert conn.execute(
+                "SELECT email, must_change_password, password_hash LIKE '$argon2id$%' FROM users"
+            ).fetchall() == [("ann@acme.org", 0, 1)]
+            assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM action_tokens").fetchone()[0] == 0
+        # No passwords to save: escape closes at once, and the preview now says "exists".
+        await pilot.press("escape")
+        await pilot.pause()
+        assert top(app) is screen
+
+        async def marked() -> bool:
+            await pilot.pause()
+            return screen.preview is not None and screen.preview.lines[0].has("exists")
+
+        await eventually(marked)
