@@ -5,6 +5,7 @@ keys, escape cancels with nothing written, files open and export."""
 from __future__ import annotations
 
 import csv
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -291,7 +292,11 @@ async def test_escape_cancels_while_hashing_and_writes_nothing(settings: Setting
             return screen.query_one("#progress", ProgressBar).progress >= 1
 
         await eventually(hashing, timeout=20)
-        assert "esc cancels" in plain(screen.query_one("#progress-text", Static))
+        shown = plain(screen.query_one("#progress-text", Static))
+        assert re.fullmatch(
+            r"[\d,]+ / 1,000 · [\d,]+/s( · [\d,]+ s left)?   \(esc cancels: nothing is written\)",
+            shown,
+        ), shown
 
         # Escape is answered while passwords are being hashed (the loop is free).
         await pilot.press("escape")
@@ -395,6 +400,11 @@ async def test_typed_lines_preview_and_the_must_change_and_notify_toggles(
         await pilot.press("space")
         assert not notify.value
 
+        level = screen.query_one("#level")
+        level.focus()
+        await pilot.press("right", "enter")
+        assert screen.level == "viewer"
+
         # Typed, not pasted: the preview follows the keys.
         screen.lines_area.focus()
         await pilot.press(*"Ann Lee,ann@acme.org,", "space")
@@ -440,8 +450,9 @@ async def test_typed_lines_preview_and_the_must_change_and_notify_toggles(
         assert screen.last_result.credentials == ()
         with sqlite3.connect(settings.db) as conn:
             assert conn.execute(
-                "SELECT email, must_change_password, password_hash LIKE '$argon2id$%' FROM users"
-            ).fetchall() == [("ann@acme.org", 0, 1)]
+                "SELECT email, level, must_change_password, password_hash LIKE '$argon2id$%' "
+                "FROM users"
+            ).fetchall() == [("ann@acme.org", "viewer", 0, 1)]
             assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
             assert conn.execute("SELECT count(*) FROM action_tokens").fetchone()[0] == 0
         # No passwords to save: escape closes at once, and the preview now says "exists".

@@ -184,6 +184,9 @@ class BulkScreen(UsherScreen):
             yield Static("", id="progress-text", markup=False)
 
     def on_mount(self) -> None:
+        for choices in self.query(RadioSet):
+            # The arrow keys start from the chosen button (Textual starts from the first).
+            choices._selected = choices.pressed_index
         self._sync_mode()
         self.watch(self.usher, "counts", self._database_changed, init=False)
         self.query_one("#lines", TextArea).focus()
