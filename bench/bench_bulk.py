@@ -71,8 +71,9 @@ class Timing(NamedTuple, Generic[T]):
     stall: float
     """The longest the event loop went without running the ticker."""
     stall_busy: float
-    """How much of that stall the loop's thread spent on the CPU: near `stall` = our code held
-    the loop; near 0 = the thread was not scheduled (other processes had the cores)."""
+    """How much of that stall the loop's thread spent on the CPU: near `stall` = code on the
+    loop held it; near 0 = the thread waited — for a core (other processes had them) or for
+    the GIL (another of our threads held it)."""
     cores_used: float
     """Process CPU time / wall time: how many cores the work kept busy on average."""
 
@@ -114,8 +115,8 @@ def raw_threads_seconds(count: int, cores: int) -> float:
 def stall_text(timing: Timing[Any]) -> str:
     return (
         f"largest event-loop stall {timing.stall * 1000:6.1f} ms (goal < 50 ms: "
-        f"{verdict(timing.stall < 0.05)}; the loop's thread ran {timing.stall_busy * 1000:.1f} ms"
-        f" of it) · {timing.cores_used:.2f} cores busy"
+        f"{verdict(timing.stall < 0.05)}; on the CPU {timing.stall_busy * 1000:.1f} ms of it, "
+        f"waiting the rest) · {timing.cores_used:.2f} cores busy"
     )
 
 

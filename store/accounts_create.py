@@ -45,7 +45,7 @@ PREPARE_IN_THREAD = 200
 Source = Literal["single", "bulk"]
 
 
-class StoredCredential(msgspec.Struct, frozen=True):
+class StoredCredential(msgspec.Struct, frozen=True, gc=False):
     """What goes in `users.password_hash` and `users.password_expires_at` (NULL = never)."""
 
     hash: str | None = None
@@ -71,7 +71,7 @@ async def hashed_credential(
     return StoredCredential(await hasher.hash(password), expires)
 
 
-class NewAccount(msgspec.Struct, frozen=True, kw_only=True):
+class NewAccount(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     email: str
     """Already normalised (`store.addresses.normalise_address`)."""
     first_name: str
@@ -103,12 +103,12 @@ class PreparedAccounts(msgspec.Struct, kw_only=True):
     token_expires_at: str
 
 
-class CreatedUser(msgspec.Struct, frozen=True):
+class CreatedUser(msgspec.Struct, frozen=True, gc=False):
     user_id: int
     account: NewAccount
 
 
-class InsertOutcome(msgspec.Struct, frozen=True, kw_only=True):
+class InsertOutcome(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     created: list[CreatedUser]
     existing: list[NewAccount]
     """Addresses that already had an account when the transaction ran."""

@@ -93,7 +93,7 @@ class BulkOptions(msgspec.Struct, frozen=True, kw_only=True):
 Phase = Literal["hashing", "writing", "done"]
 
 
-class Progress(msgspec.Struct, frozen=True):
+class Progress(msgspec.Struct, frozen=True, gc=False):
     phase: Phase
     done: int
     total: int
@@ -117,7 +117,7 @@ ProgressCallback = Callable[[Progress], None]
 Cancelled = Callable[[], bool]
 
 
-class CreatedAccount(msgspec.Struct, frozen=True, kw_only=True):
+class CreatedAccount(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     line: int
     user_id: int
     email: str
@@ -125,7 +125,7 @@ class CreatedAccount(msgspec.Struct, frozen=True, kw_only=True):
     last_name: str
 
 
-class IssuedCredential(msgspec.Struct, frozen=True, kw_only=True):
+class IssuedCredential(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A random first password: shown to the admin once, never stored in clear, never emailed."""
 
     line: int
@@ -139,7 +139,7 @@ class IssuedCredential(msgspec.Struct, frozen=True, kw_only=True):
         return f"IssuedCredential(line={self.line}, email={self.email!r}, credential=***)"
 
 
-class BulkResult(msgspec.Struct, frozen=True, kw_only=True):
+class BulkResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     batch_id: str
     level: Level
     passwords: PasswordMode
