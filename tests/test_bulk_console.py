@@ -180,6 +180,11 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
             await pilot.pause()
             assert type(app.screen).__name__ == "HelpScreen"
             await pilot.press("escape")
+            assert top(app) is screen
+            # Too late to cancel once the write has begun: escape says so and changes nothing.
+            await pilot.press("escape")
+            assert not screen._cancel
+            assert "too late to cancel" in plain(screen.query_one("#progress-text", Static))
             assert users(settings.db) == 0
             assert screen.importing, "still waiting for the lock: the keys were answered meanwhile"
         finally:

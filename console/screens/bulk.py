@@ -39,6 +39,7 @@ from store.bulk import (
     BulkError,
     BulkOptions,
     BulkResult,
+    Phase,
     Progress,
     check_existing,
     create_batch,
@@ -150,6 +151,7 @@ class BulkScreen(UsherScreen):
         self._must_change_choice = True
         self.importing = False
         self._cancel = False
+        self._phase: Phase = "hashing"
         self.last_result: BulkResult | None = None
 
     # ---------------------------------------------------------------- layout
@@ -490,6 +492,7 @@ class BulkScreen(UsherScreen):
         self.refresh_bindings()
 
     def _on_progress(self, progress: Progress) -> None:
+        self._phase = progress.phase
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=max(progress.total, 1), progress=progress.done)
         self.query_one("#progress-text", Static).update(progress_text(progress))
@@ -525,6 +528,10 @@ class BulkScreen(UsherScreen):
         self.app.push_screen(BulkResultDialog(result, smtp=self.usher.settings.smtp_configured))
 
     def action_cancel_import(self) -> None:
-        if self.importing:
-            self._cancel = True
-            self.query_one("#progress-text", Static).update("Cancelling…")
+        if not self.importing:
+            return
+        if self._phase != "hashing":
+            self.notify("Too late to cancel: the accounts are being written.", severity="warning")
+            return
+        self._cancel = True
+        self.query_one("#progress-text", Static).update("Cancelling… (nothing is written)")
