@@ -59,7 +59,8 @@ if TYPE_CHECKING:
 
 HASH_WORKERS = (os.cpu_count() or 2) + 1
 """"given" passwords hashed concurrently: one per core, plus one waiting on the Hasher's
-semaphore so that a core never idles while the event loop hands out the next hash."""
+semaphore so that a core never idles while the event loop hands out the next hash. No more:
+a signup's or sign-in's hash queues behind at most one of ours (signups keep flowing)."""
 RANDOM_CHUNK = 1000
 PROGRESS_EVERY = 0.05
 """Seconds between progress reports (the first and the last are always sent)."""
