@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import ClassVar
 
+import msgspec
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -522,7 +523,8 @@ class BulkScreen(UsherScreen):
             return
         finally:
             self._set_importing(False)
-        self.last_result = result
+        # The one-time passwords live only in the result dialog: shown once, then gone.
+        self.last_result = msgspec.structs.replace(result, credentials=())
         self.query_one("#progress-text", Static).update(result.summary)
         self._schedule_preview(delay=0.0)
         self.app.push_screen(BulkResultDialog(result, smtp=self.usher.settings.smtp_configured))
