@@ -103,6 +103,13 @@ async def test_preview_shows_exactly_the_problem_lines(settings: Settings) -> No
         assert errors[6].startswith("too many fields")
         assert "Add 2 users" in str(screen.query_one("#add").label)  # type: ignore[attr-defined]
 
+        # The highlighted row's whole reason shows under the table (cut off at 80 columns).
+        detail = screen.query_one("#detail", Static)
+        assert plain(detail) == f"Line 2: {errors[2]}"
+        table.focus()
+        await pilot.press("down")
+        assert plain(detail) == "Line 4: missing name; duplicate of line 1 (ann@acme.org)"
+
         # ctrl+n walks the text cursor through the problem lines, wrapping around.
         area = screen.lines_area
         area.move_cursor((0, 0))

@@ -47,7 +47,7 @@ from store.bulk import (
     shared_password_problem,
     write_problem_report,
 )
-from store.bulk_lines import ParsedLines, PasswordMode, parse_bulk_lines
+from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
 from store.csv_safe import CsvWriteError
 from store.engine import DatabaseError
 from store.migrations import LEVELS
@@ -133,6 +133,7 @@ class BulkScreen(UsherScreen):
     BulkScreen Checkbox { width: auto; margin-right: 2; }
     BulkScreen #summary { height: 1; padding: 0 1; text-style: bold; }
     BulkScreen #preview { height: 1fr; min-height: 3; }
+    BulkScreen #detail { height: 1; padding: 0 1; color: $text-muted; }
     BulkScreen #actions { height: 1; padding: 0 1; }
     BulkScreen #add { width: auto; min-width: 16; margin-right: 2; }
     BulkScreen #progress { display: none; width: 30; }
@@ -154,6 +155,8 @@ class BulkScreen(UsherScreen):
         self._cancel = False
         self._phase: Phase = "hashing"
         self.last_result: BulkResult | None = None
+        self._by_line: dict[int, BulkLine] = {}
+        """The rows in the preview table, by line number."""
 
     # ---------------------------------------------------------------- layout
 
@@ -181,6 +184,7 @@ class BulkScreen(UsherScreen):
             yield Tick("Notify users by email", True, id="notify", compact=True)
         yield Static("Preview: type or paste lines above.", id="summary", markup=False)
         yield BulkLinesTable(id="preview")
+        yield Static("", id="detail", markup=False)
         with Horizontal(id="actions"):
             yield Button("Add users", id="add", compact=True, variant="primary", disabled=True)
             yield ProgressBar(id="progress", show_eta=False)
@@ -331,7 +335,21 @@ class BulkScreen(UsherScreen):
         if result.problems and not self._all_rows:
             summary += " — ctrl+n next problem"
         self.query_one("#summary", Static).update(summary)
+        self._by_line = {line.line: line for line in rows[:shown]}
+        table = self.query_one("#preview", BulkLinesTable)
+        self._show_detail(table.row_line(table.cursor_row))
         self._refresh_add_button()
+
+    @on(DataTable.RowHighlighted, "#preview")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        self._show_detail(int(key) if key is not None else None)
+
+    def _show_detail(self, number: int | None) -> None:
+        """The highlighted row's whole reason (the table's last column is cut at 80 columns)."""
+        line = self._by_line.get(number) if number is not None else None
+        text = f"Line {line.line}: {line.error or 'ready'}" if line is not None else ""
+        self.query_one("#detail", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
 
     def _refresh_add_button(self) -> None:
         button = self.query_one("#add", Button)
