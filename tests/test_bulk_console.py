@@ -215,7 +215,12 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         assert credentials.row_count == LIMIT
         first = result.credentials[0]
         assert credentials.get_row_at(0)[3].plain == first.credential
-        assert result_dialog.query_one("#skipped", BulkLinesTable).shown_lines == sorted(bad)
+        skipped_table = result_dialog.query_one("#skipped", BulkLinesTable)
+        assert skipped_table.shown_lines == sorted(bad)
+        skipped_table.focus()
+        await pilot.press("down")
+        reason = plain(result_dialog.query_one("#detail", Static))
+        assert reason.startswith("Line 2500: invalid email"), reason
 
         # x: the skipped lines as a private CSV, with the formula neutralised.
         await pilot.press("x")
