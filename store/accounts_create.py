@@ -45,6 +45,7 @@ PREPARE_IN_THREAD = 200
 Source = Literal["single", "bulk"]
 
 
+# gc=False: no reference cycles here, and a bulk batch makes thousands (see store.bulk_lines).
 class StoredCredential(msgspec.Struct, frozen=True, gc=False):
     """What goes in `users.password_hash` and `users.password_expires_at` (NULL = never)."""
 
