@@ -46,7 +46,8 @@ PREPARE_IN_THREAD = 200
 Source = Literal["single", "bulk"]
 
 
-class StoredCredential(msgspec.Struct, frozen=True):
+# gc=False: no reference cycles here, and a bulk batch makes thousands (see store.bulk_lines).
+class StoredCredential(msgspec.Struct, frozen=True, gc=False):
     """What goes in `users.password_hash` and `users.password_expires_at` (NULL = never)."""
 
     hash: str | None = None
@@ -72,7 +73,7 @@ async def hashed_credential(
     return StoredCredential(await hasher.hash(password), expires)
 
 
-class NewAccount(msgspec.Struct, frozen=True, kw_only=True):
+class NewAccount(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     email: str
     """Already normalised (`store.addresses.normalise_address`)."""
     first_name: str
@@ -106,12 +107,12 @@ class PreparedAccounts(msgspec.Struct, kw_only=True):
     """For the `user.created` webhooks (`store.webhooks`), written with the accounts."""
 
 
-class CreatedUser(msgspec.Struct, frozen=True):
+class CreatedUser(msgspec.Struct, frozen=True, gc=False):
     user_id: int
     account: NewAccount
 
 
-class InsertOutcome(msgspec.Struct, frozen=True, kw_only=True):
+class InsertOutcome(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     created: list[CreatedUser]
     existing: list[NewAccount]
     """Addresses that already had an account when the transaction ran."""

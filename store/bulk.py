@@ -57,12 +57,16 @@ from .records import Level
 if TYPE_CHECKING:
     from .core import Store
 
-HASH_CHUNK = 64
-""""given" passwords hashed per `gather` (the Hasher's semaphore decides how many at once)."""
+HASH_WORKERS = (os.cpu_count() or 2) + 1
+""""given" passwords hashed concurrently: one per core, plus one waiting on the Hasher's
+semaphore so that a core never idles while the event loop hands out the next hash. No more:
+a signup's or sign-in's hash queues behind at most one of ours (signups keep flowing)."""
 RANDOM_CHUNK = 1000
 PROGRESS_EVERY = 0.05
 """Seconds between progress reports (the first and the last are always sent)."""
 AUDIT_ACTION = "users_imported"
+IN_THREAD_FROM = 500
+"""From this many lines on, pure-CPU steps run in a worker thread (no loop stall > a few ms)."""
 
 
 class BulkError(Exception):
@@ -90,7 +94,7 @@ class BulkOptions(msgspec.Struct, frozen=True, kw_only=True):
 Phase = Literal["hashing", "writing", "done"]
 
 
-class Progress(msgspec.Struct, frozen=True):
+class Progress(msgspec.Struct, frozen=True, gc=False):
     phase: Phase
     done: int
     total: int
@@ -114,7 +118,7 @@ ProgressCallback = Callable[[Progress], None]
 Cancelled = Callable[[], bool]
 
 
-class CreatedAccount(msgspec.Struct, frozen=True, kw_only=True):
+class CreatedAccount(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     line: int
     user_id: int
     email: str
@@ -122,7 +126,7 @@ class CreatedAccount(msgspec.Struct, frozen=True, kw_only=True):
     last_name: str
 
 
-class IssuedCredential(msgspec.Struct, frozen=True, kw_only=True):
+class IssuedCredential(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A random first password: shown to the admin once, never stored in clear, never emailed."""
 
     line: int
@@ -136,7 +140,7 @@ class IssuedCredential(msgspec.Struct, frozen=True, kw_only=True):
         return f"IssuedCredential(line={self.line}, email={self.email!r}, credential=***)"
 
 
-class BulkResult(msgspec.Struct, frozen=True, kw_only=True):
+class BulkResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     batch_id: str
     level: Level
     passwords: PasswordMode
@@ -172,7 +176,10 @@ async def check_existing(store: Store, parsed: ParsedLines) -> ParsedLines:
         "SELECT email FROM users WHERE email IN (SELECT value FROM json_each(?))",
         (msgspec.json.encode(addresses).decode(),),
     )
-    return mark_existing(parsed, {address_key(str(row["email"])) for row in rows})
+    existing = {address_key(str(row["email"])) for row in rows}
+    if len(parsed.lines) >= IN_THREAD_FROM:
+        return await asyncio.to_thread(mark_existing, parsed, existing)
+    return mark_existing(parsed, existing)
 
 
 async def preview(store: Store, text: str, mode: PasswordMode) -> ParsedLines:
@@ -212,47 +219,61 @@ def _check(cancelled: Cancelled | None) -> None:
         raise BulkCancelled("cancelled before anything was written")
 
 
+def _random_chunk(count: int, now: datetime) -> tuple[list[StoredCredential], list[str]]:
+    stored: list[StoredCredential] = []
+    shown: list[str] = []
+    for _ in range(count):
+        raw, credential = one_time_credential(now)
+        shown.append(raw)
+        stored.append(credential)
+    return stored, shown
+
+
 async def _random_credentials(
     lines: Sequence[BulkLine], reporter: _Reporter, cancelled: Cancelled | None
 ) -> tuple[list[StoredCredential], list[str]]:
+    """One-time credentials, made a chunk at a time in a worker thread (the loop stays free;
+    a cancel is noticed between chunks)."""
     now = clock.now()
     stored: list[StoredCredential] = []
     shown: list[str] = []
     for start in range(0, len(lines), RANDOM_CHUNK):
         _check(cancelled)
-        for _ in lines[start : start + RANDOM_CHUNK]:
-            raw, credential = one_time_credential(now)
-            shown.append(raw)
-            stored.append(credential)
-        reporter.advance(min(RANDOM_CHUNK, len(lines) - start))
-        await asyncio.sleep(0)
+        count = min(RANDOM_CHUNK, len(lines) - start)
+        chunk_stored, chunk_shown = await asyncio.to_thread(_random_chunk, count, now)
+        stored += chunk_stored
+        shown += chunk_shown
+        reporter.advance(count)
     return stored, shown
 
 
 async def _given_credentials(
     store: Store, lines: Sequence[BulkLine], reporter: _Reporter, cancelled: Cancelled | None
 ) -> list[StoredCredential]:
-    # At most one waiting hash per core, so that a cancel is noticed within one hash's time.
-    slots = asyncio.Semaphore(os.cpu_count() or 2)
+    """argon2id for each given password, in a pool of HASH_WORKERS coroutines that each take
+    the next line as soon as their hash is done — so every core stays busy to the last hash
+    (the Hasher's semaphore caps the threads). A cancel stops every worker before its next
+    hash; hashes still running finish in their threads and are thrown away."""
+    stored: list[StoredCredential | None] = [None] * len(lines)
+    pending = iter(range(len(lines)))
 
-    async def one(line: BulkLine) -> StoredCredential:
-        assert line.password is not None
-        async with slots:
+    async def worker() -> None:
+        for index in pending:  # shared: each line is taken by exactly one worker
             _check(cancelled)
-            credential = await hashed_credential(store.hasher, line.password)
-        reporter.advance()
-        return credential
+            password = lines[index].password
+            assert password is not None
+            stored[index] = await hashed_credential(store.hasher, password)
+            reporter.advance()
 
-    stored: list[StoredCredential] = []
-    for start in range(0, len(lines), HASH_CHUNK):
-        _check(cancelled)
-        chunk = lines[start : start + HASH_CHUNK]
-        results = await asyncio.gather(*(one(line) for line in chunk), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            stored.append(result)
-    return stored
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(HASH_WORKERS, len(lines)))]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    return [credential for credential in stored if credential is not None]
 
 
 async def _credentials(
@@ -336,16 +357,10 @@ async def create_batch(
     stored, shown = await _credentials(store, ready, options, reporter, cancelled)
     _check(cancelled)
     reporter.send("writing")
-    accounts = [
-        NewAccount(
-            email=line.email,
-            first_name=line.first_name,
-            last_name=line.last_name,
-            credential=credential,
-            ref=line.line,
-        )
-        for line, credential in zip(ready, stored, strict=True)
-    ]
+    if len(ready) >= IN_THREAD_FROM:
+        accounts = await asyncio.to_thread(_new_accounts, ready, stored)
+    else:
+        accounts = _new_accounts(ready, stored)
     account_options = AccountOptions(
         level=options.level,
         source="bulk",
@@ -362,7 +377,24 @@ async def create_batch(
         store, accounts, account_options, actor=actor, action=AUDIT_ACTION, describe=describe
     )
     reporter.send("done")
+    if len(ready) >= IN_THREAD_FROM:
+        return await asyncio.to_thread(_result, batch_id, options, parsed, ready, outcome, shown)
     return _result(batch_id, options, parsed, ready, outcome, shown)
+
+
+def _new_accounts(
+    ready: Sequence[BulkLine], stored: Sequence[StoredCredential]
+) -> list[NewAccount]:
+    return [
+        NewAccount(
+            email=line.email,
+            first_name=line.first_name,
+            last_name=line.last_name,
+            credential=credential,
+            ref=line.line,
+        )
+        for line, credential in zip(ready, stored, strict=True)
+    ]
 
 
 def _result(

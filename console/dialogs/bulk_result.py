@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -48,6 +49,7 @@ class BulkResultDialog(ModalScreen[None]):
     BulkResultDialog .section { text-style: bold; margin-top: 1; }
     BulkResultDialog #credentials { height: 1fr; min-height: 3; }
     BulkResultDialog #skipped { height: 1fr; min-height: 3; }
+    BulkResultDialog #detail { height: 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "save_passwords", "Save passwords"),
@@ -60,6 +62,7 @@ class BulkResultDialog(ModalScreen[None]):
         self.result = result
         self._smtp = smtp
         self.passwords_saved_to: str | None = None
+        self._by_line = {line.line: line for line in result.skipped}
 
     def compose(self) -> ComposeResult:
         result = self.result
@@ -80,6 +83,7 @@ class BulkResultDialog(ModalScreen[None]):
             if result.skipped:
                 yield Static("Skipped lines", classes="section")
                 yield BulkLinesTable(id="skipped")
+                yield Static("", id="detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -101,6 +105,14 @@ class BulkResultDialog(ModalScreen[None]):
             skipped.show(self.result.skipped)
             if not self.result.credentials:
                 skipped.focus()
+
+    @on(DataTable.RowHighlighted, "#skipped")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted line's whole reason (the table's last column is cut at 80 columns)."""
+        key = event.row_key.value
+        line = self._by_line.get(int(key)) if key is not None else None
+        text = f"Line {line.line}: {line.error}" if line is not None else ""
+        self.query_one("#detail", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "save_passwords":

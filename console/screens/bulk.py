@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import ClassVar
 
+import msgspec
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -39,13 +40,14 @@ from store.bulk import (
     BulkError,
     BulkOptions,
     BulkResult,
+    Phase,
     Progress,
     check_existing,
     create_batch,
     shared_password_problem,
     write_problem_report,
 )
-from store.bulk_lines import ParsedLines, PasswordMode, parse_bulk_lines
+from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
 from store.csv_safe import CsvWriteError
 from store.engine import DatabaseError
 from store.migrations import LEVELS
@@ -131,6 +133,7 @@ class BulkScreen(UsherScreen):
     BulkScreen Checkbox { width: auto; margin-right: 2; }
     BulkScreen #summary { height: 1; padding: 0 1; text-style: bold; }
     BulkScreen #preview { height: 1fr; min-height: 3; }
+    BulkScreen #detail { height: 1; padding: 0 1; color: $text-muted; }
     BulkScreen #actions { height: 1; padding: 0 1; }
     BulkScreen #add { width: auto; min-width: 16; margin-right: 2; }
     BulkScreen #progress { display: none; width: 30; }
@@ -150,7 +153,10 @@ class BulkScreen(UsherScreen):
         self._must_change_choice = True
         self.importing = False
         self._cancel = False
+        self._phase: Phase = "hashing"
         self.last_result: BulkResult | None = None
+        self._by_line: dict[int, BulkLine] = {}
+        """The rows in the preview table, by line number."""
 
     # ---------------------------------------------------------------- layout
 
@@ -178,12 +184,16 @@ class BulkScreen(UsherScreen):
             yield Tick("Notify users by email", True, id="notify", compact=True)
         yield Static("Preview: type or paste lines above.", id="summary", markup=False)
         yield BulkLinesTable(id="preview")
+        yield Static("", id="detail", markup=False)
         with Horizontal(id="actions"):
             yield Button("Add users", id="add", compact=True, variant="primary", disabled=True)
             yield ProgressBar(id="progress", show_eta=False)
             yield Static("", id="progress-text", markup=False)
 
     def on_mount(self) -> None:
+        for choices in self.query(RadioSet):
+            # The arrow keys start from the chosen button (Textual starts from the first).
+            choices._selected = choices.pressed_index
         self._sync_mode()
         self.watch(self.usher, "counts", self._database_changed, init=False)
         self.query_one("#lines", TextArea).focus()
@@ -272,7 +282,11 @@ class BulkScreen(UsherScreen):
         self._pending = True
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(delay, self._start_preview)
+            self._timer = None
+        if delay <= 0:
+            self._start_preview()
+        else:
+            self._timer = self.set_timer(delay, self._start_preview)
 
     def _start_preview(self) -> None:
         self._timer = None
@@ -321,7 +335,21 @@ class BulkScreen(UsherScreen):
         if result.problems and not self._all_rows:
             summary += " — ctrl+n next problem"
         self.query_one("#summary", Static).update(summary)
+        self._by_line = {line.line: line for line in rows[:shown]}
+        table = self.query_one("#preview", BulkLinesTable)
+        self._show_detail(table.row_line(table.cursor_row))
         self._refresh_add_button()
+
+    @on(DataTable.RowHighlighted, "#preview")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        self._show_detail(int(key) if key is not None else None)
+
+    def _show_detail(self, number: int | None) -> None:
+        """The highlighted row's whole reason (the table's last column is cut at 80 columns)."""
+        line = self._by_line.get(number) if number is not None else None
+        text = f"Line {line.line}: {line.error or 'ready'}" if line is not None else ""
+        self.query_one("#detail", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
 
     def _refresh_add_button(self) -> None:
         button = self.query_one("#add", Button)
@@ -483,6 +511,7 @@ class BulkScreen(UsherScreen):
         self.refresh_bindings()
 
     def _on_progress(self, progress: Progress) -> None:
+        self._phase = progress.phase
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=max(progress.total, 1), progress=progress.done)
         self.query_one("#progress-text", Static).update(progress_text(progress))
@@ -512,12 +541,17 @@ class BulkScreen(UsherScreen):
             return
         finally:
             self._set_importing(False)
-        self.last_result = result
+        # The one-time passwords live only in the result dialog: shown once, then gone.
+        self.last_result = msgspec.structs.replace(result, credentials=())
         self.query_one("#progress-text", Static).update(result.summary)
         self._schedule_preview(delay=0.0)
         self.app.push_screen(BulkResultDialog(result, smtp=self.usher.settings.smtp_configured))
 
     def action_cancel_import(self) -> None:
-        if self.importing:
-            self._cancel = True
-            self.query_one("#progress-text", Static).update("Cancelling…")
+        if not self.importing:
+            return
+        if self._phase != "hashing":
+            self.notify("Too late to cancel: the accounts are being written.", severity="warning")
+            return
+        self._cancel = True
+        self.query_one("#progress-text", Static).update("Cancelling… (nothing is written)")
