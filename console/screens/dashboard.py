@@ -16,9 +16,9 @@ from store.records import AuditEntry, Counts
 from .base import UsherScreen
 
 EMPTY_HINT = (
-    "No one here yet. Create an invite link (usher links create --level member), "
-    "invite people by email (usher invite), or add one person (usher users add). "
-    "The screens for each arrive with the F-keys above."
+    "No one here yet. Four ways in: F3 create an invite link and send it anywhere, "
+    "F4 invite people by email, F6 add one person, F7 create many accounts at once. "
+    "Each has a command too: usher links create, usher invite, usher users add, usher users import."
 )
 
 
