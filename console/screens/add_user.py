@@ -249,7 +249,7 @@ class AddUserScreen(UsherScreen):
         self._lookup = self.set_timer(LOOKUP_DELAY, self._start_lookup)
 
     def _start_lookup(self) -> None:
-        self.run_worker(self._look_up, exclusive=True, group="add-user-lookup")
+        self.run_latest(self._look_up, "add-user-lookup")
 
     async def _look_up(self) -> None:
         store = self.usher.store

@@ -41,7 +41,7 @@ class AuditScreen(UsherScreen):
         table = self.query_one(DataTable)
         table.add_columns("When", "Actor", "Action", "Subject")
         self.watch(self.usher, "activity", self._reload, init=False)
-        self.run_worker(self._load, exclusive=True, group="audit")
+        self.run_latest(self._load, "audit")
 
     async def _load(self) -> None:
         if self.usher.store is None:
@@ -66,7 +66,7 @@ class AuditScreen(UsherScreen):
         )
 
     def _reload(self, *_: object) -> None:
-        self.run_worker(self._load, exclusive=True, group="audit")
+        self.run_latest(self._load, "audit")
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:

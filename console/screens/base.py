@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.worker import Worker
 
 from ..widgets.header import UsherHeader
 
@@ -30,6 +32,20 @@ class UsherScreen(Screen[None]):
         app = self.app
         assert isinstance(app, UsherApp)
         return app
+
+    def run_latest(
+        self,
+        work: Callable[[], Coroutine[Any, Any, None]],
+        group: str,
+        *,
+        exit_on_error: bool = True,
+    ) -> Worker[None]:
+        """Run `work` as the only worker of `group`, cancelling an older one.
+
+        Takes the coroutine function, not a coroutine: a worker cancelled before it starts
+        then leaves no never-awaited coroutine behind.
+        """
+        return self.run_worker(work, exclusive=True, group=group, exit_on_error=exit_on_error)
 
     def compose(self) -> ComposeResult:
         yield UsherHeader()

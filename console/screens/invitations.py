@@ -145,7 +145,7 @@ class InvitationsScreen(UsherScreen):
                     await self._load()
 
     def reload(self) -> None:
-        self.run_worker(self._load, group="load", exclusive=True, exit_on_error=False)
+        self.run_latest(self._load, "load", exit_on_error=False)
 
     async def _load(self) -> None:
         store = self.usher.store

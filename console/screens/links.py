@@ -116,7 +116,7 @@ class LinksScreen(UsherScreen):
                     await self.reload()
 
     def _tick(self) -> None:
-        self.run_worker(self.reload, group="links-tick", exclusive=True)
+        self.run_latest(self.reload, "links-tick")
 
     async def reload(self) -> None:
         """Bring the table in line with the database, row by row (the cursor stays put)."""

@@ -147,7 +147,7 @@ class OutboxScreen(UsherScreen):
         self._reload()
 
     def _reload(self) -> None:
-        self.run_worker(self._load, exclusive=True, group="outbox-load")
+        self.run_latest(self._load, "outbox-load")
 
     def _filter(self) -> tuple[str | None, str]:
         value = clean_line(self.query_one("#filter", Input).value).strip()
