@@ -1,0 +1,212 @@
+"""Signup throughput of the embedded server against the argon2 floor, and the signup page's GET
+rate against a Litestar hello-world with the same security layer.
+
+The server runs as the console runs it (signup_server/runner.py: our own bound socket, uvicorn's
+`EmbeddedServer` on this process's event loop, `create_app` with CSRF, security headers and the
+POST rate limit, raised here through `USHER_RATE_LIMIT`). The load comes from a SEPARATE process
+(bench/_loadgen.py, keep-alive connections, cookies kept): each signup is a GET of
+`/join/{token}` (reading the CSRF token) then a POST of the form to an auto-accepting link with
+no confirmation, so each signup costs one argon2id hash and one insert.
+
+Floors, measured in the same run: signups against cores / one-hash time (the load generator
+shares the cores, so the goal is 0.8 of it); the page's GETs against the hello-world app on the
+same uvicorn runner, same generator, rounds interleaved.
+
+Run: `make bench` or `.venv/bin/python bench/bench_signup.py [--count N | --quick]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import argon2
+from _figures import arguments, cores, figure, machine_line, size
+from litestar import Litestar, get
+from litestar.enums import MediaType
+from litestar.stores.memory import MemoryStore
+
+from signup_server.app import create_app
+from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
+from signup_server.security import (
+    RATE_LIMIT_STORE,
+    csrf_config,
+    rate_limit_config,
+    security_headers_hook,
+)
+from store import Settings, Store, load_settings
+from store.links import LinkDraft, create_link
+from store.passwords import DEFAULT_MEMORY_KIB, DEFAULT_PARALLELISM, DEFAULT_TIME_COST
+
+DEFAULT_COUNT = 300
+"""Signups; the GET runs send 10x as many requests."""
+QUICK_COUNT = 6
+CONCURRENCY = 8
+SIGNUP_GOAL = 0.8
+PAGE_GOAL = 0.8
+LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
+
+
+def one_hash_seconds(samples: int) -> float:
+    """Median time of one argon2id hash with Usher's parameters, on one thread."""
+    hasher = argon2.PasswordHasher(
+        time_cost=DEFAULT_TIME_COST,
+        memory_cost=DEFAULT_MEMORY_KIB,
+        parallelism=DEFAULT_PARALLELISM,
+        type=argon2.Type.ID,
+    )
+    hasher.hash("warm-up password")
+    times = []
+    for i in range(samples):
+        started = time.perf_counter()
+        hasher.hash(f"benchmark password {i}")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+@get("/hello", media_type=MediaType.HTML)
+async def hello() -> str:
+    return "<!doctype html><title>Hello</title><p>Hello, world</p>"
+
+
+def hello_app(settings: Settings, secret_key: str) -> Litestar:
+    """Litestar's hello world with the signup server's security layer and nothing else."""
+    return Litestar(
+        route_handlers=[hello],
+        csrf_config=csrf_config(settings, secret_key),
+        middleware=[rate_limit_config(settings).middleware],
+        stores={RATE_LIMIT_STORE: MemoryStore()},
+        before_send=[security_headers_hook(settings)],
+        logging_config=None,
+        openapi_config=None,
+    )
+
+
+class Running:
+    """A uvicorn server on its own socket, served by this loop until `stop()`."""
+
+    def __init__(self, app: Any, host: str) -> None:
+        self.sock = bind_socket(host, 0)
+        self.port = bound_port(self.sock)
+        self.server: EmbeddedServer = make_server(app, graceful_seconds=2)
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+
+    async def started(self) -> None:
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.server.stop()
+        await self.task
+        self.sock.close()
+
+
+async def load(mode: str, url: str, requests: int, tag: str = "0") -> dict[str, Any]:
+    """Run the load generator in its own process and return what it measured."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(LOADGEN),
+        mode,
+        url,
+        "--requests",
+        str(requests),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--tag",
+        tag,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"load generator failed ({process.returncode})")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def rate(result: dict[str, Any]) -> float:
+    return float(result["done"]) / float(result["seconds"])
+
+
+async def run(count: int, rounds: int, samples: int) -> None:
+    n = cores()
+    single = one_hash_seconds(samples)
+    floor = n / single
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(
+            {"db": str(Path(folder) / "bench.db"), "port": 0},
+            environ={"USHER_RATE_LIMIT": "1000000"},
+        )
+        async with await Store.open(settings) as store:
+            secret = await store.secret_key()
+            link = await create_link(
+                store,
+                LinkDraft(label="bench", auto_accept=True, confirm_email=False, expires_in=None),
+                actor="bench",
+            )
+            usher = Running(create_app(store, settings, secret_key=secret), settings.host)
+            plain = Running(hello_app(settings, secret), settings.host)
+            try:
+                await usher.started()
+                await plain.started()
+                page_url = f"http://{settings.host}:{usher.port}/join/{link.token}"
+                hello_url = f"http://{settings.host}:{plain.port}/hello"
+                gets = max(50, count * 10)
+                await load("get", hello_url, 100)  # warm both (templates, code paths)
+                await load("get", page_url, 100)
+                hello_rates, page_rates = [], []
+                page_result: dict[str, Any] = {}
+                for _ in range(rounds):  # interleaved: a neighbour's burst hits both alike
+                    hello_rates.append(rate(await load("get", hello_url, gets)))
+                    page_result = await load("get", page_url, gets)
+                    page_rates.append(rate(page_result))
+                signups = await load("signup", page_url, count, tag=str(time.time_ns()))
+                made = await store.engine.scalar("SELECT count(*) FROM users")
+            finally:
+                await usher.stop()
+                await plain.stop()
+
+    signup_rate = rate(signups)
+    hello_rate, page_rate = max(hello_rates), max(page_rates)
+    figure(f"one hash (median of {samples})", f"{single * 1000:.1f} ms")
+    figure("hash floor (cores / one hash)", f"{floor:.1f} signups/s")
+    figure(
+        f"signups, {count} x GET+POST, {CONCURRENCY} clients",
+        f"{signup_rate:.1f} signups/s",
+        goal=f">= {SIGNUP_GOAL:.2f}",
+        ratio=signup_rate / floor,
+        passed=signup_rate / floor >= SIGNUP_GOAL and int(made) == count,
+    )
+    figure("signup GET+POST latency p50", f"{signups['p50_ms']:.0f} ms")
+    figure("signup GET+POST latency p95", f"{signups['p95_ms']:.0f} ms")
+    figure("accounts made / asked", f"{int(made)} / {count}", passed=int(made) == count)
+    figure(f"hello-world GET (best of {rounds})", f"{hello_rate:.0f} req/s")
+    figure(
+        f"signup page GET (best of {rounds})",
+        f"{page_rate:.0f} req/s",
+        goal=f">= {PAGE_GOAL:.2f}",
+        ratio=page_rate / hello_rate,
+        passed=page_rate / hello_rate >= PAGE_GOAL,
+    )
+    figure("signup page GET latency p50", f"{page_result['p50_ms']:.1f} ms")
+    if signups["statuses"].keys() - {"200", "303"}:
+        print(f"note: unexpected answers during signups: {signups['statuses']}")
+
+
+def main() -> None:
+    parser = arguments(__doc__, default=DEFAULT_COUNT, quick=QUICK_COUNT)
+    args = parser.parse_args()
+    count = size(args, default=DEFAULT_COUNT, quick=QUICK_COUNT)
+    print(machine_line())
+    asyncio.run(run(count, rounds=1 if args.quick else 3, samples=5 if args.quick else 15))
+
+
+if __name__ == "__main__":
+    main()
