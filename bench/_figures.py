@@ -11,7 +11,9 @@ import argparse
 import datetime
 import os
 import platform
+import time
 from pathlib import Path
+from types import TracebackType
 
 VERDICTS = ("PASS", "MISS", "INFO")
 """INFO: a figure with no goal (a floor, a baseline, a count) printed for context."""
@@ -33,6 +35,55 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat; (0, 0) elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+class Usage:
+    """CPU used during a `with` block: by this process (all its threads) and by the whole
+    machine, so a figure can say how much of the machine other work took meanwhile.
+
+        with Usage() as usage:
+            ...
+        usage.wall, usage.process_cores, usage.machine_cores, usage.others_cores(extra)
+    """
+
+    def __init__(self) -> None:
+        self.wall = self.process_cores = self.machine_cores = 0.0
+
+    def __enter__(self) -> Usage:
+        self._times = os.times()
+        self._ticks = _machine_ticks()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.wall = time.perf_counter() - self._started
+        times = os.times()
+        used = (times.user + times.system) - (self._times.user + self._times.system)
+        self.process_cores = used / self.wall if self.wall else 0.0
+        busy, total = _machine_ticks()
+        busy, total = busy - self._ticks[0], total - self._ticks[1]
+        self.machine_cores = busy / total * (os.cpu_count() or 1) if total else 0.0
+
+    def others_cores(self, ours: float | None = None) -> float:
+        """Cores the rest of the machine used meanwhile (`ours` adds e.g. a child process's)."""
+        mine = self.process_cores if ours is None else ours
+        return max(0.0, self.machine_cores - mine)
 
 
 def machine_line() -> str:

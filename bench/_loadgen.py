@@ -11,7 +11,8 @@ cookies, like a browser, so the CSRF cookie goes back with every request.
 
 `get` sends N GETs of URL; `signup` makes N accounts, each a GET of the join page (reading its
 CSRF token) then a POST of the form, and counts the 303s. Prints one JSON object on stdout:
-`{"seconds": wall, "done": N ok, "statuses": {...}, "p50_ms": …, "p95_ms": …}`.
+`{"seconds": wall, "cpu_seconds": its own CPU time, "done": N ok, "statuses": {...},
+"p50_ms": …, "p95_ms": …}`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import statistics
 import time
@@ -144,16 +146,18 @@ async def run(mode: str, url: str, requests: int, concurrency: int, tag: str) ->
 
     worker = get_worker if mode == "get" else signup_worker
     connections = [Connection(host, port) for _ in range(concurrency)]
-    started = time.perf_counter()
+    times, started = os.times(), time.perf_counter()
     try:
         await asyncio.gather(*(worker(connection) for connection in connections))
     finally:
         seconds = time.perf_counter() - started
+        after = os.times()
         for connection in connections:
             await connection.close()
     ordered = sorted(latencies) or [0.0]
     return {
         "seconds": seconds,
+        "cpu_seconds": (after.user + after.system) - (times.user + times.system),
         "done": done,
         "statuses": {str(code): count for code, count in sorted(statuses.items())},
         "p50_ms": statistics.median(ordered) * 1000,

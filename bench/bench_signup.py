@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import argon2
-from _figures import arguments, cores, figure, machine_line, size
+from _figures import Usage, arguments, cores, figure, machine_line, size
+from bench_hash_floor import one_hash_times
 from litestar import Litestar, get
 from litestar.enums import MediaType
 from litestar.stores.memory import MemoryStore
@@ -42,7 +41,6 @@ from signup_server.security import (
 )
 from store import Settings, Store, load_settings
 from store.links import LinkDraft, create_link
-from store.passwords import DEFAULT_MEMORY_KIB, DEFAULT_PARALLELISM, DEFAULT_TIME_COST
 
 DEFAULT_COUNT = 300
 """Signups; the GET runs send 10x as many requests."""
@@ -51,23 +49,6 @@ CONCURRENCY = 8
 SIGNUP_GOAL = 0.8
 PAGE_GOAL = 0.8
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
-
-
-def one_hash_seconds(samples: int) -> float:
-    """Median time of one argon2id hash with Usher's parameters, on one thread."""
-    hasher = argon2.PasswordHasher(
-        time_cost=DEFAULT_TIME_COST,
-        memory_cost=DEFAULT_MEMORY_KIB,
-        parallelism=DEFAULT_PARALLELISM,
-        type=argon2.Type.ID,
-    )
-    hasher.hash("warm-up password")
-    times = []
-    for i in range(samples):
-        started = time.perf_counter()
-        hasher.hash(f"benchmark password {i}")
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 @get("/hello", media_type=MediaType.HTML)
@@ -137,7 +118,7 @@ def rate(result: dict[str, Any]) -> float:
 
 async def run(count: int, rounds: int, samples: int) -> None:
     n = cores()
-    single = one_hash_seconds(samples)
+    single = min(one_hash_times(samples))
     floor = n / single
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(
@@ -167,7 +148,8 @@ async def run(count: int, rounds: int, samples: int) -> None:
                     hello_rates.append(rate(await load("get", hello_url, gets)))
                     page_result = await load("get", page_url, gets)
                     page_rates.append(rate(page_result))
-                signups = await load("signup", page_url, count, tag=str(time.time_ns()))
+                with Usage() as usage:
+                    signups = await load("signup", page_url, count, tag=str(time.time_ns()))
                 made = await store.engine.scalar("SELECT count(*) FROM users")
             finally:
                 await usher.stop()
@@ -175,7 +157,7 @@ async def run(count: int, rounds: int, samples: int) -> None:
 
     signup_rate = rate(signups)
     hello_rate, page_rate = max(hello_rates), max(page_rates)
-    figure(f"one hash (median of {samples})", f"{single * 1000:.1f} ms")
+    figure(f"one hash (fastest of {samples})", f"{single * 1000:.1f} ms")
     figure("hash floor (cores / one hash)", f"{floor:.1f} signups/s")
     figure(
         f"signups, {count} x GET+POST, {CONCURRENCY} clients",
@@ -186,6 +168,13 @@ async def run(count: int, rounds: int, samples: int) -> None:
     )
     figure("signup GET+POST latency p50", f"{signups['p50_ms']:.0f} ms")
     figure("signup GET+POST latency p95", f"{signups['p95_ms']:.0f} ms")
+    client = float(signups["cpu_seconds"]) / usage.wall
+    figure("cores: server process, signups", f"{usage.process_cores:.2f} of {n}")
+    figure("cores: load generator, signups", f"{client:.2f} of {n}")
+    figure(
+        "cores: other work, signups",
+        f"{usage.others_cores(usage.process_cores + client):.2f} of {n}",
+    )
     figure("accounts made / asked", f"{int(made)} / {count}", passed=int(made) == count)
     figure(f"hello-world GET (best of {rounds})", f"{hello_rate:.0f} req/s")
     figure(
