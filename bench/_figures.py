@@ -107,7 +107,7 @@ def figure_line(
     """One figure. `passed` None means there is no goal (INFO)."""
     verdict = "INFO" if passed is None else ("PASS" if passed else "MISS")
     ratio_text = "-" if ratio is None else f"{ratio:.2f}"
-    return f"{name:<38} {value:>20}  goal {goal:<12} ratio {ratio_text:>6}  {verdict}"
+    return f"{name:<40}  {value:>18}  goal {goal:<10} ratio {ratio_text:>6}  {verdict}"
 
 
 def figure(

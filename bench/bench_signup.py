@@ -139,9 +139,9 @@ async def run(count: int, rounds: int, samples: int) -> None:
                 await plain.started()
                 page_url = f"http://{settings.host}:{usher.port}/join/{link.token}"
                 hello_url = f"http://{settings.host}:{plain.port}/hello"
-                gets = max(50, count * 10)
-                await load("get", hello_url, 100)  # warm both (templates, code paths)
-                await load("get", page_url, 100)
+                gets = max(20, count * 10)
+                await load("get", hello_url, min(gets, 100))  # warm both (templates, code paths)
+                await load("get", page_url, min(gets, 100))
                 hello_rates, page_rates = [], []
                 page_result: dict[str, Any] = {}
                 for _ in range(rounds):  # interleaved: a neighbour's burst hits both alike
