@@ -32,6 +32,7 @@ from litestar.enums import MediaType
 from litestar.stores.memory import MemoryStore
 
 from signup_server.app import create_app
+from signup_server.join import _join_page
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
 from signup_server.security import (
     RATE_LIMIT_STORE,
@@ -41,6 +42,7 @@ from signup_server.security import (
 )
 from store import Settings, Store, load_settings
 from store.links import LinkDraft, create_link
+from store.signup import usable_link
 
 DEFAULT_COUNT = 300
 """Signups; the GET runs send 10x as many requests."""
@@ -67,6 +69,24 @@ def hello_app(settings: Settings, secret_key: str) -> Litestar:
         logging_config=None,
         openapi_config=None,
     )
+
+
+async def page_parts(app: Litestar, store: Store, token: str, times: int) -> tuple[float, float]:
+    """Seconds per link lookup and per render of the join page, in this process one at a time:
+    the two things the signup page does that the hello-world does not."""
+    started = time.perf_counter()
+    for _ in range(times):
+        link = await usable_link(store, token)
+    lookup = (time.perf_counter() - started) / times
+    response = _join_page(link, token)
+    engine = app.template_engine
+    assert engine is not None and response.template_name is not None
+    template = engine.get_template(response.template_name)
+    context = {**response.context, "csrf_input": '<input type="hidden" name="_csrf_token">'}
+    started = time.perf_counter()
+    for _ in range(times):
+        template.render(**context)
+    return lookup, (time.perf_counter() - started) / times
 
 
 class Running:
@@ -132,7 +152,8 @@ async def run(count: int, rounds: int, samples: int) -> None:
                 LinkDraft(label="bench", auto_accept=True, confirm_email=False, expires_in=None),
                 actor="bench",
             )
-            usher = Running(create_app(store, settings, secret_key=secret), settings.host)
+            app = create_app(store, settings, secret_key=secret)
+            usher = Running(app, settings.host)
             plain = Running(hello_app(settings, secret), settings.host)
             try:
                 await usher.started()
@@ -151,6 +172,7 @@ async def run(count: int, rounds: int, samples: int) -> None:
                 with Usage() as usage:
                     signups = await load("signup", page_url, count, tag=str(time.time_ns()))
                 made = await store.engine.scalar("SELECT count(*) FROM users")
+                lookup, render = await page_parts(app, store, link.token, min(gets, 500))
             finally:
                 await usher.stop()
                 await plain.stop()
@@ -185,6 +207,10 @@ async def run(count: int, rounds: int, samples: int) -> None:
         passed=page_rate / hello_rate >= PAGE_GOAL,
     )
     figure("signup page GET latency p50", f"{page_result['p50_ms']:.1f} ms")
+    figure("hello-world GET, time per request", f"{1e6 / hello_rate:.0f} us")
+    figure("signup page GET, time per request", f"{1e6 / page_rate:.0f} us")
+    figure("  of which link lookup (aiosqlite)", f"{lookup * 1e6:.0f} us")
+    figure("  of which join.html render (Jinja)", f"{render * 1e6:.0f} us")
     if signups["statuses"].keys() - {"200", "303"}:
         print(f"note: unexpected answers during signups: {signups['statuses']}")
 
