@@ -172,6 +172,8 @@ async def run(count: int, rounds: int, samples: int) -> None:
                 with Usage() as usage:
                     signups = await load("signup", page_url, count, tag=str(time.time_ns()))
                 made = await store.engine.scalar("SELECT count(*) FROM users")
+                with Usage() as hashing:  # the same hashes alone, right after: same neighbours
+                    await asyncio.gather(*(store.hasher.hash(f"pw {i}") for i in range(count)))
                 lookup, render = await page_parts(app, store, link.token, min(gets, 500))
             finally:
                 await usher.stop()
@@ -187,6 +189,15 @@ async def run(count: int, rounds: int, samples: int) -> None:
         goal=f">= {SIGNUP_GOAL:.2f}",
         ratio=signup_rate / floor,
         passed=signup_rate / floor >= SIGNUP_GOAL and int(made) == count,
+    )
+    hash_rate = count / hashing.wall
+    figure(
+        "Hasher alone, same run, same count",
+        f"{hash_rate:.1f} hashes/s",
+        ratio=hash_rate / floor,
+    )
+    figure(
+        "signups vs Hasher alone", f"{signup_rate / hash_rate:.2f}x", ratio=signup_rate / hash_rate
     )
     figure("signup GET+POST latency p50", f"{signups['p50_ms']:.0f} ms")
     figure("signup GET+POST latency p95", f"{signups['p95_ms']:.0f} ms")
