@@ -25,7 +25,7 @@ CASES: dict[str, tuple[list[str], Expected]] = {
     "bench_hash_floor.py": (
         ["--quick", "--count", "2"],
         {
-            "one hash (fastest of": None,
+            "one hash, CPU time (least of": None,
             "floor speed (cores / one hash)": None,
             "Hasher throughput": None,
             "Hasher vs bare thread pool": None,
