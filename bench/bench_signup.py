@@ -8,9 +8,11 @@ POST rate limit, raised here through `USHER_RATE_LIMIT`). The load comes from a 
 `/join/{token}` (reading the CSRF token) then a POST of the form to an auto-accepting link with
 no confirmation, so each signup costs one argon2id hash and one insert.
 
-Floors, measured in the same run: signups against cores / one-hash time (the load generator
-shares the cores, so the goal is 0.8 of it); the page's GETs against the hello-world app on the
-same uvicorn runner, same generator, rounds interleaved.
+Floors, measured in the same run: signups against cores / one hash's CPU time (the load
+generator shares the cores, so the goal is 0.8 of it), and, as a reference a busy machine cannot
+skew, the same number of hashes through the store's Hasher alone right after; the page's GETs
+against the hello-world app on the same uvicorn runner, same generator, rounds interleaved, with
+the two things the page does beyond it (link lookup, Jinja render) timed on their own.
 
 Run: `make bench` or `.venv/bin/python bench/bench_signup.py [--count N | --quick]`.
 """
