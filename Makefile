@@ -33,5 +33,7 @@ lint: $(STAMP)
 test: $(STAMP) system-packages lint
 	$(VENV)/bin/pytest $(ARGS)
 
+## Every benchmark in bench/ (not part of the tests), each printing its figures; stops at the
+## first that fails. `make bench ARGS=--quick` runs each at a small size.
 bench: $(STAMP)
-	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) "$$b" || exit 1; done
+	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) "$$b" $(ARGS) || exit 1; done

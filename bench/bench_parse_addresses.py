@@ -3,23 +3,29 @@ after a keystroke, when checked addresses are remembered), the preview against a
 already has accounts and pending invitations, the event loop's worst stall meanwhile, and the
 one-transaction send of them all.
 
-Run: `make bench` or `.venv/bin/python bench/bench_parse_addresses.py [N]`.
+Run: `make bench` or `.venv/bin/python bench/bench_parse_addresses.py [--count N | --quick]`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _figures import arguments, figure, machine_line, size
 
 from store import Store, load_settings
 from store.clock import db_now
 from store.email_lists import _check, parse_email_list
 from store.invitations import preview_invitations, preview_text, send_invitations
 from store.passwords import Hasher
+
+DEFAULT_COUNT = 10_000
+QUICK_COUNT = 200
+GOAL_MS = 1000.0
+STALL_GOAL_MS = 50.0
 
 
 def paste(count: int) -> str:
@@ -102,24 +108,41 @@ async def run(count: int) -> None:
             )
             send = time.perf_counter() - started
 
-    print(f"pasted lines:                       {count:8,}")
-    print(f"addresses found:                    {len(parsed.entries):8,}")
-    print(f"problems (invalid + duplicates):    {len(parsed.problems):8,}")
-    print(f"parse, cold:                        {cold * 1000:8.0f} ms  (goal well under 1 s)")
-    print(f"parse again after a keystroke:      {warm * 1000:8.0f} ms")
-    print(f"preview against the database:       {check * 1000:8.0f} ms")
-    print(f"parse (thread) + preview, cold:     {both * 1000:8.0f} ms")
-    print(f"largest event-loop stall meanwhile: {stall * 1000:8.1f} ms  (goal < 50 ms)")
-    print(
-        f"will invite / accounts / pending:   {len(preview.new):8,} / {len(preview.existing):,}"
-        f" / {len(preview.pending):,}"
+    figure("pasted lines", f"{count:,}")
+    figure("addresses found", f"{len(parsed.entries):,}")
+    figure("problems (invalid + duplicates)", f"{len(parsed.problems):,}")
+    figure(
+        "parse, cold",
+        f"{cold * 1000:.0f} ms",
+        goal=f"< {GOAL_MS:.0f} ms",
+        passed=cold * 1000 < GOAL_MS,
     )
-    print(f"send {result.sent:,} in one transaction:  {send * 1000:8.0f} ms")
+    figure("parse again after a keystroke", f"{warm * 1000:.0f} ms")
+    figure("preview against the database", f"{check * 1000:.0f} ms")
+    figure(
+        "parse (thread) + preview, cold",
+        f"{both * 1000:.0f} ms",
+        goal=f"< {GOAL_MS:.0f} ms",
+        passed=both * 1000 < GOAL_MS,
+    )
+    figure(
+        "largest event-loop stall meanwhile",
+        f"{stall * 1000:.1f} ms",
+        goal=f"< {STALL_GOAL_MS:.0f} ms",
+        passed=stall * 1000 < STALL_GOAL_MS,
+    )
+    figure(
+        "will invite / accounts / pending",
+        f"{len(preview.new):,} / {len(preview.existing):,} / {len(preview.pending):,}",
+    )
+    figure(f"send {result.sent:,} in one transaction", f"{send * 1000:.0f} ms")
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    asyncio.run(run(count))
+    parser = arguments(__doc__, default=DEFAULT_COUNT, quick=QUICK_COUNT)
+    args = parser.parse_args()
+    print(machine_line())
+    asyncio.run(run(size(args, default=DEFAULT_COUNT, quick=QUICK_COUNT)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,240 @@
+"""Signup throughput of the embedded server against the argon2 floor, and the signup page's GET
+rate against a Litestar hello-world with the same security layer.
+
+The server runs as the console runs it (signup_server/runner.py: our own bound socket, uvicorn's
+`EmbeddedServer` on this process's event loop, `create_app` with CSRF, security headers and the
+POST rate limit, raised here through `USHER_RATE_LIMIT`). The load comes from a SEPARATE process
+(bench/_loadgen.py, keep-alive connections, cookies kept): each signup is a GET of
+`/join/{token}` (reading the CSRF token) then a POST of the form to an auto-accepting link with
+no confirmation, so each signup costs one argon2id hash and one insert.
+
+Floors, measured in the same run: signups against cores / one hash's CPU time (the load
+generator shares the cores, so the goal is 0.8 of it), and, as a reference a busy machine cannot
+skew, the same number of hashes through the store's Hasher alone right after; the page's GETs
+against the hello-world app on the same uvicorn runner, same generator, rounds interleaved, with
+the two things the page does beyond it (link lookup, Jinja render) timed on their own.
+
+Run: `make bench` or `.venv/bin/python bench/bench_signup.py [--count N | --quick]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _figures import Usage, arguments, cores, figure, machine_line, size
+from bench_hash_floor import one_hash_cost
+from litestar import Litestar, get
+from litestar.enums import MediaType
+from litestar.stores.memory import MemoryStore
+
+from signup_server.app import create_app
+from signup_server.join import _join_page
+from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
+from signup_server.security import (
+    RATE_LIMIT_STORE,
+    csrf_config,
+    rate_limit_config,
+    security_headers_hook,
+)
+from store import Settings, Store, load_settings
+from store.links import LinkDraft, create_link
+from store.signup import usable_link
+
+DEFAULT_COUNT = 300
+"""Signups; the GET runs send 10x as many requests."""
+QUICK_COUNT = 6
+CONCURRENCY = 8
+SIGNUP_GOAL = 0.8
+PAGE_GOAL = 0.8
+LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
+
+
+@get("/hello", media_type=MediaType.HTML)
+async def hello() -> str:
+    return "<!doctype html><title>Hello</title><p>Hello, world</p>"
+
+
+def hello_app(settings: Settings, secret_key: str) -> Litestar:
+    """Litestar's hello world with the signup server's security layer and nothing else."""
+    return Litestar(
+        route_handlers=[hello],
+        csrf_config=csrf_config(settings, secret_key),
+        middleware=[rate_limit_config(settings).middleware],
+        stores={RATE_LIMIT_STORE: MemoryStore()},
+        before_send=[security_headers_hook(settings)],
+        logging_config=None,
+        openapi_config=None,
+    )
+
+
+async def page_parts(app: Litestar, store: Store, token: str, times: int) -> tuple[float, float]:
+    """Seconds per link lookup and per render of the join page, in this process one at a time:
+    the two things the signup page does that the hello-world does not."""
+    started = time.perf_counter()
+    for _ in range(times):
+        link = await usable_link(store, token)
+    lookup = (time.perf_counter() - started) / times
+    response = _join_page(link, token)
+    engine = app.template_engine
+    assert engine is not None and response.template_name is not None
+    template = engine.get_template(response.template_name)
+    context = {**response.context, "csrf_input": '<input type="hidden" name="_csrf_token">'}
+    started = time.perf_counter()
+    for _ in range(times):
+        template.render(**context)
+    return lookup, (time.perf_counter() - started) / times
+
+
+class Running:
+    """A uvicorn server on its own socket, served by this loop until `stop()`."""
+
+    def __init__(self, app: Any, host: str) -> None:
+        self.sock = bind_socket(host, 0)
+        self.port = bound_port(self.sock)
+        self.server: EmbeddedServer = make_server(app, graceful_seconds=2)
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+
+    async def started(self) -> None:
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.server.stop()
+        await self.task
+        self.sock.close()
+
+
+async def load(mode: str, url: str, requests: int, tag: str = "0") -> dict[str, Any]:
+    """Run the load generator in its own process and return what it measured."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(LOADGEN),
+        mode,
+        url,
+        "--requests",
+        str(requests),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--tag",
+        tag,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"load generator failed ({process.returncode})")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def rate(result: dict[str, Any]) -> float:
+    return float(result["done"]) / float(result["seconds"])
+
+
+async def run(count: int, rounds: int, samples: int) -> None:
+    n = cores()
+    single = one_hash_cost(samples)
+    floor = n / single
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(
+            {"db": str(Path(folder) / "bench.db"), "port": 0},
+            environ={"USHER_RATE_LIMIT": "1000000"},
+        )
+        async with await Store.open(settings) as store:
+            secret = await store.secret_key()
+            link = await create_link(
+                store,
+                LinkDraft(label="bench", auto_accept=True, confirm_email=False, expires_in=None),
+                actor="bench",
+            )
+            app = create_app(store, settings, secret_key=secret)
+            usher = Running(app, settings.host)
+            plain = Running(hello_app(settings, secret), settings.host)
+            try:
+                await usher.started()
+                await plain.started()
+                page_url = f"http://{settings.host}:{usher.port}/join/{link.token}"
+                hello_url = f"http://{settings.host}:{plain.port}/hello"
+                gets = max(20, count * 10)
+                await load("get", hello_url, min(gets, 100))  # warm both (templates, code paths)
+                await load("get", page_url, min(gets, 100))
+                hello_rates, page_rates = [], []
+                page_result: dict[str, Any] = {}
+                for _ in range(rounds):  # interleaved: a neighbour's burst hits both alike
+                    hello_rates.append(rate(await load("get", hello_url, gets)))
+                    page_result = await load("get", page_url, gets)
+                    page_rates.append(rate(page_result))
+                with Usage() as usage:
+                    signups = await load("signup", page_url, count, tag=str(time.time_ns()))
+                made = await store.engine.scalar("SELECT count(*) FROM users")
+                with Usage() as hashing:  # the same hashes alone, right after: same neighbours
+                    await asyncio.gather(*(store.hasher.hash(f"pw {i}") for i in range(count)))
+                lookup, render = await page_parts(app, store, link.token, min(gets, 500))
+            finally:
+                await usher.stop()
+                await plain.stop()
+
+    signup_rate = rate(signups)
+    hello_rate, page_rate = max(hello_rates), max(page_rates)
+    figure(f"one hash, CPU time (least of {samples})", f"{single * 1000:.1f} ms")
+    figure("hash floor (cores / one hash)", f"{floor:.1f} signups/s")
+    figure(
+        f"signups, {count} x GET+POST, {CONCURRENCY} clients",
+        f"{signup_rate:.1f} signups/s",
+        goal=f">= {SIGNUP_GOAL:.2f}",
+        ratio=signup_rate / floor,
+        passed=signup_rate / floor >= SIGNUP_GOAL and int(made) == count,
+    )
+    hash_rate = count / hashing.wall
+    figure(
+        "Hasher alone, same run, same count",
+        f"{hash_rate:.1f} hashes/s",
+        ratio=hash_rate / floor,
+    )
+    figure(
+        "signups vs Hasher alone", f"{signup_rate / hash_rate:.2f}x", ratio=signup_rate / hash_rate
+    )
+    figure("signup GET+POST latency p50", f"{signups['p50_ms']:.0f} ms")
+    figure("signup GET+POST latency p95", f"{signups['p95_ms']:.0f} ms")
+    client = float(signups["cpu_seconds"]) / usage.wall
+    figure("cores: server process, signups", f"{usage.process_cores:.2f} of {n}")
+    figure("cores: load generator, signups", f"{client:.2f} of {n}")
+    figure(
+        "cores: other work, signups",
+        f"{usage.others_cores(usage.process_cores + client):.2f} of {n}",
+    )
+    figure("accounts made / asked", f"{int(made)} / {count}", passed=int(made) == count)
+    figure(f"hello-world GET (best of {rounds})", f"{hello_rate:.0f} req/s")
+    figure(
+        f"signup page GET (best of {rounds})",
+        f"{page_rate:.0f} req/s",
+        goal=f">= {PAGE_GOAL:.2f}",
+        ratio=page_rate / hello_rate,
+        passed=page_rate / hello_rate >= PAGE_GOAL,
+    )
+    figure("signup page GET latency p50", f"{page_result['p50_ms']:.1f} ms")
+    figure("hello-world GET, time per request", f"{1e6 / hello_rate:.0f} us")
+    figure("signup page GET, time per request", f"{1e6 / page_rate:.0f} us")
+    figure("  of which link lookup (aiosqlite)", f"{lookup * 1e6:.0f} us")
+    figure("  of which join.html render (Jinja)", f"{render * 1e6:.0f} us")
+    if signups["statuses"].keys() - {"200", "303"}:
+        print(f"note: unexpected answers during signups: {signups['statuses']}")
+
+
+def main() -> None:
+    parser = arguments(__doc__, default=DEFAULT_COUNT, quick=QUICK_COUNT)
+    args = parser.parse_args()
+    count = size(args, default=DEFAULT_COUNT, quick=QUICK_COUNT)
+    print(machine_line())
+    asyncio.run(run(count, rounds=1 if args.quick else 3, samples=5 if args.quick else 15))
+
+
+if __name__ == "__main__":
+    main()

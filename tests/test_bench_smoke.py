@@ -1,0 +1,84 @@
+"""The benchmarks still run: each script at its smallest size in a subprocess exits 0 and prints
+its figure lines (name, value, goal, ratio, PASS/MISS/INFO). No timing is asserted; only the
+figures that check correctness (every account made, every message delivered, one connection
+reused) must say PASS."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .helpers import ROOT, child_env
+
+LINE = re.compile(
+    r"^(?P<name>.+?)\s{2,}(?P<value>.+?)\s+goal (?P<goal>.+?)\s+ratio\s+(?P<ratio>\S+)"
+    r"\s+(?P<verdict>PASS|MISS|INFO)$"
+)
+
+Expected = dict[str, str | None]
+"""Figure-name prefix → the verdict it must have (None: any, timing is not asserted)."""
+
+CASES: dict[str, tuple[list[str], Expected]] = {
+    "bench_hash_floor.py": (
+        ["--quick", "--count", "2"],
+        {
+            "one hash, CPU time (least of": None,
+            "floor speed (cores / one hash)": None,
+            "Hasher throughput": None,
+            "Hasher vs bare thread pool": None,
+            "cores other work took meanwhile": None,
+            "largest event-loop stall": None,
+        },
+    ),
+    "bench_signup.py": (
+        ["--quick", "--count", "2"],
+        {
+            "hash floor (cores / one hash)": None,
+            "signups, 2 x GET+POST": None,
+            "accounts made / asked": "PASS",
+            "hello-world GET": None,
+            "signup page GET (best of": None,
+            "cores: other work, signups": None,
+        },
+    ),
+    "bench_mail.py": (
+        ["--quick", "--count", "3"],
+        {
+            "all delivered and marked sent": "PASS",
+            "worker: connections, reusing": "PASS",
+            "worker: connections, one per message": "PASS",
+            "reuse speed-up, delivery worker": None,
+            "reuse speed-up, SMTP alone": None,
+        },
+    ),
+    "bench_parse_addresses.py": (
+        ["--quick", "--count", "50"],
+        {"parse, cold": None, "parse (thread) + preview, cold": None},
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_runs_and_prints_its_figures(script: str) -> None:
+    arguments, expected = CASES[script]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *arguments],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("machine: ") and " cores, " in lines[0]
+    figures = {m["name"].strip(): m for m in map(LINE.match, lines) if m}
+    for prefix, verdict in expected.items():
+        found = [m for name, m in figures.items() if name.startswith(prefix)]
+        assert found, f"{script}: no figure line {prefix!r} in:\n{result.stdout}"
+        if verdict is not None:
+            assert found[0]["verdict"] == verdict, found[0].string
