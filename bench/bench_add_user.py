@@ -2,7 +2,7 @@
 password choice: checks, credential (argon2id for "set it now", off the loop), one transaction
 with the account, its set-password token, its email and the audit entry.
 
-Run: `make bench` or `.venv/bin/python bench/bench_add_user.py [N]`.
+Run: `make bench` or `.venv/bin/python bench/bench_add_user.py [--count N | --quick]`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
+
+from _figures import arguments, size
 
 from store import Store, load_settings
 from store.single_user import PASSWORD_CHOICES, NewUserForm, add_user
@@ -42,4 +43,5 @@ async def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20))
+    args = arguments(__doc__, default=20, quick=3).parse_args()
+    asyncio.run(main(size(args, default=20, quick=3)))

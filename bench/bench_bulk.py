@@ -11,12 +11,12 @@ Figures, each with its goal:
 - parse + validate + preview of N lines against a database that already holds some of them
   (goal < 1 s).
 
-Run: `make bench` or `.venv/bin/python bench/bench_bulk.py [--count N] [--modes random,same]`.
+Run: `make bench` or
+`.venv/bin/python bench/bench_bulk.py [--count N | --quick] [--modes random,same]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import argon2
+from _figures import arguments, size
 
 from store import Store, load_settings
 from store.bulk import BulkOptions, BulkResult, create_batch, preview
@@ -208,8 +209,7 @@ async def run(count: int, modes: list[PasswordMode]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=10_000, help="accounts per mode")
+    parser = arguments(__doc__, default=10_000, quick=200)
     parser.add_argument(
         "--modes",
         default="random,same,given",
@@ -222,7 +222,7 @@ def main() -> None:
         if mode is None:
             parser.error(f"unknown mode {name!r}")
         modes.append(mode)
-    asyncio.run(run(int(args.count), modes))
+    asyncio.run(run(size(args, default=10_000, quick=200), modes))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 and 100,000 messages; erasing one person, then ten in one transaction.
 
 Erasure sweeps every text column of every table for the address (so tables added later are
-covered too); this shows what that costs. Run: `.venv/bin/python bench/bench_erasure.py`.
+covered too); this shows what that costs.
+Run: `.venv/bin/python bench/bench_erasure.py [--count USERS | --quick]`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _figures import arguments, size
+
 from store import Store, load_settings
 from store.clock import db_now
 from store.erasure import erase_users
@@ -22,19 +25,19 @@ AUDIT_PER_USER = 5
 MESSAGES_PER_USER = 2
 
 
-async def fill(store: Store) -> None:
+async def fill(store: Store, users: int) -> None:
     now = db_now()
     async with store.write("users") as tx:
         await tx.executemany(
             "INSERT INTO users (email, first_name, last_name, level, status, created_at, "
             "updated_at) VALUES (?, 'First', 'Last', 'member', 'active', ?, ?)",
-            [(f"person{i}@example.org", now, now) for i in range(USERS)],
+            [(f"person{i}@example.org", now, now) for i in range(users)],
         )
         await tx.executemany(
             "INSERT INTO audit (at, actor, action, subject, details) VALUES (?, 'alice', ?, ?, ?)",
             [
                 (now, f"action{j}", f"person{i}@example.org", f'{{"user_id": {i}}}')
-                for i in range(USERS)
+                for i in range(users)
                 for j in range(AUDIT_PER_USER)
             ],
         )
@@ -49,18 +52,18 @@ async def fill(store: Store) -> None:
                     f"<{i}.{j}@bench>",
                     now,
                 )
-                for i in range(USERS)
+                for i in range(users)
                 for j in range(MESSAGES_PER_USER)
             ],
         )
 
 
-async def main() -> None:
+async def main(users: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings({"db": str(Path(folder) / "bench.db")}, environ={})
         async with await Store.open(settings, watch=False) as store:
             started = time.perf_counter()
-            await fill(store)
+            await fill(store, users)
             print(f"filled in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             for count in (1, 10):
                 first = int(await store.engine.scalar("SELECT min(id) FROM users"))
@@ -70,11 +73,12 @@ async def main() -> None:
                 elapsed = time.perf_counter() - started
                 assert len(report.erased) == count
                 print(
-                    f"erased {count:>2} of {USERS:,} users "
-                    f"({USERS * AUDIT_PER_USER:,} audit entries, "
-                    f"{USERS * MESSAGES_PER_USER:,} messages): {elapsed * 1000:,.0f} ms"
+                    f"erased {count:>2} of {users:,} users "
+                    f"({users * AUDIT_PER_USER:,} audit entries, "
+                    f"{users * MESSAGES_PER_USER:,} messages): {elapsed * 1000:,.0f} ms"
                 )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    args = arguments(__doc__, default=USERS, quick=200).parse_args()
+    asyncio.run(main(size(args, default=USERS, quick=200)))

@@ -2,7 +2,7 @@
 Usher's production argon2id parameters: both do one verify, so the medians should be close.
 
 The tests prove the structure (the hasher is called either way); this only prints the times.
-Run: `make bench` or `.venv/bin/python bench/bench_sign_in_timing.py [N]`.
+Run: `make bench` or `.venv/bin/python bench/bench_sign_in_timing.py [--count N | --quick]`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import msgspec
+from _figures import arguments, size
 
 from store import Store, load_settings
 from store.links import LinkDraft, create_link
@@ -58,4 +58,5 @@ async def main(rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30))
+    args = arguments(__doc__, default=30, quick=3).parse_args()
+    asyncio.run(main(size(args, default=30, quick=3)))

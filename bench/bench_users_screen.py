@@ -1,7 +1,8 @@
 """How long the Users (F8) and Approvals (F2) screens take to show 10,000 and 50,000 rows, and how
 fast a new sign-up reaches the open Approvals table (in-process and from another process).
 
-Prints figures; asserts nothing. Run: `.venv/bin/python bench/bench_users_screen.py`.
+Prints figures; asserts nothing.
+Run: `.venv/bin/python bench/bench_users_screen.py [--count N | --quick]` (one size instead of two).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _figures import arguments  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
 from console.app import UsherApp  # noqa: E402
@@ -30,6 +32,7 @@ from store.approvals import approve  # noqa: E402
 from tests.fixtures_users import add_link, add_user, add_users, user_row  # noqa: E402
 
 SIZES = (10_000, 50_000)
+QUICK_SIZE = 500
 SIZE = (120, 40)
 
 
@@ -88,7 +91,7 @@ async def bench_users(count: int, folder: str) -> None:
         await until(pilot, lambda: screen.page.offset == PAGE_SIZE)
         next_page = time.perf_counter() - start
         start = time.perf_counter()
-        screen.query_one("#search", Input).value = "First4242"
+        screen.query_one("#search", Input).value = f"First{count * 3 // 7}"
         await until(pilot, lambda: screen.page.total < count and screen.table.row_count >= 1)
         search = time.perf_counter() - start
         await pilot.press("q")
@@ -203,14 +206,19 @@ async def bench_latency(folder: str, pending: int = 200, rounds: int = 20) -> No
     print(f"  other process  {summary(far)}   (requirement: ≤ 1 s)")
 
 
-async def main() -> None:
+async def main(sizes: tuple[int, ...], rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        for count in SIZES:
+        for count in sizes:
             await bench_users(count, folder)
-        for count in SIZES:
+        for count in sizes:
             await bench_approvals(count, folder)
-        await bench_latency(folder)
+        await bench_latency(folder, rounds=rounds)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    args = arguments(__doc__, default=SIZES[-1], quick=QUICK_SIZE).parse_args()
+    if args.count is not None:
+        sizes: tuple[int, ...] = (max(1, int(args.count)),)
+    else:
+        sizes = (QUICK_SIZE,) if args.quick else SIZES
+    asyncio.run(main(sizes, rounds=3 if args.quick else 20))

@@ -82,3 +82,37 @@ def test_benchmark_runs_and_prints_its_figures(script: str) -> None:
         assert found, f"{script}: no figure line {prefix!r} in:\n{result.stdout}"
         if verdict is not None:
             assert found[0]["verdict"] == verdict, found[0].string
+
+
+OTHER_CASES: dict[str, tuple[list[str], list[str]]] = {
+    "bench_add_user.py": (["--quick"], ["link ", "generate ", "set "]),
+    "bench_sign_in_timing.py": (["--quick"], ["known address", "unknown address", "difference"]),
+    "bench_erasure.py": (["--quick"], ["erased  1 of 200 users", "erased 10 of 200 users"]),
+    "bench_bulk.py": (
+        ["--count", "20"],
+        ["random for each", "one for all", "given on each line", "largest event-loop stall"],
+    ),
+    "bench_users_screen.py": (
+        ["--count", "300"],
+        ["Users ", "Approvals ", "same process", "other process"],
+    ),
+}
+"""Benchmarks that print their own lines: `--quick`/`--count` is taken (so `make bench
+ARGS=--quick` runs them all) and each prints what it measures."""
+
+
+@pytest.mark.parametrize("script", sorted(OTHER_CASES))
+def test_other_benchmarks_take_the_size_flags(script: str) -> None:
+    arguments, expected = OTHER_CASES[script]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *arguments],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for text in expected:
+        assert text in result.stdout, f"{script}: {text!r} not in:\n{result.stdout}"
