@@ -45,9 +45,12 @@ class AlreadyDecided(msgspec.Struct, frozen=True, kw_only=True):
     decided_by: str | None = None
     decided_at: datetime | None = None
 
-    def describe(self) -> str:
-        """`Bea Smith was already approved by alice (ssh 10.0.0.7)` — for messages."""
-        who = self.name or self.email
+    def describe(self, *, by_email: bool = False) -> str:
+        """`Bea Smith was already approved by alice (ssh 10.0.0.7)` — for messages.
+
+        `by_email` names the person by their address (`bea@acme.org was already …`): the
+        command line is given addresses and ids, and an address is what identifies one there."""
+        who = self.email if by_email or not self.name else self.name
         if self.status == "active" and self.decided_by:
             return f"{who} was already approved by {self.decided_by}"
         if self.status == "rejected" and self.decided_by:
