@@ -261,16 +261,24 @@ async def send_pending_digest(store: Store, *, interval: timedelta = DIGEST_INTE
     return new_count
 
 
-async def pending_digest_loop(store: Store) -> None:
-    """Background task (console and `usher serve`): send the admin digest when it is due."""
+async def pending_digest_loop(
+    store: Store,
+    *,
+    interval: timedelta = DIGEST_INTERVAL,
+    check_seconds: float = DIGEST_CHECK_SECONDS,
+) -> None:
+    """Background task (console and `usher serve`): send the admin digest when it is due.
+
+    Looks every `check_seconds` (first at once) and sends at most one digest per `interval`;
+    tests shorten both, the console and `usher serve` use the defaults."""
     if not store.settings.notify:
         return
     while True:
         try:
-            sent = await send_pending_digest(store)
+            sent = await send_pending_digest(store, interval=interval)
         except Exception:
             log.warning("could not queue the pending sign-ups digest", exc_info=True)
         else:
             if sent:
                 log.info("queued a digest of %d pending sign-up(s) for the admins", sent)
-        await asyncio.sleep(DIGEST_CHECK_SECONDS)
+        await asyncio.sleep(check_seconds)
