@@ -231,7 +231,7 @@ def _report(
         for user in decided:
             print(f"{verdict} {user.id} {clean_line(user.email)} (email queued)", file=out)
     for entry in already:
-        print(f"usher: {clean_line(entry.describe())}: nothing sent", file=sys.stderr)
+        print(f"usher: {clean_line(entry.describe(by_email=True))}: nothing sent", file=sys.stderr)
     for ref in unknown:
         print(f"usher: no user {clean_line(ref)!r}", file=sys.stderr)
     if not decided and (already or unknown):

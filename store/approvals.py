@@ -45,9 +45,12 @@ class AlreadyDecided(msgspec.Struct, frozen=True, kw_only=True):
     decided_by: str | None = None
     decided_at: datetime | None = None
 
-    def describe(self) -> str:
-        """`Bea Smith was already approved by alice (ssh 10.0.0.7)` — for messages."""
-        who = self.name or self.email
+    def describe(self, *, by_email: bool = False) -> str:
+        """`Bea Smith was already approved by alice (ssh 10.0.0.7)` — for messages.
+
+        `by_email` names the person by their address (`bea@acme.org was already …`): the
+        command line is given addresses and ids, and an address is what identifies one there."""
+        who = self.email if by_email or not self.name else self.name
         if self.status == "active" and self.decided_by:
             return f"{who} was already approved by {self.decided_by}"
         if self.status == "rejected" and self.decided_by:
@@ -258,16 +261,24 @@ async def send_pending_digest(store: Store, *, interval: timedelta = DIGEST_INTE
     return new_count
 
 
-async def pending_digest_loop(store: Store) -> None:
-    """Background task (console and `usher serve`): send the admin digest when it is due."""
+async def pending_digest_loop(
+    store: Store,
+    *,
+    interval: timedelta = DIGEST_INTERVAL,
+    check_seconds: float = DIGEST_CHECK_SECONDS,
+) -> None:
+    """Background task (console and `usher serve`): send the admin digest when it is due.
+
+    Looks every `check_seconds` (first at once) and sends at most one digest per `interval`;
+    tests shorten both, the console and `usher serve` use the defaults."""
     if not store.settings.notify:
         return
     while True:
         try:
-            sent = await send_pending_digest(store)
+            sent = await send_pending_digest(store, interval=interval)
         except Exception:
             log.warning("could not queue the pending sign-ups digest", exc_info=True)
         else:
             if sent:
                 log.info("queued a digest of %d pending sign-up(s) for the admins", sent)
-        await asyncio.sleep(DIGEST_CHECK_SECONDS)
+        await asyncio.sleep(check_seconds)

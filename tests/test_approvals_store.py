@@ -85,6 +85,9 @@ async def test_a_user_decided_already_is_reported_and_gets_no_second_email(store
         ("bea@example.org", "active", "bob")
     ]
     assert decision.already_decided[0].describe() == "Bea Smith was already approved by bob"
+    assert decision.already_decided[0].describe(by_email=True) == (
+        "bea@example.org was already approved by bob"
+    )
     assert decision.not_found == [999]
     assert len(outbox_rows(store.path, "approved")) == 2
 

@@ -94,7 +94,10 @@ def test_approve_by_email_and_id_then_again_is_refused(tmp_path: Path) -> None:
 
     again = usher(db, "users", "approve", "bob@acme.org", "nobody@acme.org")
     assert again.returncode == 2
-    assert "already approved by carol (ssh 198.51.100.4)" in again.stderr
+    assert (
+        "usher: bob@acme.org was already approved by carol (ssh 198.51.100.4): nothing sent"
+        in again.stderr
+    )
     assert "no user 'nobody@acme.org'" in again.stderr
     assert "Traceback" not in again.stderr
     assert len(outbox_rows(db, "approved")) == 2
@@ -120,6 +123,13 @@ def test_reject_with_reason(tmp_path: Path) -> None:
     plain = usher(db, "users", "reject", "cy@acme.org")
     assert plain.returncode == 0
     assert "rejected" in plain.stdout and "cy@acme.org" in plain.stdout
+    again = usher(db, "users", "reject", "CY@acme.org")
+    assert again.returncode == 2
+    assert (
+        "usher: cy@acme.org was already rejected by carol (ssh 198.51.100.4): nothing sent"
+        in again.stderr
+    )
+    assert len(outbox_rows(db, "rejected")) == 2
 
 
 def test_partly_done_is_success_and_nothing_done_is_exit_2(tmp_path: Path) -> None:
@@ -132,7 +142,7 @@ def test_partly_done_is_success_and_nothing_done_is_exit_2(tmp_path: Path) -> No
     assert [(u["email"], u["status"]) for u in outcome["already_decided"]] == [
         ("ann@acme.org", "active")
     ]
-    assert "Ann is no longer pending (now active): nothing sent" in mixed.stderr
+    assert "usher: ann@acme.org is no longer pending (now active): nothing sent" in mixed.stderr
 
     refused = usher(db, "users", "reject", "bob@acme.org", "404", "--json")
     assert refused.returncode == 2
@@ -149,6 +159,10 @@ def test_partly_done_is_success_and_nothing_done_is_exit_2(tmp_path: Path) -> No
         "not_found": ["404"],
     }
     assert "no user '404'" in refused.stderr and "Traceback" not in refused.stderr
+    assert (
+        "usher: bob@acme.org was already approved by carol (ssh 198.51.100.4): nothing sent"
+        in refused.stderr
+    )
     assert status_of(db, "bob@acme.org") == "active"
     assert outbox_rows(db, "rejected") == []
     assert [m["recipient"] for m in outbox_rows(db, "approved")] == ["bob@acme.org"]
