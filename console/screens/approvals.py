@@ -23,7 +23,7 @@ from store.users import UsersError, UserView, set_level
 
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
-from ..widgets.live_table import cursor_key, sync_rows
+from ..widgets.live_table import clip, cursor_key, sync_rows
 from .base import UsherScreen
 
 TICK_SECONDS = 10.0
@@ -165,10 +165,10 @@ class ApprovalsScreen(UsherScreen):
     def _cells(self, user: UserView) -> list[Text]:
         return [
             Text(MARK if user.id in self.selected else " ", style="bold green"),
-            Text(clean_line(user.name) or "—"),
-            Text(clean_line(user.email)),
+            clip(clean_line(user.name) or "—", 16),
+            clip(clean_line(user.email), 24),
             Text(user.level),
-            Text(clean_line(user.via)),
+            clip(clean_line(user.via), 12),
             Text(waiting(user.created_at)),
         ]
 

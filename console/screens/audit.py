@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input
 
 from store.records import AuditEntry
 
+from ..widgets.live_table import clip, sync_rows
 from .base import UsherScreen
 
 PAGE = 500
@@ -19,6 +20,7 @@ PAGE = 500
 
 class AuditScreen(UsherScreen):
     TITLE = "Audit"
+    AUTO_FOCUS = "#audit"
     HELP: ClassVar[str] = (
         "Every change with its actor: the OS user (and SSH client) for console actions, the "
         "client address for web ones. / filters by actor, action or subject; escape clears."
@@ -48,19 +50,13 @@ class AuditScreen(UsherScreen):
             return
         term = self.query_one("#filter", Input).value.strip()
         entries = await self.usher.store.audit_entries(term, PAGE)
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for entry in entries:
-            table.add_row(*self._cells(entry), key=str(entry.id))
-        if entries:
-            table.move_cursor(row=min(keep, len(entries) - 1))
+        sync_rows(self.query_one(DataTable), [(str(e.id), self._cells(e)) for e in entries])
 
     @staticmethod
     def _cells(entry: AuditEntry) -> tuple[Text, ...]:
         return (
             Text(entry.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
-            Text(entry.actor),
+            clip(entry.actor, 24),
             Text(entry.action.replace("_", " ")),
             Text(entry.subject),
         )

@@ -50,7 +50,7 @@ class UsherScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield UsherHeader()
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

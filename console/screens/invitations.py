@@ -27,6 +27,7 @@ from store.invitations import (
 )
 
 from ..dialogs.ask import AskDialog
+from ..widgets.live_table import clip
 from .base import UsherScreen
 
 PAGE = 1000
@@ -57,8 +58,8 @@ def invitation_cells(invitation: Invitation) -> tuple[Text, ...]:
         expires = invitation.expires_at.astimezone().strftime("%Y-%m-%d")
     return (
         Text(_when(invitation)),
-        Text(invitation.email),
-        Text(invitation.name, overflow="ellipsis", no_wrap=True),
+        clip(invitation.email, 28),
+        clip(invitation.name, 18),
         Text(invitation.level),
         Text(invitation.status, style=_STATUS_STYLES.get(invitation.status, "")),
         Text(expires, style="dim"),

@@ -33,6 +33,7 @@ from ..dialogs.confirm import ConfirmDialog
 from ..dialogs.link_details import LinkDetailsScreen
 from ..dialogs.link_form import LinkFormDialog
 from ..dialogs.qr import QrScreen
+from ..widgets.live_table import OpenTable
 from .base import UsherScreen
 
 COLUMNS = [
@@ -94,7 +95,7 @@ class LinksScreen(UsherScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(EMPTY_HINT, id="empty", markup=False)
-        yield DataTable(id="links", cursor_type="row", zebra_stripes=True)
+        yield OpenTable(id="links", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -31,6 +31,7 @@ from store.text import clean_line
 
 from ..dialogs.ask_address import AskAddressDialog
 from ..dialogs.outbox_message import OutboxMessageDialog
+from ..widgets.live_table import OpenTable, clip
 from .base import UsherScreen
 
 PAGE = 500
@@ -124,7 +125,7 @@ class OutboxScreen(UsherScreen):
             placeholder="Filter: queued, sending, sent, failed, kept — or part of an address",
             id="filter",
         )
-        yield DataTable(id="outbox", cursor_type="row", zebra_stripes=True)
+        yield OpenTable(id="outbox", cursor_type="row", zebra_stripes=True)
         yield Static("No messages here.", id="empty", markup=False)
 
     def on_mount(self) -> None:
@@ -197,10 +198,13 @@ class OutboxScreen(UsherScreen):
         return (
             Text(str(message.id), justify="right"),
             Text(message.status, style=STATUS_STYLE.get(message.status, "")),
-            Text(clean_line(message.destination), style="cyan" if message.is_webhook else ""),
+            clip(
+                Text(clean_line(message.destination), style="cyan" if message.is_webhook else ""),
+                28,
+            ),
             Text(clean_line(message.kind)),
             Text(str(message.attempts), justify="right"),
-            Text(error[:60] + ("…" if len(error) > 60 else ""), style="red" if error else ""),
+            clip(Text(error, style="red" if error else ""), 40),
             Text(ago(message.created_at)),
         )
 

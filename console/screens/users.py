@@ -31,7 +31,7 @@ from store.users import (
 from ..dialogs.erase_user import ask_and_erase
 from ..dialogs.export import ExportDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
-from ..widgets.live_table import cursor_key, sync_rows
+from ..widgets.live_table import OpenTable, clip, cursor_key, sync_rows
 from .base import UsherScreen
 
 PAGE_SIZE = 200
@@ -117,7 +117,7 @@ class UsersScreen(UsherScreen):
                 id="by-sort",
                 compact=True,
             )
-        yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
+        yield OpenTable(id="users", cursor_type="row", zebra_stripes=True)
         yield Static(id="pageinfo")
 
     def on_mount(self) -> None:
@@ -187,11 +187,11 @@ class UsersScreen(UsherScreen):
     @staticmethod
     def _cells(user: UserView) -> list[Text]:
         return [
-            Text(clean_line(user.name) or "—"),
-            Text(clean_line(user.email)),
+            clip(clean_line(user.name) or "—", 18),
+            clip(clean_line(user.email), 26),
             Text(user.level),
             Text(user.status, style=STATUS_STYLE.get(user.status, "")),
-            Text(clean_line(user.via)),
+            clip(clean_line(user.via), 14),
             Text(_date(user.created_at)),
         ]
 

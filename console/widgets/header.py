@@ -25,6 +25,23 @@ def badge_counts(counts: Counts | None) -> dict[str, tuple[int, str]]:
     }
 
 
+def wrap_entries(entries: list[Text], width: int, gap: str = "  ") -> Text:
+    """Join `entries` with `gap`, breaking lines only between entries, so a screen's key and
+    name ("F6 Add user") are never split across lines."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    used = 0
+    for entry in entries:
+        if used and used + len(gap) + entry.cell_len > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append(gap)
+            used += len(gap)
+        text.append_text(entry)
+        used += entry.cell_len
+    return text
+
+
 class UsherHeader(Vertical):
     DEFAULT_CSS = """
     UsherHeader { height: auto; background: $panel; padding: 0 1; }
@@ -48,27 +65,31 @@ class UsherHeader(Vertical):
         self._refresh_nav()
         self._refresh_status()
 
+    def on_resize(self) -> None:
+        self._refresh_nav()
+
     def _refresh_nav(self, *_: object) -> None:
         from ..app import UsherApp
 
         app = self.app
         assert isinstance(app, UsherApp)
         badges = badge_counts(app.counts)
-        text = Text(no_wrap=False, overflow="fold")
-        text.append("Usher", style="bold")
+        start = Text("Usher", style="bold")
         if app.settings.org != "Usher":
-            text.append(" · ")
-            text.append(app.settings.org, style="bold")
-        text.append("  ")
+            start.append(" · ")
+            start.append(app.settings.org, style="bold")
+        entries = [start]
         for destination in app.destinations:
             current = destination.mode == app.current_mode
-            text.append(destination.key.upper(), style="bold reverse" if current else "dim")
-            text.append(" ")
-            text.append(destination.label, style="bold" if current else "")
+            entry = Text(destination.key.upper(), style="bold reverse" if current else "dim")
+            entry.append(" ")
+            entry.append(destination.label, style="bold" if current else "")
             count, style = badges.get(destination.mode, (0, ""))
             if count:
-                text.append(f" {count}", style=style)
-            text.append("  ")
+                entry.append(f" {count}", style=style)
+            entries.append(entry)
+        width = (self.size.width or app.size.width) - 2  # padding: 0 1
+        text = wrap_entries(entries, width)
         self.query_one("#nav", Static).update(text)
 
     def _refresh_status(self, *_: object) -> None:

@@ -7,10 +7,11 @@ is the caller's, and the rows on screen stay where they were when rows change ab
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -111,3 +112,19 @@ def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
             # After the table has measured its new rows (its height changes on refresh).
             table.call_after_refresh(table.scroll_to, y=scroll_y + shift, animate=False)
     return SyncResult(added=added, removed=removed, changed=changed)
+
+
+def clip(text: str | Text, width: int) -> Text:
+    """`text` cut to `width` cells with an ellipsis, so one long name or address cannot push
+    the columns after it off an 80-column terminal (enter shows the whole value)."""
+    out = Text(text) if isinstance(text, str) else text.copy()
+    if out.cell_len > width:
+        out.truncate(width, overflow="ellipsis")
+    return out
+
+
+class OpenTable(DataTable[Any]):
+    """A row table whose `enter` is listed in the footer as "Open": DataTable's own `enter`
+    binding is hidden, and as the focused widget's it hides the screen's."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Open")]
