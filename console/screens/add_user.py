@@ -35,8 +35,8 @@ from store.single_user import (
 from store.text import clean_line
 
 from ..dialogs.credential import CredentialDialog
-from ..dialogs.link_form import LEVEL_CHOICES
 from ..dialogs.user_detail import UserDetailDialog
+from ..widgets.levels import level_choices
 from ..widgets.toggles import Choice, Tick
 from .base import UsherScreen
 
@@ -127,8 +127,7 @@ class AddUserScreen(UsherScreen):
             with Horizontal(classes="row", id="level-row"):
                 yield Label("Level")
                 with RadioSet(id="level", compact=True):
-                    for title, level in LEVEL_CHOICES:
-                        yield Choice(title, value=level == "member", name=level, compact=True)
+                    yield from level_choices(compact=True)
             with Horizontal(classes="row"):
                 yield Label("Password")
                 with RadioSet(id="choice", compact=True):

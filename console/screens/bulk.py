@@ -50,13 +50,13 @@ from store.bulk import (
 from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
 from store.csv_safe import CsvWriteError
 from store.engine import DatabaseError
-from store.migrations import LEVELS
 from store.records import Level
 
 from ..dialogs.bulk_confirm import BulkConfirmDialog
 from ..dialogs.bulk_path import BulkPathDialog
 from ..dialogs.bulk_result import BulkResultDialog
 from ..widgets.bulk_table import BulkLinesTable
+from ..widgets.levels import level_choices
 from ..widgets.toggles import Choice, Tick
 from .base import UsherScreen
 
@@ -166,8 +166,7 @@ class BulkScreen(UsherScreen):
         with Horizontal(classes="row"):
             yield Label("Level")
             with RadioSet(id="level", compact=True):
-                for level in LEVELS:
-                    yield Choice(level.capitalize(), value=level == "member", name=level)
+                yield from level_choices()
         with Horizontal(classes="row"):
             yield Label("Passwords")
             with RadioSet(id="mode", compact=True):

@@ -28,6 +28,7 @@ from store.invitations import (
 
 from ..dialogs.ask import AskDialog
 from ..widgets.live_table import clip
+from ..widgets.toggles import Choice
 from .base import UsherScreen
 
 PAGE = 1000
@@ -87,7 +88,7 @@ class InvitationsScreen(UsherScreen):
     ]
     DEFAULT_CSS = """
     InvitationsScreen #status-filter {
-        height: 1; width: 100%; border: none; padding: 0 1; layout: horizontal;
+        height: 1; width: 100%; border: none; padding: 0; layout: horizontal;
     }
     InvitationsScreen #status-filter RadioButton { width: auto; }
     InvitationsScreen #search { display: none; }
@@ -104,10 +105,11 @@ class InvitationsScreen(UsherScreen):
     def compose_body(self) -> ComposeResult:
         with RadioSet(id="status-filter", compact=True):
             for status in _FILTERS:
-                yield RadioButton(
+                yield Choice(
                     (status or "all").capitalize(),
                     value=status is None,
                     id=f"filter-{status or 'all'}",
+                    compact=True,
                 )
         yield Input(placeholder="Search address or name", id="search")
         yield DataTable(id="invitations", cursor_type="row", zebra_stripes=True)

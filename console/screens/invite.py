@@ -25,7 +25,6 @@ from textual.widgets import (
     DataTable,
     Input,
     Label,
-    RadioButton,
     RadioSet,
     Static,
     TextArea,
@@ -44,12 +43,13 @@ from store.invitations import (
 )
 
 from ..dialogs.ask import AskDialog
+from ..widgets.levels import level_choices
+from ..widgets.toggles import Tick
 from .base import UsherScreen
 
 DEBOUNCE_SECONDS = 0.3
 MAX_PROBLEM_ROWS = 300
 """Problem rows shown at most (a DataTable's first render of thousands of rows takes seconds)."""
-LEVEL_CHOICES = ("member", "viewer", "manager", "admin")
 
 _MARKS = {
     "invalid": ("✗", "bold red"),
@@ -198,10 +198,7 @@ class InviteScreen(UsherScreen):
         with Horizontal(classes="row"):
             yield Label("Level")
             with RadioSet(id="level", compact=True):
-                for level in LEVEL_CHOICES:
-                    yield RadioButton(
-                        level.capitalize(), value=level == "member", id=f"level-{level}"
-                    )
+                yield from level_choices(id_prefix="level-")
         with Horizontal(classes="row"):
             yield Label("Message")
             yield Input(
@@ -211,7 +208,7 @@ class InviteScreen(UsherScreen):
                 compact=True,
             )
         with Horizontal(classes="row"):
-            yield Checkbox(
+            yield Tick(
                 "Re-invite people with a pending invitation (new link)",
                 id="reinvite",
                 compact=True,

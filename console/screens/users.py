@@ -77,10 +77,10 @@ class UsersScreen(UsherScreen):
     DEFAULT_CSS = """
     UsersScreen #filters { height: 1; padding: 0 1; }
     UsersScreen #search { width: 1fr; min-width: 14; }
-    UsersScreen #by-status { width: 18; margin-left: 1; }
-    UsersScreen #by-level { width: 15; margin-left: 1; }
-    UsersScreen #by-source { width: 16; margin-left: 1; }
-    UsersScreen #by-sort { width: 17; margin-left: 1; }
+    UsersScreen #by-status { width: 15; margin-left: 1; }
+    UsersScreen #by-level { width: 12; margin-left: 1; }
+    UsersScreen #by-source { width: 13; margin-left: 1; }
+    UsersScreen #by-sort { width: 15; margin-left: 1; }
     UsersScreen #pageinfo { height: 1; padding: 0 1; color: $text-muted; }
     UsersScreen DataTable { height: 1fr; }
     """
@@ -92,7 +92,7 @@ class UsersScreen(UsherScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filters"):
-            yield Input(placeholder="Search name or email", id="search", compact=True)
+            yield Input(placeholder="Name or email", id="search", compact=True)
             yield Select(
                 [("Any status", ""), *((status, status) for status in STATUSES)],
                 allow_blank=False,
