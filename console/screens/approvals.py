@@ -23,7 +23,7 @@ from store.users import UsersError, UserView, set_level
 
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
-from ..widgets.live_table import clip, cursor_key, sync_rows
+from ..widgets.live_table import clip, cursor_key, room, sync_rows
 from .base import UsherScreen
 
 TICK_SECONDS = 10.0
@@ -163,12 +163,13 @@ class ApprovalsScreen(UsherScreen):
         self._show_summary()
 
     def _cells(self, user: UserView) -> list[Text]:
+        spare = self.app.size.width - 80
         return [
             Text(MARK if user.id in self.selected else " ", style="bold green"),
-            clip(clean_line(user.name) or "—", 16),
-            clip(clean_line(user.email), 24),
+            clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
+            clip(clean_line(user.email), room(24, spare, 0.4)),
             Text(user.level),
-            clip(clean_line(user.via), 12),
+            clip(clean_line(user.via), room(12, spare, 0.2)),
             Text(waiting(user.created_at)),
         ]
 
@@ -179,7 +180,7 @@ class ApprovalsScreen(UsherScreen):
             text = waiting(user.created_at)
             key = str(user.id)
             if table.get_cell(key, "waiting").plain != text:
-                table.update_cell(key, "waiting", Text(text))
+                table.update_cell(key, "waiting", Text(text), update_width=True)
 
     def _show_summary(self) -> None:
         count = self.waiting_count
@@ -311,7 +312,8 @@ class ApprovalsScreen(UsherScreen):
             self.notify(str(error), severity="error", markup=False)
             return
         if changes:
-            self.notify(f"{len(changes)} now at level {level}.", markup=False)
+            who = names_of(users)[0] if len(users) == 1 else f"{len(changes)} people"
+            self.notify(f"{who}: now at level {level}.", markup=False)
         await self.reload()
 
     # ---------------------------------------------------------------- filter

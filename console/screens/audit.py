@@ -36,7 +36,7 @@ class AuditScreen(UsherScreen):
     """
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="Filter by actor, action or subject", id="filter")
+        yield Input(placeholder="Filter by actor, action or subject", id="filter", compact=True)
         yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -72,6 +72,11 @@ class AuditScreen(UsherScreen):
         box = self.query_one("#filter", Input)
         box.add_class("shown")
         box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        """Enter keeps the filter and goes back to the table (escape clears it)."""
+        self.query_one(DataTable).focus()
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)

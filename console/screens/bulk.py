@@ -486,7 +486,9 @@ class BulkScreen(UsherScreen):
             notes.append("No one is emailed.")
         self.app.push_screen(
             BulkConfirmDialog(
-                f"Add {ready:,} users?", notes, f"Create {ready:,} account{'s' * (ready != 1)}"
+                f"Add {ready:,} user{'s' * (ready != 1)}?",
+                notes,
+                f"Create {ready:,} account{'s' * (ready != 1)}",
             ),
             callback=lambda go: self._confirmed(bool(go), parsed, options),
         )

@@ -27,7 +27,7 @@ from store.invitations import (
 )
 
 from ..dialogs.ask import AskDialog
-from ..widgets.live_table import clip
+from ..widgets.live_table import clip, room
 from ..widgets.toggles import Choice
 from .base import UsherScreen
 
@@ -50,7 +50,7 @@ def _when(invitation: Invitation) -> str:
     return invitation.last_sent.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def invitation_cells(invitation: Invitation) -> tuple[Text, ...]:
+def invitation_cells(invitation: Invitation, spare: int = 0) -> tuple[Text, ...]:
     if invitation.status == "accepted" and invitation.accepted_at is not None:
         expires = "accepted " + invitation.accepted_at.astimezone().strftime("%Y-%m-%d")
     elif invitation.status in ("revoked", "bounced"):
@@ -59,8 +59,8 @@ def invitation_cells(invitation: Invitation) -> tuple[Text, ...]:
         expires = invitation.expires_at.astimezone().strftime("%Y-%m-%d")
     return (
         Text(_when(invitation)),
-        clip(invitation.email, 28),
-        clip(invitation.name, 18),
+        clip(invitation.email, room(28, spare, 0.4)),
+        clip(invitation.name, room(18, spare, 0.3)),
         Text(invitation.level),
         Text(invitation.status, style=_STATUS_STYLES.get(invitation.status, "")),
         Text(expires, style="dim"),
@@ -111,7 +111,7 @@ class InvitationsScreen(UsherScreen):
                     id=f"filter-{status or 'all'}",
                     compact=True,
                 )
-        yield Input(placeholder="Search address or name", id="search")
+        yield Input(placeholder="Search address or name", id="search", compact=True)
         yield DataTable(id="invitations", cursor_type="row", zebra_stripes=True)
         yield Static("", id="note")
 
@@ -185,7 +185,7 @@ class InvitationsScreen(UsherScreen):
         columns = ("sent", "email", "name", "level", "status", "expires")
         added = False
         for key, invitation in wanted.items():
-            cells = invitation_cells(invitation)
+            cells = invitation_cells(invitation, self.app.size.width - 80)
             plain = tuple(cell.plain for cell in cells)
             self._invitations[key] = invitation
             if key not in self._shown:
@@ -194,7 +194,7 @@ class InvitationsScreen(UsherScreen):
             elif self._shown[key] != plain:
                 for column, old, cell in zip(columns, self._shown[key], cells, strict=True):
                     if old != cell.plain:
-                        table.update_cell(key, column, cell)
+                        table.update_cell(key, column, cell, update_width=True)
                 if self._shown[key][0] != plain[0]:
                     added = True  # issued again: it moves to the top
             self._shown[key] = plain

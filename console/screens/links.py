@@ -134,7 +134,7 @@ class LinksScreen(UsherScreen):
                 old = link_cells(self.links[link_id])
                 for key, cell in cells.items():
                     if cell != old[key]:
-                        table.update_cell(str(link_id), key, cell)
+                        table.update_cell(str(link_id), key, cell, update_width=True)
             else:
                 table.add_row(*(cells[key] for _, key in COLUMNS), key=str(link_id))
         self.links = fresh

@@ -31,7 +31,7 @@ from store.text import clean_line
 
 from ..dialogs.ask_address import AskAddressDialog
 from ..dialogs.outbox_message import OutboxMessageDialog
-from ..widgets.live_table import OpenTable, clip
+from ..widgets.live_table import OpenTable, clip, room
 from .base import UsherScreen
 
 PAGE = 500
@@ -124,6 +124,7 @@ class OutboxScreen(UsherScreen):
         yield Input(
             placeholder="Filter: queued, sending, sent, failed, kept — or part of an address",
             id="filter",
+            compact=True,
         )
         yield OpenTable(id="outbox", cursor_type="row", zebra_stripes=True)
         yield Static("No messages here.", id="empty", markup=False)
@@ -183,7 +184,7 @@ class OutboxScreen(UsherScreen):
                 added = True
             elif old != message:
                 for (_, column), cell in zip(COLUMNS, self._cells(message), strict=True):
-                    table.update_cell(key, column, cell)
+                    table.update_cell(key, column, cell, update_width=True)
             self._shown[key] = message
         if added:
             current = self.selected_key()
@@ -192,19 +193,19 @@ class OutboxScreen(UsherScreen):
                 table.move_cursor(row=table.get_row_index(current), animate=False)
         self.query_one("#empty").set_class(not wanted, "shown")
 
-    @staticmethod
-    def _cells(message: OutboxMessage) -> tuple[Text, ...]:
+    def _cells(self, message: OutboxMessage) -> tuple[Text, ...]:
+        spare = self.app.size.width - 80
         error = clean_line(message.last_error)
         return (
             Text(str(message.id), justify="right"),
             Text(message.status, style=STATUS_STYLE.get(message.status, "")),
             clip(
                 Text(clean_line(message.destination), style="cyan" if message.is_webhook else ""),
-                28,
+                room(28, spare, 0.3),
             ),
             Text(clean_line(message.kind)),
             Text(str(message.attempts), justify="right"),
-            clip(Text(error, style="red" if error else ""), 40),
+            clip(Text(error, style="red" if error else ""), room(40, spare, 0.5)),
             Text(ago(message.created_at)),
         )
 

@@ -5,6 +5,7 @@ history); `x` exports the whole current view (every page) as CSV."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -31,7 +32,7 @@ from store.users import (
 from ..dialogs.erase_user import ask_and_erase
 from ..dialogs.export import ExportDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
-from ..widgets.live_table import OpenTable, clip, cursor_key, sync_rows
+from ..widgets.live_table import OpenTable, clip, cursor_key, room, sync_rows
 from .base import UsherScreen
 
 PAGE_SIZE = 200
@@ -184,14 +185,14 @@ class UsersScreen(UsherScreen):
         """The latest view wins: a newer one cancels a reload still reading."""
         await self.reload()
 
-    @staticmethod
-    def _cells(user: UserView) -> list[Text]:
+    def _cells(self, user: UserView) -> list[Text]:
+        spare = self.app.size.width - 80
         return [
-            clip(clean_line(user.name) or "—", 18),
-            clip(clean_line(user.email), 26),
+            clip(clean_line(user.name) or "—", room(18, spare, 0.3)),
+            clip(clean_line(user.email), room(26, spare, 0.4)),
             Text(user.level),
             Text(user.status, style=STATUS_STYLE.get(user.status, "")),
-            clip(clean_line(user.via), 14),
+            clip(clean_line(user.via), room(14, spare, 0.1)),
             Text(_date(user.created_at)),
         ]
 
@@ -277,7 +278,9 @@ class UsersScreen(UsherScreen):
         except ExportError as error:
             self.notify(str(error), severity="error", markup=False)
             return
-        self.notify(f"Wrote {count:,} users to {path}", markup=False)
+        where = Path(path).resolve()
+        users = f"{count:,} user{'s' if count != 1 else ''}"
+        self.notify(f"Wrote {users} to {where}", markup=False)
 
 
 def _date(moment: datetime) -> str:

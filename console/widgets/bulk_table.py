@@ -72,7 +72,9 @@ class BulkLinesTable(DataTable[Text]):
             elif old != cells:
                 for index, (before, after) in enumerate(zip(old, cells, strict=True)):
                     if before != after:
-                        self.update_cell(key, COLUMNS[index][1], self._text(index, after))
+                        self.update_cell(
+                            key, COLUMNS[index][1], self._text(index, after), update_width=True
+                        )
             self._rows[key] = cells
         if added:
             self.sort("line", key=lambda cell: int(cell.plain))

@@ -93,7 +93,7 @@ def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
         differs = False
         for column, old, new in zip(columns, current, cells, strict=False):
             if old != new:
-                table.update_cell(key, column, new)
+                table.update_cell(key, column, new, update_width=True)
                 differs = True
         if differs:
             changed.append(key)
@@ -112,6 +112,12 @@ def sync_rows(table: DataTable[Any], rows: Rows) -> SyncResult:
             # After the table has measured its new rows (its height changes on refresh).
             table.call_after_refresh(table.scroll_to, y=scroll_y + shift, animate=False)
     return SyncResult(added=added, removed=removed, changed=changed)
+
+
+def room(base: int, spare: int, share: float) -> int:
+    """A column's width limit: `base` at 80 columns plus its `share` of the `spare` columns
+    a wider terminal has (so names are cut at 80 by 24, not at 120 by 40)."""
+    return base + int(max(0, spare) * share)
 
 
 def clip(text: str | Text, width: int) -> Text:
