@@ -37,7 +37,7 @@ from store.text import clean_line
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
 from ..widgets.levels import level_choices
-from ..widgets.toggles import Choice, Tick
+from ..widgets.toggles import Choice, Tick, start_at_chosen
 from .base import UsherScreen
 
 LOOKUP_DELAY = 0.25
@@ -157,6 +157,7 @@ class AddUserScreen(UsherScreen):
         yield Static("", classes="error", id=f"{selector[1:]}-error")
 
     def on_mount(self) -> None:
+        start_at_chosen(self.query(RadioSet))
         self._sync_choice()
 
     # ---------------------------------------------------------------- reading the form

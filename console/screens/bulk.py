@@ -57,7 +57,7 @@ from ..dialogs.bulk_path import BulkPathDialog
 from ..dialogs.bulk_result import BulkResultDialog
 from ..widgets.bulk_table import BulkLinesTable
 from ..widgets.levels import level_choices
-from ..widgets.toggles import Choice, Tick
+from ..widgets.toggles import Choice, Tick, start_at_chosen
 from .base import UsherScreen
 
 DEBOUNCE = 0.3
@@ -190,9 +190,7 @@ class BulkScreen(UsherScreen):
             yield Static("", id="progress-text", markup=False)
 
     def on_mount(self) -> None:
-        for choices in self.query(RadioSet):
-            # The arrow keys start from the chosen button (Textual starts from the first).
-            choices._selected = choices.pressed_index
+        start_at_chosen(self.query(RadioSet))
         self._sync_mode()
         self.watch(self.usher, "counts", self._database_changed, init=False)
         self.query_one("#lines", TextArea).focus()

@@ -44,7 +44,7 @@ from store.invitations import (
 
 from ..dialogs.ask import AskDialog
 from ..widgets.levels import level_choices
-from ..widgets.toggles import Tick
+from ..widgets.toggles import Tick, start_at_chosen
 from .base import UsherScreen
 
 DEBOUNCE_SECONDS = 0.3
@@ -221,6 +221,7 @@ class InviteScreen(UsherScreen):
         table.add_column("Line", key="line")
         table.add_column("Entry", key="entry")
         table.add_column("Why", key="why")
+        start_at_chosen(self.query(RadioSet))
         self.query_one("#paste", TextArea).focus()
 
     # ------------------------------------------------------------------ preview

@@ -6,8 +6,10 @@ Textual draws both states with the same glyph in different colours, which vanish
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from textual.content import Content
-from textual.widgets import Checkbox, RadioButton
+from textual.widgets import Checkbox, RadioButton, RadioSet
 
 
 class Choice(RadioButton):
@@ -22,3 +24,11 @@ class Tick(Checkbox):
     def _button(self) -> Content:
         style = self.get_visual_style("toggle--button")
         return Content.assemble(("[x]" if self.value else "[ ]", style))
+
+
+def start_at_chosen(radio_sets: Iterable[RadioSet]) -> None:
+    """Make the arrow keys start from the chosen button: Textual starts from the first one, so
+    with Member third in the list, "right, enter" chose Viewer…, not the one after Member."""
+    for choices in radio_sets:
+        if choices.pressed_index >= 0:
+            choices._selected = choices.pressed_index
