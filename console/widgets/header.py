@@ -88,7 +88,7 @@ class UsherHeader(Vertical):
             if count:
                 entry.append(f" {count}", style=style)
             entries.append(entry)
-        width = (self.size.width or app.size.width) - 2  # padding: 0 1
+        width = self.size.width or app.size.width - 2  # the content width (padding: 0 1)
         text = wrap_entries(entries, width)
         self.query_one("#nav", Static).update(text)
 
