@@ -218,3 +218,29 @@ async def test_users_filters_fit_80_columns(settings: Settings) -> None:
             assert select.region.right <= SMALL[0], (select.id, select.region)
         search = app.screen.query_one("#search", Input)
         assert search.region.width >= len(str(search.placeholder))
+
+
+async def test_invite_forgets_the_detail_of_a_problem_that_is_gone(settings: Settings) -> None:
+    """After sending (or ctrl+l) the problem table empties, and the line under it that spelled
+    out the highlighted problem went on showing a line that no longer existed."""
+    from textual.widgets import TextArea
+
+    from .helpers import eventually
+
+    app = quiet(settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        app.screen.query_one("#paste", TextArea).text = "bad@@acme.org"
+        detail = app.screen.query_one("#detail", Static)
+
+        async def detail_shown() -> bool:
+            await pilot.pause()
+            return "bad@@acme.org" in str(detail.render())
+
+        async def detail_gone() -> bool:
+            return not await detail_shown()
+
+        await eventually(detail_shown)
+        await pilot.press("ctrl+l")
+        await eventually(detail_gone)

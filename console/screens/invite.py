@@ -115,7 +115,11 @@ def summary_text(preview: InvitePreview | None, reinvite: bool) -> Text:
     parts = [
         ("invalid", len(parsed.invalid), "not an address"),
         ("duplicate", len(parsed.duplicates), "duplicate"),
-        ("existing", len(preview.existing), "have an account"),
+        (
+            "existing",
+            len(preview.existing),
+            "has an account" if len(preview.existing) == 1 else "have an account",
+        ),
         ("pending", len(preview.pending), "pending" + (" (re-invite)" if reinvite else " (skip)")),
     ]
     for kind, number, label in parts:
@@ -304,6 +308,8 @@ class InviteScreen(UsherScreen):
                 added = True
         if added:
             table.sort("line")
+        if not table.row_count:  # no row is highlighted any more: nothing to detail
+            self.query_one("#detail", Static).update("")
 
     @on(DataTable.RowHighlighted, "#problems")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
