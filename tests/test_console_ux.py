@@ -244,3 +244,14 @@ async def test_invite_forgets_the_detail_of_a_problem_that_is_gone(settings: Set
         await eventually(detail_shown)
         await pilot.press("ctrl+l")
         await eventually(detail_gone)
+
+
+async def test_choosing_set_it_now_moves_to_the_password(settings: Settings) -> None:
+    app = quiet(settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        app.screen.query_one("#choice", RadioSet).focus()
+        await pilot.press("right", "right", "enter")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "password"

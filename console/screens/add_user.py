@@ -199,9 +199,13 @@ class AddUserScreen(UsherScreen):
             self.show_errors()
 
     @on(RadioSet.Changed, "#choice")
-    def _choice_changed(self) -> None:
+    def _choice_changed(self, event: RadioSet.Changed) -> None:
         self._sync_choice()
         self.show_errors()
+        if self._pressed("#choice", "link") == "set" and event.radio_set.has_focus:
+            # Choosing "Set it now" means typing it next: go there (the row shows first).
+            password = self.query_one("#password", Input)
+            self.call_after_refresh(password.focus)
 
     @on(Checkbox.Changed, "#send-email")
     def _email_ticked(self) -> None:
