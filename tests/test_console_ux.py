@@ -255,3 +255,23 @@ async def test_choosing_set_it_now_moves_to_the_password(settings: Settings) -> 
         await pilot.press("right", "right", "enter")
         await pilot.pause()
         assert app.focused is not None and app.focused.id == "password"
+
+
+async def test_add_user_keeps_typed_ahead_keys_in_order(settings: Settings) -> None:
+    """Keys that arrive together (SSH delivers bursts; a paste is one) are queued before the
+    first is handled: "Hana⏎Ito⏎…" all went into First name while focus moved later."""
+    from textual import events
+
+    app = quiet(settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        for char in "Hana\rIto\rhana@acme.org":
+            if char == "\r":
+                app.post_message(events.Key("enter", None))
+            else:
+                app.post_message(events.Key(char, char))
+        await pilot.pause()
+        values = [app.screen.query_one(f"#{name}", Input).value for name in ("first", "last")]
+        assert values == ["Hana", "Ito"]
+        assert app.screen.query_one("#email", Input).value == "hana@acme.org"

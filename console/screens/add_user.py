@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -80,6 +81,7 @@ class AddUserScreen(UsherScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "add", "Add user", priority=True),
         Binding("ctrl+o", "open_existing", "Open that user", priority=True),
+        Binding("enter", "next_field", "Next", show=False, priority=True),
     ]
     AUTO_FOCUS = "#first"
     DEFAULT_CSS = """
@@ -272,6 +274,18 @@ class AddUserScreen(UsherScreen):
         self.refresh_bindings()
 
     # ---------------------------------------------------------------- moving and submitting
+
+    def action_next_field(self) -> None:
+        """Enter in a name field moves on at once, as the key is handled: keys typed ahead
+        (they arrive in bursts over SSH, or pasted) then land in the next field, where they
+        went into the old one when focus moved later, on the Submitted message."""
+        focused = self.focused
+        following = {"first": "#last", "last": "#email"}
+        if self._pressed("#choice", "link") == "set":
+            following["email"] = "#password"
+        if not isinstance(focused, Input) or focused.id not in following:
+            raise SkipAction
+        self.set_focus(self.query_one(following[focused.id], Input))
 
     @on(Input.Submitted)
     def _enter(self, event: Input.Submitted) -> None:
