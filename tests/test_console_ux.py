@@ -20,7 +20,7 @@ from console.widgets.toggles import Choice, Tick
 from store import Settings, Store
 from store.migrations import LEVELS
 
-from .fixtures_users import add_link, add_user
+from .fixtures_users import add_link, add_user, status_of
 
 SMALL = (80, 24)
 
@@ -275,3 +275,49 @@ async def test_add_user_keeps_typed_ahead_keys_in_order(settings: Settings) -> N
         values = [app.screen.query_one(f"#{name}", Input).value for name in ("first", "last")]
         assert values == ["Hana", "Ito"]
         assert app.screen.query_one("#email", Input).value == "hana@acme.org"
+
+
+def burst(app: UsherApp, keys: str) -> None:
+    """Queue `keys` at once, as a burst over SSH arrives: none is handled before all are in."""
+    from textual import events
+
+    names = {"/": "slash", "\r": "enter"}
+    for char in keys:
+        app.post_message(events.Key(names.get(char, char), None if char == "\r" else char))
+
+
+async def test_slash_then_fast_typing_filters_and_never_approves(
+    settings: Settings, store: Store
+) -> None:
+    """ "/ann" in one burst: the "a" used to reach the table (approve!) before the filter had
+    focus."""
+    from .helpers import eventually
+
+    await add_user(store, "ann@example.org", first="Ann")
+    await add_user(store, "bob@example.org", first="Bob")
+    app = quiet(settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f2")
+        screen = app.screen
+        assert isinstance(screen, ApprovalsScreen)
+
+        async def both_shown() -> bool:
+            await pilot.pause()
+            return screen.table.row_count == 2
+
+        await eventually(both_shown)
+        burst(app, "/ann")
+        await pilot.pause()
+        assert screen.query_one("#filter", Input).value == "ann"
+        await pilot.pause()
+        assert status_of(settings.db, "ann@example.org") == "pending"
+        assert status_of(settings.db, "bob@example.org") == "pending"
+
+
+async def test_slash_in_a_search_box_is_typed(settings: Settings) -> None:
+    app = quiet(settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f8", "slash")
+        await pilot.press("a", "slash", "b")
+        await pilot.pause()
+        assert app.screen.query_one("#search", Input).value == "a/b"

@@ -80,7 +80,7 @@ class ApprovalsScreen(UsherScreen):
         Binding("space", "toggle_select", "Select"),
         Binding("asterisk", "select_all", "Select all", key_display="*"),
         Binding("l", "level", "Level…"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "escape", "Clear", show=False),
     ]
     DEFAULT_CSS = """
@@ -319,9 +319,7 @@ class ApprovalsScreen(UsherScreen):
     # ---------------------------------------------------------------- filter
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self.open_filter(self.query_one("#filter", Input))
 
     def action_escape(self) -> None:
         box = self.query_one("#filter", Input)

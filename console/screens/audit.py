@@ -26,7 +26,7 @@ class AuditScreen(UsherScreen):
         "client address for web ones. / filters by actor, action or subject; escape clears."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
     DEFAULT_CSS = """
@@ -69,9 +69,7 @@ class AuditScreen(UsherScreen):
         self._reload()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self.open_filter(self.query_one("#filter", Input))
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input, TextArea
 from textual.worker import Worker
 
 from ..widgets.header import UsherHeader
@@ -46,6 +47,18 @@ class UsherScreen(Screen[None]):
         then leaves no never-awaited coroutine behind.
         """
         return self.run_worker(work, exclusive=True, group=group, exit_on_error=exit_on_error)
+
+    def open_filter(self, box: Input) -> None:
+        """`/`: show the filter `box` and focus it at once.
+
+        `/` is a priority binding, so this runs as the key is read, before the keys after it
+        are handed on: typed fast (or in one SSH burst), "/ann" used to reach the table,
+        where `a` approves. In a text field `/` is just typed.
+        """
+        if isinstance(self.focused, Input | TextArea):
+            raise SkipAction
+        box.add_class("shown")
+        self.set_focus(box)
 
     def compose(self) -> ComposeResult:
         yield UsherHeader()

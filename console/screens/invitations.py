@@ -83,7 +83,7 @@ class InvitationsScreen(UsherScreen):
         Binding("r", "revoke", "Revoke"),
         Binding("c", "copy_link", "Copy link"),
         Binding("f", "next_filter", "Status"),
-        Binding("slash", "search", "Search", key_display="/"),
+        Binding("slash", "search", "Search", key_display="/", priority=True),
         Binding("escape", "clear_search", "Clear", show=False),
     ]
     DEFAULT_CSS = """
@@ -232,9 +232,7 @@ class InvitationsScreen(UsherScreen):
         self.query_one(f"#filter-{_FILTERS[index] or 'all'}", RadioButton).value = True
 
     def action_search(self) -> None:
-        box = self.query_one("#search", Input)
-        box.add_class("shown")
-        box.focus()
+        self.open_filter(self.query_one("#search", Input))
 
     def action_clear_search(self) -> None:
         box = self.query_one("#search", Input)

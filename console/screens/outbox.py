@@ -103,7 +103,7 @@ class OutboxScreen(UsherScreen):
         Binding("T", "retry_all", "Retry all failed", key_display="T"),
         Binding("k", "send_kept", "Send kept"),
         Binding("n", "test_message", "Test message"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
     DEFAULT_CSS = """
@@ -293,9 +293,7 @@ class OutboxScreen(UsherScreen):
         self.notify(f"Test message #{outbox_id} to {address} queued.")
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self.open_filter(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -67,7 +67,7 @@ class UsersScreen(UsherScreen):
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=True),
-        Binding("slash", "search", "Search", key_display="/"),
+        Binding("slash", "search", "Search", key_display="/", priority=True),
         Binding("right_square_bracket", "next_page", "Next page", key_display="]"),
         Binding("left_square_bracket", "previous_page", "Prev page", key_display="["),
         Binding("x", "export", "Export"),
@@ -222,7 +222,7 @@ class UsersScreen(UsherScreen):
         self.table.focus()
 
     def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        self.open_filter(self.query_one("#search", Input))
 
     def action_next_page(self) -> None:
         if self.page.offset + PAGE_SIZE < self.page.total:
