@@ -28,7 +28,7 @@ from store.bulk import (
     write_problem_report,
 )
 from store.clock import from_db, now
-from store.csv_safe import CsvWriteError, csv_text, neutralise, write_csv
+from store.csv_safe import ExportError, csv_text, neutralise, write_csv
 from store.outbox import SECRET_KEYS_FIELD
 from store.tokens import is_one_time_hash, one_time_credential_matches, token_digest
 
@@ -382,9 +382,9 @@ async def test_problem_report_is_private_and_neutralised(
     assert '\'=HYPERLINK("http://evil") x,bad' in cells
     assert "'@Ann Lee,ann@acme" in cells
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
-    with pytest.raises(CsvWriteError, match="already exists"):
+    with pytest.raises(ExportError, match="already exists"):
         write_problem_report(path, parsed.problems)
-    with pytest.raises(CsvWriteError, match="does not exist"):
+    with pytest.raises(ExportError, match="does not exist"):
         write_csv(tmp_path / "nope" / "x.csv", ["a"], [])
 
 

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from store.bulk import BulkResult, write_credentials, write_problem_report
-from store.csv_safe import CsvWriteError
+from store.csv_safe import ExportError
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
 from .bulk_confirm import BulkConfirmDialog
@@ -139,7 +139,7 @@ class BulkResultDialog(ModalScreen[None]):
             return
         try:
             count = await asyncio.to_thread(write_credentials, path, self.result.credentials)
-        except (CsvWriteError, OSError) as error:
+        except (ExportError, OSError) as error:
             self.notify(f"Not saved: {error}", severity="error", timeout=8)
             return
         self.passwords_saved_to = path
@@ -162,7 +162,7 @@ class BulkResultDialog(ModalScreen[None]):
             return
         try:
             count = await asyncio.to_thread(write_problem_report, path, self.result.skipped)
-        except (CsvWriteError, OSError) as error:
+        except (ExportError, OSError) as error:
             self.notify(f"Not exported: {error}", severity="error", timeout=8)
             return
         self.notify(f"Exported {count:,} skipped lines to {path}.")

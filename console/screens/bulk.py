@@ -48,7 +48,7 @@ from store.bulk import (
     write_problem_report,
 )
 from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
-from store.csv_safe import CsvWriteError
+from store.csv_safe import ExportError
 from store.engine import DatabaseError
 from store.migrations import LEVELS
 from store.records import Level
@@ -446,7 +446,7 @@ class BulkScreen(UsherScreen):
             return
         try:
             count = await asyncio.to_thread(write_problem_report, path, self.preview.problems)
-        except (CsvWriteError, OSError) as error:
+        except (ExportError, OSError) as error:
             self.notify(f"Not exported: {error}", severity="error", timeout=8)
             return
         self.notify(f"Exported {count:,} problem lines to {path}.")

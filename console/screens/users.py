@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from store.changes import EXTERNAL
-from store.csv_export import ExportError
+from store.csv_safe import ExportError
 from store.text import clean_line
 from store.users import (
     LEVELS,
