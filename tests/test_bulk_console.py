@@ -17,8 +17,8 @@ from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Static, Tex
 
 from console.app import UsherApp
 from console.dialogs.bulk_confirm import BulkConfirmDialog
-from console.dialogs.bulk_path import BulkPathDialog
 from console.dialogs.bulk_result import BulkResultDialog
+from console.dialogs.path import PathDialog
 from console.screens.bulk import BulkScreen
 from console.widgets.bulk_table import LIMIT, BulkLinesTable
 from store import Settings, Store
@@ -223,7 +223,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         # x: the skipped lines as a private CSV, with the formula neutralised.
         await pilot.press("x")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         report = tmp_path / "skipped.csv"
         app.screen.query_one("#path", Input).value = str(report)
         await pilot.press("enter")
@@ -251,7 +251,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         # w: save the one-time passwords to a private CSV.
         await pilot.press("w")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         target = tmp_path / "passwords.csv"
         app.screen.query_one("#path", Input).value = str(target)
         await pilot.press("enter")
@@ -345,7 +345,7 @@ async def test_open_a_csv_and_export_the_problems(settings: Settings, tmp_path: 
         screen = await open_bulk(app, pilot)
         await pilot.press("ctrl+o")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         app.screen.query_one("#path", Input).value = str(source)
         await pilot.press("enter")
         await previewed(pilot, screen, 1)
@@ -356,7 +356,7 @@ async def test_open_a_csv_and_export_the_problems(settings: Settings, tmp_path: 
         screen.query_one("#preview", BulkLinesTable).focus()
         await pilot.press("x")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         report = tmp_path / "problems.csv"
         app.screen.query_one("#path", Input).value = str(report)
         await pilot.press("enter")
@@ -381,7 +381,7 @@ async def test_a_missing_file_is_refused_next_to_the_field(settings: Settings) -
         await pilot.press("ctrl+o")
         await pilot.pause()
         dialog = app.screen
-        assert isinstance(dialog, BulkPathDialog)
+        assert isinstance(dialog, PathDialog)
         dialog.query_one("#path", Input).value = "/nonexistent/people.csv"
         await pilot.press("enter")
         await pilot.pause()

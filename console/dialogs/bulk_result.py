@@ -20,7 +20,7 @@ from store.csv_safe import ExportError
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
 from .bulk_confirm import BulkConfirmDialog
-from .bulk_path import BulkPathDialog
+from .path import PathDialog
 
 
 def result_notes(result: BulkResult, smtp: bool) -> list[str]:
@@ -123,7 +123,7 @@ class BulkResultDialog(ModalScreen[None]):
 
     def action_save_passwords(self) -> None:
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Save the one-time passwords",
                 "A CSV created readable only by you (mode 0600). Hand each person theirs; "
                 "they expire in 7 days and must be changed at first sign-in.",
@@ -147,7 +147,7 @@ class BulkResultDialog(ModalScreen[None]):
 
     def action_export_problems(self) -> None:
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Export the skipped lines",
                 "A CSV of every skipped line with its reasons (passwords masked).",
                 str(Path.cwd() / f"usher-problems-{self.result.batch_id}.csv"),

@@ -54,8 +54,8 @@ from store.migrations import LEVELS
 from store.records import Level
 
 from ..dialogs.bulk_confirm import BulkConfirmDialog
-from ..dialogs.bulk_path import BulkPathDialog
 from ..dialogs.bulk_result import BulkResultDialog
+from ..dialogs.path import PathDialog
 from ..widgets.bulk_table import BulkLinesTable
 from ..widgets.toggles import Choice, Tick
 from .base import UsherScreen
@@ -402,7 +402,7 @@ class BulkScreen(UsherScreen):
 
     def action_open_file(self) -> None:
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Open a .csv file",
                 "Its lines replace the text (UTF-8; a header row with first / last / email / "
                 "password columns is honoured).",
@@ -431,7 +431,7 @@ class BulkScreen(UsherScreen):
             self.notify("There are no problem lines to export.")
             return
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Export the problem lines",
                 "A CSV of every line with a problem and why (passwords masked).",
                 str(Path.cwd() / "usher-bulk-problems.csv"),

@@ -29,7 +29,7 @@ from store.users import (
 )
 
 from ..dialogs.erase_user import ask_and_erase
-from ..dialogs.export import ExportDialog
+from ..dialogs.path import PathDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
 from ..widgets.live_table import cursor_key, sync_rows
 from .base import UsherScreen
@@ -264,9 +264,15 @@ class UsersScreen(UsherScreen):
             if path is not None:
                 self.run_worker(self._export(query, path), group="users-export")
 
-        self.app.push_screen(
-            ExportDialog("Export users as CSV", note, f"users-{stamp}.csv"), answered
+        dialog = PathDialog(
+            "Export users as CSV",
+            note,
+            f"users-{stamp}.csv",
+            purpose="create",
+            action="Export",
+            label="File (created readable only by you, mode 0600)",
         )
+        self.app.push_screen(dialog, answered)
 
     async def _export(self, query: UserQuery, path: str) -> None:
         store = self.usher.store
