@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Static, TextArea
 
 from console.app import UsherApp
-from console.dialogs.bulk_confirm import BulkConfirmDialog
+from console.dialogs.ask import AskDialog
 from console.dialogs.bulk_result import BulkResultDialog
 from console.dialogs.path import PathDialog
 from console.screens.bulk import BulkScreen
@@ -160,7 +160,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         await pilot.press("ctrl+s")
         await pilot.pause()
         dialog = app.screen
-        assert isinstance(dialog, BulkConfirmDialog)
+        assert isinstance(dialog, AskDialog)
         notes = " ".join(plain(s) for s in dialog.query(Static))
         assert "9,996 accounts will be created; 4 lines have problems and will be skipped" in notes
 
@@ -243,7 +243,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         # Closing before the passwords are saved asks once (they cannot be shown again).
         await pilot.press("escape")
         await pilot.pause()
-        assert isinstance(app.screen, BulkConfirmDialog)
+        assert isinstance(app.screen, AskDialog)
         await pilot.press("escape")
         await pilot.pause()
         assert top(app) is result_dialog
@@ -302,7 +302,7 @@ async def test_escape_cancels_while_hashing_and_writes_nothing(settings: Setting
         await previewed(pilot, screen, 1_000)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert isinstance(app.screen, BulkConfirmDialog)
+        assert isinstance(app.screen, AskDialog)
         await pilot.press("enter")
 
         async def hashing() -> bool:
@@ -451,7 +451,7 @@ async def test_typed_lines_preview_and_the_must_change_and_notify_toggles(
         await pilot.press("ctrl+s")
         await pilot.pause()
         dialog = top(app)
-        assert isinstance(dialog, BulkConfirmDialog)
+        assert isinstance(dialog, AskDialog)
         notes = " ".join(plain(s) for s in dialog.query(Static))
         assert "1 account will be created; 0 lines have problems" in notes
         assert "No one is emailed." in notes

@@ -19,7 +19,7 @@ from store.bulk import BulkResult, write_credentials, write_problem_report
 from store.csv_safe import ExportError
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
-from .bulk_confirm import BulkConfirmDialog
+from .ask import AskDialog
 from .path import PathDialog
 
 
@@ -170,13 +170,11 @@ class BulkResultDialog(ModalScreen[None]):
     def action_close(self) -> None:
         if self.result.credentials and self.passwords_saved_to is None:
             self.app.push_screen(
-                BulkConfirmDialog(
+                AskDialog(
                     "Close without saving the one-time passwords?",
-                    [
-                        "They are not stored anywhere and cannot be shown again. The users "
-                        "can still choose a password with the emailed link, if they were "
-                        "notified."
-                    ],
+                    "They are not stored anywhere and cannot be shown again. The users "
+                    "can still choose a password with the emailed link, if they were "
+                    "notified.",
                     "Close",
                 ),
                 callback=self._close_anyway,

@@ -53,7 +53,7 @@ from store.engine import DatabaseError
 from store.migrations import LEVELS
 from store.records import Level
 
-from ..dialogs.bulk_confirm import BulkConfirmDialog
+from ..dialogs.ask import AskDialog
 from ..dialogs.bulk_result import BulkResultDialog
 from ..dialogs.path import PathDialog
 from ..widgets.bulk_table import BulkLinesTable
@@ -486,8 +486,10 @@ class BulkScreen(UsherScreen):
         else:
             notes.append("No one is emailed.")
         self.app.push_screen(
-            BulkConfirmDialog(
-                f"Add {ready:,} users?", notes, f"Create {ready:,} account{'s' * (ready != 1)}"
+            AskDialog(
+                f"Add {ready:,} users?",
+                "\n".join(notes),
+                f"Create {ready:,} account{'s' * (ready != 1)}",
             ),
             callback=lambda go: self._confirmed(bool(go), parsed, options),
         )
