@@ -26,7 +26,8 @@ from store.bulk import BulkOptions, create_batch, preview
 from store.passwords import Hasher
 from store.signup import sign_in
 
-from .fixtures_bulk import cheap_hasher, people
+from .fixtures_bulk import people
+from .fixtures_links import cheap_hasher
 from .helpers import eventually
 
 
