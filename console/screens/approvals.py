@@ -119,7 +119,7 @@ class ApprovalsScreen(UsherScreen):
         table.add_column("Level", key="level")
         table.add_column("Via", key="via")
         table.add_column("Waiting", key="waiting")
-        self.run_worker(self._follow(), group="approvals-feed", exit_on_error=False)
+        self.follow_changes(TOPICS, self.reload, "approvals-feed")
         self.set_interval(TICK_SECONDS, self._tick)
 
     @property
@@ -127,17 +127,6 @@ class ApprovalsScreen(UsherScreen):
         return self.query_one("#pending", DataTable)
 
     # ---------------------------------------------------------------- live rows
-
-    async def _follow(self) -> None:
-        """Reload on every change that can touch the list (ours at once, others' by poll)."""
-        store = self.usher.store
-        if store is None:
-            return
-        async with store.feed.listening() as changes:
-            await self.reload()
-            async for topics in changes:
-                if topics & TOPICS and self.usher.store is not None:
-                    await self.reload()
 
     async def reload(self) -> None:
         store = self.usher.store

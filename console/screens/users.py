@@ -129,7 +129,7 @@ class UsersScreen(UsherScreen):
         table.add_column("Via", key="via")
         table.add_column("Signed up", key="created")
         table.focus()
-        self.run_worker(self._follow(), group="users-feed", exit_on_error=False)
+        self.follow_changes(TOPICS, self.reload, "users-feed")
 
     @property
     def table(self) -> DataTable[Text]:
@@ -150,16 +150,6 @@ class UsersScreen(UsherScreen):
     def _choice(self, selector: str) -> str | None:
         value: Any = self.query_one(selector, Select).value
         return value if isinstance(value, str) and value else None
-
-    async def _follow(self) -> None:
-        store = self.usher.store
-        if store is None:
-            return
-        async with store.feed.listening() as changes:
-            await self.reload()
-            async for topics in changes:
-                if topics & TOPICS and self.usher.store is not None:
-                    await self.reload()
 
     async def reload(self) -> None:
         store = self.usher.store
