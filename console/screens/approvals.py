@@ -23,6 +23,7 @@ from store.users import UsersError, UserView, set_level
 
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
+from ..widgets.filter_box import FilterBox
 from ..widgets.live_table import cursor_key, sync_rows
 from .base import UsherScreen
 
@@ -84,8 +85,6 @@ class ApprovalsScreen(UsherScreen):
         Binding("escape", "escape", "Clear", show=False),
     ]
     DEFAULT_CSS = """
-    ApprovalsScreen #filter { display: none; }
-    ApprovalsScreen #filter.shown { display: block; }
     ApprovalsScreen #summary { height: 1; padding: 0 1; color: $text-muted; }
     ApprovalsScreen #empty { padding: 1 2; color: $text-muted; display: none; }
     ApprovalsScreen #empty.shown { display: block; }
@@ -101,7 +100,7 @@ class ApprovalsScreen(UsherScreen):
         self.selected: set[int] = set()
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="Filter by name, email or link", id="filter", compact=True)
+        yield FilterBox("Filter by name, email or link", compact=True)
         yield Static(id="summary")
         yield Static(
             "No one is waiting for approval. Sign-ups through links that need approval "
@@ -306,15 +305,10 @@ class ApprovalsScreen(UsherScreen):
     # ---------------------------------------------------------------- filter
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self.query_one(FilterBox).open()
 
     def action_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("shown"):
-            box.value = ""
-            box.remove_class("shown")
+        if self.query_one(FilterBox).close():
             self.table.focus()
         elif self.selected:
             self._clear()
