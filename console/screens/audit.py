@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input
 
 from store.records import AuditEntry
 
+from ..widgets.filter_box import FilterBox
 from .base import UsherScreen
 
 PAGE = 500
@@ -28,13 +29,11 @@ class AuditScreen(UsherScreen):
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
     DEFAULT_CSS = """
-    AuditScreen #filter { display: none; }
-    AuditScreen #filter.shown { display: block; }
     AuditScreen DataTable { height: 1fr; }
     """
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="Filter by actor, action or subject", id="filter")
+        yield FilterBox("Filter by actor, action or subject")
         yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -73,12 +72,8 @@ class AuditScreen(UsherScreen):
         self._reload()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self.query_one(FilterBox).open()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.remove_class("shown")
+        self.query_one(FilterBox).close()
         self.query_one(DataTable).focus()

@@ -1,8 +1,10 @@
-"""What every console screen shares: the header, the footer, and `?` for its help."""
+"""What every console screen shares: the header, the footer, `?` for its help, and following the
+change feed (one loop, so every live screen reloads on the same rule)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -46,6 +48,28 @@ class UsherScreen(Screen[None]):
         then leaves no never-awaited coroutine behind.
         """
         return self.run_worker(work, exclusive=True, group=group, exit_on_error=exit_on_error)
+
+    def follow_changes(
+        self, topics: AbstractSet[str], reload: Callable[[], Awaitable[None]], group: str
+    ) -> Worker[None]:
+        """Call `reload` now, then after every commit that touches `topics` (table names; include
+        `store.changes.EXTERNAL` for another process's commits, seen within a poll).
+
+        Runs as a worker of `group` for as long as the screen does; stops reloading once the
+        app has closed its store.
+        """
+
+        async def follow() -> None:
+            store = self.usher.store
+            if store is None:
+                return
+            async with store.feed.listening() as changes:
+                await reload()
+                async for changed in changes:
+                    if changed & topics and self.usher.store is not None:
+                        await reload()
+
+        return self.run_worker(follow, group=group, exit_on_error=False)
 
     def compose(self) -> ComposeResult:
         yield UsherHeader()
