@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -50,10 +50,60 @@ def temporarily_unavailable(error: BaseException) -> bool:
     return "locked" in text or "disk is full" in text or "disk i/o" in text
 
 
+T = TypeVar("T")
+
+
+async def _call(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work(sqlite3_connection)` in the connection's thread: ONE hop there and back.
+
+    Each hop (a queue put, a thread wake-up, a loop wake-up) costs far more CPU than a small
+    statement, and aiosqlite's cursor API takes three per query (execute, fetch, close), so every
+    statement here is run, read and closed in a single call.
+    """
+    result: T = await conn._execute(work, conn._conn)
+    return result
+
+
+def _execute(db: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]) -> int:
+    cursor = db.execute(sql, params)
+    try:
+        if sql.lstrip()[:6].upper() == "INSERT" and cursor.rowcount == 1:
+            return int(cursor.lastrowid or 0)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _fetchone(
+    db: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> Row | None:
+    cursor = db.execute(sql, params)
+    try:
+        row: Row | None = cursor.fetchone()
+        return row
+    finally:
+        cursor.close()
+
+
+def _fetchall(
+    db: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> list[Row]:
+    cursor = db.execute(sql, params)
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _executemany(db: sqlite3.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    db.executemany(sql, rows).close()
+
+
 class Transaction:
     """An open write transaction: run statements, and name the tables it changes.
 
-    The names become the topics of the change event sent after the commit.
+    The names become the topics of the change event sent after the commit. Every method is one
+    round trip to the connection's thread.
     """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -65,25 +115,16 @@ class Transaction:
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one statement; return lastrowid for inserts, else the number of changed rows."""
-        cursor = await self._conn.execute(sql, params)
-        try:
-            if sql.lstrip()[:6].upper() == "INSERT" and cursor.rowcount == 1:
-                return int(cursor.lastrowid or 0)
-            return int(cursor.rowcount)
-        finally:
-            await cursor.close()
+        return await _call(self._conn, lambda db: _execute(db, sql, params))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._conn.executemany(sql, rows)
+        await _call(self._conn, lambda db: _executemany(db, sql, rows))
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        return await _call(self._conn, lambda db: _fetchone(db, sql, params))
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await _call(self._conn, lambda db: _fetchall(db, sql, params))
 
 
 def _create_private_file(path: Path) -> None:
@@ -106,10 +147,17 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+def _run_sync(db: sqlite3.Connection, sql: str) -> None:
+    cursor = db.execute(sql)
+    try:
+        cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 async def _run(conn: aiosqlite.Connection, sql: str) -> None:
     """Run one statement to completion: an unfinished SELECT would pin an old read snapshot."""
-    async with conn.execute(sql) as cursor:
-        await cursor.fetchall()
+    await _call(conn, lambda db: _run_sync(db, sql))
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
@@ -215,13 +263,10 @@ class Engine:
                 callback(set(tx.topics))
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        async with self._reader.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        return await _call(self._reader, lambda db: _fetchone(db, sql, params))
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await _call(self._reader, lambda db: _fetchall(db, sql, params))
 
     async def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
@@ -229,8 +274,7 @@ class Engine:
 
     async def data_version(self) -> int:
         """SQLite's counter that moves when *another* connection commits to the file."""
-        async with self._watcher.execute("PRAGMA data_version") as cursor:
-            row = await cursor.fetchone()
+        row = await _call(self._watcher, lambda db: _fetchone(db, "PRAGMA data_version", ()))
         return int(row[0]) if row else 0
 
     async def user_version(self) -> int:
