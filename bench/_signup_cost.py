@@ -198,7 +198,8 @@ async def signup_cost(requests: int = 300) -> Cost:
                 tally.reset()
                 await one_post(page)
                 post_statements, post_trips = list(tally.statements), tally.round_trips
-            for conn in (store.engine._writer, store.engine._reader):  # noqa: SLF001
+            engine: Any = store.engine
+            for conn in (engine._writer, engine._reader):
                 await conn.set_trace_callback(None)
 
             pages = []

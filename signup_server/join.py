@@ -109,7 +109,7 @@ async def join_submit(
     if link.has_password and limiter.blocked(key):
         raise TooManyRequestsException(headers={"Retry-After": str(limiter.retry_after(key))})
     try:
-        outcome = await sign_up_by_link(store, token, data, actor=web_actor(ip))
+        outcome = await sign_up_by_link(store, token, data, actor=web_actor(ip), link=link)
     except TokenUnusable as error:
         raise gone_for(error) from None
     except FormRefused as refused:

@@ -60,7 +60,7 @@ async def _call(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection],
     statement, and aiosqlite's cursor API takes three per query (execute, fetch, close), so every
     statement here is run, read and closed in a single call.
     """
-    result: T = await conn._execute(work, conn._conn)
+    result: T = await conn._execute(work, conn._conn)  # type: ignore[no-untyped-call]
     return result
 
 
