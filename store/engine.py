@@ -99,32 +99,69 @@ def _executemany(db: sqlite3.Connection, sql: str, rows: Iterable[Sequence[Any]]
     db.executemany(sql, rows).close()
 
 
+def _begin(db: sqlite3.Connection) -> None:
+    try:
+        db.execute("BEGIN IMMEDIATE").close()
+    except sqlite3.OperationalError as error:
+        raise DatabaseUnavailable(f"database is busy: {error}") from None
+
+
+Params = Sequence[Any] | dict[str, Any]
+
+
 class Transaction:
     """An open write transaction: run statements, and name the tables it changes.
 
-    The names become the topics of the change event sent after the commit. Every method is one
-    round trip to the connection's thread.
+    The names become the topics of the change event sent after the commit. Every call is one
+    round trip to the connection's thread: `BEGIN IMMEDIATE` goes with the first statement,
+    statements queued with `defer` go with the next statement or with the `COMMIT`.
     """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self.topics: set[str] = set()
+        self._begun = False
+        self._deferred: list[tuple[str, Params]] = []
 
     def touch(self, *topics: str) -> None:
         self.topics.update(topics)
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Queue a statement whose result nobody reads (an audit row, a webhook row): it runs in
+        this transaction, in order, just before the next statement or the commit and in the same
+        round trip. If it fails, that next call raises and the transaction rolls back whole."""
+        self._deferred.append((sql, params))
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        begin, deferred = not self._begun, self._deferred
+        self._begun, self._deferred = True, []
+
+        def run(db: sqlite3.Connection) -> T:
+            if begin:
+                _begin(db)
+            for sql, params in deferred:
+                _execute(db, sql, params)
+            return work(db)
+
+        return await _call(self._conn, run)
+
+    async def _commit(self) -> None:
+        """The deferred statements and `COMMIT` (a transaction that ran nothing still takes the
+        write lock, so a busy database is reported the same way)."""
+        await self._run(lambda db: db.execute("COMMIT").close())
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return lastrowid for inserts, else the number of changed rows."""
-        return await _call(self._conn, lambda db: _execute(db, sql, params))
+        return await self._run(lambda db: _execute(db, sql, params))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await _call(self._conn, lambda db: _executemany(db, sql, rows))
+        await self._run(lambda db: _executemany(db, sql, rows))
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        return await _call(self._conn, lambda db: _fetchone(db, sql, params))
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._run(lambda db: _fetchone(db, sql, params))
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        return await _call(self._conn, lambda db: _fetchall(db, sql, params))
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._run(lambda db: _fetchall(db, sql, params))
 
 
 def _create_private_file(path: Path) -> None:
@@ -238,15 +275,12 @@ class Engine:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
         """One `BEGIN IMMEDIATE` transaction; committed on normal exit, rolled back on error.
+        DatabaseUnavailable (busy) comes from the first statement, which carries the BEGIN.
 
         The lock is held for the whole transaction: on a shared connection another coroutine's
         `commit()` would otherwise commit our half-done statements. Never hash inside it.
         """
         async with self._write_lock:
-            try:
-                await _run(self._writer, "BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                raise DatabaseUnavailable(f"database is busy: {error}") from None
             tx = Transaction(self._writer)
             try:
                 yield tx
@@ -254,7 +288,7 @@ class Engine:
                 await _rollback(self._writer)
                 raise
             try:
-                await _run(self._writer, "COMMIT")
+                await tx._commit()
             except sqlite3.Error:
                 await _rollback(self._writer)
                 raise

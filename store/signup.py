@@ -384,7 +384,7 @@ async def sign_up_by_link(
     `link` is what `usable_link(store, token)` just returned, when the caller has it (the
     signup page does): it saves reading it again. The transaction checks the link anew anyway.
     """
-    if link is None or link.token != token:
+    if link is None or not same_secret(link.token, token):
         link = await usable_link(store, token)
     errors: dict[str, str] = {}
     email = ""
