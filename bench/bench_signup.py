@@ -28,21 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from _figures import Usage, arguments, cores, figure, machine_line, size
+from _signup_cost import hello_app
 from bench_hash_floor import one_hash_cost
-from litestar import Litestar, get
-from litestar.enums import MediaType
-from litestar.stores.memory import MemoryStore
+from litestar import Litestar
 
 from signup_server.app import create_app
 from signup_server.join import _join_page
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
-from signup_server.security import (
-    RATE_LIMIT_STORE,
-    csrf_config,
-    rate_limit_config,
-    security_headers_hook,
-)
-from store import Settings, Store, load_settings
+from store import Store, load_settings
 from store.links import LinkDraft, create_link
 from store.signup import usable_link
 
@@ -53,24 +46,6 @@ CONCURRENCY = 8
 SIGNUP_GOAL = 0.8
 PAGE_GOAL = 0.8
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
-
-
-@get("/hello", media_type=MediaType.HTML)
-async def hello() -> str:
-    return "<!doctype html><title>Hello</title><p>Hello, world</p>"
-
-
-def hello_app(settings: Settings, secret_key: str) -> Litestar:
-    """Litestar's hello world with the signup server's security layer and nothing else."""
-    return Litestar(
-        route_handlers=[hello],
-        csrf_config=csrf_config(settings, secret_key),
-        middleware=[rate_limit_config(settings).middleware],
-        stores={RATE_LIMIT_STORE: MemoryStore()},
-        before_send=[security_headers_hook(settings)],
-        logging_config=None,
-        openapi_config=None,
-    )
 
 
 async def page_parts(app: Litestar, store: Store, token: str, times: int) -> tuple[float, float]:

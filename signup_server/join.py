@@ -21,6 +21,7 @@ from store.signup import (
     SignupForm,
     TokenUnusable,
     confirm_email,
+    link_for_page,
     sign_up_by_link,
     usable_link,
     with_article,
@@ -97,7 +98,7 @@ async def join_page(
     The blank form is the same for everyone who opens the link but its CSRF token, so it is
     rendered once per link setting (`cached_page`), not on every visit."""
     try:
-        link = await usable_link(store, token)
+        link = await link_for_page(store, token)
     except TokenUnusable as error:
         raise gone_for(error) from None
     return cached_page(

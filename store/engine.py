@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,10 @@ import aiosqlite
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write lock before giving up."""
+
+WATCHED_WITHIN = 1.0
+"""Seconds: `read_cache()` is offered only while another process's commits are being noticed,
+i.e. `data_version()` (the change feed polls it every 100 ms) ran this recently."""
 
 Row = sqlite3.Row
 
@@ -247,6 +252,9 @@ class Engine:
         self._watcher = watcher
         self._write_lock = asyncio.Lock()
         self._on_commit: list[Callable[[set[str]], None]] = []
+        self._read_cache: dict[Any, Any] = {}
+        self._version: int | None = None
+        self._watched_at = float("-inf")
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Engine:
@@ -267,6 +275,23 @@ class Engine:
         async with self._write_lock:
             for conn in (self._watcher, self._reader, self._writer):
                 await conn.close()
+
+    def read_cache(self) -> dict[Any, Any] | None:
+        """A dict for keeping what was just read, emptied (replaced) whenever the database may
+        have changed: after every write transaction of this process, whatever its topics, and
+        when a commit by another process is noticed (within one poll of `data_version`). None
+        while nothing polls, since other processes' commits would then go unnoticed.
+
+        Take it BEFORE reading and store into that same dict: a commit during the read then
+        leaves the result in a dict nobody looks at any more. Only for what may lag another
+        process's commit by one poll (a page that only shows; the write re-checks).
+        """
+        if time.monotonic() - self._watched_at > WATCHED_WITHIN:
+            return None
+        return self._read_cache
+
+    def _changed(self) -> None:
+        self._read_cache = {}
 
     def on_commit(self, callback: Callable[[set[str]], None]) -> None:
         """Call `callback(topics)` after each successful write transaction of this process."""
@@ -292,6 +317,8 @@ class Engine:
             except sqlite3.Error:
                 await _rollback(self._writer)
                 raise
+            finally:
+                self._changed()
         if tx.topics:
             for callback in list(self._on_commit):
                 callback(set(tx.topics))
@@ -308,8 +335,14 @@ class Engine:
 
     async def data_version(self) -> int:
         """SQLite's counter that moves when *another* connection commits to the file."""
+        started = time.monotonic()
         row = await _call(self._watcher, lambda db: _fetchone(db, "PRAGMA data_version", ()))
-        return int(row[0]) if row else 0
+        version = int(row[0]) if row else 0
+        if version != self._version:
+            self._version = version
+            self._changed()
+        self._watched_at = started
+        return version
 
     async def user_version(self) -> int:
         async with self._writer.execute("PRAGMA user_version") as cursor:
@@ -337,6 +370,8 @@ class Engine:
             except BaseException:
                 await _rollback(self._writer)
                 raise
+            finally:
+                self._changed()
         return True
 
     async def checkpoint(self) -> bool:

@@ -59,6 +59,7 @@ __all__ = [
     "confirm_email",
     "expire_unconfirmed",
     "expire_unconfirmed_in",
+    "link_for_page",
     "queue_set_password_email",
     "request_password_reset",
     "session_user",
@@ -372,6 +373,27 @@ async def _signup_state(tx: Transaction, email: str, link_id: int) -> Row:
     )
     assert row is not None  # one row, always: FROM (SELECT 1)
     return row
+
+
+PAGE_LINKS_KEPT = 1000
+"""At most this many links are kept by `link_for_page` between two commits."""
+
+
+async def link_for_page(store: Store, token: str) -> Link:
+    """`usable_link` for showing the signup page, kept in memory until the database changes
+    (`Engine.read_cache`): the page is opened far more often than links change, and this spares
+    a database round trip per visit. Expiry is checked on every visit. A change made by another
+    process shows after one poll of the change feed (~0.1 s); the signup itself never relies on
+    it (`sign_up_by_link` reads the link afresh and its transaction checks it again)."""
+    cache = store.engine.read_cache()
+    key = ("usable_link", token)
+    kept = cache.get(key) if cache is not None else None
+    if isinstance(kept, Link) and kept.is_usable():
+        return kept
+    link = await usable_link(store, token)
+    if cache is not None and len(cache) < PAGE_LINKS_KEPT:
+        cache[key] = link
+    return link
 
 
 async def sign_up_by_link(
