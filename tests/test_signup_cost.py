@@ -25,8 +25,9 @@ from store import Settings, Store
 from store.audit import record
 from store.clock import DB_FORMAT, from_db, to_db
 from store.links import revoke_link
+from store.signup import SignupForm, sign_up_by_link
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, make_link
+from .fixtures_links import GOOD_PASSWORD, age_user, fast_store, make_link, outbox_rows
 
 __all__ = ["fast_store"]
 
@@ -185,6 +186,33 @@ async def test_the_kept_page_is_the_page_litestar_renders(
         theirs = await stranger.get(path)
     assert csrf_of(theirs.text) != token
     assert theirs.text.replace(csrf_of(theirs.text), token) == first.text
+
+
+async def test_an_address_left_unconfirmed_too_long_signs_up_afresh_in_one_go(
+    fast_store: Store,
+) -> None:
+    """The transaction's one read sees the stale account, expires it (its use comes back) and
+    looks again: the address is free, one use is taken, the old account is gone."""
+    link = await make_link(fast_store, max_uses=3)
+    form = SignupForm(
+        email="ann@example.org",
+        first_name="Ann",
+        last_name="Lee",
+        password=GOOD_PASSWORD,
+        password_confirm=GOOD_PASSWORD,
+    )
+    first = await sign_up_by_link(fast_store, link.token, form, actor="w")
+    await age_user(fast_store, "ann@example.org", timedelta(hours=25))
+    again = await sign_up_by_link(fast_store, link.token, form, actor="w")
+    assert first.kind == again.kind == "check_email"
+    engine = fast_store.engine
+    assert await engine.scalar("SELECT uses FROM invite_links") == 1
+    [row] = await engine.fetchall("SELECT created_at FROM users")
+    assert from_db(str(row["created_at"])) > datetime.now(UTC) - timedelta(hours=1)  # the new one
+    actions = [e.action for e in await fast_store.audit_entries()]
+    assert actions.count("unconfirmed_expired") == 1 and actions.count("signed_up") == 2
+    assert len(await outbox_rows(fast_store, "confirm_email")) == 2
+    assert await outbox_rows(fast_store, "account_exists") == []
 
 
 async def test_deferred_audit_rows_go_or_stay_with_their_transaction(fast_store: Store) -> None:
