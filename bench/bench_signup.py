@@ -14,6 +14,9 @@ skew, the same number of hashes through the store's Hasher alone right after; th
 against the hello-world app on the same uvicorn runner, same generator, rounds interleaved, with
 the two things the page does beyond it (link lookup, Jinja render) timed on their own.
 
+Then, in-process and counted so a busy machine cannot move them (bench/_signup_cost.py): SQL
+statements and aiosqlite thread round trips per signup, and CPU time per request.
+
 Run: `make bench` or `.venv/bin/python bench/bench_signup.py [--count N | --quick]`.
 """
 
@@ -28,21 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from _figures import Usage, arguments, cores, figure, machine_line, size
+from _signup_cost import Cost, hello_app, signup_cost
 from bench_hash_floor import one_hash_cost
-from litestar import Litestar, get
-from litestar.enums import MediaType
-from litestar.stores.memory import MemoryStore
+from litestar import Litestar
 
 from signup_server.app import create_app
 from signup_server.join import _join_page
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
-from signup_server.security import (
-    RATE_LIMIT_STORE,
-    csrf_config,
-    rate_limit_config,
-    security_headers_hook,
-)
-from store import Settings, Store, load_settings
+from store import Store, load_settings
 from store.links import LinkDraft, create_link
 from store.signup import usable_link
 
@@ -53,29 +49,15 @@ CONCURRENCY = 8
 SIGNUP_GOAL = 0.8
 PAGE_GOAL = 0.8
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
-
-
-@get("/hello", media_type=MediaType.HTML)
-async def hello() -> str:
-    return "<!doctype html><title>Hello</title><p>Hello, world</p>"
-
-
-def hello_app(settings: Settings, secret_key: str) -> Litestar:
-    """Litestar's hello world with the signup server's security layer and nothing else."""
-    return Litestar(
-        route_handlers=[hello],
-        csrf_config=csrf_config(settings, secret_key),
-        middleware=[rate_limit_config(settings).middleware],
-        stores={RATE_LIMIT_STORE: MemoryStore()},
-        before_send=[security_headers_hook(settings)],
-        logging_config=None,
-        openapi_config=None,
-    )
+BEFORE_STATEMENTS = 12
+BEFORE_ROUND_TRIPS = 32
+"""Per signup before issue #10's second pass (bench/_signup_cost.py on 042d47d)."""
 
 
 async def page_parts(app: Litestar, store: Store, token: str, times: int) -> tuple[float, float]:
-    """Seconds per link lookup and per render of the join page, in this process one at a time:
-    the two things the signup page does that the hello-world does not."""
+    """Seconds per link read and per render of the join page, in this process one at a time:
+    the two things the page does beyond the hello-world when it has not kept them (the link is
+    read afresh after any commit; the blank form is rendered once per link setting)."""
     started = time.perf_counter()
     for _ in range(times):
         link = await usable_link(store, token)
@@ -89,6 +71,23 @@ async def page_parts(app: Litestar, store: Store, token: str, times: int) -> tup
     for _ in range(times):
         template.render(**context)
     return lookup, (time.perf_counter() - started) / times
+
+
+def cost_figures(cost: Cost) -> None:
+    """Counted (the same on any machine) and CPU per request in-process (bench/_signup_cost.py)."""
+    statements = len(cost.get_statements) + len(cost.post_statements)
+    figure("statements per signup (GET + POST)", f"{statements}", goal=f"was {BEFORE_STATEMENTS}")
+    trips = cost.get_round_trips + cost.post_round_trips
+    figure("aiosqlite round trips per signup", f"{trips}", goal=f"was {BEFORE_ROUND_TRIPS}")
+    figure("round trips, the page again, unchanged", f"{cost.get_again_round_trips}")
+    figure("CPU per signup, in-process, no hash", f"{cost.signup_cpu_us:.0f} us")
+    figure("CPU per POST, in-process, no hash", f"{cost.post_cpu_us:.0f} us")
+    figure("CPU per page GET, in-process", f"{cost.get_cpu_us:.0f} us")
+    figure(
+        "CPU per hello-world GET, in-process",
+        f"{cost.hello_cpu_us:.0f} us",
+        ratio=cost.hello_cpu_us / cost.get_cpu_us,
+    )
 
 
 class Running:
@@ -180,6 +179,7 @@ async def run(count: int, rounds: int, samples: int) -> None:
             finally:
                 await usher.stop()
                 await plain.stop()
+    cost = await signup_cost(min(max(count, 50), 500))
 
     signup_rate = rate(signups)
     hello_rate, page_rate = max(hello_rates), max(page_rates)
@@ -222,8 +222,9 @@ async def run(count: int, rounds: int, samples: int) -> None:
     figure("signup page GET latency p50", f"{page_result['p50_ms']:.1f} ms")
     figure("hello-world GET, time per request", f"{1e6 / hello_rate:.0f} us")
     figure("signup page GET, time per request", f"{1e6 / page_rate:.0f} us")
-    figure("  of which link lookup (aiosqlite)", f"{lookup * 1e6:.0f} us")
-    figure("  of which join.html render (Jinja)", f"{render * 1e6:.0f} us")
+    figure("  link read afresh (aiosqlite)", f"{lookup * 1e6:.0f} us")
+    figure("  join.html render (once per setting)", f"{render * 1e6:.0f} us")
+    cost_figures(cost)
     if signups["statuses"].keys() - {"200", "303"}:
         print(f"note: unexpected answers during signups: {signups['statuses']}")
 

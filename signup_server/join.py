@@ -12,7 +12,7 @@ from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import Body, FromPath
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Response, Template
 
 from store.audit import web_actor
 from store.links import Link
@@ -21,6 +21,7 @@ from store.signup import (
     SignupForm,
     TokenUnusable,
     confirm_email,
+    link_for_page,
     sign_up_by_link,
     usable_link,
     with_article,
@@ -29,7 +30,7 @@ from store.signup import (
 from .attempts import link_password_limiter
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
-from .render import page
+from .render import cached_page, page
 from .security import client_ip
 
 __all__ = ["JOIN_ROUTES", "gone_for"]
@@ -70,25 +71,39 @@ def _join_page(
     return page(
         "join.html",
         status_code=status_code,
-        token=token,
-        level_words=with_article(link.level),
-        needs_approval=not link.auto_accept,
-        confirm=link.confirm_email,
-        has_password=link.has_password,
-        domain_hint=_domain_hint(link),
+        **_join_context(link, token),
         errors=errors or {},
         values=values or SignupForm(),
     )
 
 
+def _join_context(link: Link, token: str) -> dict[str, Any]:
+    """What the page shows of the link (everything but the form's errors and values)."""
+    return {
+        "token": token,
+        "level_words": with_article(link.level),
+        "needs_approval": not link.auto_accept,
+        "confirm": link.confirm_email,
+        "has_password": link.has_password,
+        "domain_hint": _domain_hint(link),
+    }
+
+
 @get("/join/{token:str}")
-async def join_page(token: FromPath[str], store: StoreDep) -> Template:
-    """The signup form. Opening it takes no use: a use is taken when the account is made."""
+async def join_page(
+    request: Request[Any, Any, Any], token: FromPath[str], store: StoreDep
+) -> Response[str]:
+    """The signup form. Opening it takes no use: a use is taken when the account is made.
+
+    The blank form is the same for everyone who opens the link but its CSRF token, so it is
+    rendered once per link setting (`cached_page`), not on every visit."""
     try:
-        link = await usable_link(store, token)
+        link = await link_for_page(store, token)
     except TokenUnusable as error:
         raise gone_for(error) from None
-    return _join_page(link, token)
+    return cached_page(
+        request, "join.html", **_join_context(link, token), errors={}, values=SignupForm()
+    )
 
 
 @post("/join/{token:str}", status_code=303)
@@ -109,7 +124,7 @@ async def join_submit(
     if link.has_password and limiter.blocked(key):
         raise TooManyRequestsException(headers={"Retry-After": str(limiter.retry_after(key))})
     try:
-        outcome = await sign_up_by_link(store, token, data, actor=web_actor(ip))
+        outcome = await sign_up_by_link(store, token, data, actor=web_actor(ip), link=link)
     except TokenUnusable as error:
         raise gone_for(error) from None
     except FormRefused as refused:

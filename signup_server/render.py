@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import weakref
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
+from litestar import Request
 from litestar.enums import MediaType
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Template
+from litestar.response import Response, Template
 from litestar.template import TemplateConfig
+from litestar.template.base import csrf_token
 
 from store import Settings
 
-__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "page", "template_config"]
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "cached_page", "page", "template_config"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -48,3 +52,39 @@ def page(template_name: str, /, *, status_code: int = 200, **context: Any) -> Te
         status_code=status_code,
         media_type=MediaType.HTML,
     )
+
+
+_CSRF_MARK = "\x00usher-csrf-input\x00"
+"""Stands in for the CSRF field while a cached page is rendered (`{{ csrf_input | safe }}`)."""
+_CACHED_PAGES = 256
+_cache: weakref.WeakKeyDictionary[object, dict[str, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+"""Per template engine (so per app: each has its own `org`), the cached pages split around
+the CSRF field."""
+
+
+def cached_page(
+    request: Request[Any, Any, Any], template_name: str, /, **context: Any
+) -> Response[str]:
+    """`page()` for a form that is the same for everyone but its CSRF token (the signup page):
+    rendered once per app and context, after that only the token goes in. Same HTML, same
+    headers as `page()`, without running the template again on every request.
+
+    Only for pages whose context is plain data that its `repr` describes fully (str, bool,
+    None, dicts, msgspec structs), and whose template reads neither `request` nor anything
+    that changes with time; never for pages that show what someone typed (unbounded keys).
+    """
+    engine = request.app.template_engine
+    assert engine is not None
+    pages = _cache.setdefault(engine, {})
+    key = template_name + repr(sorted(context.items()))
+    parts = pages.get(key)
+    if parts is None:
+        rendered = engine.get_template(template_name).render(**context, csrf_input=_CSRF_MARK)
+        parts = tuple(rendered.split(_CSRF_MARK))
+        if len(pages) >= _CACHED_PAGES:
+            pages.clear()
+        pages[key] = parts
+    token = html.escape(csrf_token({"request": request}))
+    # Exactly the field Litestar's `Template` response puts in `csrf_input`.
+    field = f'<input type="hidden" name="_csrf_token" value="{token}" />'
+    return Response(field.join(parts), media_type=MediaType.HTML)

@@ -36,8 +36,11 @@ async def record(
     subject: str = "",
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one audit entry inside the caller's transaction (it commits with the change)."""
-    await tx.execute(
+    """Append one audit entry inside the caller's transaction (it commits with the change).
+
+    Deferred (`tx.defer`): it runs with the transaction's next statement or its commit, so it
+    costs no round trip of its own."""
+    tx.defer(
         "INSERT INTO audit (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
         (db_now(), actor, action, subject, msgspec.json.encode(dict(details or {})).decode()),
     )

@@ -12,10 +12,16 @@ def now() -> datetime:
 
 
 def to_db(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(DB_FORMAT)
+    utc = moment.astimezone(UTC)
+    if utc.year >= 1000:  # isoformat gives the same text, without strftime's cost
+        return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return utc.strftime(DB_FORMAT)
 
 
 def from_db(text: str) -> datetime:
+    if len(text) == 27 and text[10] == "T" and text[19] == "." and text[26] == "Z":
+        # Our own form: fromisoformat reads it to the same value ~100x faster than strptime.
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, DB_FORMAT).replace(tzinfo=UTC)
 
 

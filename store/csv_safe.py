@@ -1,8 +1,10 @@
-"""CSV files people open in a spreadsheet: a cell the spreadsheet would run as a formula is
-neutralised (OWASP's CSV-injection advice), and files are created private (mode 0600) because
-they hold people's details — or, for one-time passwords, their credentials.
+"""Files people open in a spreadsheet or hand to other systems: a CSV cell the spreadsheet would
+run as a formula is neutralised (OWASP's CSV-injection advice), and files are created private
+(mode 0600) because they hold people's details — or, for one-time passwords, their credentials.
 
-Blocking file I/O: call `write_csv` from a thread (`asyncio.to_thread`).
+The one place for this, so every export (users in the console and `usher users export`, bulk
+problem reports, generated passwords) gets the same guard and the same private file.
+Blocking file I/O: call `write_csv` / `write_private` from a thread (`asyncio.to_thread`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,14 +21,15 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 """A cell starting with one of these may be taken as a formula: it gets a `'` in front."""
 
 
-class CsvWriteError(Exception):
+class ExportError(Exception):
     """The file cannot be written; the message says why, for people."""
 
 
 def neutralise(value: Any) -> str:
     """The cell as text, with `'` in front when a spreadsheet would treat it as a formula.
 
-    None is an empty cell; numbers and booleans are written as they are (`yes`/`no`).
+    None is an empty cell; numbers and booleans are written as they are (`yes`/`no`). A negative
+    number would be a harmless formula, but we only export counts and ids, never negative.
     """
     if value is None:
         return ""
@@ -50,10 +54,36 @@ def _write(handle: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]]
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """The whole CSV as one string."""
+    """The whole CSV as one string (for standard output, small exports and tests)."""
     buffer = io.StringIO()
     _write(buffer, header, rows)
     return buffer.getvalue()
+
+
+@contextmanager
+def _open_private(path: str | os.PathLike[str], *, overwrite: bool) -> Iterator[IO[str]]:
+    """A text handle on a file created with mode 0600; an existing file is refused unless
+    `overwrite` (then it is truncated and made private)."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ExportError(f"{str(target)!r} is a folder: give a file name")
+    if not target.parent.is_dir():
+        raise ExportError(f"folder {str(target.parent)!r} does not exist")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        raise ExportError(f"{str(target)!r} already exists: choose another name") from None
+    except OSError as error:
+        raise ExportError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
 
 
 def write_csv(
@@ -63,27 +93,12 @@ def write_csv(
     *,
     overwrite: bool = False,
 ) -> int:
-    """Write `rows` under `header` to a new file created with mode 0600; return the row count.
-
-    An existing file is refused unless `overwrite` (then it is truncated and made private).
-    """
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise CsvWriteError(f"{str(target)!r} is a folder: give a file name")
-    if not target.parent.is_dir():
-        raise CsvWriteError(f"folder {str(target.parent)!r} does not exist")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    try:
-        fd = os.open(target, flags, 0o600)
-    except FileExistsError:
-        raise CsvWriteError(f"{str(target)!r} already exists: choose another name") from None
-    except OSError as error:
-        raise CsvWriteError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
-    try:
-        os.fchmod(fd, 0o600)
-        handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-    except BaseException:
-        os.close(fd)
-        raise
-    with handle:
+    """Write `rows` under `header` to a new private file; return the row count."""
+    with _open_private(path, overwrite=overwrite) as handle:
         return _write(handle, header, rows)
+
+
+def write_private(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` as it is (no neutralising: e.g. JSON) to a new private file."""
+    with _open_private(path, overwrite=False) as handle:
+        handle.write(text)

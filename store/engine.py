@@ -10,15 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write lock before giving up."""
+
+WATCHED_WITHIN = 1.0
+"""Seconds: `read_cache()` is offered only while another process's commits are being noticed,
+i.e. `data_version()` (the change feed polls it every 100 ms) ran this recently."""
 
 Row = sqlite3.Row
 
@@ -50,40 +55,118 @@ def temporarily_unavailable(error: BaseException) -> bool:
     return "locked" in text or "disk is full" in text or "disk i/o" in text
 
 
+T = TypeVar("T")
+
+
+async def _call(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work(sqlite3_connection)` in the connection's thread: ONE hop there and back.
+
+    Each hop (a queue put, a thread wake-up, a loop wake-up) costs far more CPU than a small
+    statement, and aiosqlite's cursor API takes three per query (execute, fetch, close), so every
+    statement here is run, read and closed in a single call.
+    """
+    result: T = await conn._execute(work, conn._conn)  # type: ignore[no-untyped-call]
+    return result
+
+
+def _execute(db: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]) -> int:
+    cursor = db.execute(sql, params)
+    try:
+        if sql.lstrip()[:6].upper() == "INSERT" and cursor.rowcount == 1:
+            return int(cursor.lastrowid or 0)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _fetchone(
+    db: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> Row | None:
+    cursor = db.execute(sql, params)
+    try:
+        row: Row | None = cursor.fetchone()
+        return row
+    finally:
+        cursor.close()
+
+
+def _fetchall(
+    db: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> list[Row]:
+    cursor = db.execute(sql, params)
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _executemany(db: sqlite3.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    db.executemany(sql, rows).close()
+
+
+def _begin(db: sqlite3.Connection) -> None:
+    try:
+        db.execute("BEGIN IMMEDIATE").close()
+    except sqlite3.OperationalError as error:
+        raise DatabaseUnavailable(f"database is busy: {error}") from None
+
+
+Params = Sequence[Any] | dict[str, Any]
+
+
 class Transaction:
     """An open write transaction: run statements, and name the tables it changes.
 
-    The names become the topics of the change event sent after the commit.
+    The names become the topics of the change event sent after the commit. Every call is one
+    round trip to the connection's thread: `BEGIN IMMEDIATE` goes with the first statement,
+    statements queued with `defer` go with the next statement or with the `COMMIT`.
     """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self.topics: set[str] = set()
+        self._begun = False
+        self._deferred: list[tuple[str, Params]] = []
 
     def touch(self, *topics: str) -> None:
         self.topics.update(topics)
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Queue a statement whose result nobody reads (an audit row, a webhook row): it runs in
+        this transaction, in order, just before the next statement or the commit and in the same
+        round trip. If it fails, that next call raises and the transaction rolls back whole."""
+        self._deferred.append((sql, params))
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        begin, deferred = not self._begun, self._deferred
+        self._begun, self._deferred = True, []
+
+        def run(db: sqlite3.Connection) -> T:
+            if begin:
+                _begin(db)
+            for sql, params in deferred:
+                _execute(db, sql, params)
+            return work(db)
+
+        return await _call(self._conn, run)
+
+    async def _commit(self) -> None:
+        """The deferred statements and `COMMIT` (a transaction that ran nothing still takes the
+        write lock, so a busy database is reported the same way)."""
+        await self._run(lambda db: db.execute("COMMIT").close())
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return lastrowid for inserts, else the number of changed rows."""
-        cursor = await self._conn.execute(sql, params)
-        try:
-            if sql.lstrip()[:6].upper() == "INSERT" and cursor.rowcount == 1:
-                return int(cursor.lastrowid or 0)
-            return int(cursor.rowcount)
-        finally:
-            await cursor.close()
+        return await self._run(lambda db: _execute(db, sql, params))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._conn.executemany(sql, rows)
+        await self._run(lambda db: _executemany(db, sql, rows))
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._run(lambda db: _fetchone(db, sql, params))
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._run(lambda db: _fetchall(db, sql, params))
 
 
 def _create_private_file(path: Path) -> None:
@@ -106,10 +189,17 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+def _run_sync(db: sqlite3.Connection, sql: str) -> None:
+    cursor = db.execute(sql)
+    try:
+        cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 async def _run(conn: aiosqlite.Connection, sql: str) -> None:
     """Run one statement to completion: an unfinished SELECT would pin an old read snapshot."""
-    async with conn.execute(sql) as cursor:
-        await cursor.fetchall()
+    await _call(conn, lambda db: _run_sync(db, sql))
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
@@ -162,6 +252,9 @@ class Engine:
         self._watcher = watcher
         self._write_lock = asyncio.Lock()
         self._on_commit: list[Callable[[set[str]], None]] = []
+        self._read_cache: dict[Any, Any] = {}
+        self._version: int | None = None
+        self._watched_at = float("-inf")
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Engine:
@@ -183,6 +276,23 @@ class Engine:
             for conn in (self._watcher, self._reader, self._writer):
                 await conn.close()
 
+    def read_cache(self) -> dict[Any, Any] | None:
+        """A dict for keeping what was just read, emptied (replaced) whenever the database may
+        have changed: after every write transaction of this process, whatever its topics, and
+        when a commit by another process is noticed (within one poll of `data_version`). None
+        while nothing polls, since other processes' commits would then go unnoticed.
+
+        Take it BEFORE reading and store into that same dict: a commit during the read then
+        leaves the result in a dict nobody looks at any more. Only for what may lag another
+        process's commit by one poll (a page that only shows; the write re-checks).
+        """
+        if time.monotonic() - self._watched_at > WATCHED_WITHIN:
+            return None
+        return self._read_cache
+
+    def _changed(self) -> None:
+        self._read_cache = {}
+
     def on_commit(self, callback: Callable[[set[str]], None]) -> None:
         """Call `callback(topics)` after each successful write transaction of this process."""
         self._on_commit.append(callback)
@@ -190,15 +300,12 @@ class Engine:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
         """One `BEGIN IMMEDIATE` transaction; committed on normal exit, rolled back on error.
+        DatabaseUnavailable (busy) comes from the first statement, which carries the BEGIN.
 
         The lock is held for the whole transaction: on a shared connection another coroutine's
         `commit()` would otherwise commit our half-done statements. Never hash inside it.
         """
         async with self._write_lock:
-            try:
-                await _run(self._writer, "BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                raise DatabaseUnavailable(f"database is busy: {error}") from None
             tx = Transaction(self._writer)
             try:
                 yield tx
@@ -206,22 +313,21 @@ class Engine:
                 await _rollback(self._writer)
                 raise
             try:
-                await _run(self._writer, "COMMIT")
+                await tx._commit()
             except sqlite3.Error:
                 await _rollback(self._writer)
                 raise
+            finally:
+                self._changed()
         if tx.topics:
             for callback in list(self._on_commit):
                 callback(set(tx.topics))
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        async with self._reader.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        return await _call(self._reader, lambda db: _fetchone(db, sql, params))
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await _call(self._reader, lambda db: _fetchall(db, sql, params))
 
     async def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
@@ -229,9 +335,14 @@ class Engine:
 
     async def data_version(self) -> int:
         """SQLite's counter that moves when *another* connection commits to the file."""
-        async with self._watcher.execute("PRAGMA data_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        started = time.monotonic()
+        row = await _call(self._watcher, lambda db: _fetchone(db, "PRAGMA data_version", ()))
+        version = int(row[0]) if row else 0
+        if version != self._version:
+            self._version = version
+            self._changed()
+        self._watched_at = started
+        return version
 
     async def user_version(self) -> int:
         async with self._writer.execute("PRAGMA user_version") as cursor:
@@ -259,6 +370,8 @@ class Engine:
             except BaseException:
                 await _rollback(self._writer)
                 raise
+            finally:
+                self._changed()
         return True
 
     async def checkpoint(self) -> bool:

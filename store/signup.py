@@ -59,6 +59,7 @@ __all__ = [
     "confirm_email",
     "expire_unconfirmed",
     "expire_unconfirmed_in",
+    "link_for_page",
     "queue_set_password_email",
     "request_password_reset",
     "session_user",
@@ -349,15 +350,64 @@ async def usable_link(store: Store, token: str) -> Link:
     return link
 
 
+_SIGNUP_STATE = """
+    SELECT EXISTS (SELECT 1 FROM users WHERE status = 'unconfirmed' AND created_at <= :cutoff)
+               AS stale,
+           u.id AS existing_id, u.email AS existing_email,
+           u.first_name AS existing_first_name, u.last_name AS existing_last_name,
+           l.id AS link_id, l.label, l.level, l.auto_accept, l.confirm_email, l.domains
+    FROM (SELECT 1) AS one
+    LEFT JOIN users u ON u.email = :email
+    LEFT JOIN invite_links l ON l.id = :link_id
+"""
+
+
+async def _signup_state(tx: Transaction, email: str, link_id: int) -> Row:
+    """Everything a signup's transaction reads, in one statement: whether any account waits to
+    expire (the rare case that needs `expire_unconfirmed_in` first), the account already using
+    `email` (existing_* columns, NULL when none) and the link as it is now (NULL columns when
+    it is gone)."""
+    row = await tx.fetchone(
+        _SIGNUP_STATE,
+        {"cutoff": to_db(now() - UNCONFIRMED_VALID), "email": email, "link_id": link_id},
+    )
+    assert row is not None  # one row, always: FROM (SELECT 1)
+    return row
+
+
+PAGE_LINKS_KEPT = 1000
+"""At most this many links are kept by `link_for_page` between two commits."""
+
+
+async def link_for_page(store: Store, token: str) -> Link:
+    """`usable_link` for showing the signup page, kept in memory until the database changes
+    (`Engine.read_cache`): the page is opened far more often than links change, and this spares
+    a database round trip per visit. Expiry is checked on every visit. A change made by another
+    process shows after one poll of the change feed (~0.1 s); the signup itself never relies on
+    it (`sign_up_by_link` reads the link afresh and its transaction checks it again)."""
+    cache = store.engine.read_cache()
+    key = ("usable_link", token)
+    kept = cache.get(key) if cache is not None else None
+    if isinstance(kept, Link) and kept.is_usable():
+        return kept
+    link = await usable_link(store, token)
+    if cache is not None and len(cache) < PAGE_LINKS_KEPT:
+        cache[key] = link
+    return link
+
+
 async def sign_up_by_link(
-    store: Store, token: str, form: SignupForm, *, actor: str
+    store: Store, token: str, form: SignupForm, *, actor: str, link: Link | None = None
 ) -> SignupOutcome:
     """Create an account through the link `token`, or say why not.
 
     FormRefused: something typed must change (the page shows it again). TokenUnusable: the link
     stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
+    `link` is what `usable_link(store, token)` just returned, when the caller has it (the
+    signup page does): it saves reading it again. The transaction checks the link anew anyway.
     """
-    link = await usable_link(store, token)
+    if link is None or not same_secret(link.token, token):
+        link = await usable_link(store, token)
     errors: dict[str, str] = {}
     email = ""
     try:
@@ -394,14 +444,13 @@ async def sign_up_by_link(
     password_hash = await store.hasher.hash(form.password)  # before the write lock, always
     moment = db_now()
     async with store.write("users", "invite_links") as tx:
-        await expire_unconfirmed_in(tx, store.settings)
-        existing = await tx.fetchone(
-            "SELECT id, email, first_name, last_name, status FROM users WHERE email = ?",
-            (email,),
-        )
-        current = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link.id,))
+        found = await _signup_state(tx, email, link.id)
+        if found["stale"]:  # rare: accounts left unconfirmed too long go first, then look again
+            await expire_unconfirmed_in(tx, store.settings)
+            found = await _signup_state(tx, email, link.id)
+        current = found if found["link_id"] is not None else None
         confirm = bool(current["confirm_email"]) if current else link.confirm_email
-        if existing is not None:
+        if found["existing_id"] is not None:
             if not confirm:
                 raise FormRefused(
                     {
@@ -409,20 +458,25 @@ async def sign_up_by_link(
                         "sign in, or reset your password if you have forgotten it"
                     }
                 )
+            first_name, last_name = found["existing_first_name"], found["existing_last_name"]
             await enqueue(
                 tx,
                 store.settings,
-                to=str(existing["email"]),
-                name=f"{existing['first_name']} {existing['last_name']}".strip(),
+                to=str(found["existing_email"]),
+                name=f"{first_name} {last_name}".strip(),
                 kind="account_exists",
                 values={
-                    "first_name": str(existing["first_name"]),
+                    "first_name": str(first_name),
                     "login_url": _url(store.settings, "/login"),
                     "forgot_url": _url(store.settings, "/password/forgot"),
                 },
             )
             await record(
-                tx, actor, "signup_existing_address", str(existing["email"]), {"link_id": link.id}
+                tx,
+                actor,
+                "signup_existing_address",
+                str(found["existing_email"]),
+                {"link_id": link.id},
             )
             return SignupOutcome(kind="check_email")
         taken = await tx.execute(

@@ -16,7 +16,7 @@ import msgspec
 from .audit import record
 from .clock import db_now
 from .core import Store
-from .csv_export import write_csv
+from .csv_safe import write_csv
 from .engine import Engine, Transaction
 from .outbox import enqueue
 from .records import AuditEntry, Level, User, UserStatus, from_row, from_rows

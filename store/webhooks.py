@@ -116,7 +116,7 @@ async def emit(
     """
     if not settings.webhook_url:
         return
-    await tx.execute(_INSERT, _row(settings, event, user, previous, db_now()))
+    tx.defer(_INSERT, _row(settings, event, user, previous, db_now()))  # no round trip of its own
     tx.touch("outbox")
 
 

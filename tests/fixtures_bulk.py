@@ -1,32 +1,13 @@
-"""Fixtures and helpers for the bulk-creation tests: a store with a cheap hasher (argon2 at
-t=1, 8 KiB — the mode is not the point there), and generated lines."""
+"""Helpers for the bulk-creation tests: generated lines and the email templates. The store with
+a cheap hasher is `fixtures_links.fast_store` (argon2 at t=1, 8 KiB: the mode is not the point)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import jinja2
-import pytest
-
-from store import Settings, Store
-from store.passwords import Hasher
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
-
-
-def cheap_hasher() -> Hasher:
-    return Hasher(time_cost=1, memory_kib=8)
-
-
-@pytest.fixture(name="cheap_store")
-async def cheap_store_fixture(settings: Settings) -> AsyncIterator[Store]:
-    """Import `cheap_store_fixture` into a test module to get the `cheap_store` fixture."""
-    opened = await Store.open(settings, hasher=cheap_hasher())
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def password_for(i: int) -> str:

@@ -1,5 +1,8 @@
 """Fixtures and helpers for the invite-link tests: a store with a cheap hasher, links, outbox
-reads and a signup server on a real loopback port."""
+reads and a signup server on a real loopback port.
+
+The cheap hasher, `fast_store`, `live_server` and the browser here are the shared ones: the
+invitation, bulk and add-user tests use them too, so there is one of each."""
 
 from __future__ import annotations
 

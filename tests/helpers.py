@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +30,42 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("USHER_")}
     env.update(extra)
     return env
+
+
+def run_usher(
+    *args: str, stdin: str | None = None, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`usher …` run to the end from the repository root, output captured; `env` goes on top of
+    an environment without the caller's USHER_ settings."""
+    return subprocess.run(
+        usher_command(*args),
+        cwd=ROOT,
+        env=child_env(**env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_serve(db: Path, *extra: str, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """`usher serve --port 0` on `db`; returns the process and the URL it printed."""
+    proc = subprocess.Popen(
+        usher_command("serve", "--db", str(db), "--port", "0", *extra),
+        cwd=ROOT,
+        env=child_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"(http://\S+)", line)
+    if not match:
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(f"usher serve printed no URL: {line!r} {err[-2000:]!r}")
+    return proc, match.group(1)
 
 
 async def eventually(

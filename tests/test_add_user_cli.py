@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from store.tokens import one_time_credential_matches
 
 from .fixtures_links import GOOD_PASSWORD
-from .helpers import ROOT, child_env, usher_command
-
-
-def usher(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        usher_command(*args),
-        cwd=ROOT,
-        env=child_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from .helpers import run_usher as usher
 
 
 def add(db: Path, *extra: str, email: str = "ann@acme.org", stdin: str | None = None) -> Any:

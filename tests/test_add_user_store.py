@@ -21,10 +21,9 @@ from store.single_user import (
 )
 from store.tokens import is_one_time_hash
 
-from .fixtures_bulk import cheap_store_fixture
-from .fixtures_links import GOOD_PASSWORD, outbox_rows
+from .fixtures_links import GOOD_PASSWORD, fast_store, outbox_rows
 
-__all__ = ["cheap_store_fixture"]
+__all__ = ["fast_store"]
 
 TABLES = ("users", "outbox", "audit", "action_tokens")
 
@@ -59,46 +58,46 @@ async def added(store: Store, form: NewUserForm) -> UserAdded:
     return outcome
 
 
-async def test_let_them_choose_emails_a_set_password_link(cheap_store: Store) -> None:
-    outcome = await added(cheap_store, ann())
+async def test_let_them_choose_emails_a_set_password_link(fast_store: Store) -> None:
+    outcome = await added(fast_store, ann())
     assert outcome.credential is None and outcome.email_queued
     assert (outcome.user.level, outcome.user.status, outcome.user.source) == (
         "manager",
         "active",
         "single",
     )
-    row = await user_row(cheap_store, "ann@acme.org")
+    row = await user_row(fast_store, "ann@acme.org")
     assert row["password_hash"] is None and row["must_change_password"] == 0
-    [message] = await outbox_rows(cheap_store, "account_created")
+    [message] = await outbox_rows(fast_store, "account_created")
     values = message["values"]
     assert message["recipient"] == "ann@acme.org"
     assert values["level"] == "manager"
     assert values["sign_in_email"] == "ann@acme.org"
-    assert values["login_url"] == f"{cheap_store.settings.base_url}/login"
-    assert values["set_password_url"].startswith(f"{cheap_store.settings.base_url}/password/set/")
+    assert values["login_url"] == f"{fast_store.settings.base_url}/login"
+    assert values["set_password_url"].startswith(f"{fast_store.settings.base_url}/password/set/")
     assert values["has_initial_password"] is False
-    tokens = await cheap_store.engine.fetchall(
+    tokens = await fast_store.engine.fetchall(
         "SELECT purpose FROM action_tokens WHERE user_id = ?", (outcome.user.id,)
     )
     assert [t["purpose"] for t in tokens] == ["set_password"]
 
 
-async def test_generate_one_signs_in_once_and_forces_a_change(cheap_store: Store) -> None:
-    outcome = await added(cheap_store, ann(choice="generate"))
+async def test_generate_one_signs_in_once_and_forces_a_change(fast_store: Store) -> None:
+    outcome = await added(fast_store, ann(choice="generate"))
     assert outcome.credential is not None and len(outcome.credential) == 30
     assert outcome.password_expires_at is not None
-    row = await user_row(cheap_store, "ann@acme.org")
+    row = await user_row(fast_store, "ann@acme.org")
     assert is_one_time_hash(row["password_hash"])
     assert outcome.credential.replace("-", "") not in row["password_hash"]
     assert row["must_change_password"] == 1
-    [message] = await outbox_rows(cheap_store, "account_created")
+    [message] = await outbox_rows(fast_store, "account_created")
     assert outcome.credential not in msgspec.json.encode(message["values"]).decode()
     assert message["values"]["has_initial_password"] is True
 
-    session = await sign_in(cheap_store, "ann@acme.org", outcome.credential.lower(), actor="web")
+    session = await sign_in(fast_store, "ann@acme.org", outcome.credential.lower(), actor="web")
     assert session.user.must_change_password
     await change_password(
-        cheap_store,
+        fast_store,
         session.user.id,
         PasswordChange(
             current_password=outcome.credential,
@@ -109,31 +108,31 @@ async def test_generate_one_signs_in_once_and_forces_a_change(cheap_store: Store
         actor="web",
     )
     with pytest.raises(SignInFailed):
-        await sign_in(cheap_store, "ann@acme.org", outcome.credential, actor="web")
-    again = await sign_in(cheap_store, "ann@acme.org", GOOD_PASSWORD, actor="web")
+        await sign_in(fast_store, "ann@acme.org", outcome.credential, actor="web")
+    again = await sign_in(fast_store, "ann@acme.org", GOOD_PASSWORD, actor="web")
     assert not again.user.must_change_password
 
 
-async def test_set_it_now_is_hashed_and_must_be_changed(cheap_store: Store) -> None:
-    calls = cheap_store.hasher.calls
-    outcome = await added(cheap_store, ann(choice="set", password=GOOD_PASSWORD, send_email=False))
-    assert cheap_store.hasher.calls == calls + 1
+async def test_set_it_now_is_hashed_and_must_be_changed(fast_store: Store) -> None:
+    calls = fast_store.hasher.calls
+    outcome = await added(fast_store, ann(choice="set", password=GOOD_PASSWORD, send_email=False))
+    assert fast_store.hasher.calls == calls + 1
     assert outcome.credential is None and not outcome.email_queued
     assert outcome.password_expires_at is not None
-    row = await user_row(cheap_store, "ann@acme.org")
+    row = await user_row(fast_store, "ann@acme.org")
     assert str(row["password_hash"]).startswith("$argon2id$")
     assert row["must_change_password"] == 1
-    assert await outbox_rows(cheap_store) == []
-    assert (await counts(cheap_store))["action_tokens"] == 0
-    session = await sign_in(cheap_store, "ann@acme.org", GOOD_PASSWORD, actor="web")
+    assert await outbox_rows(fast_store) == []
+    assert (await counts(fast_store))["action_tokens"] == 0
+    session = await sign_in(fast_store, "ann@acme.org", GOOD_PASSWORD, actor="web")
     assert session.user.must_change_password
 
 
 async def test_set_it_now_with_the_email_sends_the_link_and_never_the_password(
-    cheap_store: Store,
+    fast_store: Store,
 ) -> None:
-    await added(cheap_store, ann(choice="set", password=GOOD_PASSWORD))
-    [message] = await outbox_rows(cheap_store, "account_created")
+    await added(fast_store, ann(choice="set", password=GOOD_PASSWORD))
+    [message] = await outbox_rows(fast_store, "account_created")
     assert GOOD_PASSWORD not in message["payload"]
     assert message["values"]["set_password_url"]
 
@@ -154,40 +153,40 @@ async def test_set_it_now_with_the_email_sends_the_link_and_never_the_password(
     ],
 )
 async def test_refused_forms_name_the_fields_and_write_nothing(
-    cheap_store: Store, fields: dict[str, Any], errors: set[str]
+    fast_store: Store, fields: dict[str, Any], errors: set[str]
 ) -> None:
-    before = await counts(cheap_store)
-    calls = cheap_store.hasher.calls
-    outcome = await add_user(cheap_store, ann(**fields), actor="tester")
+    before = await counts(fast_store)
+    calls = fast_store.hasher.calls
+    outcome = await add_user(fast_store, ann(**fields), actor="tester")
     assert isinstance(outcome, Refused)
     assert set(outcome.errors) == errors
-    assert await counts(cheap_store) == before
-    assert cheap_store.hasher.calls == calls
+    assert await counts(fast_store) == before
+    assert fast_store.hasher.calls == calls
 
 
 async def test_a_taken_address_gives_the_existing_id_and_writes_nothing(
-    cheap_store: Store,
+    fast_store: Store,
 ) -> None:
-    first = await added(cheap_store, ann())
-    before = await counts(cheap_store)
-    calls = cheap_store.hasher.calls
+    first = await added(fast_store, ann())
+    before = await counts(fast_store)
+    calls = fast_store.hasher.calls
     outcome = await add_user(
-        cheap_store,
+        fast_store,
         ann(email="ANN@ACME.ORG", choice="set", password=GOOD_PASSWORD),
         actor="tester",
     )
     assert isinstance(outcome, AddressTaken)
     assert outcome.user_id == first.user.id
     assert "already has an account" in outcome.errors["email"]
-    assert await counts(cheap_store) == before
-    assert cheap_store.hasher.calls == calls  # refused before any hashing
-    assert await existing_user_id(cheap_store.engine, " Ann@acme.org ") == first.user.id
-    assert await existing_user_id(cheap_store.engine, "bob@acme.org") is None
+    assert await counts(fast_store) == before
+    assert fast_store.hasher.calls == calls  # refused before any hashing
+    assert await existing_user_id(fast_store.engine, " Ann@acme.org ") == first.user.id
+    assert await existing_user_id(fast_store.engine, "bob@acme.org") is None
 
 
-async def test_one_audit_entry_without_secrets(cheap_store: Store) -> None:
-    outcome = await added(cheap_store, ann(choice="generate"))
-    [entry] = await cheap_store.audit_entries()
+async def test_one_audit_entry_without_secrets(fast_store: Store) -> None:
+    outcome = await added(fast_store, ann(choice="generate"))
+    [entry] = await fast_store.audit_entries()
     assert (entry.actor, entry.action, entry.subject) == ("tester", "user_added", "ann@acme.org")
     details = entry.detail_values()
     assert details["user_id"] == outcome.user.id
@@ -197,8 +196,8 @@ async def test_one_audit_entry_without_secrets(cheap_store: Store) -> None:
     assert "***" in repr(outcome) and outcome.credential not in repr(outcome)
 
 
-async def test_names_are_cleaned_of_control_characters(cheap_store: Store) -> None:
-    outcome = await added(cheap_store, ann(first_name=" A\x1b[31mnn ", last_name=""))
+async def test_names_are_cleaned_of_control_characters(fast_store: Store) -> None:
+    outcome = await added(fast_store, ann(first_name=" A\x1b[31mnn ", last_name=""))
     assert outcome.user.first_name == "A[31mnn"
     assert outcome.user.last_name == ""
 

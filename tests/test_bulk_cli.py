@@ -18,20 +18,7 @@ from store.tokens import one_time_credential_matches
 
 from .fixtures_bulk import password_for, people
 from .helpers import ROOT, child_env, usher_command
-
-
-def usher(
-    *args: str, stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        usher_command(*args),
-        cwd=ROOT,
-        env=child_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from .helpers import run_usher as usher
 
 
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:

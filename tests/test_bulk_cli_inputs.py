@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from .helpers import ROOT, child_env, usher_command
+from .helpers import run_usher as usher
 
 EXISTS = "already exists: an account with this address exists"
-
-
-def usher(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        usher_command(*args),
-        cwd=ROOT,
-        env=child_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def users(db: Path) -> list[tuple[Any, ...]]:

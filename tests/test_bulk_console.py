@@ -16,9 +16,9 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Static, TextArea
 
 from console.app import UsherApp
-from console.dialogs.bulk_confirm import BulkConfirmDialog
-from console.dialogs.bulk_path import BulkPathDialog
+from console.dialogs.ask import AskDialog
 from console.dialogs.bulk_result import BulkResultDialog
+from console.dialogs.path import PathDialog
 from console.screens.bulk import BulkScreen
 from console.widgets.bulk_table import LIMIT, BulkLinesTable
 from store import Settings, Store
@@ -26,7 +26,8 @@ from store.bulk import BulkOptions, create_batch, preview
 from store.passwords import Hasher
 from store.signup import sign_in
 
-from .fixtures_bulk import cheap_hasher, people
+from .fixtures_bulk import people
+from .fixtures_links import cheap_hasher
 from .helpers import eventually
 
 
@@ -160,7 +161,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         await pilot.press("ctrl+s")
         await pilot.pause()
         dialog = app.screen
-        assert isinstance(dialog, BulkConfirmDialog)
+        assert isinstance(dialog, AskDialog)
         notes = " ".join(plain(s) for s in dialog.query(Static))
         assert "9,996 accounts will be created; 4 lines have problems and will be skipped" in notes
 
@@ -223,7 +224,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         # x: the skipped lines as a private CSV, with the formula neutralised.
         await pilot.press("x")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         report = tmp_path / "skipped.csv"
         app.screen.query_one("#path", Input).value = str(report)
         await pilot.press("enter")
@@ -243,7 +244,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         # Closing before the passwords are saved asks once (they cannot be shown again).
         await pilot.press("escape")
         await pilot.pause()
-        assert isinstance(app.screen, BulkConfirmDialog)
+        assert isinstance(app.screen, AskDialog)
         await pilot.press("escape")
         await pilot.pause()
         assert top(app) is result_dialog
@@ -251,7 +252,7 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
         # w: save the one-time passwords to a private CSV.
         await pilot.press("w")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         target = tmp_path / "passwords.csv"
         app.screen.query_one("#path", Input).value = str(target)
         await pilot.press("enter")
@@ -302,7 +303,7 @@ async def test_escape_cancels_while_hashing_and_writes_nothing(settings: Setting
         await previewed(pilot, screen, 1_000)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert isinstance(app.screen, BulkConfirmDialog)
+        assert isinstance(app.screen, AskDialog)
         await pilot.press("enter")
 
         async def hashing() -> bool:
@@ -345,7 +346,7 @@ async def test_open_a_csv_and_export_the_problems(settings: Settings, tmp_path: 
         screen = await open_bulk(app, pilot)
         await pilot.press("ctrl+o")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         app.screen.query_one("#path", Input).value = str(source)
         await pilot.press("enter")
         await previewed(pilot, screen, 1)
@@ -356,7 +357,7 @@ async def test_open_a_csv_and_export_the_problems(settings: Settings, tmp_path: 
         screen.query_one("#preview", BulkLinesTable).focus()
         await pilot.press("x")
         await pilot.pause()
-        assert isinstance(app.screen, BulkPathDialog)
+        assert isinstance(app.screen, PathDialog)
         report = tmp_path / "problems.csv"
         app.screen.query_one("#path", Input).value = str(report)
         await pilot.press("enter")
@@ -381,7 +382,7 @@ async def test_a_missing_file_is_refused_next_to_the_field(settings: Settings) -
         await pilot.press("ctrl+o")
         await pilot.pause()
         dialog = app.screen
-        assert isinstance(dialog, BulkPathDialog)
+        assert isinstance(dialog, PathDialog)
         dialog.query_one("#path", Input).value = "/nonexistent/people.csv"
         await pilot.press("enter")
         await pilot.pause()
@@ -451,7 +452,7 @@ async def test_typed_lines_preview_and_the_must_change_and_notify_toggles(
         await pilot.press("ctrl+s")
         await pilot.pause()
         dialog = top(app)
-        assert isinstance(dialog, BulkConfirmDialog)
+        assert isinstance(dialog, AskDialog)
         notes = " ".join(plain(s) for s in dialog.query(Static))
         assert "1 account will be created; 0 lines have problems" in notes
         assert "No one is emailed." in notes

@@ -10,11 +10,10 @@ from store import Store
 from store.bulk import BulkOptions, BulkResult, create_batch, preview
 from store.signup import SignInFailed, sign_in
 
-from .fixtures_bulk import (
-    cheap_store_fixture,  # noqa: F401 - provides `cheap_store`
-    password_for,
-    people,
-)
+from .fixtures_bulk import password_for, people
+from .fixtures_links import fast_store
+
+__all__ = ["fast_store"]
 
 
 async def run(store: Store, text: str, options: BulkOptions) -> BulkResult:
@@ -27,37 +26,37 @@ async def refused(store: Store, email: str, password: str) -> None:
         await sign_in(store, email, password, actor="test")
 
 
-async def test_random_for_each_signs_in_with_its_one_time_password(cheap_store: Store) -> None:
-    result = await run(cheap_store, people(4), BulkOptions(passwords="random"))
+async def test_random_for_each_signs_in_with_its_one_time_password(fast_store: Store) -> None:
+    result = await run(fast_store, people(4), BulkOptions(passwords="random"))
     assert len(result.credentials) == 4
     for issued in result.credentials:
-        session = await sign_in(cheap_store, issued.email, issued.credential, actor="test")
+        session = await sign_in(fast_store, issued.email, issued.credential, actor="test")
         assert session.user.email == issued.email
         assert session.user.must_change_password
     first, second = result.credentials[:2]
-    await refused(cheap_store, first.email, second.credential)
+    await refused(fast_store, first.email, second.credential)
 
 
-async def test_one_for_all_signs_everyone_in_with_the_shared_password(cheap_store: Store) -> None:
+async def test_one_for_all_signs_everyone_in_with_the_shared_password(fast_store: Store) -> None:
     shared = "acme welcomes you all"
     options = BulkOptions(passwords="same", shared_password=shared, must_change_password=False)
-    result = await run(cheap_store, people(3), options)
+    result = await run(fast_store, people(3), options)
     for created in result.created:
-        session = await sign_in(cheap_store, created.email, shared, actor="test")
+        session = await sign_in(fast_store, created.email, shared, actor="test")
         assert session.user.must_change_password, "a shared password is always replaced"
-        await refused(cheap_store, created.email, shared + "!")
+        await refused(fast_store, created.email, shared + "!")
 
 
 @pytest.mark.parametrize("must_change", [True, False])
 async def test_given_passwords_sign_in_and_keep_the_must_change_choice(
-    cheap_store: Store, must_change: bool
+    fast_store: Store, must_change: bool
 ) -> None:
     options = BulkOptions(passwords="given", must_change_password=must_change, notify=False)
-    result = await run(cheap_store, people(3, passwords=True), options)
+    result = await run(fast_store, people(3, passwords=True), options)
     assert len(result.created) == 3
     for created in result.created:
         i = int(created.email.removeprefix("user").split("@")[0])
-        session = await sign_in(cheap_store, created.email, password_for(i), actor="test")
+        session = await sign_in(fast_store, created.email, password_for(i), actor="test")
         assert session.user.must_change_password is must_change
         assert session.user.level == "member"
-        await refused(cheap_store, created.email, password_for(i + 1))
+        await refused(fast_store, created.email, password_for(i + 1))

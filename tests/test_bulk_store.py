@@ -28,18 +28,16 @@ from store.bulk import (
     write_problem_report,
 )
 from store.clock import from_db, now
-from store.csv_safe import CsvWriteError, csv_text, neutralise, write_csv
+from store.csv_safe import ExportError, csv_text, neutralise, write_csv
 from store.outbox import SECRET_KEYS_FIELD
 from store.tokens import is_one_time_hash, one_time_credential_matches, token_digest
 
-from .fixtures_bulk import (
-    cheap_store_fixture,  # noqa: F401 - provides `cheap_store`
-    email_environment,
-    password_for,
-    people,
-)
+from .fixtures_bulk import email_environment, password_for, people
+from .fixtures_links import fast_store
 
 ACTOR = "alice (ssh 10.0.0.7)"
+
+__all__ = ["fast_store"]
 
 
 async def rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -56,14 +54,14 @@ async def run(store: Store, text: str, **options: Any) -> Any:
     return await create_batch(store, parsed, opts, actor=ACTOR)
 
 
-async def test_random_for_each_issues_one_time_credentials(cheap_store: Store) -> None:
+async def test_random_for_each_issues_one_time_credentials(fast_store: Store) -> None:
     text = people(20) + "\nBad Line,bad@\n"
-    result = await run(cheap_store, text, passwords="random", level="viewer")
+    result = await run(fast_store, text, passwords="random", level="viewer")
     assert result.summary == "20 of 21 created"
     assert [line.line for line in result.skipped] == [21]
     assert len(result.credentials) == 20
-    assert cheap_store.hasher.calls == 0, "one-time credentials need no argon2"
-    users = {u["email"]: u for u in await rows(cheap_store, "SELECT * FROM users")}
+    assert fast_store.hasher.calls == 0, "one-time credentials need no argon2"
+    users = {u["email"]: u for u in await rows(fast_store, "SELECT * FROM users")}
     assert len(users) == 20
     for issued in result.credentials:
         user = users[issued.email]
@@ -80,10 +78,10 @@ async def test_random_for_each_issues_one_time_credentials(cheap_store: Store) -
     assert len({issued.credential for issued in result.credentials}) == 20
 
 
-async def test_one_for_all_is_hashed_once_and_always_changed(cheap_store: Store) -> None:
+async def test_one_for_all_is_hashed_once_and_always_changed(fast_store: Store) -> None:
     shared = "welcome to acme corp"
     result = await run(
-        cheap_store,
+        fast_store,
         people(30),
         passwords="same",
         shared_password=shared,
@@ -91,69 +89,67 @@ async def test_one_for_all_is_hashed_once_and_always_changed(cheap_store: Store)
     )
     assert len(result.created) == 30
     assert result.credentials == ()
-    assert cheap_store.hasher.calls == 1
-    users = await rows(cheap_store, "SELECT * FROM users")
+    assert fast_store.hasher.calls == 1
+    users = await rows(fast_store, "SELECT * FROM users")
     assert len({u["password_hash"] for u in users}) == 1
-    assert await cheap_store.hasher.verify(users[0]["password_hash"], shared)
-    assert not await cheap_store.hasher.verify(users[0]["password_hash"], "something else")
+    assert await fast_store.hasher.verify(users[0]["password_hash"], shared)
+    assert not await fast_store.hasher.verify(users[0]["password_hash"], "something else")
     assert all(u["must_change_password"] == 1 for u in users)
     assert all(u["password_expires_at"] is not None for u in users)
 
 
-async def test_given_passwords_are_each_hashed_and_match(cheap_store: Store) -> None:
+async def test_given_passwords_are_each_hashed_and_match(fast_store: Store) -> None:
     result = await run(
-        cheap_store, people(40, passwords=True), passwords="given", must_change_password=False
+        fast_store, people(40, passwords=True), passwords="given", must_change_password=False
     )
     assert len(result.created) == 40
-    assert cheap_store.hasher.calls == 40
-    users = await rows(cheap_store, "SELECT * FROM users ORDER BY id")
+    assert fast_store.hasher.calls == 40
+    users = await rows(fast_store, "SELECT * FROM users ORDER BY id")
     for user in users:
         i = int(user["email"].removeprefix("user").split("@")[0])
         assert user["password_hash"].startswith("$argon2id$")
-        assert await cheap_store.hasher.verify(user["password_hash"], password_for(i))
-        assert not await cheap_store.hasher.verify(user["password_hash"], password_for(i + 1))
+        assert await fast_store.hasher.verify(user["password_hash"], password_for(i))
+        assert not await fast_store.hasher.verify(user["password_hash"], password_for(i + 1))
         assert user["must_change_password"] == 0
         assert user["password_expires_at"] is None
         assert (user["first_name"], user["last_name"]) == (f"First{i}", f"Last{i}")
 
 
-async def test_given_mode_keeps_the_must_change_choice(cheap_store: Store) -> None:
-    await run(cheap_store, people(3, passwords=True), passwords="given")
-    assert {u["must_change_password"] for u in await rows(cheap_store, "SELECT * FROM users")} == {
-        1
-    }
+async def test_given_mode_keeps_the_must_change_choice(fast_store: Store) -> None:
+    await run(fast_store, people(3, passwords=True), passwords="given")
+    assert {u["must_change_password"] for u in await rows(fast_store, "SELECT * FROM users")} == {1}
 
 
-async def test_weak_or_missing_shared_password_writes_nothing(cheap_store: Store) -> None:
-    parsed = await preview(cheap_store, people(3), "same")
+async def test_weak_or_missing_shared_password_writes_nothing(fast_store: Store) -> None:
+    parsed = await preview(fast_store, people(3), "same")
     for bad in (None, "", "short", "password"):
         with pytest.raises(BulkError, match="password for all"):
             await create_batch(
-                cheap_store,
+                fast_store,
                 parsed,
                 BulkOptions(passwords="same", shared_password=bad),
                 actor=ACTOR,
             )
-    assert await count(cheap_store, "users") == 0
-    assert cheap_store.hasher.calls == 0
+    assert await count(fast_store, "users") == 0
+    assert fast_store.hasher.calls == 0
 
 
-async def test_lines_parsed_for_another_mode_are_refused(cheap_store: Store) -> None:
-    parsed = await preview(cheap_store, people(3), "random")
+async def test_lines_parsed_for_another_mode_are_refused(fast_store: Store) -> None:
+    parsed = await preview(fast_store, people(3), "random")
     with pytest.raises(BulkError, match="checked for passwords"):
-        await create_batch(cheap_store, parsed, BulkOptions(passwords="given"), actor=ACTOR)
+        await create_batch(fast_store, parsed, BulkOptions(passwords="given"), actor=ACTOR)
 
 
 async def test_notifications_carry_a_set_password_link_and_never_a_password(
-    cheap_store: Store,
+    fast_store: Store,
 ) -> None:
     text = people(5, passwords=True)
-    result = await run(cheap_store, text, passwords="given", level="manager")
-    messages = await rows(cheap_store, "SELECT * FROM outbox ORDER BY id")
+    result = await run(fast_store, text, passwords="given", level="manager")
+    messages = await rows(fast_store, "SELECT * FROM outbox ORDER BY id")
     assert len(messages) == 5 == result.emails_queued
-    tokens = {t["user_id"]: t for t in await rows(cheap_store, "SELECT * FROM action_tokens")}
-    users = {u["email"]: u for u in await rows(cheap_store, "SELECT * FROM users")}
-    base = cheap_store.settings.base_url
+    tokens = {t["user_id"]: t for t in await rows(fast_store, "SELECT * FROM action_tokens")}
+    users = {u["email"]: u for u in await rows(fast_store, "SELECT * FROM users")}
+    base = fast_store.settings.base_url
     environment = email_environment()
     for message in messages:
         assert message["kind"] == "account_created"
@@ -197,9 +193,9 @@ async def test_notifications_carry_a_set_password_link_and_never_a_password(
                 assert body.strip() == "Your Acme Corp account is ready"
 
 
-async def test_email_html_escapes_names(cheap_store: Store) -> None:
-    await run(cheap_store, "<b>Eve</b> <i>x,eve@acme.org", notify=True)
-    (message,) = await rows(cheap_store, "SELECT * FROM outbox")
+async def test_email_html_escapes_names(fast_store: Store) -> None:
+    await run(fast_store, "<b>Eve</b> <i>x,eve@acme.org", notify=True)
+    (message,) = await rows(fast_store, "SELECT * FROM outbox")
     values = msgspec.json.decode(message["payload"])
     context = {
         **values,
@@ -214,18 +210,18 @@ async def test_email_html_escapes_names(cheap_store: Store) -> None:
     assert "&lt;b&gt;Eve&lt;/b&gt;" in html
 
 
-async def test_no_notification_means_no_email_and_no_link(cheap_store: Store) -> None:
-    result = await run(cheap_store, people(4), notify=False)
+async def test_no_notification_means_no_email_and_no_link(fast_store: Store) -> None:
+    result = await run(fast_store, people(4), notify=False)
     assert len(result.created) == 4
     assert result.emails_queued == 0
-    assert await count(cheap_store, "outbox") == 0
-    assert await count(cheap_store, "action_tokens") == 0
+    assert await count(fast_store, "outbox") == 0
+    assert await count(fast_store, "action_tokens") == 0
 
 
-async def test_one_audit_entry_with_counts(cheap_store: Store) -> None:
+async def test_one_audit_entry_with_counts(fast_store: Store) -> None:
     text = people(6) + "\nBad,bad\n" + people(1)  # the last line repeats user0
-    result = await run(cheap_store, text, level="member")
-    (entry,) = await rows(cheap_store, "SELECT * FROM audit")
+    result = await run(fast_store, text, level="member")
+    (entry,) = await rows(fast_store, "SELECT * FROM audit")
     assert entry["actor"] == ACTOR
     assert entry["action"] == "users_imported"
     assert entry["subject"] == "6 of 8 accounts"
@@ -238,24 +234,24 @@ async def test_one_audit_entry_with_counts(cheap_store: Store) -> None:
     assert details["emails_queued"] == 6
 
 
-async def test_running_the_same_input_again_creates_nothing_new(cheap_store: Store) -> None:
+async def test_running_the_same_input_again_creates_nothing_new(fast_store: Store) -> None:
     text = people(10, passwords=True)
-    first = await run(cheap_store, text, passwords="given")
-    hashes_after_first = cheap_store.hasher.calls
-    second = await run(cheap_store, text, passwords="given")
+    first = await run(fast_store, text, passwords="given")
+    hashes_after_first = fast_store.hasher.calls
+    second = await run(fast_store, text, passwords="given")
     assert len(first.created) == 10
     assert second.summary == "0 of 10 created"
     assert [line.error for line in second.skipped] == [
         "already exists: an account with this address exists"
     ] * 10
-    assert await count(cheap_store, "users") == 10
-    assert await count(cheap_store, "outbox") == 10
-    assert cheap_store.hasher.calls == hashes_after_first, "existing accounts are not hashed"
+    assert await count(fast_store, "users") == 10
+    assert await count(fast_store, "outbox") == 10
+    assert fast_store.hasher.calls == hashes_after_first, "existing accounts are not hashed"
 
 
-async def test_existing_accounts_show_in_the_preview(cheap_store: Store) -> None:
-    await run(cheap_store, people(2))
-    parsed = await preview(cheap_store, people(4), "random")
+async def test_existing_accounts_show_in_the_preview(fast_store: Store) -> None:
+    await run(fast_store, people(2))
+    parsed = await preview(fast_store, people(4), "random")
     assert [(line.line, line.has("exists")) for line in parsed.lines] == [
         (1, True),
         (2, True),
@@ -277,59 +273,59 @@ async def test_existing_accounts_show_in_the_preview(cheap_store: Store) -> None
 
 
 async def test_an_address_taken_after_the_preview_is_reported_not_fatal(
-    cheap_store: Store,
+    fast_store: Store,
 ) -> None:
-    parsed = await preview(cheap_store, people(5, passwords=True), "given")
+    parsed = await preview(fast_store, people(5, passwords=True), "given")
     assert parsed.ready_count == 5
 
     def meanwhile(progress: Progress) -> None:
         # Another process signs user3 up after hashing, just before our transaction.
         if progress.phase == "writing":
-            with sqlite3.connect(cheap_store.path) as other:
+            with sqlite3.connect(fast_store.path) as other:
                 other.execute(
                     "INSERT INTO users (email, level, status, created_at, updated_at) "
                     "VALUES ('USER3@acme.org', 'member', 'pending', 'x', 'x')"
                 )
 
     result = await create_batch(
-        cheap_store, parsed, BulkOptions(passwords="given"), actor=ACTOR, on_progress=meanwhile
+        fast_store, parsed, BulkOptions(passwords="given"), actor=ACTOR, on_progress=meanwhile
     )
     assert result.summary == "4 of 5 created"
     assert [(line.line, line.error) for line in result.skipped] == [
         (4, "already exists: an account with this address exists")
     ]
-    assert await count(cheap_store, "users") == 5
-    assert await count(cheap_store, "outbox") == 4
-    pending = await rows(cheap_store, "SELECT status FROM users WHERE email = 'user3@acme.org'")
+    assert await count(fast_store, "users") == 5
+    assert await count(fast_store, "outbox") == 4
+    pending = await rows(fast_store, "SELECT status FROM users WHERE email = 'user3@acme.org'")
     assert pending == [{"status": "pending"}], "the other account is left alone"
 
 
-async def test_cancel_during_hashing_writes_nothing(cheap_store: Store) -> None:
-    parsed = await preview(cheap_store, people(200, passwords=True), "given")
+async def test_cancel_during_hashing_writes_nothing(fast_store: Store) -> None:
+    parsed = await preview(fast_store, people(200, passwords=True), "given")
     seen: list[Progress] = []
 
     def cancelled() -> bool:
-        return cheap_store.hasher.calls >= 10
+        return fast_store.hasher.calls >= 10
 
     with pytest.raises(BulkCancelled):
         await create_batch(
-            cheap_store,
+            fast_store,
             parsed,
             BulkOptions(passwords="given"),
             actor=ACTOR,
             on_progress=seen.append,
             cancelled=cancelled,
         )
-    assert 10 <= cheap_store.hasher.calls < 200
+    assert 10 <= fast_store.hasher.calls < 200
     for table in ("users", "outbox", "audit", "action_tokens"):
-        assert await count(cheap_store, table) == 0
+        assert await count(fast_store, table) == 0
 
 
-async def test_progress_reports_count_rate_and_time_left(cheap_store: Store) -> None:
-    parsed = await preview(cheap_store, people(150, passwords=True), "given")
+async def test_progress_reports_count_rate_and_time_left(fast_store: Store) -> None:
+    parsed = await preview(fast_store, people(150, passwords=True), "given")
     seen: list[Progress] = []
     await create_batch(
-        cheap_store, parsed, BulkOptions(passwords="given"), actor=ACTOR, on_progress=seen.append
+        fast_store, parsed, BulkOptions(passwords="given"), actor=ACTOR, on_progress=seen.append
     )
     phases = [p.phase for p in seen]
     assert phases[0] == "hashing" and phases[-2:] == ["writing", "done"]
@@ -343,14 +339,14 @@ async def test_progress_reports_count_rate_and_time_left(cheap_store: Store) -> 
     assert Progress("hashing", 5, 10, 1.0).seconds_left == pytest.approx(1.0)
 
 
-async def test_nothing_valid_writes_nothing(cheap_store: Store) -> None:
-    result = await run(cheap_store, "a\nb,c\n")
+async def test_nothing_valid_writes_nothing(fast_store: Store) -> None:
+    result = await run(fast_store, "a\nb,c\n")
     assert result.summary == "0 of 2 created"
-    assert await count(cheap_store, "audit") == 0
+    assert await count(fast_store, "audit") == 0
 
 
-async def test_the_migration_adds_the_expiry_column(cheap_store: Store) -> None:
-    columns = {r["name"] for r in await rows(cheap_store, "PRAGMA table_info(users)")}
+async def test_the_migration_adds_the_expiry_column(fast_store: Store) -> None:
+    columns = {r["name"] for r in await rows(fast_store, "PRAGMA table_info(users)")}
     assert "password_expires_at" in columns
 
 
@@ -368,11 +364,9 @@ def test_neutralise_prefixes_formula_cells() -> None:
     assert csv_text(["a"], [["=cmd|' /C calc'!A0"]]) == "a\r\n'=cmd|' /C calc'!A0\r\n"
 
 
-async def test_problem_report_is_private_and_neutralised(
-    cheap_store: Store, tmp_path: Path
-) -> None:
+async def test_problem_report_is_private_and_neutralised(fast_store: Store, tmp_path: Path) -> None:
     parsed = await preview(
-        cheap_store, '=HYPERLINK("http://evil") x,bad\n@Ann Lee,ann@acme\n', "random"
+        fast_store, '=HYPERLINK("http://evil") x,bad\n@Ann Lee,ann@acme\n', "random"
     )
     path = tmp_path / "problems.csv"
     assert write_problem_report(path, parsed.problems) == 2
@@ -382,14 +376,14 @@ async def test_problem_report_is_private_and_neutralised(
     assert '\'=HYPERLINK("http://evil") x,bad' in cells
     assert "'@Ann Lee,ann@acme" in cells
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
-    with pytest.raises(CsvWriteError, match="already exists"):
+    with pytest.raises(ExportError, match="already exists"):
         write_problem_report(path, parsed.problems)
-    with pytest.raises(CsvWriteError, match="does not exist"):
+    with pytest.raises(ExportError, match="does not exist"):
         write_csv(tmp_path / "nope" / "x.csv", ["a"], [])
 
 
-async def test_credentials_file_is_private(cheap_store: Store, tmp_path: Path) -> None:
-    result = await run(cheap_store, people(3))
+async def test_credentials_file_is_private(fast_store: Store, tmp_path: Path) -> None:
+    result = await run(fast_store, people(3))
     path = tmp_path / "passwords.csv"
     assert write_credentials(path, result.credentials) == 3
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

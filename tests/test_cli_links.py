@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 
-from .helpers import ROOT, child_env, usher_command
-
-
-def usher(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        usher_command(*args),
-        cwd=ROOT,
-        env=child_env(**env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from .helpers import run_usher as usher
 
 
 def test_create_list_and_revoke(tmp_path: Path) -> None:

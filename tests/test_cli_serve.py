@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
 import subprocess
@@ -12,26 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, child_env, usher_command
-
-
-def start_serve(db: Path, *extra: str, **env: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        usher_command("serve", "--db", str(db), "--port", "0", *extra),
-        cwd=ROOT,
-        env=child_env(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+)", line)
-    if not match:
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"no URL printed: {line!r} {err!r}")
-    return proc, match.group(1)
+from .helpers import ROOT, child_env, start_serve, usher_command
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -17,8 +17,7 @@ from store import Settings, Store
 from store.approvals import pending_digest_loop
 
 from .fixtures_users import add_link, add_user, add_users, outbox_rows, user_row
-from .helpers import eventually
-from .test_cli_serve import start_serve
+from .helpers import eventually, start_serve
 
 ADMIN = "ops@example.org"
 

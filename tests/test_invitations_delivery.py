@@ -19,7 +19,8 @@ from store.invitations import (
 )
 from store.outbox import SCRUBBED, retry
 
-from .fixtures_invitations import ADMIN, cheap_hasher, invite, token_of
+from .fixtures_invitations import ADMIN, invite, token_of
+from .fixtures_links import cheap_hasher
 from .fixtures_smtp import (
     SmtpServer,
     all_status,

@@ -6,41 +6,19 @@ takes it from the email itself."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from store import Store
 from store.invitations import list_invitations, resend_invitation
 
-from .fixtures_invitations import (
-    ADMIN,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    GOOD_PASSWORD,
-    accept_link,
-    invite,
-    scalar,
-    served,
-)
+from .fixtures_invitations import ADMIN, accept_link, invite, scalar, served
+from .fixtures_links import GOOD_PASSWORD, browser
 
-__all__ = ["served"]
+__all__ = ["browser", "served"]
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def assert_accessible(page: Page) -> None:

@@ -20,7 +20,8 @@ from store.invitations import (
     list_invitations,
 )
 
-from .fixtures_invitations import GOOD_PASSWORD, accept_link, cheap_hasher, invite, token_of
+from .fixtures_invitations import accept_link, invite, token_of
+from .fixtures_links import GOOD_PASSWORD, cheap_hasher
 from .helpers import eventually
 
 MESSY = """Name,Email

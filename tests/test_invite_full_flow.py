@@ -22,7 +22,7 @@ from signup_server.runner import bind_socket, bound_port
 from store import Settings
 from store.invitations import list_invitations
 
-from .fixtures_invitations import CHROMIUM, CHROMIUM_ARGS, GOOD_PASSWORD
+from .fixtures_links import CHROMIUM, CHROMIUM_ARGS, GOOD_PASSWORD
 from .fixtures_smtp import SmtpServer, smtp_server
 from .helpers import eventually
 

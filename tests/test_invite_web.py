@@ -18,20 +18,19 @@ from store.invitations import list_invitations, resend_invitation, revoke_invita
 
 from .fixtures_invitations import (
     ADMIN,
-    GOOD_PASSWORD,
     accept_link,
     invite,
-    istore,
     scalar,
     token_of,
 )
+from .fixtures_links import GOOD_PASSWORD, fast_store
 
-__all__ = ["istore"]
+__all__ = ["fast_store"]
 
 
 @pytest.fixture
-async def client(istore: Store) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    app = create_app(istore, istore.settings, secret_key=await istore.secret_key())
+async def client(fast_store: Store) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    app = create_app(fast_store, fast_store.settings, secret_key=await fast_store.secret_key())
     async with AsyncTestClient(app) as test_client:
         yield test_client
 
@@ -63,10 +62,10 @@ GOOD = {
 
 
 async def test_the_form_shows_the_fixed_address_and_suggested_names(
-    client: AsyncTestClient[Litestar], istore: Store
+    client: AsyncTestClient[Litestar], fast_store: Store
 ) -> None:
-    await invite(istore, '"Lee, Ann" <ann@x.org>', level="admin", message="Hi <b>there</b>")
-    response = await client.get(await path_for(istore, "ann@x.org"))
+    await invite(fast_store, '"Lee, Ann" <ann@x.org>', level="admin", message="Hi <b>there</b>")
+    response = await client.get(await path_for(fast_store, "ann@x.org"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
@@ -78,10 +77,10 @@ async def test_the_form_shows_the_fixed_address_and_suggested_names(
 
 
 async def test_accepting_creates_the_account_and_redirects(
-    client: AsyncTestClient[Litestar], istore: Store
+    client: AsyncTestClient[Litestar], fast_store: Store
 ) -> None:
-    await invite(istore, "ann@x.org")
-    path = await path_for(istore, "ann@x.org")
+    await invite(fast_store, "ann@x.org")
+    path = await path_for(fast_store, "ann@x.org")
     _, response = await submit(
         client, path, email="mallory@evil.org", **GOOD
     )  # a posted address is ignored
@@ -90,11 +89,11 @@ async def test_accepting_creates_the_account_and_redirects(
     done = await client.get("/invitation/accepted")
     assert done.status_code == 200
     assert "Your account is ready" in done.text and 'href="/login"' in done.text
-    row = await istore.engine.fetchone("SELECT email, status, source FROM users")
+    row = await fast_store.engine.fetchone("SELECT email, status, source FROM users")
     assert row is not None and tuple(row) == ("ann@x.org", "active", "invitation")
-    (invitation,) = await list_invitations(istore)
+    (invitation,) = await list_invitations(fast_store)
     assert invitation.status == "accepted"
-    actor = await scalar(istore, "SELECT actor FROM audit WHERE action = 'invitation_accepted'")
+    actor = await scalar(fast_store, "SELECT actor FROM audit WHERE action = 'invitation_accepted'")
     assert actor.startswith("web ")
     again = await client.get(path)
     assert again.status_code == 410
@@ -102,10 +101,10 @@ async def test_accepting_creates_the_account_and_redirects(
 
 
 async def test_form_errors_are_shown_with_the_error_summary(
-    client: AsyncTestClient[Litestar], istore: Store
+    client: AsyncTestClient[Litestar], fast_store: Store
 ) -> None:
-    await invite(istore, "ann@x.org")
-    path = await path_for(istore, "ann@x.org")
+    await invite(fast_store, "ann@x.org")
+    path = await path_for(fast_store, "ann@x.org")
     _, response = await submit(
         client,
         path,
@@ -121,29 +120,29 @@ async def test_form_errors_are_shown_with_the_error_summary(
     assert "too common" in html
     assert 'value="Lee"' in html
     assert 'value="password"' not in html  # passwords are never sent back
-    assert await scalar(istore, "SELECT count(*) FROM users") == 0
+    assert await scalar(fast_store, "SELECT count(*) FROM users") == 0
 
 
 async def test_post_without_csrf_is_refused(
-    client: AsyncTestClient[Litestar], istore: Store
+    client: AsyncTestClient[Litestar], fast_store: Store
 ) -> None:
-    await invite(istore, "ann@x.org")
-    response = await client.post(await path_for(istore, "ann@x.org"), data=GOOD)
+    await invite(fast_store, "ann@x.org")
+    response = await client.post(await path_for(fast_store, "ann@x.org"), data=GOOD)
     assert response.status_code == 403
-    assert await scalar(istore, "SELECT count(*) FROM users") == 0
+    assert await scalar(fast_store, "SELECT count(*) FROM users") == 0
 
 
 async def test_every_dead_link_gets_one_clear_page(
-    client: AsyncTestClient[Litestar], istore: Store
+    client: AsyncTestClient[Litestar], fast_store: Store
 ) -> None:
-    await invite(istore, "old@x.org", valid=timedelta(seconds=-1))
-    await invite(istore, "rev@x.org, re@x.org")
-    expired = await path_for(istore, "old@x.org")
-    revoked = await path_for(istore, "rev@x.org")
-    replaced = await path_for(istore, "re@x.org")
-    by_email = {i.email: i.id for i in await list_invitations(istore)}
-    await revoke_invitation(istore, by_email["rev@x.org"], actor=ADMIN)
-    await resend_invitation(istore, by_email["re@x.org"], actor=ADMIN)
+    await invite(fast_store, "old@x.org", valid=timedelta(seconds=-1))
+    await invite(fast_store, "rev@x.org, re@x.org")
+    expired = await path_for(fast_store, "old@x.org")
+    revoked = await path_for(fast_store, "rev@x.org")
+    replaced = await path_for(fast_store, "re@x.org")
+    by_email = {i.email: i.id for i in await list_invitations(fast_store)}
+    await revoke_invitation(fast_store, by_email["rev@x.org"], actor=ADMIN)
+    await resend_invitation(fast_store, by_email["re@x.org"], actor=ADMIN)
     cases = [
         (expired, 410, "This invitation has expired"),
         (revoked, 410, "This invitation has been withdrawn"),
@@ -163,7 +162,7 @@ async def test_every_dead_link_gets_one_clear_page(
     )
     assert response.status_code == 410 and "expired" in response.text
     assert page.status_code == 404
-    assert await scalar(istore, "SELECT count(*) FROM users") == 0
+    assert await scalar(fast_store, "SELECT count(*) FROM users") == 0
 
 
 def csrf_token_from_cookie(client: AsyncTestClient[Litestar]) -> str:
@@ -172,12 +171,12 @@ def csrf_token_from_cookie(client: AsyncTestClient[Litestar]) -> str:
 
 
 async def test_an_existing_account_is_sent_to_sign_in(
-    client: AsyncTestClient[Litestar], istore: Store
+    client: AsyncTestClient[Litestar], fast_store: Store
 ) -> None:
-    await invite(istore, "ann@x.org")
-    path = await path_for(istore, "ann@x.org")
+    await invite(fast_store, "ann@x.org")
+    path = await path_for(fast_store, "ann@x.org")
     page = await client.get(path)
-    async with istore.write("users") as tx:
+    async with fast_store.write("users") as tx:
         await tx.execute(
             "INSERT INTO users (email, level, status, created_at, updated_at) "
             "VALUES ('ann@x.org', 'member', 'active', 'x', 'x')"

@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from console.app import UsherApp
-from store import Settings, Store, csv_export, csv_safe
+from store import Settings, Store, csv_safe
 from store.clock import db_now
 from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.outbox import OutboxMessage
@@ -68,13 +68,13 @@ async def test_database_and_every_exported_file_is_0600(
             assert path.exists() and mode(path) == 0o600, path
         await world.store.backup(str(tmp_path / "backup.db"))
         await export_users_csv(world.store.engine, UserQuery(), tmp_path / "users.csv")
-        csv_export.write_csv(tmp_path / "a.csv", ["x"], [["1"]])
-        csv_safe.write_csv(tmp_path / "b.csv", ["x"], [["1"]])
+        csv_safe.write_csv(tmp_path / "a.csv", ["x"], [["1"]])
+        csv_safe.write_private(tmp_path / "b.json", "[]")
         worker = DeliveryWorker(world.store, None, DeliveryPolicy(), "test-worker")
         await worker.write_kept_files()
     emails = list(mail_dir.glob("*.eml"))
     assert emails, "the kept messages were written"
-    files = [tmp_path / n for n in ("backup.db", "users.csv", "a.csv", "b.csv")] + emails
+    files = [tmp_path / n for n in ("backup.db", "users.csv", "a.csv", "b.json")] + emails
     for path in files:
         assert mode(path) == 0o600, path
     assert mode(mail_dir) == 0o700
@@ -317,12 +317,11 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 @hypothesis_settings(max_examples=200, deadline=None)
 @given(st.text(max_size=20), st.sampled_from(TRIGGERS))
 def test_no_csv_cell_can_start_a_formula(tail: str, trigger: str) -> None:
-    for module in (csv_export, csv_safe):
-        text = module.csv_text(["name"], [[trigger + tail], [tail]])
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-        for row in rows[1:]:
-            for cell in row:
-                assert not cell.startswith(TRIGGERS), (module.__name__, cell)
+    text = csv_safe.csv_text(["name"], [[trigger + tail], [tail]])
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(TRIGGERS), cell
 
 
 async def test_exported_names_are_neutralised(world: World, tmp_path: Path) -> None:

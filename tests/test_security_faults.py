@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import signal
 import sqlite3
 import subprocess
@@ -35,7 +34,7 @@ from .fixtures_security import (
     csrf_from,
     open_world,
 )
-from .helpers import ROOT, child_env, usher_command
+from .helpers import start_serve
 
 SIGNUP = FORM_FIELDS["/join/{token:str}"]
 
@@ -43,32 +42,12 @@ SIGNUP = FORM_FIELDS["/join/{token:str}"]
 # --- `usher serve` processes -------------------------------------------------------------------
 
 
-def start_serve(db: Path) -> tuple[subprocess.Popen[str], str]:
-    """`usher serve --port 0` on `db`; returns the process and the URL it printed."""
-    proc = subprocess.Popen(
-        usher_command("serve", "--db", str(db), "--port", "0"),
-        cwd=ROOT,
-        env=child_env(USHER_RATE_LIMIT="100000"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+)", line)
-    if not match:
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"usher serve printed no URL: {line!r} {err[-2000:]!r}")
-    return proc, match.group(1)
-
-
 @contextlib.contextmanager
 def serving(db: Path, count: int) -> Iterator[list[tuple[subprocess.Popen[str], str]]]:
     servers: list[tuple[subprocess.Popen[str], str]] = []
     try:
         for _ in range(count):
-            servers.append(start_serve(db))
+            servers.append(start_serve(db, USHER_RATE_LIMIT="100000"))
         yield servers
     finally:
         for proc, _ in servers:
@@ -167,7 +146,7 @@ async def test_kill_9_during_a_burst_of_signups_leaves_no_half_made_account(
 ) -> None:
     link = await new_link(settings)  # with confirmation: account, token, email, audit in one tx
     db = Path(settings.db)
-    proc, url = start_serve(db)
+    proc, url = start_serve(db, USHER_RATE_LIMIT="100000")
     try:
         async with browser_like(url) as client:
             path = f"/join/{link.token}"

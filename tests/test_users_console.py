@@ -12,8 +12,8 @@ from typing import Any
 from textual.widgets import DataTable, Input, Select
 
 from console.app import UsherApp
-from console.dialogs.export import ExportDialog
 from console.dialogs.level import LevelDialog
+from console.dialogs.path import PathDialog
 from console.dialogs.user_detail import UserDetailDialog
 from console.screens.users import PAGE_SIZE, UsersScreen
 from console.widgets.live_table import row_keys
@@ -126,10 +126,10 @@ async def test_export_writes_the_current_view_neutralised_and_private(
         await until(pilot, lambda: len(emails_shown(app)) == 3)
         users_screen(app).table.focus()
         await pilot.press("x")
-        await until(pilot, lambda: isinstance(app.screen, ExportDialog))
+        await until(pilot, lambda: isinstance(app.screen, PathDialog))
         app.screen.query_one("#path", Input).value = str(tmp_path)  # a folder: refused
         await pilot.press("enter")
-        assert isinstance(app.screen, ExportDialog)
+        assert isinstance(app.screen, PathDialog)
         assert "folder" in str(app.screen.query_one("#problem").render())
         app.screen.query_one("#path", Input).value = str(target)
         await pilot.press("enter")

@@ -13,7 +13,7 @@ import pytest
 
 from store import Store
 from store.approvals import approve
-from store.csv_export import ExportError, csv_text, neutralise, write_csv
+from store.csv_safe import ExportError, csv_text, neutralise, write_csv
 from store.tokens import token_digest
 from store.users import (
     UserQuery,

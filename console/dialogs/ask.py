@@ -1,4 +1,10 @@
-"""Ask once before something that cannot be undone (send, revoke, replace a link)."""
+"""Ask once before something that cannot be undone (send invitations, revoke, replace a link,
+create accounts in bulk, close without saving passwords).
+
+One dialog so every "are you sure?" reads and answers the same way: Enter on the focused
+confirm button goes ahead, escape or Cancel leaves things as they are. For deleting things,
+with y/n keys and a warning border, see `confirm.py`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ from textual.widgets import Button, Static
 class AskDialog(ModalScreen[bool]):
     """Answers True to go ahead, False to leave things as they are (escape or Cancel).
 
-    Title and body are user data (addresses, names): shown literally, never as markup.
+    Title and body are user data (addresses, names): shown literally, never as markup. The body
+    may hold several lines (one per fact); an empty body is left out.
     """
 
     DEFAULT_CSS = """

@@ -16,11 +16,11 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from store.bulk import BulkResult, write_credentials, write_problem_report
-from store.csv_safe import CsvWriteError
+from store.csv_safe import ExportError
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
-from .bulk_confirm import BulkConfirmDialog
-from .bulk_path import BulkPathDialog
+from .ask import AskDialog
+from .path import PathDialog
 
 
 def result_notes(result: BulkResult, smtp: bool) -> list[str]:
@@ -123,7 +123,7 @@ class BulkResultDialog(ModalScreen[None]):
 
     def action_save_passwords(self) -> None:
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Save the one-time passwords",
                 "A CSV created readable only by you (mode 0600). Hand each person theirs; "
                 "they expire in 7 days and must be changed at first sign-in.",
@@ -139,7 +139,7 @@ class BulkResultDialog(ModalScreen[None]):
             return
         try:
             count = await asyncio.to_thread(write_credentials, path, self.result.credentials)
-        except (CsvWriteError, OSError) as error:
+        except (ExportError, OSError) as error:
             self.notify(f"Not saved: {error}", severity="error", timeout=8)
             return
         self.passwords_saved_to = path
@@ -147,7 +147,7 @@ class BulkResultDialog(ModalScreen[None]):
 
     def action_export_problems(self) -> None:
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Export the skipped lines",
                 "A CSV of every skipped line with its reasons (passwords masked).",
                 str(Path.cwd() / f"usher-problems-{self.result.batch_id}.csv"),
@@ -162,7 +162,7 @@ class BulkResultDialog(ModalScreen[None]):
             return
         try:
             count = await asyncio.to_thread(write_problem_report, path, self.result.skipped)
-        except (CsvWriteError, OSError) as error:
+        except (ExportError, OSError) as error:
             self.notify(f"Not exported: {error}", severity="error", timeout=8)
             return
         self.notify(f"Exported {count:,} skipped lines to {path}.")
@@ -170,13 +170,11 @@ class BulkResultDialog(ModalScreen[None]):
     def action_close(self) -> None:
         if self.result.credentials and self.passwords_saved_to is None:
             self.app.push_screen(
-                BulkConfirmDialog(
+                AskDialog(
                     "Close without saving the one-time passwords?",
-                    [
-                        "They are not stored anywhere and cannot be shown again. The users "
-                        "can still choose a password with the emailed link, if they were "
-                        "notified."
-                    ],
+                    "They are not stored anywhere and cannot be shown again. The users "
+                    "can still choose a password with the emailed link, if they were "
+                    "notified.",
                     "Close",
                 ),
                 callback=self._close_anyway,

@@ -23,6 +23,7 @@ from store.users import UsersError, UserView, set_level
 
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
+from ..widgets.filter_box import FilterBox
 from ..widgets.live_table import clip, cursor_key, room, sync_rows
 from .base import UsherScreen
 
@@ -84,8 +85,6 @@ class ApprovalsScreen(UsherScreen):
         Binding("escape", "escape", "Clear", show=False),
     ]
     DEFAULT_CSS = """
-    ApprovalsScreen #filter { display: none; }
-    ApprovalsScreen #filter.shown { display: block; }
     ApprovalsScreen #summary { height: 1; padding: 0 1; color: $text-muted; }
     ApprovalsScreen #empty { padding: 1 2; color: $text-muted; display: none; }
     ApprovalsScreen #empty.shown { display: block; }
@@ -101,7 +100,7 @@ class ApprovalsScreen(UsherScreen):
         self.selected: set[int] = set()
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="Filter by name, email or link", id="filter", compact=True)
+        yield FilterBox("Filter by name, email or link")
         yield Static(id="summary")
         yield Static(
             "No one is waiting for approval. Sign-ups through links that need approval "
@@ -119,7 +118,7 @@ class ApprovalsScreen(UsherScreen):
         table.add_column("Level", key="level")
         table.add_column("Via", key="via")
         table.add_column("Waiting", key="waiting")
-        self.run_worker(self._follow(), group="approvals-feed", exit_on_error=False)
+        self.follow_changes(TOPICS, self.reload, "approvals-feed")
         self.set_interval(TICK_SECONDS, self._tick)
 
     @property
@@ -127,17 +126,6 @@ class ApprovalsScreen(UsherScreen):
         return self.query_one("#pending", DataTable)
 
     # ---------------------------------------------------------------- live rows
-
-    async def _follow(self) -> None:
-        """Reload on every change that can touch the list (ours at once, others' by poll)."""
-        store = self.usher.store
-        if store is None:
-            return
-        async with store.feed.listening() as changes:
-            await self.reload()
-            async for topics in changes:
-                if topics & TOPICS and self.usher.store is not None:
-                    await self.reload()
 
     async def reload(self) -> None:
         store = self.usher.store
@@ -319,13 +307,10 @@ class ApprovalsScreen(UsherScreen):
     # ---------------------------------------------------------------- filter
 
     def action_filter(self) -> None:
-        self.open_filter(self.query_one("#filter", Input))
+        self.open_filter(self.query_one(FilterBox))
 
     def action_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("shown"):
-            box.value = ""
-            box.remove_class("shown")
+        if self.query_one(FilterBox).close():
             self.table.focus()
         elif self.selected:
             self._clear()

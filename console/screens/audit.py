@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input
 
 from store.records import AuditEntry
 
+from ..widgets.filter_box import FilterBox
 from ..widgets.live_table import clip, sync_rows
 from .base import UsherScreen
 
@@ -30,13 +31,11 @@ class AuditScreen(UsherScreen):
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
     DEFAULT_CSS = """
-    AuditScreen #filter { display: none; }
-    AuditScreen #filter.shown { display: block; }
     AuditScreen DataTable { height: 1fr; }
     """
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="Filter by actor, action or subject", id="filter", compact=True)
+        yield FilterBox("Filter by actor, action or subject")
         yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -69,7 +68,7 @@ class AuditScreen(UsherScreen):
         self._reload()
 
     def action_filter(self) -> None:
-        self.open_filter(self.query_one("#filter", Input))
+        self.open_filter(self.query_one(FilterBox))
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
@@ -77,7 +76,5 @@ class AuditScreen(UsherScreen):
         self.query_one(DataTable).focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.remove_class("shown")
+        self.query_one(FilterBox).close()
         self.query_one(DataTable).focus()

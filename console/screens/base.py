@@ -1,8 +1,10 @@
-"""What every console screen shares: the header, the footer, and `?` for its help."""
+"""What every console screen shares: the header, the footer, `?` for its help, and following the
+change feed (one loop, so every live screen reloads on the same rule)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.actions import SkipAction
@@ -12,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 from textual.worker import Worker
 
+from ..widgets.filter_box import FilterBox
 from ..widgets.header import UsherHeader
 
 if TYPE_CHECKING:
@@ -57,8 +60,33 @@ class UsherScreen(Screen[None]):
         """
         if isinstance(self.focused, Input | TextArea):
             raise SkipAction
-        box.add_class("shown")
-        self.set_focus(box)
+        if isinstance(box, FilterBox):
+            box.open()
+        else:
+            box.add_class("shown")
+            self.set_focus(box)
+
+    def follow_changes(
+        self, topics: AbstractSet[str], reload: Callable[[], Awaitable[None]], group: str
+    ) -> Worker[None]:
+        """Call `reload` now, then after every commit that touches `topics` (table names; include
+        `store.changes.EXTERNAL` for another process's commits, seen within a poll).
+
+        Runs as a worker of `group` for as long as the screen does; stops reloading once the
+        app has closed its store.
+        """
+
+        async def follow() -> None:
+            store = self.usher.store
+            if store is None:
+                return
+            async with store.feed.listening() as changes:
+                await reload()
+                async for changed in changes:
+                    if changed & topics and self.usher.store is not None:
+                        await reload()
+
+        return self.run_worker(follow, group=group, exit_on_error=False)
 
     def compose(self) -> ComposeResult:
         yield UsherHeader()

@@ -48,13 +48,13 @@ from store.bulk import (
     write_problem_report,
 )
 from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
-from store.csv_safe import CsvWriteError
+from store.csv_safe import ExportError
 from store.engine import DatabaseError
 from store.records import Level
 
-from ..dialogs.bulk_confirm import BulkConfirmDialog
-from ..dialogs.bulk_path import BulkPathDialog
+from ..dialogs.ask import AskDialog
 from ..dialogs.bulk_result import BulkResultDialog
+from ..dialogs.path import PathDialog
 from ..widgets.bulk_table import BulkLinesTable
 from ..widgets.levels import level_choices
 from ..widgets.toggles import Choice, Tick, start_at_chosen
@@ -399,7 +399,7 @@ class BulkScreen(UsherScreen):
 
     def action_open_file(self) -> None:
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Open a .csv file",
                 "Its lines replace the text (UTF-8; a header row with first / last / email / "
                 "password columns is honoured).",
@@ -428,7 +428,7 @@ class BulkScreen(UsherScreen):
             self.notify("There are no problem lines to export.")
             return
         self.app.push_screen(
-            BulkPathDialog(
+            PathDialog(
                 "Export the problem lines",
                 "A CSV of every line with a problem and why (passwords masked).",
                 str(Path.cwd() / "usher-bulk-problems.csv"),
@@ -443,7 +443,7 @@ class BulkScreen(UsherScreen):
             return
         try:
             count = await asyncio.to_thread(write_problem_report, path, self.preview.problems)
-        except (CsvWriteError, OSError) as error:
+        except (ExportError, OSError) as error:
             self.notify(f"Not exported: {error}", severity="error", timeout=8)
             return
         self.notify(f"Exported {count:,} problem lines to {path}.")
@@ -483,9 +483,9 @@ class BulkScreen(UsherScreen):
         else:
             notes.append("No one is emailed.")
         self.app.push_screen(
-            BulkConfirmDialog(
+            AskDialog(
                 f"Add {ready:,} user{'s' * (ready != 1)}?",
-                notes,
+                "\n".join(notes),
                 f"Create {ready:,} account{'s' * (ready != 1)}",
             ),
             callback=lambda go: self._confirmed(bool(go), parsed, options),

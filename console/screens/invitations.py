@@ -35,6 +35,7 @@ PAGE = 1000
 """Rows shown at most; search narrows a longer list."""
 REFRESH_SECONDS = 60
 """Invitations expire by the clock, not by a commit: look again this often."""
+TOPICS = frozenset({"invitations", EXTERNAL})
 
 _STATUS_STYLES = {
     "pending": "yellow",
@@ -127,7 +128,7 @@ class InvitationsScreen(UsherScreen):
         ):
             table.add_column(label, key=key)
         table.focus()
-        self.run_worker(self._follow_changes(), group="feed", exit_on_error=False)
+        self.follow_changes(TOPICS, self._load, "feed")
         self.set_interval(REFRESH_SECONDS, self.reload)
 
     # ------------------------------------------------------------------ loading
@@ -136,16 +137,6 @@ class InvitationsScreen(UsherScreen):
     def status_filter(self) -> InvitationStatus | None:
         pressed = self.query_one("#status-filter", RadioSet).pressed_index
         return _FILTERS[pressed] if 0 <= pressed < len(_FILTERS) else None
-
-    async def _follow_changes(self) -> None:
-        store = self.usher.store
-        if store is None:
-            return
-        async with store.feed.listening() as changes:
-            await self._load()
-            async for topics in changes:
-                if "invitations" in topics or EXTERNAL in topics:
-                    await self._load()
 
     def reload(self) -> None:
         self.run_latest(self._load, "load", exit_on_error=False)

@@ -101,20 +101,10 @@ class LinksScreen(UsherScreen):
         table = self.query_one(DataTable)
         for title, key in COLUMNS:
             table.add_column(title, key=key)
-        self.run_worker(self._follow(), group="links-feed", exit_on_error=False)
+        self.follow_changes(TOPICS, self.reload, "links-feed")
         self.set_interval(TICK_SECONDS, self._tick)
 
     # ---------------------------------------------------------------- live table
-
-    async def _follow(self) -> None:
-        store = self.usher.store
-        if store is None:
-            return
-        async with store.feed.listening() as changes:
-            await self.reload()
-            async for topics in changes:
-                if topics & TOPICS:
-                    await self.reload()
 
     def _tick(self) -> None:
         self.run_latest(self.reload, "links-tick")

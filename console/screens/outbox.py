@@ -31,6 +31,7 @@ from store.text import clean_line
 
 from ..dialogs.ask_address import AskAddressDialog
 from ..dialogs.outbox_message import OutboxMessageDialog
+from ..widgets.filter_box import FilterBox
 from ..widgets.live_table import OpenTable, clip, room
 from .base import UsherScreen
 
@@ -108,8 +109,6 @@ class OutboxScreen(UsherScreen):
     ]
     DEFAULT_CSS = """
     OutboxScreen #summary { height: 2; padding: 0 1; }
-    OutboxScreen #filter { display: none; }
-    OutboxScreen #filter.shown { display: block; }
     OutboxScreen DataTable { height: 1fr; }
     OutboxScreen #empty { padding: 1 2; color: $text-muted; display: none; }
     OutboxScreen #empty.shown { display: block; }
@@ -121,11 +120,7 @@ class OutboxScreen(UsherScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="summary")
-        yield Input(
-            placeholder="Filter: queued, sending, sent, failed, kept — or part of an address",
-            id="filter",
-            compact=True,
-        )
+        yield FilterBox("Filter: queued, sending, sent, failed, kept — or part of an address")
         yield OpenTable(id="outbox", cursor_type="row", zebra_stripes=True)
         yield Static("No messages here.", id="empty", markup=False)
 
@@ -293,12 +288,10 @@ class OutboxScreen(UsherScreen):
         self.notify(f"Test message #{outbox_id} to {address} queued.")
 
     def action_filter(self) -> None:
-        self.open_filter(self.query_one("#filter", Input))
+        self.open_filter(self.query_one(FilterBox))
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.remove_class("shown")
+        self.query_one(FilterBox).close()
         self.query_one(DataTable).focus()
 
     @on(Input.Changed, "#filter")

@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from store.changes import EXTERNAL
-from store.csv_export import ExportError
+from store.csv_safe import ExportError
 from store.text import clean_line
 from store.users import (
     LEVELS,
@@ -30,7 +30,7 @@ from store.users import (
 )
 
 from ..dialogs.erase_user import ask_and_erase
-from ..dialogs.export import ExportDialog
+from ..dialogs.path import PathDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
 from ..widgets.live_table import OpenTable, clip, cursor_key, room, sync_rows
 from .base import UsherScreen
@@ -130,7 +130,7 @@ class UsersScreen(UsherScreen):
         table.add_column("Via", key="via")
         table.add_column("Signed up", key="created")
         table.focus()
-        self.run_worker(self._follow(), group="users-feed", exit_on_error=False)
+        self.follow_changes(TOPICS, self.reload, "users-feed")
 
     @property
     def table(self) -> DataTable[Text]:
@@ -151,16 +151,6 @@ class UsersScreen(UsherScreen):
     def _choice(self, selector: str) -> str | None:
         value: Any = self.query_one(selector, Select).value
         return value if isinstance(value, str) and value else None
-
-    async def _follow(self) -> None:
-        store = self.usher.store
-        if store is None:
-            return
-        async with store.feed.listening() as changes:
-            await self.reload()
-            async for topics in changes:
-                if topics & TOPICS and self.usher.store is not None:
-                    await self.reload()
 
     async def reload(self) -> None:
         store = self.usher.store
@@ -265,9 +255,15 @@ class UsersScreen(UsherScreen):
             if path is not None:
                 self.run_worker(self._export(query, path), group="users-export")
 
-        self.app.push_screen(
-            ExportDialog("Export users as CSV", note, f"users-{stamp}.csv"), answered
+        dialog = PathDialog(
+            "Export users as CSV",
+            note,
+            f"users-{stamp}.csv",
+            purpose="create",
+            action="Export",
+            label="File (created readable only by you, mode 0600)",
         )
+        self.app.push_screen(dialog, answered)
 
     async def _export(self, query: UserQuery, path: str) -> None:
         store = self.usher.store
