@@ -108,6 +108,7 @@ async def test_link_password_comes_first_and_the_summary_follows_the_page(
     assert summary and "autofocus" in summary.group(0)
     assert re.findall(r'href="#(\w+)"', summary.group(0)) == ["link_password", "email"]
     assert "choose your own password for your account below" in text_of(page)
+    assert "Type it again: for your security, a password is never kept" in text_of(page)
 
 
 async def test_invitation_message_keeps_its_line_breaks(fast_store: Store, client: Client) -> None:
