@@ -336,19 +336,24 @@ class DeliveryWorker:
 
     async def _deliver_batch(self, messages: list[OutboxMessage]) -> int:
         handled = 0
+        built: tuple[bytes, bool] | Outcome | None = None
         for index, message in enumerate(messages):
             if self._stop.is_set():
                 break
             if time.monotonic() >= self._lease_renew_at:
                 await self._renew_leases()
             if message.id not in self._held:
+                built = None
                 continue
-            try:
-                data, utf8 = self.message_bytes(message, reveal=True)
-            except (TemplateProblem, HeaderInjectionError) as error:
-                await self._record(message, Outcome("failed", f"cannot build the message: {error}"))
+            if built is None:
+                built = self._build(message)
+            if isinstance(built, Outcome):
+                await self._record(message, built)
                 handled += 1
+                built = None
                 continue
+            data, utf8 = built
+            built = None
             self.write_eml(message.id, data)
             if self._smtp is None:
                 problem = await self._connect()
@@ -356,12 +361,25 @@ class DeliveryWorker:
                     rest = [m for m in messages[index:] if m.id in self._held]
                     await self._record_many(rest, problem)
                     return handled + len(rest)
-            outcome = await self._send(message, data, utf8)
+            sending = asyncio.ensure_future(self._send(message, data, utf8))
+            if index + 1 < len(messages):
+                # Build the next message while the server answers this one: the first command
+                # is on its way once the send has run to its first wait.
+                await asyncio.sleep(0)
+                built = self._build(messages[index + 1])
+            outcome = await sending
             await self._record(message, outcome)
             handled += 1
         await self._record_accepted()
         await self._release_held()
         return handled
+
+    def _build(self, message: OutboxMessage) -> tuple[bytes, bool] | Outcome:
+        """The bytes to send, or the outcome of a message that cannot be built."""
+        try:
+            return self.message_bytes(message, reveal=True)
+        except (TemplateProblem, HeaderInjectionError) as error:
+            return Outcome("failed", f"cannot build the message: {error}")
 
     def message_bytes(self, message: OutboxMessage, *, reveal: bool) -> tuple[bytes, bool]:
         """The message as sent (or written to a file); `reveal` keeps secrets in the body."""
