@@ -99,6 +99,15 @@ def _is_permanent(code: int) -> bool:
     return 500 <= code < 600
 
 
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that a library swallowed on its way to us (on Python 3.11,
+    `asyncio.wait_for` inside aiosmtplib can return a result instead of raising when the
+    cancel and the reply arrive together): the task still counts it, so stop as cancelled."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def run_delivery(
     store: Store,
     *,
@@ -180,6 +189,7 @@ class DeliveryWorker:
         try:
             async with self.store.feed.listening() as changes:
                 while not stop_event.is_set():
+                    _raise_if_cancelled()
                     await self._work()
                     await self._wait(changes, stop_event, await self._next_wake())
         except asyncio.CancelledError:
@@ -326,6 +336,7 @@ class DeliveryWorker:
         handled = 0
         try:
             while not self._stop.is_set():
+                _raise_if_cancelled()
                 messages = await self.claim()
                 if not messages:
                     break
@@ -340,6 +351,7 @@ class DeliveryWorker:
         for index, message in enumerate(messages):
             if self._stop.is_set():
                 break
+            _raise_if_cancelled()
             if time.monotonic() >= self._lease_renew_at:
                 await self._renew_leases()
             if message.id not in self._held:
@@ -362,12 +374,18 @@ class DeliveryWorker:
                     await self._record_many(rest, problem)
                     return handled + len(rest)
             sending = asyncio.ensure_future(self._send(message, data, utf8))
-            if index + 1 < len(messages):
-                # Build the next message while the server answers this one: the first command
-                # is on its way once the send has run to its first wait.
-                await asyncio.sleep(0)
-                built = self._build(messages[index + 1])
-            outcome = await sending
+            try:
+                if index + 1 < len(messages):
+                    # Build the next message while the server answers this one: the first
+                    # command is on its way once the send has run to its first wait.
+                    await asyncio.sleep(0)
+                    built = self._build(messages[index + 1])
+                outcome = await sending
+            except BaseException:  # cancelled (or worse): the send stops with us, as before
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sending
+                raise
             await self._record(message, outcome)
             handled += 1
         await self._record_accepted()
