@@ -3,9 +3,11 @@
 Runs in every Usher process (console and `usher serve`), all on one database, so messages are
 claimed with a lease in one short `BEGIN IMMEDIATE` transaction: `queued` → `sending` with our
 owner id and a deadline. A worker that crashed leaves leases that expire, and another worker
-takes those messages again. Sends reuse one SMTP connection for a run of messages, and `sent`
-is committed right after the server's 250, so a message we know was accepted is never sent
-again (a crash between the 250 and that commit can repeat it, with the same Message-ID).
+takes those messages again. Sends reuse one SMTP connection for a run of messages, and the
+server's 250s are committed as `sent` together, a batch at a time (at most `batch` messages or
+`record_within` seconds after the first of them, and always before a lease is given back), so a
+message we know was accepted is never sent again; a crash before that commit can repeat the
+last few, with the same Message-ID (at-least-once).
 
 Transient failures (no connection, timeouts, 4xx) go back to `queued` with exponential backoff
 and jitter; after `max_attempts` the message is `failed` with the server's reply. A 5xx for a
@@ -26,7 +28,6 @@ import ssl
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from email import policy
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -35,9 +36,9 @@ import msgspec
 
 from .changes import Subscription
 from .clock import db_now, from_db, now, to_db
-from .emails import HeaderInjectionError, TemplateProblem, build_message, render
+from .emails import HeaderInjectionError, TemplateProblem, message_bytes, render
 from .emails.message import ascii_domain
-from .invitations import mark_bounced_for_outbox, mark_delivered_for_outbox
+from .invitations import mark_bounced_for_outbox, mark_delivered_for_outboxes
 from .outbox import OutboxMessage, scrubbed_payload
 from .records import from_rows
 from .smtp_url import SmtpTarget, SmtpUrlError, parse_smtp_url
@@ -62,7 +63,10 @@ class DeliveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """Up to this fraction is added at random to each wait, so retries do not march in step."""
     max_attempts: int = 10
     lease_seconds: float = 300.0
-    batch: int = 20
+    batch: int = 50
+    """Messages claimed in one transaction, and at most this many 250s recorded in one."""
+    record_within: float = 0.25
+    """Seconds a server's 250 may wait to be committed as `sent` with the ones after it."""
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after `attempts` failed attempts."""
@@ -93,6 +97,15 @@ class Outcome(msgspec.Struct, frozen=True):
 
 def _is_permanent(code: int) -> bool:
     return 500 <= code < 600
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that a library swallowed on its way to us (on Python 3.11,
+    `asyncio.wait_for` inside aiosmtplib can return a result instead of raising when the
+    cancel and the reply arrive together): the task still counts it, so stop as cancelled."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def run_delivery(
@@ -161,6 +174,9 @@ class DeliveryWorker:
         self.mail_dir = Path(mail_dir).expanduser() if mail_dir else None
         self._smtp: aiosmtplib.SMTP | None = None
         self._held: set[int] = set()
+        self._accepted: list[OutboxMessage] = []
+        """Sent (the server said 250), still to be recorded as `sent`; held until then."""
+        self._accepted_at = 0.0
         self._lease_renew_at = 0.0
         self._kept_seen = 0
         self._stop = asyncio.Event()
@@ -173,6 +189,7 @@ class DeliveryWorker:
         try:
             async with self.store.feed.listening() as changes:
                 while not stop_event.is_set():
+                    _raise_if_cancelled()
                     await self._work()
                     await self._wait(changes, stop_event, await self._next_wake())
         except asyncio.CancelledError:
@@ -294,7 +311,10 @@ class DeliveryWorker:
         self._lease_renew_at = time.monotonic() + self.policy.lease_seconds / 2
 
     async def _release_held(self) -> None:
-        """Give back messages we claimed but did not finish (on stop), without an attempt."""
+        """Record what was sent, then give back messages we claimed but did not finish (on
+        stop), without an attempt."""
+        with contextlib.suppress(Exception):
+            await self._record_accepted()
         if not self._held:
             return
         held = sorted(self._held)
@@ -316,6 +336,7 @@ class DeliveryWorker:
         handled = 0
         try:
             while not self._stop.is_set():
+                _raise_if_cancelled()
                 messages = await self.claim()
                 if not messages:
                     break
@@ -326,19 +347,25 @@ class DeliveryWorker:
 
     async def _deliver_batch(self, messages: list[OutboxMessage]) -> int:
         handled = 0
+        built: tuple[bytes, bool] | Outcome | None = None
         for index, message in enumerate(messages):
             if self._stop.is_set():
                 break
+            _raise_if_cancelled()
             if time.monotonic() >= self._lease_renew_at:
                 await self._renew_leases()
             if message.id not in self._held:
+                built = None
                 continue
-            try:
-                data, utf8 = self.message_bytes(message, reveal=True)
-            except (TemplateProblem, HeaderInjectionError) as error:
-                await self._record(message, Outcome("failed", f"cannot build the message: {error}"))
+            if built is None:
+                built = self._build(message)
+            if isinstance(built, Outcome):
+                await self._record(message, built)
                 handled += 1
+                built = None
                 continue
+            data, utf8 = built
+            built = None
             self.write_eml(message.id, data)
             if self._smtp is None:
                 problem = await self._connect()
@@ -346,11 +373,31 @@ class DeliveryWorker:
                     rest = [m for m in messages[index:] if m.id in self._held]
                     await self._record_many(rest, problem)
                     return handled + len(rest)
-            outcome = await self._send(message, data, utf8)
+            sending = asyncio.ensure_future(self._send(message, data, utf8))
+            try:
+                if index + 1 < len(messages):
+                    # Build the next message while the server answers this one: the first
+                    # command is on its way once the send has run to its first wait.
+                    await asyncio.sleep(0)
+                    built = self._build(messages[index + 1])
+                outcome = await sending
+            except BaseException:  # cancelled (or worse): the send stops with us, as before
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sending
+                raise
             await self._record(message, outcome)
             handled += 1
+        await self._record_accepted()
         await self._release_held()
         return handled
+
+    def _build(self, message: OutboxMessage) -> tuple[bytes, bool] | Outcome:
+        """The bytes to send, or the outcome of a message that cannot be built."""
+        try:
+            return self.message_bytes(message, reveal=True)
+        except (TemplateProblem, HeaderInjectionError) as error:
+            return Outcome("failed", f"cannot build the message: {error}")
 
     def message_bytes(self, message: OutboxMessage, *, reveal: bool) -> tuple[bytes, bool]:
         """The message as sent (or written to a file); `reveal` keeps secrets in the body."""
@@ -362,15 +409,14 @@ class DeliveryWorker:
             recipient=message.recipient,
             recipient_name=message.recipient_name,
         )
-        email = build_message(
+        data = message_bytes(
             rendered,
             self.settings,
             recipient=message.recipient,
             recipient_name=message.recipient_name,
             message_id=message.message_id,
         )
-        utf8 = not message.recipient.isascii()
-        return email.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP), utf8
+        return data, not data.isascii()  # only an address with a non-ASCII local part is not
 
     async def _connect(self) -> Outcome | None:
         """Open the connection (TLS, STARTTLS and AUTH as the URL says); a problem → retry."""
@@ -451,20 +497,41 @@ class DeliveryWorker:
     # ------------------------------------------------------------ recording outcomes
 
     async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
-        if outcome.kind == "sent":
+        if outcome.kind != "sent":
+            await self._record_many([message], outcome)
+            return
+        if not self._accepted:
+            self._accepted_at = time.monotonic()
+        self._accepted.append(message)
+        if (
+            len(self._accepted) >= self.policy.batch
+            or time.monotonic() - self._accepted_at >= self.policy.record_within
+        ):
+            await self._record_accepted()
+
+    async def _record_accepted(self) -> None:
+        """Commit the 250s so far as `sent`, secrets scrubbed, in one transaction."""
+        accepted, self._accepted = self._accepted, []
+        if not accepted:
+            return
+        at = db_now()
+        rows = [(at, scrubbed_payload(message.payload), message.id) for message in accepted]
+        try:
             async with self.store.write("outbox") as tx:
-                await tx.execute(
+                await tx.executemany(
                     """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
                                          payload = ?, last_error = '',
                                          lease_owner = NULL, lease_until = NULL
                        WHERE id = ?""",
-                    (db_now(), scrubbed_payload(message.payload), message.id),
+                    rows,
                 )
-                await mark_delivered_for_outbox(tx, message.id)
+                await mark_delivered_for_outboxes(tx, [message.id for message in accepted])
+        except BaseException:
+            self._accepted = accepted + self._accepted  # still held: tried again on release
+            raise
+        for message in accepted:
             self._held.discard(message.id)
             log.info("mail #%d (%s) sent", message.id, message.kind)
-            return
-        await self._record_many([message], outcome)
 
     async def _record_many(self, messages: Iterable[OutboxMessage], outcome: Outcome) -> None:
         """A failed attempt for each message: back to `queued` later, or `failed` for good."""

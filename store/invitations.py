@@ -64,6 +64,7 @@ __all__ = [
     "list_invitations",
     "mark_bounced_for_outbox",
     "mark_delivered_for_outbox",
+    "mark_delivered_for_outboxes",
     "preview_invitations",
     "preview_text",
     "resend_invitation",
@@ -744,6 +745,22 @@ async def mark_delivered_for_outbox(tx: Transaction, outbox_id: int) -> int | No
     await tx.execute("UPDATE invitations SET status = 'pending' WHERE id = ?", (row["id"],))
     tx.touch("invitations")
     return int(row["id"])
+
+
+async def mark_delivered_for_outboxes(tx: Transaction, outbox_ids: Sequence[int]) -> list[int]:
+    """`mark_delivered_for_outbox` for a batch of accepted messages, in one statement; returns
+    the ids of the invitations that are pending again (almost always none)."""
+    if not outbox_ids:
+        return []
+    rows = await tx.fetchall(
+        """UPDATE invitations SET status = 'pending'
+            WHERE status = 'bounced' AND outbox_id IN (SELECT value FROM json_each(?))
+        RETURNING id""",
+        (msgspec.json.encode(list(outbox_ids)).decode(),),
+    )
+    if rows:
+        tx.touch("invitations")
+    return [int(row["id"]) for row in rows]
 
 
 # --- acceptance ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ subject itself) and the values given to `store.outbox.enqueue`. A missing value 
 (StrictUndefined), never an empty string in someone's inbox.
 """
 
-from .message import HeaderInjectionError, build_message, fold_header_text
+from .message import HeaderInjectionError, build_message, fold_header_text, message_bytes
 from .render import RenderedEmail, TemplateProblem, known_kinds, render
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "build_message",
     "fold_header_text",
     "known_kinds",
+    "message_bytes",
     "render",
 ]
