@@ -9,8 +9,12 @@ from typing import Any
 from textual.widgets import Checkbox, RadioSet
 
 from console.app import UsherApp
+from console.dialogs.bulk_result import result_notes
 from console.dialogs.link_form import LinkFormDialog
+from console.words import counted
 from store import Settings
+from store.bulk import BulkResult
+from store.bulk_lines import EXISTS, BulkLine
 from store.links import LinkDraft
 from store.migrations import LEVELS
 
@@ -58,3 +62,30 @@ async def test_link_form_toggles_read_on_and_off_without_colour(settings: Settin
         levels = dialog.query_one("#level", RadioSet)
         marks = [str(getattr(b.render(), "plain", "")) for b in levels.query("RadioButton")]
         assert [mark[:3] for mark in marks] == ["( )", "( )", "(•)", "( )"]
+
+
+def bulk_result(*, emails: int, skipped: int) -> BulkResult:
+    lines = tuple(
+        BulkLine(line=n + 2, input=f"bad{n}", email=f"bad{n}", problems=(EXISTS,))
+        for n in range(skipped)
+    )
+    return BulkResult(
+        batch_id="b1",
+        level="member",
+        passwords="link",
+        total=1 + skipped,
+        created=(),
+        skipped=lines,
+        emails_queued=emails,
+    )
+
+
+def test_bulk_result_notes_agree_in_number() -> None:
+    one = result_notes(bulk_result(emails=1, skipped=1), smtp=True)
+    assert "1 email with a set-password link queued." in one
+    assert any(note.startswith("1 line skipped") for note in one)
+    two = result_notes(bulk_result(emails=2, skipped=2), smtp=True)
+    assert "2 emails with a set-password link queued." in two
+    assert any(note.startswith("2 lines skipped") for note in two)
+    assert counted(1, "one-time password") == "1 one-time password"
+    assert counted(1_000, "skipped line") == "1,000 skipped lines"
