@@ -10,13 +10,19 @@ from textual.widgets import Checkbox, RadioSet
 
 from console.app import UsherApp
 from console.dialogs.bulk_result import result_notes
+from console.dialogs.confirm import ConfirmDialog
+from console.dialogs.erase_user import ask_and_erase
 from console.dialogs.link_form import LinkFormDialog
+from console.screens.base import UsherScreen
 from console.words import counted
-from store import Settings
+from store import Settings, Store
 from store.bulk import BulkResult
 from store.bulk_lines import EXISTS, BulkLine
 from store.links import LinkDraft
 from store.migrations import LEVELS
+
+from .fixtures_users import add_user
+from .test_approvals_console import Recorder, until
 
 SIZE = (80, 24)
 
@@ -89,3 +95,20 @@ def test_bulk_result_notes_agree_in_number() -> None:
     assert any(note.startswith("2 lines skipped") for note in two)
     assert counted(1, "one-time password") == "1 one-time password"
     assert counted(1_000, "skipped line") == "1,000 skipped lines"
+
+
+async def test_erased_message_names_the_address_and_id(settings: Settings) -> None:
+    async with await Store.open(settings, watch=False) as store:
+        user_id = await add_user(store, "ann@acme.org", first="Ann", status="active")
+    recorder = Recorder()
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE, message_hook=recorder) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, UsherScreen)
+        await ask_and_erase(screen, user_id)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: recorder.saw("Erased"))
+    [message] = [m for m in recorder.messages if m.startswith("Erased")]
+    assert "ann@acme.org" in message and f"#{user_id}" in message
