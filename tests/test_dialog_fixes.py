@@ -6,21 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import Checkbox, RadioSet
+from textual.widgets import Checkbox, DataTable, RadioSet
 
 from console.app import UsherApp
 from console.dialogs.bulk_result import result_notes
 from console.dialogs.confirm import ConfirmDialog
 from console.dialogs.erase_user import ask_and_erase
+from console.dialogs.link_details import LinkDetailsScreen
 from console.dialogs.link_form import LinkFormDialog
 from console.screens.base import UsherScreen
 from console.words import counted
 from store import Settings, Store
 from store.bulk import BulkResult
 from store.bulk_lines import EXISTS, BulkLine
-from store.links import LinkDraft
+from store.links import LinkDraft, link_members
 from store.migrations import LEVELS
 
+from .fixtures_links import make_link
 from .fixtures_users import add_user
 from .test_approvals_console import Recorder, until
 
@@ -112,3 +114,33 @@ async def test_erased_message_names_the_address_and_id(settings: Settings) -> No
         await until(pilot, lambda: recorder.saw("Erased"))
     [message] = [m for m in recorder.messages if m.startswith("Erased")]
     assert "ann@acme.org" in message and f"#{user_id}" in message
+
+
+async def test_link_details_clips_long_cells_so_every_column_fits_at_80(
+    settings: Settings,
+) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.store is not None
+        link = await make_link(app.store, label="Spring")
+        long_name = "Bartholomew-Maximilian " * 3
+        await add_user(
+            app.store,
+            "bartholomew.maximilian.von.longname@very-long-department.example.org",
+            first=long_name,
+            last="Featherstonehaugh",
+            source="link",
+            link_id=link.id,
+        )
+        members = await link_members(app.store, link.id)
+        app.push_screen(LinkDetailsScreen(link, link.url(app.settings), members))
+        await until(pilot, lambda: isinstance(app.screen, LinkDetailsScreen))
+        table = app.screen.query_one("#members", DataTable)
+        await pilot.pause()
+        assert table.row_count == 1
+        name = table.get_row_at(0)[0]
+        assert name.plain.startswith("Bartholomew") and name.plain.endswith("…")
+        # Every column (Joined and State included) fits: nothing to scroll sideways.
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert table.max_scroll_x == 0
