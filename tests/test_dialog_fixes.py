@@ -17,16 +17,22 @@ from console.dialogs.link_form import LinkFormDialog
 from console.screens.base import UsherScreen
 from console.words import counted
 from store import Settings, Store
-from store.bulk import BulkResult
+from store.bulk import BulkOptions, BulkResult, create_batch, preview
 from store.bulk_lines import EXISTS, BulkLine
 from store.links import LinkDraft, link_members
 from store.migrations import LEVELS
+from store.single_user import NewUserForm, UserAdded
+from store.single_user import add_user as add_single_user
+from store.users import get_user, user_history
 
-from .fixtures_links import make_link
+from .fixtures_links import fast_store, make_link
 from .fixtures_users import add_user
 from .test_approvals_console import Recorder, until
 
 SIZE = (80, 24)
+ACTOR = "alice (ssh 10.0.0.7)"
+
+__all__ = ["fast_store"]
 
 
 async def test_link_form_lists_levels_in_store_order_and_arrows_start_at_member(
@@ -144,3 +150,22 @@ async def test_link_details_clips_long_cells_so_every_column_fits_at_80(
         # Every column (Joined and State included) fits: nothing to scroll sideways.
         assert table.virtual_size.width <= table.scrollable_content_region.width
         assert table.max_scroll_x == 0
+
+
+async def test_history_shows_the_creation_of_bulk_and_single_users(fast_store: Store) -> None:
+    options = BulkOptions(passwords="random", level="viewer")
+    parsed = await preview(fast_store, "Ann Lee, ann@acme.org\nBob, bob@acme.org", "random")
+    result = await create_batch(fast_store, parsed, options, actor=ACTOR)
+    assert len(result.created) == 2
+    added = await add_single_user(
+        fast_store, NewUserForm(first_name="Cy", email="cy@acme.org"), actor=ACTOR
+    )
+    assert isinstance(added, UserAdded)
+    for created in result.created:
+        user = await get_user(fast_store.engine, created.user_id)
+        assert user is not None
+        history = await user_history(fast_store.engine, user)
+        assert [(e.action, e.actor) for e in history] == [("users_imported", ACTOR)]
+        assert history[0].detail_values()["batch_id"] == result.batch_id
+    history = await user_history(fast_store.engine, added.user)
+    assert [(e.action, e.actor) for e in history] == [("user_added", ACTOR)]
