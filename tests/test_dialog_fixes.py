@@ -4,6 +4,8 @@ a bulk-imported user's history, and the console actor without $USER."""
 
 from __future__ import annotations
 
+import os
+import pwd
 from typing import Any
 
 from textual.widgets import Checkbox, DataTable, RadioSet
@@ -17,6 +19,7 @@ from console.dialogs.link_form import LinkFormDialog
 from console.screens.base import UsherScreen
 from console.words import counted
 from store import Settings, Store
+from store.audit import console_actor
 from store.bulk import BulkOptions, BulkResult, create_batch, preview
 from store.bulk_lines import EXISTS, BulkLine
 from store.links import LinkDraft, link_members
@@ -169,3 +172,13 @@ async def test_history_shows_the_creation_of_bulk_and_single_users(fast_store: S
         assert history[0].detail_values()["batch_id"] == result.batch_id
     history = await user_history(fast_store.engine, added.user)
     assert [(e.action, e.actor) for e in history] == [("user_added", ACTOR)]
+
+
+def test_console_actor_falls_back_to_the_os_account() -> None:
+    account = pwd.getpwuid(os.geteuid()).pw_name
+    assert console_actor({}) == account
+    assert console_actor({"SSH_CONNECTION": "10.0.0.7 5123 10.0.0.1 22"}) == (
+        f"{account} (ssh 10.0.0.7)"
+    )
+    assert console_actor({"SUDO_USER": "alice", "USER": "usher"}) == "alice"
+    assert console_actor({"LOGNAME": "bob"}) == "bob"
