@@ -89,7 +89,7 @@ def bulk_result(*, emails: int, skipped: int) -> BulkResult:
     return BulkResult(
         batch_id="b1",
         level="member",
-        passwords="link",
+        passwords="random",
         total=1 + skipped,
         created=(),
         skipped=lines,
