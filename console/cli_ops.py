@@ -16,6 +16,7 @@ from store.housekeeping import HousekeepingReport, run_housekeeping
 from store.instance_lock import DatabaseInUse
 
 from .cli import EXIT_OK, CliError
+from .words import counted
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -60,7 +61,10 @@ def run_backup(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "json", False):
         print(msgspec.json.encode(report).decode())
     else:
-        print(f"Backed up {report.users} users to {report.path} ({report.bytes:,} bytes).")
+        print(
+            f"Backed up {counted(report.users, 'user')} to {report.path} "
+            f"({counted(report.bytes, 'byte')})."
+        )
     return EXIT_OK
 
 

@@ -32,6 +32,7 @@ from store.clock import to_db
 from store.migrations import LEVELS
 
 from .cli import EXIT_FAILED, EXIT_OK, CliError
+from .words import counted
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 PROGRESS_LINE_EVERY = 1.0
@@ -272,7 +273,7 @@ def _print_preview(parsed: ParsedLines, options: BulkOptions, as_json: bool) -> 
         return
     print("Dry run: nothing was written.")
     print(
-        f"Would create {parsed.ready_count:,} of {parsed.total:,} accounts "
+        f"Would create {parsed.ready_count:,} of {counted(parsed.total, 'account')} "
         f"(level {options.level}, passwords {options.passwords})."
     )
     _print_skipped(parsed.problems)
@@ -280,7 +281,7 @@ def _print_preview(parsed: ParsedLines, options: BulkOptions, as_json: bool) -> 
 
 def _print_skipped(lines: list[BulkLine]) -> None:
     if lines:
-        print(f"Skipped {len(lines):,} line{'s' if len(lines) != 1 else ''}:")
+        print(f"Skipped {counted(len(lines), 'line')}:")
         print("\n".join(_problem_lines(lines)))
 
 
@@ -319,7 +320,7 @@ def _print_result(result: BulkResult, settings: Settings, as_json: bool) -> None
     )
     if result.emails_queued:
         where = "queued" if settings.smtp_configured else "kept in the outbox (no SMTP)"
-        print(f"{result.emails_queued:,} emails {where}.")
+        print(f"{counted(result.emails_queued, 'email')} {where}.")
     _print_skipped(list(result.skipped))
     if result.credentials:
         expires = result.credentials[0].expires_at.strftime("%Y-%m-%d %H:%M UTC")

@@ -18,6 +18,7 @@ from store.users_export import FORMATS, ExportError, Format, export_text, export
 
 from .cli import EXIT_OK, CliError
 from .cli_users import users_commands
+from .words import counted
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -96,7 +97,8 @@ def run_delete(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
         for entry in erased:
             print(
                 f"erased {entry.user_id} (now {entry.pseudonym} in the audit log; "
-                f"{entry.invitations_removed} invitations, {entry.messages_removed} messages "
+                f"{counted(entry.invitations_removed, 'invitation')}, "
+                f"{counted(entry.messages_removed, 'message')} "
                 "removed)",
                 file=out,
             )

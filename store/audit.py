@@ -4,6 +4,7 @@ web actions name the client IP."""
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,14 +16,25 @@ from .text import clean_line
 
 
 def console_actor(environ: Mapping[str, str] | None = None) -> str:
-    """`alice` or `alice (ssh 10.0.0.7)`: the person behind the service account, if known."""
+    """`alice` or `alice (ssh 10.0.0.7)`: the person behind the service account, if known.
+
+    `SUDO_USER` first (the admin behind `sudo -u usher`), then `USER`/`LOGNAME`, then the
+    account the process runs as (cron, systemd and `env -i` leave those variables unset)."""
     env = os.environ if environ is None else environ
-    name = env.get("SUDO_USER") or env.get("USER") or env.get("LOGNAME") or "unknown"
+    name = env.get("SUDO_USER") or env.get("USER") or env.get("LOGNAME") or os_account()
     ssh = env.get("SSH_CONNECTION", "").split()
     actor = clean_line(name)
     if ssh:
         actor += f" (ssh {clean_line(ssh[0])})"
     return actor
+
+
+def os_account() -> str:
+    """The name of the account this process runs as, or `unknown` when it has none."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (some containers)
+        return "unknown"
 
 
 def web_actor(client_ip: str) -> str:

@@ -14,7 +14,8 @@ from typing import Any, Literal, NoReturn, cast, get_args
 import msgspec
 
 from .audit import record
-from .clock import db_now
+from .bulk import AUDIT_ACTION as BULK_AUDIT_ACTION
+from .clock import db_now, to_db
 from .core import Store
 from .csv_safe import write_csv
 from .engine import Engine, Transaction
@@ -183,12 +184,34 @@ async def resolve_users(engine: Engine, refs: Iterable[str]) -> tuple[list[UserV
 
 
 async def user_history(engine: Engine, user: User, limit: int = 200) -> list[AuditEntry]:
-    """What happened to this person, newest first: audit entries whose subject is their email."""
+    """What happened to this person, newest first: audit entries whose subject is their email,
+    and for a bulk-imported person their batch's one entry (a batch is audited once, under
+    "N of M accounts", with its `batch_id` in the details: never their address)."""
     rows = await engine.fetchall(
         "SELECT * FROM audit WHERE subject = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?",
         (user.email, limit),
     )
-    return from_rows(rows, AuditEntry)
+    entries = from_rows(rows, AuditEntry)
+    if user.batch_id is not None:
+        batch = await _batch_entry(engine, user)
+        if batch is not None and all(entry.id != batch.id for entry in entries):
+            entries = sorted([*entries, batch], key=lambda entry: entry.id, reverse=True)[:limit]
+    return entries
+
+
+CLOCK_SLACK = timedelta(minutes=1)
+"""Looked for from a little before their creation, in case the clock stepped back meanwhile."""
+
+
+async def _batch_entry(engine: Engine, user: User) -> AuditEntry | None:
+    """The audit entry of the batch that created `user`. It commits with their row, timed after
+    it: the `at` index walks forward from their creation and stops at the first match."""
+    row = await engine.fetchone(
+        "SELECT * FROM audit WHERE at >= ? AND action = ? "
+        "AND json_extract(details, '$.batch_id') = ? ORDER BY at, id LIMIT 1",
+        (to_db(user.created_at - CLOCK_SLACK), BULK_AUDIT_ACTION, user.batch_id),
+    )
+    return None if row is None else from_row(row, AuditEntry)
 
 
 def chunked(values: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:

@@ -19,6 +19,7 @@ from store.bulk import BulkResult, write_credentials, write_problem_report
 from store.csv_safe import ExportError
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
+from ..words import counted
 from .ask import AskDialog
 from .path import PathDialog
 
@@ -27,10 +28,10 @@ def result_notes(result: BulkResult, smtp: bool) -> list[str]:
     notes = [f"Level {result.level} · passwords: {result.passwords}"]
     if result.emails_queued:
         where = "queued" if smtp else "kept in the Outbox (no SMTP configured)"
-        notes.append(f"{result.emails_queued:,} emails with a set-password link {where}.")
+        notes.append(f"{counted(result.emails_queued, 'email')} with a set-password link {where}.")
     skipped = len(result.skipped)
     notes.append(
-        f"{skipped:,} line{'s' if skipped != 1 else ''} skipped (below; x saves the report)."
+        f"{counted(skipped, 'line')} skipped (below; x saves the report)."
         if skipped
         else "No line was skipped."
     )
@@ -143,7 +144,7 @@ class BulkResultDialog(ModalScreen[None]):
             self.notify(f"Not saved: {error}", severity="error", timeout=8)
             return
         self.passwords_saved_to = path
-        self.notify(f"Saved {count:,} one-time passwords to {path} (mode 0600).")
+        self.notify(f"Saved {counted(count, 'one-time password')} to {path} (mode 0600).")
 
     def action_export_problems(self) -> None:
         self.app.push_screen(
@@ -165,7 +166,7 @@ class BulkResultDialog(ModalScreen[None]):
         except (ExportError, OSError) as error:
             self.notify(f"Not exported: {error}", severity="error", timeout=8)
             return
-        self.notify(f"Exported {count:,} skipped lines to {path}.")
+        self.notify(f"Exported {counted(count, 'skipped line')} to {path}.")
 
     def action_close(self) -> None:
         if self.result.credentials and self.passwords_saved_to is None:

@@ -34,6 +34,8 @@ async def ask_and_erase(screen: UsherScreen, user_id: int) -> None:
         screen.notify("That user is gone already.", severity="warning")
         return
 
+    who = clean_line(user.email)
+
     async def answered(yes: bool | None) -> None:
         current = screen.usher.store
         if not yes or current is None:
@@ -45,7 +47,10 @@ async def ask_and_erase(screen: UsherScreen, user_id: int) -> None:
             return
         if report.erased:
             alias = report.erased[0].pseudonym
-            screen.notify(f"Erased; the audit log now says {alias}.", markup=False)
+            # Named from what was read before the erasure: the data itself is gone now.
+            screen.notify(
+                f"Erased {who} (user #{user_id}); the audit log now says {alias}.", markup=False
+            )
         else:
             screen.notify("That user is gone already.", severity="warning")
 

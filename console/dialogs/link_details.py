@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from store.clock import ago
 from store.links import Link, format_domains
 from store.records import User
+from store.text import clean_line
 
 from .qr import QrScreen
 
@@ -24,6 +25,20 @@ STATUS_STYLE = {
     "rejected": "red",
     "disabled": "red",
 }
+
+
+NAME_WIDTH = 16
+EMAIL_WIDTH = 25
+"""Name and email cells are cut to these at 80 columns (the dialog's narrowest), so "Joined" and
+"State" stay on screen; a wider terminal gives them the spare columns, up to the dialog's 100."""
+
+
+def clip(text: str, width: int) -> Text:
+    """`text` cut to `width` cells with an ellipsis (one long name cannot push columns off)."""
+    out = Text(text)
+    if out.cell_len > width:
+        out.truncate(width, overflow="ellipsis")
+    return out
 
 
 def link_facts(link: Link) -> Text:
@@ -82,10 +97,13 @@ class LinkDetailsScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("Name", "Email", "Joined", "State")
+        spare = max(0, min(self.app.size.width, 100) - 80)
+        name_width = NAME_WIDTH + spare * 2 // 5
+        email_width = EMAIL_WIDTH + spare - spare * 2 // 5
         for user in self.members:
             table.add_row(
-                Text(user.name),
-                Text(user.email),
+                clip(clean_line(user.name), name_width),
+                clip(clean_line(user.email), email_width),
                 Text(ago(user.created_at)),
                 Text(user.status, style=STATUS_STYLE.get(user.status, "")),
                 key=str(user.id),
