@@ -33,14 +33,6 @@ from store.records import Level
 
 from ..widgets.toggles import Choice, Tick
 
-LEVEL_CHOICES: list[tuple[str, Level]] = [
-    ("Member", "member"),
-    ("Viewer", "viewer"),
-    ("Manager", "manager"),
-    ("Admin", "admin"),
-]
-"""Only the Add user screen still reads this (its own level list is on its way); this dialog
-lists `store.migrations.LEVELS`, most rights first, like the Invite and Bulk screens."""
 DEFAULT_LEVEL: Level = "member"
 KEEP = "keep"
 
@@ -287,4 +279,4 @@ class _FieldError(Exception):
         self.field = field
 
 
-__all__ = ["LEVEL_CHOICES", "LinkFormDialog"]
+__all__ = ["LinkFormDialog"]
