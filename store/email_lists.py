@@ -493,3 +493,15 @@ def parse_email_list(text: str) -> ParsedList:
                 name = ""
             entries.append(ListEntry(line=number, address=address, name=name))
     return ParsedList(entries=entries, problems=problems, header_line=header_line, lines=len(lines))
+
+
+def lines_to_fix(text: str, parsed: ParsedList) -> str:
+    """The pasted lines holding something that is not an address (with the header line, if
+    there was one), so that after sending the admin is left with exactly what still needs them."""
+    wanted = {problem.line for problem in parsed.invalid}
+    if not wanted:
+        return ""
+    if parsed.header_line is not None:
+        wanted.add(parsed.header_line)
+    lines = _LINE_BREAK.split(text)
+    return "\n".join(line for number, line in enumerate(lines, start=1) if number in wanted)

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from store.addresses import AddressProblem, address_key, normalise_address
-from store.email_lists import ParsedList, parse_email_list, split_name
+from store.email_lists import ParsedList, lines_to_fix, parse_email_list, split_name
 
 
 def found(parsed: ParsedList) -> list[tuple[int, str, str]]:
@@ -321,3 +321,11 @@ def test_line_numbers_are_right(lines: list[list[tuple[str, str]]]) -> None:
         assert address_key(duplicate.text) in {
             address_key(a) for a in written_lines[duplicate.line - 1].split(", ") if a
         }
+
+
+def test_lines_to_fix_keeps_only_what_is_not_an_address_and_the_header() -> None:
+    text = "Name,Email\r\nAnn,ann@x.org\nBob,bob@@y.org\n\nCy,cy@z.org\nAnn,ann@x.org"
+    assert lines_to_fix(text, parse_email_list(text)) == "Name,Email\nBob,bob@@y.org"
+    loose = "ann@x.org; bad@@x.org\nbob@y.org\nann@x.org"
+    assert lines_to_fix(loose, parse_email_list(loose)) == "ann@x.org; bad@@x.org"
+    assert lines_to_fix("ann@x.org\nann@x.org", parse_email_list("ann@x.org\nann@x.org")) == ""

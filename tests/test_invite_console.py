@@ -108,8 +108,9 @@ async def test_paste_preview_and_send(settings: Settings) -> None:
         assert invitations["ann@x.org"].message == "See you Monday"
         emails = await store.engine.scalar("SELECT count(*) FROM outbox WHERE kind = 'invitation'")
         assert emails == 3  # di's first email was superseded by the re-invite
-        assert app.screen.query_one("#paste", TextArea).text == ""
-        await wait_for_summary(pilot, "Nothing pasted yet")
+        # What was not an address stays (with the header) to be corrected and sent.
+        assert app.screen.query_one("#paste", TextArea).text == "Name,Email\nBob Stone,bob@@y.org"
+        assert "1 not an address" in await wait_for_summary(pilot, "1 not an address")
 
 
 async def test_cancel_sends_nothing_and_empty_paste_says_so(settings: Settings) -> None:

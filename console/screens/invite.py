@@ -32,7 +32,7 @@ from textual.widgets import (
 
 from store.audit import console_actor
 from store.clock import ago, now
-from store.email_lists import ParsedList, parse_email_list
+from store.email_lists import ParsedList, lines_to_fix, parse_email_list
 from store.invitations import (
     INVITATION_VALID,
     MAX_MESSAGE,
@@ -384,9 +384,16 @@ class InviteScreen(UsherScreen):
         note = f"Sent {result.sent:,} invitation{'s' if result.sent != 1 else ''} as {level}"
         if result.skipped:
             note += f"; skipped {result.skipped:,} (account or pending invitation)"
+        to_fix = lines_to_fix(text, parsed)
+        if to_fix:
+            count = len(parsed.invalid)
+            note += (
+                f". {count:,} {'entry is' if count == 1 else 'entries are'} not an address: "
+                "left in the box to correct and send"
+            )
         self.notify(note + ".", title="Invitations sent", markup=False)
         self.query_one("#message", Input).value = ""
-        self.query_one("#paste", TextArea).clear()
+        self.query_one("#paste", TextArea).load_text(to_fix)
 
     def action_clear(self) -> None:
         """Empty the paste box (ctrl+z brings the text back)."""
