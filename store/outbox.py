@@ -216,14 +216,6 @@ async def get_message(store: Store, message_id: int) -> OutboxMessage | None:
     return from_row(row, OutboxMessage) if row else None
 
 
-async def status_counts(store: Store) -> dict[str, int]:
-    """Messages per status, every status present (zero when none)."""
-    rows = await store.engine.fetchall("SELECT status, count(*) AS n FROM outbox GROUP BY status")
-    counts = dict.fromkeys(OUTBOX_STATUSES, 0)
-    counts.update({str(row["status"]): int(row["n"]) for row in rows})
-    return counts
-
-
 def _need_channel(settings: Settings, channel: str, what: str) -> None:
     """Webhooks need USHER_WEBHOOK_URL where emails need SMTP."""
     if channel == "webhook":

@@ -149,19 +149,6 @@ async def get_user(engine: Engine, user_id: int) -> UserView | None:
     return None if row is None else from_row(row, UserView)
 
 
-async def get_users(engine: Engine, user_ids: Collection[int]) -> list[UserView]:
-    """The users with these ids (unknown ids are left out), in id order."""
-    found: list[UserView] = []
-    for chunk in chunked(sorted(set(user_ids))):
-        marks = ",".join("?" * len(chunk))
-        rows = await engine.fetchall(
-            f"{_SELECT} WHERE u.id IN ({marks}) ORDER BY u.id",
-            chunk,
-        )
-        found += from_rows(rows, UserView)
-    return found
-
-
 async def resolve_users(engine: Engine, refs: Iterable[str]) -> tuple[list[UserView], list[str]]:
     """People named on a command line by numeric id or email: (found, refs not found).
 
