@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 ## Everything CI runs: lint, types, and the whole test suite (the 20 slowest tests listed)
 test: $(STAMP) system-packages lint
