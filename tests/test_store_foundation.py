@@ -299,3 +299,22 @@ def test_addresses_are_validated_without_dns() -> None:
     ]:
         with pytest.raises(AddressProblem, match=reason):
             normalise_address(bad)
+
+
+async def test_hash_all_hashes_every_password_in_order_on_its_own_threads() -> None:
+    hasher = Hasher()
+    passwords = [f"correct horse battery {i}" for i in range(6)]
+    reported: list[int] = []
+    hashes = await hasher.hash_all(passwords, progress=reported.append)
+    assert sum(reported) == len(passwords) == hasher.calls
+    for password, hashed in zip(passwords, hashes, strict=True):
+        assert hashed is not None and await hasher.verify(hashed, password)
+
+
+async def test_hash_all_stops_before_the_next_hash_when_asked() -> None:
+    hasher = Hasher()
+    hashes = await hasher.hash_all(
+        [f"correct horse battery {i}" for i in range(40)], should_stop=lambda: hasher.calls >= 3
+    )
+    done = [hashed for hashed in hashes if hashed is not None]
+    assert 3 <= len(done) < 40 and hasher.calls == len(done)
