@@ -19,7 +19,7 @@ from typing import Literal
 
 import msgspec
 
-from .addresses import AddressProblem, domain_of, normalise_address
+from .addresses import AddressProblem, UndeliverableAddress, domain_of, normalise_address
 from .audit import record
 from .clock import db_now, from_db, now, to_db
 from .core import Store
@@ -162,6 +162,8 @@ def check_email_address(text: str) -> str:
         raise ValueError("Enter your email address")
     try:
         return normalise_address(text)
+    except UndeliverableAddress as problem:
+        raise ValueError(str(problem)) from None
     except AddressProblem as problem:
         raise ValueError(
             f"Enter an email address in the correct format, like name@example.org ({problem})"

@@ -34,7 +34,7 @@ from .accounts_create import (
     hashed_credential,
     one_time_credential,
 )
-from .addresses import AddressProblem, normalise_address
+from .addresses import AddressProblem, UndeliverableAddress, normalise_address
 from .engine import Engine
 from .passwords import password_problem
 from .records import Level
@@ -130,6 +130,8 @@ def _email_problem(value: str) -> str | None:
         return "Enter their email address"
     try:
         normalise_address(value)
+    except UndeliverableAddress as problem:
+        return str(problem)
     except AddressProblem as problem:
         return f"Not an email address: {problem}"
     return None
