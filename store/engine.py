@@ -33,6 +33,9 @@ i.e. `data_version()` (the change feed polls it every 100 ms) ran this recently.
 
 Row = sqlite3.Row
 
+MigrationStep = Callable[[sqlite3.Connection], None]
+"""A migration written in Python: runs in the connection's thread, inside the transaction."""
+
 
 class DatabaseError(Exception):
     """The database cannot be used (missing folder, not a database, locked, too new)."""
@@ -355,28 +358,47 @@ class Engine:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def migrate(self, version: int, script: str) -> bool:
+    async def migrate(self, version: int, script: str | MigrationStep) -> bool:
         """Bring the schema to `version` by running `script`, unless it is there already.
+
+        `script` is SQL, or a function run with the raw connection in the migration's
+        transaction (for steps SQL cannot do alone, such as a table rebuild).
 
         Checked and applied in one `BEGIN IMMEDIATE` transaction, so two processes opening a
         new file at once apply each migration exactly once. Returns whether it ran.
+        Foreign keys are off meanwhile (SQLite ignores the pragma inside a transaction, and
+        a table rebuild's DROP would otherwise cascade into the tables that reference it);
+        `foreign_key_check` must come back empty before the commit.
         """
         async with self._write_lock:
-            await _run(self._writer, "BEGIN IMMEDIATE")
+            await _run(self._writer, "PRAGMA foreign_keys = OFF")
             try:
+                await _run(self._writer, "BEGIN IMMEDIATE")
                 async with self._writer.execute("PRAGMA user_version") as cursor:
                     row = await cursor.fetchone()
                 if row is not None and int(row[0]) >= version:
                     await _run(self._writer, "ROLLBACK")
                     return False
-                for statement in _split_statements(script):
-                    await _run(self._writer, statement)
+                if isinstance(script, str):
+                    for statement in _split_statements(script):
+                        await _run(self._writer, statement)
+                else:
+                    await _call(self._writer, script)
+                broken = await _call(
+                    self._writer, lambda db: _fetchall(db, "PRAGMA foreign_key_check", ())
+                )
+                if broken:
+                    raise DatabaseError(
+                        f"migration {version} would break {len(broken)} foreign key(s), "
+                        f"e.g. in table {broken[0][0]!r}: nothing was changed"
+                    )
                 await _run(self._writer, f"PRAGMA user_version = {int(version)}")
                 await _run(self._writer, "COMMIT")
             except BaseException:
                 await _rollback(self._writer)
                 raise
             finally:
+                await _run(self._writer, "PRAGMA foreign_keys = ON")
                 self._changed()
         return True
 
