@@ -368,7 +368,8 @@ class Engine:
         new file at once apply each migration exactly once. Returns whether it ran.
         Foreign keys are off meanwhile (SQLite ignores the pragma inside a transaction, and
         a table rebuild's DROP would otherwise cascade into the tables that reference it);
-        `foreign_key_check` must come back empty before the commit.
+        `foreign_key_check` must find nothing the migration broke before the commit (what was
+        broken before, e.g. by a hand edit with foreign keys off, does not stop it).
         """
         async with self._write_lock:
             await _run(self._writer, "PRAGMA foreign_keys = OFF")
@@ -379,18 +380,17 @@ class Engine:
                 if row is not None and int(row[0]) >= version:
                     await _run(self._writer, "ROLLBACK")
                     return False
+                already_broken = await _call(self._writer, _broken_references)
                 if isinstance(script, str):
                     for statement in _split_statements(script):
                         await _run(self._writer, statement)
                 else:
                     await _call(self._writer, script)
-                broken = await _call(
-                    self._writer, lambda db: _fetchall(db, "PRAGMA foreign_key_check", ())
-                )
+                broken = await _call(self._writer, _broken_references) - already_broken
                 if broken:
                     raise DatabaseError(
                         f"migration {version} would break {len(broken)} foreign key(s), "
-                        f"e.g. in table {broken[0][0]!r}: nothing was changed"
+                        f"e.g. in table {next(iter(broken))[0]!r}: nothing was changed"
                     )
                 await _run(self._writer, f"PRAGMA user_version = {int(version)}")
                 await _run(self._writer, "COMMIT")
@@ -418,6 +418,12 @@ class Engine:
         """An online, consistent copy (later used by `usher backup`)."""
         async with self._write_lock, self._writer.execute("VACUUM INTO ?", (target,)) as cursor:
             await cursor.fetchall()
+
+
+def _broken_references(db: sqlite3.Connection) -> set[tuple[Any, ...]]:
+    """`PRAGMA foreign_key_check`: (table, rowid, parent table, key index) of each dangling
+    reference."""
+    return {tuple(row) for row in _fetchall(db, "PRAGMA foreign_key_check", ())}
 
 
 def _split_statements(script: str) -> list[str]:
