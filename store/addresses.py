@@ -80,28 +80,40 @@ def local_part_problem(local: str) -> str | None:
     return None
 
 
+def _fold(text: str) -> str:
+    """NFKC + casefold, in Unicode's order for identifiers (NFKC(casefold(NFKD(casefold(NFD)))),
+    definition D146): a single NFKC + casefold is not stable, folding its own output again
+    can change it (e.g. U+01F0), and a key must be the same however often it is taken."""
+    nfd = unicodedata.normalize("NFD", text).casefold()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", nfd).casefold())
+
+
 @lru_cache(maxsize=4096)
 def _domain_key(domain: str) -> str:
-    """The domain in IDNA (punycode, lower-case) form; NFKC + casefold when IDNA refuses it."""
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError:
-        return unicodedata.normalize("NFKC", domain).casefold()
-    except UnicodeError:
-        return unicodedata.normalize("NFKC", domain).casefold()
+    """The domain in IDNA form (UTS 46 mapping: case, width; punycode): `faß.de` stays apart
+    from `fass.de`, as IDNA 2008 has it. Where IDNA refuses the domain (a stored row from
+    before, a word that is not an address) it is folded like a local part."""
+    folded = _fold(domain)
+    for candidate in (domain, folded):
+        try:
+            return idna.encode(candidate, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            continue
+    return folded
 
 
 def address_key(address: str) -> str:
     """The form two addresses are compared in, and the unique key of `users.email_key`:
-    NFKC + casefold of the part before the @, the domain IDNA-normalised (punycode).
+    the part before the @ NFKC-casefolded, the domain IDNA-normalised (punycode).
 
     Total: any string gets a key (stored rows from before the ASCII rule, words that are not
-    addresses), so fullwidth `\uff21lice@Acme.ORG`, `alice@acme.org` and `ALICE@acme.org` share one.
+    addresses), so fullwidth `\uff21lice@Acme.ORG`, `alice@acme.org` and `ALICE@acme.org`
+    share one.
     """
-    local, at, domain = address.strip().rpartition("@")
+    local, at, domain = address.rpartition("@")  # callers strip: folding may add spaces
     if not at:
-        return unicodedata.normalize("NFKC", domain).casefold()
-    return unicodedata.normalize("NFKC", local).casefold() + "@" + _domain_key(domain)
+        return _fold(domain)
+    return _fold(local) + "@" + _domain_key(domain)
 
 
 def domain_of(address: str) -> str:
