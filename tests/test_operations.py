@@ -23,8 +23,8 @@ from .helpers import ROOT, child_env, eventually, usher_command
 
 
 async def add_user(store: Store, email: str, status: str = "active", **extra: object) -> int:
-    columns = {"email": email, "email_key": address_key(email), "level": "member", "status": status}
-    columns.update(extra)
+    columns: dict[str, object] = {"email": email, "email_key": address_key(email)}
+    columns.update(level="member", status=status, **extra)
     columns.setdefault("created_at", to_db(now()))
     columns.setdefault("updated_at", columns["created_at"])
     names = ", ".join(columns)
