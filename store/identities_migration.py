@@ -36,13 +36,49 @@ _ID_COLUMN = re.compile(r"\bid\s+INTEGER\s+PRIMARY\s+KEY\b(?!\s+AUTOINCREMENT)",
 _HEADER = re.compile(r'^\s*CREATE\s+TABLE\s+"?(\w+)"?\s*\(', re.IGNORECASE)
 _PSEUDONYM = re.compile(r"user#(\d+)")
 _LINK_SUBJECT = re.compile(r"link #(\d+)")
-_JSON_IDS = {
-    "user_id": "users",
-    "outbox_id": "outbox",
-    "invitation_id": "invitations",
-    "link_id": "invite_links",
-}
-"""Keys of audit details and outbox payloads that hold another table's id."""
+
+
+_REFERENCES = [
+    ("users", "SELECT max(user_id) FROM action_tokens"),
+    ("users", "SELECT max(user_id) FROM sessions"),
+    ("outbox", "SELECT max(outbox_id) FROM invitations"),
+    ("invitations", "SELECT max(invitation_id) FROM users"),
+    ("invite_links", "SELECT max(link_id) FROM users"),
+    (
+        "users",
+        "SELECT max(CASE WHEN json_type(details, '$.user_id') = 'integer' "
+        "THEN json_extract(details, '$.user_id') END) FROM audit WHERE json_valid(details)",
+    ),
+    (
+        "outbox",
+        "SELECT max(CASE WHEN json_type(details, '$.outbox_id') = 'integer' "
+        "THEN json_extract(details, '$.outbox_id') END) FROM audit WHERE json_valid(details)",
+    ),
+    (
+        "invitations",
+        "SELECT max(CASE WHEN json_type(details, '$.invitation_id') = 'integer' "
+        "THEN json_extract(details, '$.invitation_id') END) FROM audit WHERE json_valid(details)",
+    ),
+    (
+        "invite_links",
+        "SELECT max(CASE WHEN json_type(details, '$.link_id') = 'integer' "
+        "THEN json_extract(details, '$.link_id') END) FROM audit WHERE json_valid(details)",
+    ),
+    (
+        "outbox",
+        "SELECT max(CASE WHEN json_type(details, '$.id') = 'integer' "
+        "THEN json_extract(details, '$.id') END) FROM audit WHERE json_valid(details) "
+        "AND action = 'mail_test_queued'",
+    ),
+    (
+        "users",
+        "SELECT max(CASE WHEN json_type(payload, '$.user.id') = 'integer' "
+        "THEN json_extract(payload, '$.user.id') END) FROM outbox WHERE json_valid(payload) "
+        "AND channel = 'webhook'",
+    ),
+]
+"""(table, query): ids of that table that other rows still name — references, `user_id`-style
+details in the audit log, the person in a webhook body."""
 
 
 def _max_id(db: sqlite3.Connection, table: str) -> int:
@@ -52,17 +88,6 @@ def _max_id(db: sqlite3.Connection, table: str) -> int:
 def _scalar(db: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
     row = db.execute(sql, params).fetchone()
     return None if row is None else row[0]
-
-
-def _walk(value: Any) -> Iterator[tuple[str, Any]]:
-    """(key, value) for every member of every object in decoded JSON."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield key, item
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
 
 
 def _text_columns(db: sqlite3.Connection) -> Iterator[tuple[str, str]]:
@@ -86,14 +111,8 @@ def highest_ids(db: sqlite3.Connection) -> dict[str, int]:
         if isinstance(value, int) and not isinstance(value, bool):
             seen[table] = max(seen[table], value)
 
-    for table, column in (
-        ("users", "SELECT max(user_id) FROM action_tokens"),
-        ("users", "SELECT max(user_id) FROM sessions"),
-        ("outbox", "SELECT max(outbox_id) FROM invitations"),
-        ("invitations", "SELECT max(invitation_id) FROM users"),
-        ("invite_links", "SELECT max(link_id) FROM users"),
-    ):
-        saw(table, _scalar(db, column))
+    for table, sql in _REFERENCES:
+        saw(table, _scalar(db, sql))
     for table, column in _text_columns(db):
         sql = f'SELECT "{column}" FROM "{table}" WHERE instr("{column}", ?) > 0'  # noqa: S608
         for (text,) in db.execute(sql, ("user#",)):
@@ -102,22 +121,6 @@ def highest_ids(db: sqlite3.Connection) -> dict[str, int]:
     for (subject,) in db.execute("SELECT subject FROM audit WHERE subject LIKE 'link #%'"):
         for match in _LINK_SUBJECT.finditer(str(subject)):
             saw("invite_links", int(match.group(1)))
-    documents = db.execute(
-        "SELECT action, details, 'audit' FROM audit "
-        "UNION ALL SELECT kind, payload, channel FROM outbox"
-    )
-    for action, text, source in documents:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            continue
-        for key, item in _walk(value):
-            if key in _JSON_IDS:
-                saw(_JSON_IDS[key], item)
-            elif key == "user" and source == "webhook" and isinstance(item, dict):
-                saw("users", item.get("id"))
-        if action == "mail_test_queued" and isinstance(value, dict):
-            saw("outbox", value.get("id"))
     return seen
 
 
