@@ -4,6 +4,7 @@ AUTOINCREMENT on a database that already holds rows, and keeps every one of them
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from store import Settings, Store
+from store import Settings, Store, load_settings
 from store.addresses import address_key
 from store.engine import Engine
 from store.erasure import erase_users
@@ -23,6 +24,8 @@ from store.single_user import AddressTaken, NewUserForm, UserAdded, add_user
 from store.users import resolve_users
 
 from .fixtures_links import GOOD_PASSWORD, fast_store
+from .fixtures_users import add_users, status_of, user_row
+from .helpers import run_usher
 
 __all__ = ["fast_store"]
 
@@ -318,3 +321,23 @@ async def test_lookups_by_address_use_the_key(fast_store: Store, settings: Setti
     assert [user.id for user in found] == [added.user.id] and unknown == ["bob@x.org"]
     session = await sign_in(fast_store, "Alice@XN--BCHER-KVA.DE", GOOD_PASSWORD, actor="web")
     assert session.user.id == added.user.id
+
+
+def test_the_command_line_finds_people_by_their_key(tmp_path: Path) -> None:
+    """`usher users approve|reject ADDRESS` with the domain in punycode or the address in
+    another case or width finds the one account it names."""
+    db = tmp_path / "u.db"
+
+    async def seed() -> None:
+        settings = load_settings({"db": str(db)}, environ={})
+        async with await Store.open(settings, watch=False) as store:
+            await add_users(store, [user_row("bo@bücher.de"), user_row("cy@acme.org")])
+
+    asyncio.run(seed())
+    approved = run_usher("users", "approve", "BO@xn--bcher-kva.DE", "--json", "--db", str(db))
+    assert approved.returncode == 0, approved.stderr
+    assert [u["email"] for u in json.loads(approved.stdout)["approved"]] == ["bo@bücher.de"]
+    rejected = run_usher("users", "reject", "\uff23\uff39@acme.org", "--db", str(db))
+    assert rejected.returncode == 0, rejected.stderr
+    assert status_of(db, "bo@bücher.de") == "active"
+    assert status_of(db, "cy@acme.org") == "rejected"
