@@ -125,8 +125,8 @@ def highest_ids(db: sqlite3.Connection) -> dict[str, int]:
 
 
 def _rebuild(db: sqlite3.Connection, table: str, extra: str = "") -> None:
-    """Recreate `table` with `id INTEGER PRIMARY KEY AUTOINCREMENT` (plus `extra` columns,
-    filled by `usher_v9_value(id, column)`), keeping its rows, indexes and triggers."""
+    """Recreate `table` with `id INTEGER PRIMARY KEY AUTOINCREMENT` (plus an `extra` column,
+    filled by `usher_v9_value(id)`), keeping its rows, indexes and triggers."""
     sql = str(
         _scalar(db, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
     )
@@ -150,7 +150,7 @@ def _rebuild(db: sqlite3.Connection, table: str, extra: str = "") -> None:
         new_sql = f"{new_sql[:close].rstrip()},\n    {extra}\n{new_sql[close:]}"
         extra_name = extra.split()[0]
         picked += f', "{extra_name}"'
-        sources += f", usher_v9_value(id, '{extra_name}')"
+        sources += ", usher_v9_value(id)"
     db.execute(new_sql)
     db.execute(f'INSERT INTO "{temporary}" ({picked}) SELECT {sources} FROM "{table}"')  # noqa: S608
     db.execute(f'DROP TABLE "{table}"')
@@ -196,12 +196,12 @@ def migrate_identities(db: sqlite3.Connection) -> None:
     at = db_now()
     highest = highest_ids(db)
     keys = _email_keys(db, at)
-    db.create_function("usher_v9_value", 2, lambda user_id, _column: keys[user_id])
+    db.create_function("usher_v9_value", 1, keys.__getitem__)
     try:
         for table in REBUILT:
             _rebuild(db, table, "email_key TEXT NOT NULL" if table == "users" else "")
     finally:
-        db.create_function("usher_v9_value", 2, None)
+        db.create_function("usher_v9_value", 1, None)
     db.execute("CREATE UNIQUE INDEX users_email_key ON users (email_key)")
     for table in REBUILT:
         top = max(highest[table], _max_id(db, table))

@@ -112,6 +112,8 @@ async def test_test_mail_refuses_it(fast_store: Store) -> None:
 def test_notify_addresses_are_checked_by_the_same_rule() -> None:
     with pytest.raises(SettingsError, match=REFUSAL):
         load_settings(environ={"USHER_NOTIFY": "admin@acme.org,Ädmin@acme.org"})
+    with pytest.raises(SettingsError, match=REFUSAL):
+        load_settings(environ={"USHER_MAIL_FROM": "\u00fcsher@acme.org"})
 
 
 def test_command_line_refuses_it_everywhere(tmp_path: Path) -> None:

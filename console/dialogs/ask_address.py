@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from store.addresses import AddressProblem, normalise_address
+from store.addresses import AddressProblem, UndeliverableAddress, normalise_address
 
 
 class AskAddressDialog(ModalScreen[str | None]):
@@ -45,6 +45,9 @@ class AskAddressDialog(ModalScreen[str | None]):
         value = event.value.strip()
         try:
             address = normalise_address(value)
+        except UndeliverableAddress as error:
+            self.query_one("#error", Static).update(Text(str(error)))
+            return
         except AddressProblem as error:
             self.query_one("#error", Static).update(Text(f"Not an email address: {error}"))
             return
