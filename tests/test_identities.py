@@ -341,3 +341,27 @@ def test_the_command_line_finds_people_by_their_key(tmp_path: Path) -> None:
     assert rejected.returncode == 0, rejected.stderr
     assert status_of(db, "bo@bücher.de") == "active"
     assert status_of(db, "cy@acme.org") == "rejected"
+
+
+async def test_a_dangling_reference_from_before_does_not_stop_the_upgrade(tmp_path: Path) -> None:
+    """A hand edit with foreign keys off left a token pointing at no user: the migration keeps
+    it as it is (it did not break it) instead of refusing to open the file."""
+    path = tmp_path / "v8.db"
+    await at_version_8(path)
+    populate(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO action_tokens (token_hash, purpose, user_id, expires_at, created_at) "
+            "VALUES ('d9', 'confirm_email', 99, ?, ?)",
+            (AT, AT),
+        )
+    conn.close()
+    engine = await Engine.open(path)
+    try:
+        assert await migrate(engine) == [9]
+        assert (
+            await engine.scalar("SELECT user_id FROM action_tokens WHERE token_hash = 'd9'") == 99
+        )
+    finally:
+        await engine.close()
+    assert next_ids(path)["users"] == 100  # and no new user will ever take that id
