@@ -170,10 +170,10 @@ async def check_existing(store: Store, parsed: ParsedLines) -> ParsedLines:
     if not addresses:
         return parsed
     rows = await store.engine.fetchall(
-        "SELECT email FROM users WHERE email IN (SELECT value FROM json_each(?))",
-        (msgspec.json.encode(addresses).decode(),),
+        "SELECT email_key FROM users WHERE email_key IN (SELECT value FROM json_each(?))",
+        (msgspec.json.encode([address_key(address) for address in addresses]).decode(),),
     )
-    existing = {address_key(str(row["email"])) for row in rows}
+    existing = {str(row["email_key"]) for row in rows}
     if len(parsed.lines) >= IN_THREAD_FROM:
         return await asyncio.to_thread(mark_existing, parsed, existing)
     return mark_existing(parsed, existing)
