@@ -254,7 +254,7 @@ async def set_password_submit(
     settings: SettingsDep,
 ) -> Template | Redirect:
     try:
-        await set_password_by_token(
+        user = await set_password_by_token(
             store, token, data.password, data.password_confirm, actor=_actor(request, settings)
         )
     except TokenUnusable as error:
@@ -268,6 +268,8 @@ async def set_password_submit(
             token=token,
             email=user.email,
         )
+    if user.status == "pending":  # confirmed just now, and waits for approval
+        return Redirect("/signup/confirmed-pending", status_code=303)
     return Redirect("/login?notice=password-set", status_code=303)
 
 

@@ -74,7 +74,8 @@ def wait_after(failures: int) -> timedelta:
     """The wait before the next attempt once `failures` consecutive failures are counted."""
     if failures < FREE_FAILURES:
         return timedelta(0)
-    return min(timedelta(seconds=2 ** (failures - FREE_FAILURES + 1)), MAX_WAIT)
+    doublings = min(failures - FREE_FAILURES + 1, 20)  # 2**20 s is far past the cap
+    return min(timedelta(seconds=2**doublings), MAX_WAIT)
 
 
 class _Count(msgspec.Struct, frozen=True):
