@@ -902,7 +902,7 @@ async def set_password_by_token(
         if used != 1 or row is None or row["status"] in CLOSED:
             raise TokenUnusable(known=True)
         status: UserStatus = row["status"]
-        confirmed_at = row["confirmed_at"]
+        confirmed_at = row["confirmed_at"] or moment  # following an emailed link proves it
         if status == "unconfirmed":
             status = "active" if row["auto_accept"] else "pending"
             confirmed_at = moment

@@ -175,7 +175,7 @@ def test_no_sign_in_to_any_kind_of_account_makes_a_500(settings: Settings) -> No
             fields = {"email": email, "password": password}
             if route == "/account/password":
                 fields = {"current_password": password, "password": password}
-            return run(
+            response: httpx.Response = run(
                 world.client.post(
                     route,
                     content=urllib.parse.urlencode({"_csrf_token": token, **fields}).encode(),
@@ -183,6 +183,7 @@ def test_no_sign_in_to_any_kind_of_account_makes_a_500(settings: Settings) -> No
                     follow_redirects=False,
                 )
             )
+            return response
 
         for email in KINDS_OF_ACCOUNT:
             response = attempt("/login", email, "éééééééé")
