@@ -3,7 +3,8 @@ flood someone's inbox by asking for resets (or by signing up with their address)
 while a real person can still ask again a couple of times.
 
 Counted in the database, so it holds across processes. Held-back messages are counted per
-kind (`held_back_counts`, shown by `usher outbox list` and kept in the audit), never sent later.
+kind (`held_back_counts`) and audited as `mail_held_back` (the kind, never the address); they
+are not sent later.
 """
 
 from __future__ import annotations

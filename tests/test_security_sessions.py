@@ -6,8 +6,10 @@ files; time is moved with store.clock.moved_clock, never waited for."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -18,10 +20,11 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from signup_server.limit_store import ExpiringMemoryStore
 from signup_server.security import RATE_LIMIT_STORE
-from store import Settings, Store
+from store import Settings, Store, load_settings
 from store.approvals import approve, reject
 from store.clock import moved_clock
 from store.mail_limits import MAIL_LIMIT, held_back_counts
+from store.migrations import LATEST_VERSION, MIGRATIONS
 from store.signup import (
     SignInFailed,
     Throttled,
@@ -462,3 +465,44 @@ async def test_twenty_signups_with_someones_address_send_three_emails(fast_store
         assert outcome.kind == "check_email"
     assert len(await outbox_rows(fast_store, "account_exists")) == MAIL_LIMIT
     assert (await held_back_counts(fast_store.engine))["account_exists"] == 20 - MAIL_LIMIT
+
+
+# --- the upgrade ---------------------------------------------------------------------------------
+
+
+async def test_migration_10_keeps_the_data_and_ends_sessions_of_blocked_accounts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for version, script in MIGRATIONS:
+            if version < 10:
+                conn.executescript(script.replace("{secret_key}", "ab" * 32))
+                conn.execute(f"PRAGMA user_version = {version}")
+        moment = "2026-01-01T00:00:00.000000Z"
+        later = "2999-01-01T00:00:00.000000Z"
+        for user_id, (email, status) in enumerate(
+            [("ann@example.org", "active"), ("dan@example.org", "disabled")], start=1
+        ):
+            conn.execute(
+                "INSERT INTO users (id, email, level, status, created_at, updated_at) "
+                "VALUES (?, ?, 'member', ?, ?, ?)",
+                (user_id, email, status, moment, moment),
+            )
+            conn.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (f"digest-{user_id}", user_id, moment, later),
+            )
+    settings = load_settings({"db": str(path)}, environ={})
+    async with await Store.open(settings, hasher=cheap_hasher()) as store:
+        assert await store.engine.user_version() == LATEST_VERSION
+        emails = await store.engine.fetchall("SELECT email, status FROM users ORDER BY id")
+        assert [tuple(row) for row in emails] == [
+            ("ann@example.org", "active"),
+            ("dan@example.org", "disabled"),
+        ]
+        kept = await store.engine.fetchall("SELECT token_hash FROM sessions")
+        assert [row[0] for row in kept] == ["digest-1"]
+        await disable_user(store, 1, actor="admin")  # the trigger holds after the upgrade
+        assert await store.engine.scalar("SELECT count(*) FROM sessions") == 0
