@@ -38,18 +38,9 @@ def waiting(since: datetime, reference: datetime | None = None) -> str:
     return ago(since, reference).removesuffix(" ago")
 
 
-UNCONFIRMED_MARK = "! "
-"""Before an address nobody proved (store.users.address_confirmed)."""
-
-
-def email_cell(user: UserView, width: int) -> Text:
-    """The address, marked when nobody proved it is theirs: the admin decides on it."""
-    if address_confirmed(user):
-        return clip(clean_line(user.email), width)
-    return Text.assemble(
-        (UNCONFIRMED_MARK, "bold yellow"),
-        clip(clean_line(user.email), max(1, width - len(UNCONFIRMED_MARK))),
-    )
+UNCONFIRMED_MARK = "!"
+"""In the column before an address nobody proved (store.users.address_confirmed): the admin
+decides on it."""
 
 
 def names_of(users: Sequence[UserView]) -> list[str]:
@@ -86,7 +77,7 @@ class ApprovalsScreen(UsherScreen):
         "l  change the level before approving\n"
         "/  filter by name, email or link; escape clears the filter, then the selection\n\n"
         "If someone else decided a person first, you are told, and no second email goes out.\n\n"
-        f"{UNCONFIRMED_MARK}before an address: nobody confirmed it (their link did not ask "
+        f"{UNCONFIRMED_MARK} before an address: nobody confirmed it (their link did not ask "
         "them to): anyone holding the link could have typed it.\n\n"
         "With more than 1,000 waiting, the oldest 1,000 are shown (the count says so): filter "
         "with / to reach the others, or use `usher users approve --all-pending`."
@@ -130,6 +121,7 @@ class ApprovalsScreen(UsherScreen):
         table = self.table
         table.add_column(" ", key="mark", width=1)
         table.add_column("Name", key="name")
+        table.add_column(" ", key="unproven", width=1)
         table.add_column("Email", key="email")
         table.add_column("Level", key="level")
         table.add_column("Via", key="via")
@@ -171,7 +163,8 @@ class ApprovalsScreen(UsherScreen):
         return [
             Text(MARK if user.id in self.selected else " ", style="bold green"),
             clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
-            email_cell(user, room(24, spare, 0.4)),
+            Text("" if address_confirmed(user) else UNCONFIRMED_MARK, style="bold yellow"),
+            clip(clean_line(user.email), room(24, spare, 0.4)),
             Text(user.level),
             clip(clean_line(user.via), room(12, spare, 0.2)),
             Text(waiting(user.created_at)),
