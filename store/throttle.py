@@ -3,8 +3,9 @@ restarts (the per-client POST limit alone lets a guesser spread over many addres
 
 NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts on one account, with an
 increasing wait in between. Here: 5 failures are free, then each further attempt must wait
-2, 4, 8 … seconds (at most 15 minutes); after 100 consecutive failures only setting a new
-password by an emailed link (which clears the count) opens the address again.
+30 seconds, 1, 2, 4, 8 minutes, then 15 minutes each; after 100 consecutive failures (about a
+day of guessing) only setting a new password by an emailed link (which clears the count) opens
+the address again.
 
 No enumeration: the count is kept for the address *as typed* (normalised), whether or not an
 account has it, so a stranger sees the same waits for every address. An attempt is reserved
@@ -36,6 +37,7 @@ __all__ = [
 
 FREE_FAILURES = 5
 MAX_FAILURES = 100
+FIRST_WAIT = timedelta(seconds=30)
 MAX_WAIT = timedelta(minutes=15)
 FORGET_AFTER = timedelta(hours=24)
 """A count below MAX_FAILURES with no failure for this long starts again from zero."""
@@ -74,8 +76,8 @@ def wait_after(failures: int) -> timedelta:
     """The wait before the next attempt once `failures` consecutive failures are counted."""
     if failures < FREE_FAILURES:
         return timedelta(0)
-    doublings = min(failures - FREE_FAILURES + 1, 20)  # 2**20 s is far past the cap
-    return min(timedelta(seconds=2**doublings), MAX_WAIT)
+    doublings = min(failures - FREE_FAILURES, 20)  # 2**20 times the first wait: past the cap
+    return min(FIRST_WAIT * 2**doublings, MAX_WAIT)
 
 
 class _Count(msgspec.Struct, frozen=True):

@@ -23,6 +23,7 @@ from signup_server.security import RATE_LIMIT_STORE
 from store import Settings, Store, load_settings
 from store.approvals import approve, reject
 from store.clock import moved_clock
+from store.erasure import erase_users
 from store.mail_limits import MAIL_LIMIT, held_back_counts
 from store.migrations import LATEST_VERSION, MIGRATIONS
 from store.signup import (
@@ -49,6 +50,7 @@ from .fixtures_links import (
     outbox_rows,
     token_in,
 )
+from .fixtures_security import CountingHasher
 
 __all__ = ["fast_store"]
 
@@ -216,6 +218,14 @@ async def test_password_change_rotates_this_session_and_ends_the_others(
     assert (await client.get("/account", follow_redirects=False)).status_code == 200
 
 
+async def test_erasing_an_account_ends_its_sessions(fast_store: Store) -> None:
+    user_id = await active_account(fast_store)
+    session = await sign_in(fast_store, "ann@example.org", GOOD_PASSWORD, actor="t")
+    await erase_users(fast_store, [user_id], actor="admin")
+    assert await session_user(fast_store, session.token) is None
+    assert await fast_store.engine.scalar("SELECT count(*) FROM sessions") == 0
+
+
 async def test_a_new_set_password_link_ends_the_earlier_ones(fast_store: Store) -> None:
     await active_account(fast_store)
     for _ in range(MAIL_LIMIT):
@@ -294,19 +304,24 @@ async def test_the_throttle_holds_across_processes_and_the_wait_grows(
     settings: Settings,
 ) -> None:
     """Two Store objects on one file stand for two `usher serve` processes."""
+    counting = CountingHasher()
     async with (
         await Store.open(settings, hasher=cheap_hasher()) as one,
-        await Store.open(settings, hasher=cheap_hasher()) as two,
+        await Store.open(settings, hasher=counting) as two,
     ):
         await active_account(one)
         for attempt in range(FREE_FAILURES):
-            with pytest.raises(SignInFailed):
-                await sign_in(one if attempt % 2 else two, "Ann@Example.org ", "no", actor="t")
-        ops = two.hasher  # nothing is verified while the address must wait
+            for email in ("Ann@Example.org ", "nobody@example.org"):
+                with pytest.raises(SignInFailed):
+                    await sign_in(one if attempt % 2 else two, email, "no", actor="t")
+        ops = counting.argon2_ops
         with pytest.raises(Throttled) as first:
             await sign_in(two, "ann@example.org", GOOD_PASSWORD, actor="t")
-        assert first.value.retry_at is not None
-        assert ops is two.hasher
+        with pytest.raises(Throttled) as unknown:
+            await sign_in(two, "nobody@example.org", GOOD_PASSWORD, actor="t")
+        for held in (first.value, unknown.value):
+            assert 0 < held.retry_after_seconds() <= wait_after(FREE_FAILURES).total_seconds()
+        assert counting.argon2_ops == ops  # nothing is verified while an address must wait
         waits = []
         moved = timedelta(0)
         for _ in range(6):
