@@ -164,7 +164,7 @@ class ApprovalsScreen(UsherScreen):
             Text(MARK if user.id in self.selected else " ", style="bold green"),
             clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
             Text("" if address_confirmed(user) else UNCONFIRMED_MARK, style="bold yellow"),
-            clip(clean_line(user.email), room(24, spare, 0.4)),
+            clip(clean_line(user.email), room(22, spare, 0.4)),  # 2 cells went to the mark
             Text(user.level),
             clip(clean_line(user.via), room(12, spare, 0.2)),
             Text(waiting(user.created_at)),
