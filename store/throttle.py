@@ -77,7 +77,7 @@ def wait_after(failures: int) -> timedelta:
     if failures < FREE_FAILURES:
         return timedelta(0)
     doublings = min(failures - FREE_FAILURES, 20)  # 2**20 times the first wait: past the cap
-    return min(FIRST_WAIT * 2**doublings, MAX_WAIT)
+    return min(FIRST_WAIT * (1 << doublings), MAX_WAIT)
 
 
 class _Count(msgspec.Struct, frozen=True):

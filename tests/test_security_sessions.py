@@ -319,8 +319,8 @@ async def test_the_throttle_holds_across_processes_and_the_wait_grows(
             await sign_in(two, "ann@example.org", GOOD_PASSWORD, actor="t")
         with pytest.raises(Throttled) as unknown:
             await sign_in(two, "nobody@example.org", GOOD_PASSWORD, actor="t")
-        for held in (first.value, unknown.value):
-            assert 0 < held.retry_after_seconds() <= wait_after(FREE_FAILURES).total_seconds()
+        for waiting in (first.value, unknown.value):
+            assert 0 < waiting.retry_after_seconds() <= wait_after(FREE_FAILURES).total_seconds()
         assert counting.argon2_ops == ops  # nothing is verified while an address must wait
         waits = []
         moved = timedelta(0)
