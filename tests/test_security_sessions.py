@@ -51,6 +51,7 @@ from .fixtures_links import (
     token_in,
 )
 from .fixtures_security import CountingHasher
+from .helpers import run_usher
 
 __all__ = ["fast_store"]
 
@@ -470,6 +471,9 @@ async def test_thirty_reset_requests_send_three_emails_and_count_the_rest(
         with moved_clock(timedelta(hours=1, minutes=1)):
             await request_password_reset(two, "ann@example.org", actor="t")
         assert len(await outbox_rows(one, "set_password")) == MAIL_LIMIT + 1
+    listed = run_usher("outbox", "list", "--db", settings.db)
+    assert listed.returncode == 0, listed.stderr
+    assert f"set_password {2 * (30 - MAIL_LIMIT)}" in listed.stdout  # the admin sees it
 
 
 async def test_twenty_signups_with_someones_address_send_three_emails(fast_store: Store) -> None:
