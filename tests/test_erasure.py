@@ -17,7 +17,7 @@ from console.dialogs.confirm import ConfirmDialog
 from store import Settings, Store
 from store.approvals import approve, reject, send_pending_digest
 from store.erasure import erase_users, pseudonym
-from store.signup import confirm_email, sign_in, sign_up_by_link
+from store.signup import confirm_email, set_password_by_token, sign_in, sign_up_by_link
 from store.users import send_set_password_link, set_level
 
 from .fixtures_invitations import invite
@@ -49,7 +49,13 @@ async def _target_everywhere(store: Store) -> int:
     )
     assert signed.user_id is not None
     [mail] = await outbox_rows(store, "confirm_email")
-    await confirm_email(store, token_in(mail["values"]["confirm_url"], "confirm"), actor="web")
+    confirmed = await confirm_email(
+        store, token_in(mail["values"]["confirm_url"], "confirm"), actor="web"
+    )
+    assert confirmed.set_password_token is not None
+    await set_password_by_token(
+        store, confirmed.set_password_token, GOOD_PASSWORD, GOOD_PASSWORD, actor="web"
+    )
     other = await add_user(store, "bob@example.org", first="Bob", last="Stone")
     assert await send_pending_digest(store) == 2
     await approve(store, [signed.user_id], actor="alice")
