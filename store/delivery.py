@@ -43,10 +43,10 @@ from .changes import Subscription
 from .clock import db_now, from_db, now, to_db
 from .emails import HeaderInjectionError, TemplateProblem
 from .emails.message import ascii_domain
+from .engine import Row
 from .invitations import mark_bounced_for_outbox, mark_delivered_for_outboxes
 from .mail_files import eml_bytes, remove_emls, scrub_eml, write_eml
 from .outbox import OutboxMessage, scrubbed_payload
-from .engine import Row
 from .records import from_row, from_rows
 from .smtp_url import SmtpTarget, SmtpUrlError, parse_smtp_url
 

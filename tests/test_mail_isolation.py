@@ -54,10 +54,9 @@ async def test_poisoned_messages_fail_alone_and_the_good_ones_arrive(
     be read as a message."""
     mail_store, smtp_server = plain_relay
     good = [f"good{n}@example.org" for n in range(4)]
+    poisoned = ["Älice@acme.org", "bad-json@example.org", "bad-row@example.org"]
     ids = await queue_messages(
-        mail_store,
-        [good[0], "Älice@acme.org", good[1], "bad-json@example.org", good[2], "bad-row@example.org"]
-        + [good[3]],
+        mail_store, [good[0], poisoned[0], good[1], poisoned[1], good[2], poisoned[2], good[3]]
     )
     utf8_local, bad_json, bad_row = ids[1], ids[3], ids[5]
     await _poison(mail_store, bad_json, payload="{not json")
@@ -98,9 +97,7 @@ async def test_a_failed_sent_commit_is_logged(
     finally:
         worker.cancel()
         gate.release.set()
-    with caplog.at_level(logging.ERROR, logger="usher.mail"), pytest.raises(
-        asyncio.CancelledError
-    ):
+    with caplog.at_level(logging.ERROR, logger="usher.mail"), pytest.raises(asyncio.CancelledError):
         await worker
     lost = [r for r in caplog.records if "could not record" in r.getMessage()]
     assert lost, [r.getMessage() for r in caplog.records]
