@@ -44,6 +44,7 @@ from .clock import db_now, from_db, now, to_db
 from .emails import HeaderInjectionError, TemplateProblem
 from .emails.message import ascii_domain
 from .engine import Row
+from .instance_lock import HolderMark, holder_gone
 from .invitations import mark_bounced_for_outbox, mark_delivered_for_outboxes
 from .mail_files import eml_bytes, remove_emls, scrub_eml, write_eml
 from .outbox import OutboxMessage, scrubbed_payload
@@ -187,6 +188,7 @@ class DeliveryWorker:
         self._lease_renew_at = 0.0
         self._kept_seen = 0
         self._stop = asyncio.Event()
+        self._holder: HolderMark | None = None
 
     # ------------------------------------------------------------ the loop
 
@@ -199,12 +201,13 @@ class DeliveryWorker:
                     _raise_if_cancelled()
                     await self._work()
                     await self._wait(changes, stop_event, await self._next_wake())
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or crashed (the supervisor starts a new worker)
             await self._release_held()
             self._drop_connection()
             raise
         finally:
             await self._close_connection()
+            self.release_mark()  # what we could not give back is taken over at once
         await self._release_held()
         log.info("%s delivery stopped", self.noun)
 
@@ -268,10 +271,37 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------ claiming
 
+    def _mark_held(self) -> None:
+        """Before the first claim: our mark, which proves to others that we are alive."""
+        if self._holder is None:
+            self._holder = HolderMark(self.store.engine.path, self.owner)
+
+    def release_mark(self) -> None:
+        if self._holder is not None:
+            self._holder.release()
+            self._holder = None
+
+    async def _gone_holders(self, at: str) -> list[str]:
+        """Owners of live leases who provably died (their mark's lock is free): their messages
+        are taken at once instead of after their lease (a `kill -9`, a power cut)."""
+        rows = await self.store.engine.fetchall(
+            """SELECT DISTINCT lease_owner FROM outbox
+                WHERE status = 'sending' AND channel = ? AND lease_until >= ?
+                  AND lease_owner IS NOT NULL AND lease_owner != ?""",
+            (self.channel, at, self.owner),
+        )
+        path = self.store.engine.path
+        return [str(row[0]) for row in rows if holder_gone(path, str(row[0]))]
+
     async def claim(self) -> list[OutboxMessage]:
-        """Take up to `batch` due messages (and any whose lease expired) in one transaction."""
+        """Take up to `batch` due messages (and any whose lease expired or whose holder is
+        gone) in one transaction."""
+        self._mark_held()
         at = db_now()
         until = to_db(now() + _seconds(self.policy.lease_seconds))
+        gone = await self._gone_holders(at)
+        if gone:
+            log.info("%s: taking over the messages of %s (gone)", self.noun, ", ".join(gone))
         async with self.store.write() as tx:
             rows = await tx.fetchall(
                 """UPDATE outbox
@@ -281,7 +311,9 @@ class DeliveryWorker:
                           SELECT id FROM outbox
                            WHERE channel = :channel
                              AND ((status = 'queued' AND next_attempt_at <= :now)
-                                  OR (status = 'sending' AND lease_until < :now))
+                                  OR (status = 'sending' AND lease_until < :now)
+                                  OR (status = 'sending'
+                                      AND lease_owner IN (SELECT value FROM json_each(:gone))))
                            ORDER BY next_attempt_at, id
                            LIMIT :limit)
                 RETURNING *""",
@@ -291,6 +323,7 @@ class DeliveryWorker:
                     "now": at,
                     "limit": self.policy.batch,
                     "channel": self.channel,
+                    "gone": msgspec.json.encode(gone).decode(),
                 },
             )
             if rows:  # announce real changes only: "outbox" wakes this very worker again

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, ClassVar
 import httpx
 
 from .clock import db_now
-from .delivery import DEFAULTS, DeliveryPolicy, DeliveryWorker, Outcome, new_worker_id
+from .delivery import (
+    DEFAULTS,
+    DeliveryPolicy,
+    DeliveryWorker,
+    Outcome,
+    describe_error,
+    new_worker_id,
+)
 from .outbox import OutboxMessage
 from .webhooks import headers
 
@@ -72,6 +79,9 @@ class WebhookWorker(DeliveryWorker):
             response = await client.post(message.recipient, content=raw, headers=sent_headers)
         except httpx.HTTPError as error:
             return Outcome("retry", f"{type(error).__name__}: {error}"[:500] or "no answer")
+        except Exception as error:  # this event's problem only: the others go on
+            log.warning("webhook #%d could not be posted", message.id, exc_info=True)
+            return Outcome("failed", f"cannot post the event: {describe_error(error)}")
         if 200 <= response.status_code < 300:
             return Outcome("sent")
         return Outcome("retry", f"HTTP {response.status_code} {response.reason_phrase}".strip())
@@ -81,14 +91,20 @@ class WebhookWorker(DeliveryWorker):
             await self._record_many([message], outcome)
             return
         async with self.store.write("outbox") as tx:
-            await tx.execute(
+            # By id AND lease: a row that is not ours any more is never marked.
+            changed = await tx.execute(
                 """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
                                      last_error = '', lease_owner = NULL, lease_until = NULL
-                   WHERE id = ?""",
-                (db_now(), message.id),
+                   WHERE id = ? AND lease_owner = ? AND status = 'sending'""",
+                (db_now(), message.id, self.owner),
             )
         self._held.discard(message.id)
-        log.info("webhook #%d (%s) delivered", message.id, message.kind)
+        if changed:
+            log.info("webhook #%d (%s) delivered", message.id, message.kind)
+        else:
+            log.info(
+                "webhook #%d (%s) delivered, but it was removed meanwhile", message.id, message.kind
+            )
 
     def _drop_connection(self) -> None:
         """Nothing to drop at once: `_close_connection` closes the client when the run ends."""
