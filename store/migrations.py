@@ -185,6 +185,16 @@ CREATE INDEX outbox_channel_due ON outbox (channel, status, next_attempt_at);
 """Issue 11: webhook deliveries share the outbox (leases, backoff, the Outbox screen) with email;
 `channel` tells the delivery workers which rows are theirs."""
 
+V11_EVENT_SEQUENCES = """
+CREATE TABLE webhook_sequences (
+    user_id INTEGER PRIMARY KEY,
+    last    INTEGER NOT NULL CHECK (last > 0)
+);
+"""
+"""Issue 15: each webhook event carries a per-person `sequence` (1, 2, 3… for one user id), so
+receivers can apply events in order whatever order retries deliver them in. Kept after an
+erasure: it holds no personal data, and an id's sequence never goes back."""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -193,6 +203,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (5, V5_INVITATIONS),
     (7, V7_BULK_ACCOUNTS),
     (8, V8_OPERATIONS),
+    (11, V11_EVENT_SEQUENCES),
 ]
 """(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
 

@@ -20,6 +20,7 @@ from .engine import Transaction
 from .migrations import OUTBOX_STATUSES
 from .records import OutboxStatus, from_row, from_rows
 from .settings import Settings
+from .webhooks import shown_url
 
 if TYPE_CHECKING:
     from .core import Store
@@ -113,7 +114,7 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
     def destination(self) -> str:
         """Who it goes to, for lists: the address, or `webhook <host>`."""
         if self.is_webhook:
-            return f"webhook {urlsplit(self.recipient).netloc or self.recipient}"
+            return f"webhook {urlsplit(shown_url(self.recipient)).netloc or '?'}"
         return self.recipient
 
     def values(self) -> dict[str, Any]:
