@@ -476,7 +476,8 @@ class DeliveryWorker:
         return eml_bytes(message, self.settings, reveal=reveal)
 
     async def _connect(self) -> Outcome | None:
-        """Open the connection (TLS, STARTTLS and AUTH as the URL says); a problem → retry."""
+        """Open the connection (TLS, STARTTLS and AUTH as the URL says); a problem → retry, a
+        relay without the STARTTLS the URL requires → failed."""
         target = self.target
         assert target is not None
         tls_context: ssl.SSLContext | None = None
@@ -485,23 +486,45 @@ class DeliveryWorker:
             if not target.verify:
                 tls_context.check_hostname = False
                 tls_context.verify_mode = ssl.CERT_NONE
+        # STARTTLS required (always so with credentials) is done here, step by step, so that a
+        # relay that does not offer it never gets the password.
+        required = bool(target.starttls)
         smtp = aiosmtplib.SMTP(
             hostname=target.host,
             port=target.port,
-            username=target.username or None,
-            password=target.password or None,
+            username=None if required else target.username or None,
+            password=None if required else target.password or None,
             use_tls=target.implicit_tls,
-            start_tls=target.starttls,
+            start_tls=False if required else target.starttls,
             validate_certs=target.verify,
             tls_context=tls_context,
             timeout=target.timeout,
         )
         try:
             await smtp.connect()
+            if required:
+                await smtp.ehlo()
+                if not smtp.supports_extension("starttls"):
+                    smtp.close()
+                    what = (
+                        "the password would go in clear" if target.needs_tls else "it is required"
+                    )
+                    return Outcome(
+                        "failed",
+                        f"{target.describe()} does not offer STARTTLS, so {what}: nothing was "
+                        "sent (use smtps://, a relay with STARTTLS, or insecure=1 on a trusted "
+                        "network)",
+                    )
+                await smtp.starttls()
+                if target.username:
+                    await smtp.login(target.username, target.password)
         except aiosmtplib.SMTPResponseException as error:
             smtp.close()
             return Outcome("retry", f"{target.describe()}: {smtp_reply(error)}")
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as error:
+        except aiosmtplib.SMTPException as error:
+            smtp.close()
+            return Outcome("retry", f"cannot connect to {target.describe()}: {error}")
+        except (OSError, ssl.SSLError, TimeoutError) as error:
             smtp.close()
             return Outcome("retry", f"cannot connect to {target.describe()}: {error}")
         self._smtp = smtp
