@@ -44,7 +44,7 @@ from .clock import db_now, from_db, now, to_db
 from .emails import HeaderInjectionError, TemplateProblem
 from .emails.message import ascii_domain
 from .engine import Row
-from .instance_lock import HolderMark, holder_gone
+from .instance_lock import HolderMark, clear_dead_marks, holder_gone
 from .invitations import mark_bounced_for_outbox, mark_delivered_for_outboxes
 from .mail_files import eml_bytes, remove_emls, scrub_eml, write_eml
 from .outbox import OutboxMessage, scrubbed_payload
@@ -189,6 +189,7 @@ class DeliveryWorker:
         self._kept_seen = 0
         self._stop = asyncio.Event()
         self._holder: HolderMark | None = None
+        self._marks_cleared = False
 
     # ------------------------------------------------------------ the loop
 
@@ -302,6 +303,13 @@ class DeliveryWorker:
         gone = await self._gone_holders(at)
         if gone:
             log.info("%s: taking over the messages of %s (gone)", self.noun, ", ".join(gone))
+        elif not self._marks_cleared:  # once: marks of holders that died holding nothing
+            self._marks_cleared = True
+            holding = await self.store.engine.fetchall(
+                "SELECT DISTINCT lease_owner FROM outbox WHERE status = 'sending'"
+            )
+            owners = [str(row[0]) for row in holding if row[0] is not None]
+            clear_dead_marks(self.store.engine.path, keep=owners)
         async with self.store.write() as tx:
             rows = await tx.fetchall(
                 """UPDATE outbox

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -108,3 +108,36 @@ def holder_gone(db: str | os.PathLike[str], owner: str) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def clear_dead_marks(db: str | os.PathLike[str], *, keep: Iterable[str] = ()) -> int:
+    """Remove the marks of holders that died holding nothing (`keep`: owners that still hold
+    leases, whose marks prove their death to the next claim); returns how many. A mark being
+    made (a `.tmp` name) or held is left alone."""
+    folder = holders_dir(db)
+    kept = {_holder_file(db, owner).name for owner in keep}
+    removed = 0
+    try:
+        names = [
+            p
+            for p in folder.iterdir()
+            if p.suffix == ".lock" and not p.name.startswith(".") and p.name not in kept
+        ]
+    except OSError:
+        return 0
+    for path in names:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+        finally:
+            os.close(fd)
+    return removed

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 from store import Settings, Store
 from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.instance_lock import holders_dir
+from store.instance_lock import HolderMark, clear_dead_marks, holder_gone, holders_dir
 from store.smtp_url import parse_smtp_url
 
 from .fixtures_smtp import (
@@ -105,3 +106,22 @@ async def test_a_result_is_recorded_by_id_and_lease_holder(settings: Settings) -
             taker.release_mark()
             await eventually(delivered)
             assert (await statuses(store))[bystander] == "sent"
+
+
+def test_marks_of_holders_that_died_holding_nothing_are_cleared(tmp_path: Path) -> None:
+    db = tmp_path / "u.db"
+    live = HolderMark(db, "live:1:a")
+    died_idle = HolderMark(db, "idle:2:b")
+    died_holding = HolderMark(db, "holding:3:c")
+    for dead in (died_idle, died_holding):  # the kernel drops a dead process's lock
+        assert dead._file is not None
+        dead._file.close()
+        dead._file = None
+    assert not holder_gone(db, "live:1:a")
+    assert clear_dead_marks(db, keep=["holding:3:c"]) == 1
+    names = sorted(p.name for p in holders_dir(db).glob("*.lock"))
+    assert names == ["holding:3:c.lock", "live:1:a.lock"]
+    assert holder_gone(db, "holding:3:c")  # still provable for the next claim, then removed
+    assert not holder_gone(db, "unknown:4:d")  # no mark: not proven gone
+    live.release()
+    assert list(holders_dir(db).glob("*.lock")) == []
