@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from console.app import UsherApp
 from store import Settings, Store
+from store.changes import EXTERNAL, ChangeFeed
 from store.supervise import Supervisor, TaskCrash
 
 from .fixtures_smtp import SmtpServer, queue_messages, running, with_smtp
@@ -126,3 +127,26 @@ async def test_console_home_shows_a_crashed_task(settings: Settings) -> None:
             assert any(
                 "Mail delivery crashed" in line and "claims are broken" in line for line in lines
             ), lines
+
+
+async def test_the_other_process_watcher_survives_failed_reads() -> None:
+    """The feed's poll of `data_version` (how other processes' commits are noticed) keeps going
+    when a read fails, the very first one included."""
+    feed = ChangeFeed()
+    reads = 0
+
+    async def read_version() -> int:
+        nonlocal reads
+        reads += 1
+        if reads in (1, 3):
+            raise sqlite3.OperationalError("database is locked")
+        return reads  # 2, then 4, 5, …: a change every time
+
+    async with feed.listening() as changes:
+        feed.watch_other_processes(read_version, interval=0.001)
+        try:
+            assert EXTERNAL in await asyncio.wait_for(anext(changes), 30)
+            assert EXTERNAL in await asyncio.wait_for(anext(changes), 30)
+        finally:
+            await feed.stop()
+    assert reads >= 4
