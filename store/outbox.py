@@ -111,6 +111,11 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
         return self.channel == "webhook"
 
     @property
+    def shown_recipient(self) -> str:
+        """The recipient for people: a webhook URL without its user, password or query."""
+        return shown_url(self.recipient) if self.is_webhook else self.recipient
+
+    @property
     def destination(self) -> str:
         """Who it goes to, for lists: the address, or `webhook <host>`."""
         if self.is_webhook:
@@ -142,7 +147,7 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
         return {
             "id": self.id,
             "channel": self.channel,
-            "recipient": self.recipient,
+            "recipient": self.shown_recipient,
             "recipient_name": self.recipient_name,
             "kind": self.kind,
             "status": self.status,

@@ -17,6 +17,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.exceptions import WebhookVerificationError
 
+from console.dialogs.outbox_message import describe
 from store import Settings, SettingsError, Store, load_settings
 from store.approvals import approve
 from store.erasure import erase_users
@@ -238,7 +239,10 @@ async def test_the_webhook_urls_credentials_stay_out_of_logs_and_screens(
 
                 with caplog.at_level(logging.DEBUG):
                     await _deliver(store, settled)
-                shown = [m.destination for m in await list_messages(store)]
+                messages = await list_messages(store)
+                shown = [m.destination for m in messages]
+                shown += [str(m.to_json()["recipient"]) for m in messages]  # `outbox list --json`
+                shown += [describe(m, m.kind).plain for m in messages]  # the message dialog
                 errors = await store.engine.fetchall("SELECT last_error FROM outbox")
                 for text in [*shown, *(str(r["last_error"]) for r in errors)]:
                     assert "hunter2" not in text and "tok-s3cret" not in text
