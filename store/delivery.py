@@ -48,7 +48,7 @@ from .instance_lock import HolderMark, clear_dead_marks, holder_gone
 from .invitations import mark_bounced_for_outbox, mark_delivered_for_outboxes
 from .mail_files import eml_bytes, remove_emls, scrub_eml, write_eml
 from .outbox import OutboxMessage, scrubbed_payload
-from .records import from_row, from_rows
+from .records import from_row
 from .smtp_url import SmtpTarget, SmtpUrlError, parse_smtp_url
 
 if TYPE_CHECKING:
@@ -535,6 +535,12 @@ class DeliveryWorker:
         except (OSError, ssl.SSLError, TimeoutError) as error:
             smtp.close()
             return Outcome("retry", f"cannot connect to {target.describe()}: {error}")
+        except Exception as error:  # whatever else: these messages wait, the worker lives
+            smtp.close()
+            log.warning("cannot connect to %s", target.describe(), exc_info=True)
+            return Outcome(
+                "retry", f"cannot connect to {target.describe()}: {describe_error(error)}"
+            )
         self._smtp = smtp
         return None
 
@@ -698,7 +704,8 @@ class DeliveryWorker:
             remove_emls(self.settings, [message_id])
 
     async def write_kept_files(self) -> None:
-        """Write the `.eml` of every kept message not written yet (ids only grow)."""
+        """Write the `.eml` of every kept message not written yet (ids only grow); a message
+        that cannot be read or rendered is skipped (and logged), never the others."""
         while True:
             rows = await self.store.engine.fetchall(
                 "SELECT * FROM outbox WHERE status = 'kept' AND id > ? ORDER BY id LIMIT 200",
@@ -706,12 +713,17 @@ class DeliveryWorker:
             )
             if not rows:
                 return
-            for message in from_rows(rows, OutboxMessage):
-                self._kept_seen = max(self._kept_seen, message.id)
+            self._kept_seen = max(self._kept_seen, *(int(row["id"]) for row in rows))
+            messages, problems = _read_rows(rows)
+            for message_id, error in problems.items():
+                log.warning("kept mail #%d cannot be written: %s", message_id, error)
+            for message in messages:
                 try:
                     data, _ = self.message_bytes(message, reveal=True)
-                except (TemplateProblem, HeaderInjectionError) as error:
-                    log.warning("kept mail #%d cannot be written: %s", message.id, error)
+                except Exception as error:
+                    log.warning(
+                        "kept mail #%d cannot be written: %s", message.id, describe_error(error)
+                    )
                     continue
                 self.write_eml(message.id, data, replace=False)
 

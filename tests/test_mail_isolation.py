@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from store import Settings, Store
@@ -24,6 +26,7 @@ from .fixtures_smtp import (
     statuses,
     with_smtp,
 )
+from .helpers import eventually
 
 __all__ = ["mail_store", "smtp_server"]  # fixtures used by name
 
@@ -104,3 +107,28 @@ async def test_a_failed_sent_commit_is_logged(
     assert f"#{first}" in lost[0].getMessage() and lost[0].exc_info is not None
     assert "disk says no" in str(lost[0].exc_info[1])
     del second
+
+
+async def test_a_poisoned_kept_message_does_not_stop_the_files_of_the_others(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Without SMTP, messages are kept and written to USHER_MAIL_DIR: a kept row that cannot
+    be read, or rendered, is skipped and logged; the files of the others are written."""
+    folder = tmp_path / "mail"
+    kept = msgspec.structs.replace(settings, mail_dir=str(folder))
+    async with await Store.open(kept) as store:
+        ids = await queue_messages(store, [f"k{n}@example.org" for n in range(4)])
+        await _poison(store, ids[1], payload="{not json")
+        await _poison(store, ids[2], created_at="yesterday")
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_delivery(store, stop_event=stop, **FAST))
+
+        async def written() -> bool:
+            return {int(p.stem) for p in folder.glob("*.eml")} == {ids[0], ids[3]}
+
+        try:
+            await eventually(written)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, 10)
+        assert worker.exception() is None
