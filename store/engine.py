@@ -3,6 +3,12 @@
 One write connection per process behind an asyncio lock, each write inside `BEGIN IMMEDIATE`
 (a deferred BEGIN that upgrades to a write fails with SQLITE_BUSY without waiting), and a separate
 read connection. When Usher moves to PostgreSQL this is the module that gets a sibling.
+
+Other processes' commits are noticed by polling `PRAGMA data_version` on the WRITE connection:
+its value moves only for commits made by other connections, and in this process only the writer
+commits, so a change there is always another process's commit — never an echo of our own (a
+separate watcher connection would also see our own commits one poll later, and every write
+would cause a second, full refresh).
 """
 
 from __future__ import annotations
@@ -246,12 +252,10 @@ class Engine:
         path: Path,
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
-        watcher: aiosqlite.Connection,
     ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._watcher = watcher
         self._write_lock = asyncio.Lock()
         self._on_commit: list[Callable[[set[str]], None]] = []
         self._read_cache: dict[Any, Any] = {}
@@ -267,15 +271,14 @@ class Engine:
         writer = await _connect(resolved, readonly=False)
         try:
             reader = await _connect(resolved, readonly=True)
-            watcher = await _connect(resolved, readonly=True)
         except DatabaseError:
             await writer.close()
             raise
-        return cls(resolved, writer, reader, watcher)
+        return cls(resolved, writer, reader)
 
     async def close(self) -> None:
         async with self._write_lock:
-            for conn in (self._watcher, self._reader, self._writer):
+            for conn in (self._reader, self._writer):
                 await conn.close()
 
     def read_cache(self) -> dict[Any, Any] | None:
@@ -338,9 +341,12 @@ class Engine:
         return None if row is None else row[0]
 
     async def data_version(self) -> int:
-        """SQLite's counter that moves when *another* connection commits to the file."""
+        """SQLite's counter that moves when another process commits to the file.
+
+        Read on the writer, which never sees its own commits in it. No write lock is needed:
+        the pragma only reads, and aiosqlite runs it between the statements of a transaction."""
         started = time.monotonic()
-        row = await _call(self._watcher, lambda db: _fetchone(db, "PRAGMA data_version", ()))
+        row = await _call(self._writer, lambda db: _fetchone(db, "PRAGMA data_version", ()))
         version = int(row[0]) if row else 0
         if version != self._version:
             self._version = version
