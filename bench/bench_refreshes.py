@@ -34,8 +34,8 @@ conn = sqlite3.connect(db, isolation_level=None)
 for i in range(count):
     sys.stdin.readline()  # wait until the benchmark has counted the previous commit's events
     conn.execute(
-        "INSERT INTO users (email, level, status, created_at, updated_at) "
-        "VALUES (?, 'member', 'pending', '2026-01-01T00:00:00.000000Z', "
+        "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+        "VALUES (?1, lower(?1), 'member', 'pending', '2026-01-01T00:00:00.000000Z', "
         "'2026-01-01T00:00:00.000000Z')",
         (f"other{i}@example.org",),
     )
@@ -84,8 +84,8 @@ async def main(count: int) -> None:
             for i in range(count):
                 async with store.write("users") as tx:
                     await tx.execute(
-                        "INSERT INTO users (email, level, status, created_at, updated_at) "
-                        "VALUES (?, 'member', 'pending', ?, ?)",
+                        "INSERT INTO users (email, email_key, level, status, created_at, "
+                        "updated_at) VALUES (?1, lower(?1), 'member', 'pending', ?2, ?3)",
                         (f"own{i}@example.org", db_now(), db_now()),
                     )
                 await counting.more(POLLS_AFTER_EACH_WRITE)

@@ -33,6 +33,9 @@ i.e. `data_version()` (the change feed polls it every 100 ms) ran this recently.
 
 Row = sqlite3.Row
 
+MigrationStep = Callable[[sqlite3.Connection], None]
+"""A migration written in Python: runs in the connection's thread, inside the transaction."""
+
 
 class DatabaseError(Exception):
     """The database cannot be used (missing folder, not a database, locked, too new)."""
@@ -359,28 +362,47 @@ class Engine:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def migrate(self, version: int, script: str) -> bool:
+    async def migrate(self, version: int, script: str | MigrationStep) -> bool:
         """Bring the schema to `version` by running `script`, unless it is there already.
+
+        `script` is SQL, or a function run with the raw connection in the migration's
+        transaction (for steps SQL cannot do alone, such as a table rebuild).
 
         Checked and applied in one `BEGIN IMMEDIATE` transaction, so two processes opening a
         new file at once apply each migration exactly once. Returns whether it ran.
+        Foreign keys are off meanwhile (SQLite ignores the pragma inside a transaction, and
+        a table rebuild's DROP would otherwise cascade into the tables that reference it);
+        `foreign_key_check` must find nothing the migration broke before the commit (what was
+        broken before, e.g. by a hand edit with foreign keys off, does not stop it).
         """
         async with self._write_lock:
-            await _run(self._writer, "BEGIN IMMEDIATE")
+            await _run(self._writer, "PRAGMA foreign_keys = OFF")
             try:
+                await _run(self._writer, "BEGIN IMMEDIATE")
                 async with self._writer.execute("PRAGMA user_version") as cursor:
                     row = await cursor.fetchone()
                 if row is not None and int(row[0]) >= version:
                     await _run(self._writer, "ROLLBACK")
                     return False
-                for statement in _split_statements(script):
-                    await _run(self._writer, statement)
+                already_broken = await _call(self._writer, _broken_references)
+                if isinstance(script, str):
+                    for statement in _split_statements(script):
+                        await _run(self._writer, statement)
+                else:
+                    await _call(self._writer, script)
+                broken = await _call(self._writer, _broken_references) - already_broken
+                if broken:
+                    raise DatabaseError(
+                        f"migration {version} would break {len(broken)} foreign key(s), "
+                        f"e.g. in table {next(iter(broken))[0]!r}: nothing was changed"
+                    )
                 await _run(self._writer, f"PRAGMA user_version = {int(version)}")
                 await _run(self._writer, "COMMIT")
             except BaseException:
                 await _rollback(self._writer)
                 raise
             finally:
+                await _run(self._writer, "PRAGMA foreign_keys = ON")
                 self._changed()
         return True
 
@@ -400,6 +422,12 @@ class Engine:
         """An online, consistent copy (later used by `usher backup`)."""
         async with self._write_lock, self._writer.execute("VACUUM INTO ?", (target,)) as cursor:
             await cursor.fetchall()
+
+
+def _broken_references(db: sqlite3.Connection) -> set[tuple[Any, ...]]:
+    """`PRAGMA foreign_key_check`: (table, rowid, parent table, key index) of each dangling
+    reference."""
+    return {tuple(row) for row in _fetchall(db, "PRAGMA foreign_key_check", ())}
 
 
 def _split_statements(script: str) -> list[str]:

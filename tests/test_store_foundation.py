@@ -129,8 +129,8 @@ async def failed_transaction_announces_nothing(store: Store, polls: PollCounter)
     with pytest.raises(RuntimeError):
         async with store.write("users") as tx:
             await tx.execute(
-                "INSERT INTO users (email, level, status, created_at, updated_at) "
-                "VALUES ('a@example.org', 'member', 'active', ?, ?)",
+                "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+                "VALUES ('a@example.org', 'a@example.org', 'member', 'active', ?, ?)",
                 (db_now(), db_now()),
             )
             raise RuntimeError("boom")
@@ -142,8 +142,8 @@ async def failed_transaction_announces_nothing(store: Store, polls: PollCounter)
 async def insert_pending(store: Store, email: str) -> None:
     async with store.write("users") as tx:
         await tx.execute(
-            "INSERT INTO users (email, level, status, created_at, updated_at) "
-            "VALUES (?, 'member', 'pending', ?, ?)",
+            "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+            "VALUES (?1, lower(?1), 'member', 'pending', ?2, ?3)",
             (email, db_now(), db_now()),
         )
 
@@ -180,8 +180,8 @@ async def test_another_process_s_commit_is_announced_exactly_once(settings: Sett
         async with store.feed.listening() as changes:
             with sqlite3.connect(settings.db, isolation_level=None) as other:
                 other.execute(
-                    "INSERT INTO users (email, level, status, created_at, updated_at) "
-                    "VALUES ('x@example.org', 'member', 'pending', ?, ?)",
+                    "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+                    "VALUES ('x@example.org', 'x@example.org', 'member', 'pending', ?, ?)",
                     (db_now(), db_now()),
                 )
             other.close()
@@ -194,8 +194,8 @@ async def test_change_feed_sees_a_commit_made_by_a_second_process(store: Store) 
     script = (
         "import sqlite3, sys\n"
         "c = sqlite3.connect(sys.argv[1])\n"
-        'c.execute("INSERT INTO users (email, level, status, created_at, updated_at) '
-        "VALUES ('other@example.org', 'member', 'pending', "
+        'c.execute("INSERT INTO users (email, email_key, level, status, created_at, updated_at) '
+        "VALUES ('other@example.org', 'other@example.org', 'member', 'pending', "
         "'2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')\")\n"
         "c.commit()\n"
     )
@@ -299,3 +299,22 @@ def test_addresses_are_validated_without_dns() -> None:
     ]:
         with pytest.raises(AddressProblem, match=reason):
             normalise_address(bad)
+
+
+async def test_hash_all_hashes_every_password_in_order_on_its_own_threads() -> None:
+    hasher = Hasher()
+    passwords = [f"correct horse battery {i}" for i in range(6)]
+    reported: list[int] = []
+    hashes = await hasher.hash_all(passwords, progress=reported.append)
+    assert sum(reported) == len(passwords) == hasher.calls
+    for password, hashed in zip(passwords, hashes, strict=True):
+        assert hashed is not None and await hasher.verify(hashed, password)
+
+
+async def test_hash_all_stops_before_the_next_hash_when_asked() -> None:
+    hasher = Hasher()
+    hashes = await hasher.hash_all(
+        [f"correct horse battery {i}" for i in range(40)], should_stop=lambda: hasher.calls >= 3
+    )
+    done = [hashed for hashed in hashes if hashed is not None]
+    assert 3 <= len(done) < 40 and hasher.calls == len(done)
