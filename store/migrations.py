@@ -220,6 +220,15 @@ messages of one kind to one address per hour and how many were held back (store.
 and the rule that a change of an account's status ends all its sessions, in whatever process
 or code path it happens (a session made while pending or disabled never becomes an active
 one). Sessions of accounts that are not active now end once, at the upgrade."""
+V11_EVENT_SEQUENCES = """
+CREATE TABLE webhook_sequences (
+    user_id INTEGER PRIMARY KEY,
+    last    INTEGER NOT NULL CHECK (last > 0)
+);
+"""
+"""Issue 15: each webhook event carries a per-person `sequence` (1, 2, 3… for one user id), so
+receivers can apply events in order whatever order retries deliver them in. Kept after an
+erasure: it holds no personal data, and an id's sequence never goes back."""
 
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
@@ -231,6 +240,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (8, V8_OPERATIONS),
     (9, migrate_identities),  # issue 15: AUTOINCREMENT ids, users.email_key (a Python step)
     (10, V10_SIGN_IN_AND_MAIL_LIMITS),
+    (11, V11_EVENT_SEQUENCES),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""
