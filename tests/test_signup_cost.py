@@ -24,6 +24,7 @@ from signup_server.join import _join_page
 from store import Settings, Store
 from store.audit import record
 from store.clock import DB_FORMAT, from_db, to_db
+from store.engine import read_data_version
 from store.links import revoke_link
 from store.signup import SignupForm, sign_up_by_link
 
@@ -55,11 +56,13 @@ async def counting(store: Store, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     original: Any = aiosqlite.Connection._execute
 
     async def execute(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        counted.round_trips += 1
+        if fn is not read_data_version:  # the change feed's timed polls are not per request
+            counted.round_trips += 1
         return await original(self, fn, *args, **kwargs)
 
     def trace(sql: str) -> None:
-        counted.statements.append(" ".join(sql.split()))
+        if sql != "PRAGMA data_version":
+            counted.statements.append(" ".join(sql.split()))
 
     engine: Any = store.engine
     connections = (engine._writer, engine._reader)
