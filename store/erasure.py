@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from email_validator import EmailNotValidError, validate_email
 
+from .acting import require
 from .audit import record
 from .engine import Transaction
 from .records import User, from_row
@@ -294,6 +295,7 @@ async def erase_in(
 async def erase_users(store: Store, user_ids: Collection[int], *, actor: str) -> ErasureReport:
     """Erase these people: each one in a single transaction, up to ERASE_BATCH per transaction
     (the sweep reads the whole database once per transaction, holding the write lock)."""
+    require("erasure")
     ids = list(dict.fromkeys(user_ids))
     erased: list[Erased] = []
     missing: list[int] = []

@@ -186,6 +186,23 @@ CREATE INDEX outbox_channel_due ON outbox (channel, status, next_attempt_at);
 """Issue 11: webhook deliveries share the outbox (leases, backoff, the Outbox screen) with email;
 `channel` tells the delivery workers which rows are theirs."""
 
+V15_ADMINS = """
+CREATE TABLE admins (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('owner', 'manager', 'approver')),
+    fingerprint TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    removed_at  TEXT
+);
+CREATE UNIQUE INDEX admins_live_name ON admins (name COLLATE NOCASE) WHERE removed_at IS NULL;
+CREATE UNIQUE INDEX admins_live_key ON admins (fingerprint) WHERE removed_at IS NULL;
+"""
+"""Issue 23: admins who open the console over SSH, by public key, with a role. A removed
+admin's row stays (`removed_at`), so the name and key can be registered again later."""
+
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -195,6 +212,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (7, V7_BULK_ACCOUNTS),
     (8, V8_OPERATIONS),
     (9, migrate_identities),  # issue 15: AUTOINCREMENT ids, users.email_key (a Python step)
+    (15, V15_ADMINS),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""
