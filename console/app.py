@@ -15,12 +15,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
 from signup_server.serve import PERIODIC_TASKS
 from store import Settings, Store
+from store.acting import NotAllowed
 from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
 
@@ -153,6 +154,13 @@ class UsherApp(App[int]):
                 severity="error",
                 timeout=10,
             )
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A refusal by role (store/acting.py) is a notification, never the end of the console."""
+        if isinstance(error, WorkerFailed) and isinstance(error.error, NotAllowed):
+            self.notify(str(error.error), title="Not allowed", severity="error", markup=False)
+            return
+        super()._handle_exception(error)
 
     def _on_sigterm(self) -> None:
         self.run_worker(self.action_quit(), group="quit")

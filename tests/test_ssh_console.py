@@ -18,6 +18,8 @@ import asyncssh
 import httpx
 import pytest
 
+from console.ssh_server import FAILURE_LIMIT, FailureLimiter
+
 from .fixtures_security import csrf_from
 from .fixtures_ssh import new_key, write_public
 from .fixtures_users import status_of
@@ -283,3 +285,33 @@ async def test_shutdown_ends_sessions_with_a_message_and_the_host_key_is_private
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_failure_limiter_counts_refused_keys_per_peer_in_a_window() -> None:
+    moment = [0.0]
+    limiter = FailureLimiter(limit=3, window=60.0, clock=lambda: moment[0])
+    for _ in range(3):
+        assert not limiter.blocked("10.0.0.7")
+        limiter.failed("10.0.0.7")
+    assert limiter.blocked("10.0.0.7")
+    assert not limiter.blocked("10.0.0.8")  # another peer is not held back
+    moment[0] = 60.5
+    assert not limiter.blocked("10.0.0.7")  # the window passed
+
+
+async def test_unknown_keys_are_rate_limited_per_peer(tmp_path: Path) -> None:
+    db = tmp_path / "usher.db"
+    key = new_key()
+    add_admin(db, "olga", "owner", key)
+    proc, url, port, fingerprint = start(db)
+    try:
+        served = Served(proc, db, url, port, fingerprint, key, key)
+        for _ in range(FAILURE_LIMIT):
+            with pytest.raises(asyncssh.PermissionDenied):
+                async with connect(served, new_key()):
+                    pass
+        with pytest.raises(asyncssh.PermissionDenied):  # now even a good key, for a while
+            async with connect(served, key):
+                pass
+    finally:
+        assert stop(proc) == 0
