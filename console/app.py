@@ -21,7 +21,7 @@ from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
 from signup_server.serve import PERIODIC_TASKS
 from store import Settings, Store
-from store.acting import NotAllowed
+from store.acting import NotAllowed, allows_admins
 from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
 
@@ -233,7 +233,14 @@ class UsherApp(App[int]):
                 f"Open the {destination.label} screen ({destination.key.upper()})",
                 self._go(destination.mode),
             )
+        if allows_admins():
+            yield SystemCommand("Admins", "Who may open the console over SSH", self._admins)
         yield from super().get_system_commands(screen)
+
+    def _admins(self) -> None:
+        from .screens.admins import AdminsScreen
+
+        self.push_screen(AdminsScreen())
 
     def _go(self, mode: str) -> Callable[[], object]:
         return lambda: self.switch_mode(mode)

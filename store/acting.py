@@ -105,6 +105,11 @@ def allows(role: Role, action: Action) -> bool:
     return _RANK[role] >= _RANK[NEEDS[action]]
 
 
+def allows_admins() -> bool:
+    """Whether the acting admin may manage admins (the console shows the Admins screen)."""
+    return _acting is None or allows(_acting.role, "admins")
+
+
 def require(action: Action) -> None:
     """Raise NotAllowed unless the acting admin's role allows `action` (the local user may)."""
     actor = _acting
