@@ -200,6 +200,23 @@ async def test_a_registered_key_gets_the_console_and_approves_a_web_signup(
     )
 
 
+async def test_two_admins_at_once_see_each_others_approvals_live(served: Served) -> None:
+    async with connect(served, served.owner) as first, connect(served, served.approver) as second:
+        owner, approver = await open_console(first), await open_console(second)
+        for screen in (owner, approver):
+            screen.process.stdin.write(F2)
+            await screen.wait_for(b"No one is waiting")
+        await sign_up_pending(served, "quinn@example.org")
+        for screen in (owner, approver):  # arrived by itself, in both consoles
+            await screen.wait_for(b"quinn@example.org")
+        approver.process.stdin.write(b"a")
+        await owner.wait_for(b"No one is waiting")  # the other's decision, seen live
+        assert status_of(served.db, "quinn@example.org") == "active"
+        for screen in (owner, approver):
+            screen.process.stdin.write(b"q")
+            await screen.until_closed()
+
+
 async def test_unknown_keys_and_passwords_are_refused(served: Served) -> None:
     with pytest.raises(asyncssh.PermissionDenied):
         async with connect(served, new_key()):
