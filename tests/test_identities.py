@@ -150,7 +150,7 @@ async def test_migration_9_keeps_every_row_index_and_key(tmp_path: Path) -> None
 
     engine = await Engine.open(path)
     try:
-        assert await migrate(engine) == [9]
+        assert [v for v in await migrate(engine) if v <= 9] == [9]  # later ones may follow
         with pytest.raises(_Rollback):  # the writer has foreign keys on again: deletes cascade
             async with engine.write() as tx:
                 assert [tuple(r) for r in await tx.fetchall("PRAGMA foreign_keys")] == [(1,)]
@@ -358,7 +358,7 @@ async def test_a_dangling_reference_from_before_does_not_stop_the_upgrade(tmp_pa
     conn.close()
     engine = await Engine.open(path)
     try:
-        assert await migrate(engine) == [9]
+        assert [v for v in await migrate(engine) if v <= 9] == [9]  # later ones may follow
         assert (
             await engine.scalar("SELECT user_id FROM action_tokens WHERE token_hash = 'd9'") == 99
         )
