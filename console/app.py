@@ -16,12 +16,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
 from signup_server.serve import PERIODIC_TASKS
 from store import Settings, Store
+from store.acting import NotAllowed, allows_admins
 from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
 from store.supervise import Supervisor, TaskCrash
@@ -169,6 +170,13 @@ class UsherApp(App[int]):
                 timeout=10,
             )
 
+    def _handle_exception(self, error: Exception) -> None:
+        """A refusal by role (store/acting.py) is a notification, never the end of the console."""
+        if isinstance(error, WorkerFailed) and isinstance(error.error, NotAllowed):
+            self.notify(str(error.error), title="Not allowed", severity="error", markup=False)
+            return
+        super()._handle_exception(error)
+
     def _on_sigterm(self) -> None:
         self.run_worker(self.action_quit(), group="quit")
 
@@ -249,7 +257,14 @@ class UsherApp(App[int]):
                 f"Open the {destination.label} screen ({destination.key.upper()})",
                 self._go(destination.mode),
             )
+        if allows_admins():
+            yield SystemCommand("Admins", "Who may open the console over SSH", self._admins)
         yield from super().get_system_commands(screen)
+
+    def _admins(self) -> None:
+        from .screens.admins import AdminsScreen
+
+        self.push_screen(AdminsScreen())
 
     def _go(self, mode: str) -> Callable[[], object]:
         return lambda: self.switch_mode(mode)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the signup server and mail delivery headless",
         argument_default=argparse.SUPPRESS,
     )
+    serve.add_argument(
+        "--ssh-port", type=int, help="also serve the console over SSH here (USHER_SSH_PORT)"
+    )
     serve.set_defaults(handler=run_serve)
 
     for register in _extra_commands():
@@ -76,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
     from . import (
+        cli_admins,
         cli_invite,
         cli_links,
         cli_ops,
@@ -97,6 +102,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_ops.register,
         cli_users_ops.register,
         cli_webhooks.register,
+        cli_admins.register,
     ]
 
 
@@ -131,9 +137,11 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from signup_server.serve import ServeFailed, configure_logging, serve
 
+    from .ssh_server import ssh_console
+
     configure_logging()
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, companions=[ssh_console]))
     except ServeFailed as error:
         raise CliError(str(error)) from None
     return EXIT_OK
@@ -143,7 +151,24 @@ async def _check_store(settings: Settings) -> None:
     """Open (and migrate) the database once before the TUI takes the terminal, so an unusable
     file is a one-line error rather than a broken screen."""
     store = await Store.open(settings, watch=False)
-    await store.close()
+    try:
+        await _act_as_ssh_admin(store)
+    finally:
+        await store.close()
+
+
+async def _act_as_ssh_admin(store: Store) -> None:
+    """A console started by the SSH server acts as the admin it names (role from the database)."""
+    name = os.environ.get("USHER_ADMIN")
+    if not name:
+        return
+    from store.admins import AdminError, establish_admin
+
+    key, peer = os.environ.get("USHER_ADMIN_KEY", ""), os.environ.get("USHER_ADMIN_PEER", "")
+    try:
+        await establish_admin(store, name, key, peer)
+    except AdminError as error:
+        raise CliError(str(error)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

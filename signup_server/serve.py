@@ -7,7 +7,8 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Any, TextIO
 
@@ -60,7 +61,14 @@ class ServeFailed(Exception):
     """Nothing could be served; the message is the one line `usher serve` prints."""
 
 
-async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
+Companion = Callable[[Store, Settings, TextIO], AbstractAsyncContextManager[None]]
+"""Served beside the signup pages for the server's lifetime, handed in by the CLI (the SSH
+console lives in `console/`, which this package never imports)."""
+
+
+async def serve(
+    settings: Settings, *, out: TextIO = sys.stdout, companions: Sequence[Companion] = ()
+) -> None:
     """Serve until SIGINT/SIGTERM, then finish in-flight requests and return.
 
     Raises ServeFailed (before serving anything) for a busy port or an unusable database.
@@ -76,7 +84,10 @@ async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
     except StoreError as error:
         sock.close()
         raise ServeFailed(str(error)) from None
+    beside = contextlib.AsyncExitStack()
     try:
+        for companion in companions:
+            await beside.enter_async_context(companion(store, settings, out))
         server = make_server(create_app(store, settings, secret_key=await store.secret_key()))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -94,6 +105,7 @@ async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
     finally:
+        await beside.aclose()
         sock.close()
         await store.close()
     log.info("stopped")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from .acting import require
 from .audit import record
 from .clock import db_now, from_db
 from .core import Store
@@ -111,6 +112,7 @@ async def pending_ids(engine: Engine) -> list[int]:
 
 async def approve(store: Store, user_ids: Collection[int], *, actor: str) -> Decision:
     """Activate these pending users and queue their "your account is ready" emails."""
+    require("approvals")
     return await _decide(store, user_ids, verdict="approved", actor=actor, reason="")
 
 
@@ -118,6 +120,7 @@ async def reject(
     store: Store, user_ids: Collection[int], *, actor: str, reason: str = ""
 ) -> Decision:
     """Reject these pending users and email them (with `reason` when given)."""
+    require("approvals")
     reason = clean_text(reason).strip()[:MAX_REASON]
     return await _decide(store, user_ids, verdict="rejected", actor=actor, reason=reason)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from . import acting
 from .clock import db_now
 from .engine import Transaction
 from .text import clean_line
@@ -18,8 +19,13 @@ from .text import clean_line
 def console_actor(environ: Mapping[str, str] | None = None) -> str:
     """`alice` or `alice (ssh 10.0.0.7)`: the person behind the service account, if known.
 
+    In a console served over SSH, the registered admin: `alice (key SHA256:…, ssh 10.0.0.7)`.
+
     `SUDO_USER` first (the admin behind `sudo -u usher`), then `USER`/`LOGNAME`, then the
     account the process runs as (cron, systemd and `env -i` leave those variables unset)."""
+    admin = acting.current()
+    if admin is not None:  # a console served over SSH: the registered admin, key and peer
+        return admin.label
     env = os.environ if environ is None else environ
     name = env.get("SUDO_USER") or env.get("USER") or env.get("LOGNAME") or os_account()
     ssh = env.get("SSH_CONNECTION", "").split()

@@ -40,6 +40,7 @@ from .accounts_create import (
     hashed_credential,
     one_time_credential,
 )
+from .acting import require
 from .addresses import address_key
 from .bulk_lines import (
     EXISTS,
@@ -316,6 +317,7 @@ async def create_batch(
     the accounts, their set-password links and emails (when `options.notify`) and one audit
     entry; an address taken meanwhile is reported as already existing.
     """
+    require("bulk")
     if parsed.mode != options.passwords:
         raise BulkError(
             f"the lines were checked for passwords {parsed.mode!r}, not {options.passwords!r}"

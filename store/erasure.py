@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from email_validator import EmailNotValidError, validate_email
 
+from .acting import require
 from .audit import record
 from .clock import db_now
 from .engine import Transaction
@@ -384,6 +385,7 @@ async def erase_users(store: Store, user_ids: Collection[int], *, actor: str) ->
     """Erase these people: each one in a single transaction, up to ERASE_BATCH per transaction
     (the sweep reads the whole database once per transaction, holding the write lock), each
     batch once no worker is sending anything to them (`wait_for_in_flight`)."""
+    require("erasure")
     ids = list(dict.fromkeys(user_ids))
     erased: list[Erased] = []
     missing: list[int] = []

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from .acting import require
 from .addresses import address_key
 from .audit import record
 from .clock import db_now, from_db, now, to_db
@@ -410,6 +411,7 @@ async def send_invitations(
     Entries whose address has an account are skipped; a pending invitation is re-sent with a
     new link when `reinvite`, else skipped; an expired, revoked or bounced one is replaced.
     """
+    require("invitations")
     checked_level = _check_level(level)
     cleaned = _check_message(message)
     settings = store.settings
@@ -675,6 +677,7 @@ async def resend_invitation(
 ) -> Invitation:
     """A new email with a new link and a fresh expiry (also after it expired, bounced or was
     revoked); the old link stops working."""
+    require("invitations")
     invitation, _ = await _reissue(
         store, invitation_id, actor=actor, valid=valid, send_email=True, action="invitation_resent"
     )
@@ -686,6 +689,7 @@ async def fresh_invitation_link(
 ) -> tuple[Invitation, str]:
     """Mint a new link to pass on by hand (only the token's hash is stored, so the old link —
     the emailed one — stops working). Returns the invitation and the URL."""
+    require("invitations")
     invitation, token = await _reissue(
         store,
         invitation_id,
@@ -699,6 +703,7 @@ async def fresh_invitation_link(
 
 async def revoke_invitation(store: Store, invitation_id: int, *, actor: str) -> Invitation:
     """Withdraw a pending (or bounced) invitation: its link stops working at once."""
+    require("invitations")
     async with store.write("invitations", "outbox", "audit") as tx:
         invitation = await _invitation_in(tx, invitation_id)
         changed = await tx.execute(

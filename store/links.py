@@ -14,6 +14,7 @@ from typing import Literal, cast
 import idna
 import msgspec
 
+from .acting import require
 from .audit import record
 from .clock import ago, db_now, from_db, now, to_db
 from .core import Store
@@ -394,6 +395,7 @@ def _subject(link_id: int, label: str) -> str:
 
 async def create_link(store: Store, draft: LinkDraft, *, actor: str) -> Link:
     """Create a link; its password (if any) is hashed before the write transaction."""
+    require("links")
     label = _checked_label(draft.label)
     _check_draft(draft)
     password_hash = None
@@ -430,6 +432,7 @@ async def create_link(store: Store, draft: LinkDraft, *, actor: str) -> Link:
 
 async def edit_link(store: Store, link_id: int, draft: LinkDraft, *, actor: str) -> Link:
     """Change a link's settings; its URL and use count stay. A revoked link stays revoked."""
+    require("links")
     label = _checked_label(draft.label)
     _check_draft(draft)
     password_hash = None
@@ -474,6 +477,7 @@ async def edit_link(store: Store, link_id: int, draft: LinkDraft, *, actor: str)
 
 async def revoke_link(store: Store, link_id: int, *, actor: str) -> Link:
     """Stop the link at once; accounts already made through it are untouched."""
+    require("links")
     async with store.write("invite_links") as tx:
         row = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
         if row is None:
@@ -493,6 +497,7 @@ async def revoke_link(store: Store, link_id: int, *, actor: str) -> Link:
 
 async def regenerate_link(store: Store, link_id: int, *, actor: str) -> Link:
     """Give the link a new token: the old URL stops working the moment this commits."""
+    require("links")
     async with store.write("invite_links") as tx:
         row = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
         if row is None:

@@ -229,6 +229,22 @@ CREATE TABLE webhook_sequences (
 """Issue 15: each webhook event carries a per-person `sequence` (1, 2, 3… for one user id), so
 receivers can apply events in order whatever order retries deliver them in. Kept after an
 erasure: it holds no personal data, and an id's sequence never goes back."""
+V15_ADMINS = """
+CREATE TABLE admins (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('owner', 'manager', 'approver')),
+    fingerprint TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    removed_at  TEXT
+);
+CREATE UNIQUE INDEX admins_live_name ON admins (name COLLATE NOCASE) WHERE removed_at IS NULL;
+CREATE UNIQUE INDEX admins_live_key ON admins (fingerprint) WHERE removed_at IS NULL;
+"""
+"""Issue 23: admins who open the console over SSH, by public key, with a role. A removed
+admin's row stays (`removed_at`), so the name and key can be registered again later."""
 
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
@@ -241,6 +257,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (9, migrate_identities),  # issue 15: AUTOINCREMENT ids, users.email_key (a Python step)
     (10, V10_SIGN_IN_AND_MAIL_LIMITS),
     (11, V11_EVENT_SEQUENCES),
+    (15, V15_ADMINS),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""

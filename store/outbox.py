@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from .acting import require
 from .addresses import AddressProblem, normalise_address
 from .audit import record
 from .clock import db_now, to_db
@@ -250,6 +251,7 @@ def _need_smtp(settings: Settings, what: str) -> None:
 
 async def retry(store: Store, message_id: int, actor: str) -> OutboxMessage:
     """Send a failed (or waiting) message again now, with a fresh count of attempts."""
+    require("outbox")
     async with store.write("outbox") as tx:
         row = await tx.fetchone("SELECT * FROM outbox WHERE id = ?", (message_id,))
         if row is None:
@@ -280,6 +282,7 @@ async def retry(store: Store, message_id: int, actor: str) -> OutboxMessage:
 async def retry_all_failed(store: Store, actor: str) -> int:
     """Queue every failed message again (of the channels that are configured); returns how
     many."""
+    require("outbox")
     channels = _ready_channels(store.settings)
     if not channels:
         _need_smtp(store.settings, "failed messages cannot be retried")
@@ -298,6 +301,7 @@ async def retry_all_failed(store: Store, actor: str) -> int:
 
 async def send_kept(store: Store, actor: str) -> int:
     """Queue every kept message for delivery (once SMTP is configured); returns how many."""
+    require("outbox")
     _need_smtp(store.settings, "kept messages cannot be sent")
     async with store.write("outbox") as tx:
         count = await tx.execute(
@@ -312,6 +316,7 @@ async def send_kept(store: Store, actor: str) -> int:
 
 async def send_test(store: Store, to: str, actor: str, *, name: str = "") -> int:
     """Queue the `test` message to `to` (kept without SMTP, like any other); returns its id."""
+    require("outbox")
     try:
         address = normalise_address(to)
     except AddressProblem as error:

@@ -48,10 +48,14 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     argon2_memory_kib: int = DEFAULT_MEMORY_KIB
     argon2_time_cost: int = DEFAULT_TIME_COST
     argon2_parallelism: int = DEFAULT_PARALLELISM
+    ssh_port: int | None = None
+    ssh_host: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, not {self.port}")
+        if self.ssh_port is not None and not 0 <= self.ssh_port <= 65535:
+            raise SettingsError(f"ssh_port must be between 0 and 65535, not {self.ssh_port}")
         if self.rate_limit < 1:
             raise SettingsError(f"rate_limit must be at least 1, not {self.rate_limit}")
         if not meets_owasp_minimum(

@@ -34,6 +34,7 @@ from .accounts_create import (
     hashed_credential,
     one_time_credential,
 )
+from .acting import require
 from .addresses import AddressProblem, UndeliverableAddress, address_key, normalise_address
 from .engine import Engine
 from .passwords import password_problem
@@ -199,6 +200,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
     """Check `form`, make the credential (hashing happens here, before any lock), then write the
     account, its set-password token and email (when `send_email`) and the audit entry in one
     transaction."""
+    require("users")
     errors = check_fields(form)
     if errors:
         return Refused(errors=errors)

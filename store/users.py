@@ -13,6 +13,7 @@ from typing import Any, Literal, NoReturn, cast, get_args
 
 import msgspec
 
+from .acting import require
 from .addresses import address_key
 from .audit import record
 from .bulk import AUDIT_ACTION as BULK_AUDIT_ACTION
@@ -224,6 +225,7 @@ async def set_level(
 
     One transaction; users already at that level are left alone and not returned.
     """
+    require("users")
     if level not in LEVELS:
         raise UsersError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
     changes: list[LevelChange] = []
@@ -268,6 +270,7 @@ async def set_level(
 
 async def disable_user(store: Store, user_id: int, *, actor: str) -> User:
     """Active → disabled; their outstanding set-password links stop working."""
+    require("users")
     async with store.write("users", "action_tokens") as tx:
         row = await tx.fetchone(
             "UPDATE users SET status = 'disabled', updated_at = ? "
@@ -288,6 +291,7 @@ async def disable_user(store: Store, user_id: int, *, actor: str) -> User:
 
 async def enable_user(store: Store, user_id: int, *, actor: str) -> User:
     """Disabled → active."""
+    require("users")
     async with store.write("users") as tx:
         row = await tx.fetchone(
             "UPDATE users SET status = 'active', updated_at = ? "
@@ -309,6 +313,7 @@ async def send_set_password_link(store: Store, user_id: int, *, actor: str) -> U
     unused set-password links of this person stop working: only the newest one is valid.
     The raw token exists only in the outbox payload (scrubbed once sent); we store its SHA-256.
     """
+    require("users")
     token = new_token()
     now = db_now()
     expires = db_now(timedelta(hours=SET_PASSWORD_HOURS))

@@ -1,0 +1,334 @@
+"""The console over SSH (issue 23): asyncssh's client against a real `usher serve --ssh-port`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import httpx
+import pytest
+
+from console.ssh_server import FAILURE_LIMIT, FailureLimiter
+
+from .fixtures_security import csrf_from
+from .fixtures_ssh import new_key, write_public
+from .fixtures_users import status_of
+from .helpers import ROOT, child_env, eventually, run_usher, usher_command
+
+GOOD_PASSWORD = "correct horse battery staple"
+F2 = b"\x1bOQ"
+SCREEN_WAIT = 120.0
+"""A console's first screen on a busy two-core machine (Textual's cold start)."""
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[str]
+    db: Path
+    url: str
+    ssh_port: int
+    host_fingerprint: str
+    owner: asyncssh.SSHKey
+    approver: asyncssh.SSHKey
+
+
+def start(db: Path) -> tuple[subprocess.Popen[str], str, int, str]:
+    proc = subprocess.Popen(
+        usher_command("serve", "--db", str(db), "--port", "0", "--ssh-port", "0"),
+        cwd=ROOT,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = proc.stdout.readline() + proc.stdout.readline()
+    url = re.search(r"(http://\S+)", lines)
+    ssh = re.search(r"SSH console on port (\d+) \(host key (SHA256:\S+)\)", lines)
+    if not (url and ssh):
+        proc.kill()
+        raise AssertionError(f"usher serve printed {lines!r}")
+    return proc, url.group(1), int(ssh.group(1)), ssh.group(2)
+
+
+def add_admin(db: Path, name: str, role: str, key: asyncssh.SSHKey) -> None:
+    pub = write_public(key, db.with_name(f"{name}.pub"))
+    done = run_usher("admins", "add", name, "--key", str(pub), "--role", role, "--db", str(db))
+    assert done.returncode == 0, done.stderr
+
+
+def stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    db = tmp_path_factory.mktemp("ssh") / "usher.db"
+    owner, approver = new_key(), new_key()
+    add_admin(db, "olga", "owner", owner)
+    add_admin(db, "apu", "approver", approver)
+    proc, url, port, fingerprint = start(db)
+    try:
+        yield Served(proc, db, url, port, fingerprint, owner, approver)
+    finally:
+        assert stop(proc) == 0
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    served: Served, key: asyncssh.SSHKey | None, **options: Any
+) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    conn = await asyncssh.connect(
+        "127.0.0.1",
+        served.ssh_port,
+        username="whoever",
+        client_keys=[key] if key is not None else None,
+        known_hosts=None,
+        **options,
+    )
+    try:
+        yield conn
+    finally:
+        conn.close()
+        await conn.wait_closed()
+
+
+class Screen:
+    """The bytes a console sent; `wait_for` reads until a pattern appears."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+        self.process = process
+        self.seen = b""
+
+    async def wait_for(self, pattern: bytes, timeout: float = SCREEN_WAIT) -> None:
+        async def more() -> None:
+            while pattern not in self.seen:
+                chunk = await self.process.stdout.read(65536)
+                if not chunk:
+                    raise AssertionError(f"session ended before {pattern!r}: {self.seen[-500:]!r}")
+                self.seen += chunk
+
+        await asyncio.wait_for(more(), timeout)
+        self.seen = self.seen[self.seen.index(pattern) + len(pattern) :]
+
+    async def until_closed(self, timeout: float = SCREEN_WAIT) -> bytes:
+        async def drain() -> None:
+            while chunk := await self.process.stdout.read(65536):
+                self.seen += chunk
+
+        await asyncio.wait_for(drain(), timeout)
+        await asyncio.wait_for(self.process.wait(), timeout)
+        return self.seen
+
+
+async def open_console(
+    conn: asyncssh.SSHClientConnection, size: tuple[int, int] = (100, 30)
+) -> Screen:
+    process = await conn.create_process(term_type="xterm-256color", term_size=size, encoding=None)
+    screen = Screen(process)
+    await screen.wait_for(b"F2 Approvals")
+    return screen
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+async def sign_up_pending(served: Served, email: str) -> None:
+    made = run_usher(
+        "links", "create", "--level", "member", "--require-approval", "--no-confirm",
+        "--db", str(served.db), "--public-url", served.url,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    path = "/join/" + made.stdout.strip().rsplit("/join/", 1)[1]
+    async with httpx.AsyncClient(base_url=served.url) as web:
+        page = await web.get(path)
+        form = {
+            "_csrf_token": csrf_from(page.text),
+            "email": email,
+            "first_name": "Pat",
+            "last_name": "Lee",
+            "password": GOOD_PASSWORD,
+            "password_confirm": GOOD_PASSWORD,
+        }
+        answer = await web.post(path, data=form)
+        assert answer.status_code in (200, 303), answer.text[:500]
+    assert status_of(served.db, email) == "pending"
+
+
+def audit_actor(db: Path, action: str, subject: str) -> str:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT actor FROM audit WHERE action = ? AND subject = ?", (action, subject)
+        ).fetchone()
+    conn.close()
+    assert row is not None, f"no {action} entry for {subject}"
+    return str(row[0])
+
+
+async def test_a_registered_key_gets_the_console_and_approves_a_web_signup(
+    served: Served,
+) -> None:
+    await sign_up_pending(served, "pat@example.org")
+    async with connect(served, served.approver) as conn:
+        screen = await open_console(conn)
+        screen.process.stdin.write(F2)
+        await screen.wait_for(b"pat@example.org")
+        screen.process.stdin.write(b"a")
+
+        async def approved() -> bool:
+            return status_of(served.db, "pat@example.org") == "active"
+
+        await eventually(approved, timeout=SCREEN_WAIT)
+        screen.process.stdin.write(b"q")
+        await screen.until_closed()
+    fingerprint = served.approver.get_fingerprint("sha256")
+    assert audit_actor(served.db, "user_approved", "pat@example.org") == (
+        f"apu (key {fingerprint}, ssh 127.0.0.1)"
+    )
+
+
+async def test_two_admins_at_once_see_each_others_approvals_live(served: Served) -> None:
+    async with connect(served, served.owner) as first, connect(served, served.approver) as second:
+        owner, approver = await open_console(first), await open_console(second)
+        for screen in (owner, approver):
+            screen.process.stdin.write(F2)
+            await screen.wait_for(b"No one is waiting")
+        await sign_up_pending(served, "quinn@example.org")
+        for screen in (owner, approver):  # arrived by itself, in both consoles
+            await screen.wait_for(b"quinn@example.org")
+        approver.process.stdin.write(b"a")
+        await owner.wait_for(b"No one is waiting")  # the other's decision, seen live
+        assert status_of(served.db, "quinn@example.org") == "active"
+        for screen in (owner, approver):
+            screen.process.stdin.write(b"q")
+            await screen.until_closed()
+
+
+async def test_unknown_keys_and_passwords_are_refused(served: Served) -> None:
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with connect(served, new_key()):
+            pass
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with connect(served, None, password="hunter2", agent_path=None):
+            pass
+
+
+async def test_exec_sftp_and_forwarding_are_refused(served: Served) -> None:
+    async with connect(served, served.owner) as conn:
+        result = await conn.run("cat /etc/passwd", encoding="utf-8")
+        assert result.exit_status == 1
+        assert "root:" not in str(result.stdout) + str(result.stderr)
+        assert "only the console" in str(result.stderr)
+        with pytest.raises(asyncssh.ChannelOpenError):
+            await conn.start_sftp_client()
+        with pytest.raises(asyncssh.ChannelOpenError):
+            await conn.create_connection(asyncssh.SSHTCPSession, "127.0.0.1", 22)
+        with pytest.raises(asyncssh.ChannelListenError):
+            await conn.forward_remote_port("", 0, "127.0.0.1", 22)
+        without_pty = await conn.run(encoding="utf-8")  # a shell request with no terminal
+        assert without_pty.exit_status == 1
+
+
+async def test_killing_one_client_leaves_the_other_and_the_signup_pages(served: Served) -> None:
+    before = set(children(served.proc.pid))
+    async with connect(served, served.owner) as keep:
+        kept = await open_console(keep)
+        doomed = await asyncssh.connect(
+            "127.0.0.1", served.ssh_port, username="x", client_keys=[served.approver],
+            known_hosts=None,
+        )  # fmt: skip
+        await open_console(doomed)
+        assert len(set(children(served.proc.pid)) - before) == 2
+        doomed.abort()  # the client vanishes (as with kill -9 of ssh)
+
+        async def one_left() -> bool:
+            return len(set(children(served.proc.pid)) - before) == 1
+
+        await eventually(one_left, timeout=SCREEN_WAIT)
+        kept.process.change_terminal_size(120, 40)  # the kept console still answers
+        await kept.wait_for(b"\x1b[40;")
+        async with httpx.AsyncClient(base_url=served.url) as web:
+            assert (await web.get("/healthz")).status_code == 200
+        kept.process.change_terminal_size(100, 30)
+        await kept.wait_for(b"\x1b[30;")
+        kept.process.stdin.write(b"q")
+        await kept.until_closed()
+
+
+async def test_a_removed_admins_session_ends(served: Served) -> None:
+    key = new_key()
+    add_admin(served.db, "rita", "manager", key)
+    async with connect(served, key) as conn:
+        screen = await open_console(conn)
+        removed = run_usher("admins", "remove", "rita", "--db", str(served.db))
+        assert removed.returncode == 0, removed.stderr
+        assert b"your admin access was removed" in await screen.until_closed()
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with connect(served, key):
+            pass
+
+
+async def test_shutdown_ends_sessions_with_a_message_and_the_host_key_is_private(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "usher.db"
+    key = new_key()
+    add_admin(db, "olga", "owner", key)
+    proc, url, port, fingerprint = start(db)
+    try:
+        host_key = db.with_name("usher.db.ssh-host-key")
+        assert os.stat(host_key).st_mode & 0o777 == 0o600
+        assert asyncssh.read_private_key(host_key).get_fingerprint("sha256") == fingerprint
+        served = Served(proc, db, url, port, fingerprint, key, key)
+        async with connect(served, key) as conn:
+            screen = await open_console(conn)
+            proc.send_signal(signal.SIGTERM)
+            assert b"the server is shutting down" in await screen.until_closed()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_the_failure_limiter_counts_refused_keys_per_peer_in_a_window() -> None:
+    moment = [0.0]
+    limiter = FailureLimiter(limit=3, window=60.0, clock=lambda: moment[0])
+    for _ in range(3):
+        assert not limiter.blocked("10.0.0.7")
+        limiter.failed("10.0.0.7")
+    assert limiter.blocked("10.0.0.7")
+    assert not limiter.blocked("10.0.0.8")  # another peer is not held back
+    moment[0] = 60.5
+    assert not limiter.blocked("10.0.0.7")  # the window passed
+
+
+async def test_unknown_keys_are_rate_limited_per_peer(tmp_path: Path) -> None:
+    db = tmp_path / "usher.db"
+    key = new_key()
+    add_admin(db, "olga", "owner", key)
+    proc, url, port, fingerprint = start(db)
+    try:
+        served = Served(proc, db, url, port, fingerprint, key, key)
+        for _ in range(FAILURE_LIMIT):
+            with pytest.raises(asyncssh.PermissionDenied):
+                async with connect(served, new_key()):
+                    pass
+        with pytest.raises(asyncssh.PermissionDenied):  # now even a good key, for a while
+            async with connect(served, key):
+                pass
+    finally:
+        assert stop(proc) == 0
