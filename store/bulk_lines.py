@@ -24,7 +24,7 @@ import msgspec
 
 from .addresses import AddressProblem, address_key, normalise_address
 from .passwords import password_problem
-from .text import clean_line, clean_text
+from .text import strip_unsafe, text_problem, visible
 
 PasswordMode = Literal["same", "random", "given"]
 """How passwords are made: one for all, random for each (one-time credentials), given per line."""
@@ -79,7 +79,7 @@ class BulkLine(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     line: int
     """1-based line number in the text (blank lines and the header count)."""
     input: str
-    """The line as typed, control characters removed and any password masked."""
+    """The line as typed, any password masked, control characters shown as symbols (␛)."""
     first_name: str = ""
     last_name: str = ""
     email: str = ""
@@ -197,10 +197,15 @@ def _shown(fields: list[str], delimiter: str, secret: Iterable[int]) -> str:
     for index in secret:
         if index < len(cells) and cells[index].strip():
             cells[index] = MASK
-    return clean_text(delimiter.join(_quote(cell.strip(), delimiter) for cell in cells))
+    return visible(delimiter.join(_quote(cell.strip(), delimiter) for cell in cells))
 
 
-def _name_problems(first: str, last: str) -> list[Problem]:
+def _name_problems(first: str, last: str, given: list[str]) -> list[Problem]:
+    """`given`: the cells the name came from, as typed (checked for control characters)."""
+    for cell in given:
+        problem = text_problem(cell)
+        if problem:
+            return [Problem("name", f"name {problem}")]
     if not first and not last:
         return [Problem("name", "missing name")]
     if len(first) > MAX_NAME_LENGTH or len(last) > MAX_NAME_LENGTH:
@@ -219,13 +224,15 @@ def _parse_row(
     problems: list[Problem] = []
     first = last = email_text = ""
     password: str | None = None
+    names: list[str] = []
     if roles is None:
         expected = 3
         secret: tuple[int, ...] = tuple(range(2, len(fields)))
         if len(fields) == 1 and "@" in fields[0]:
             email_text = fields[0]
         else:
-            first, last = split_name(clean_line(fields[0]))
+            names = [fields[0]]
+            first, last = split_name(strip_unsafe(fields[0]))
             email_text = fields[1] if len(fields) > 1 else ""
         if len(fields) > 2:
             password = fields[2].strip() or None
@@ -235,18 +242,21 @@ def _parse_row(
         secret += tuple(range(len(roles), len(fields)))
         cells = {role: fields[i] for i, role in enumerate(roles) if role and i < len(fields)}
         if "first" in cells or "last" in cells:
-            first = clean_line(cells.get("first", "")).strip()
-            last = clean_line(cells.get("last", "")).strip()
+            names = [cells.get("first", ""), cells.get("last", "")]
+            first = strip_unsafe(names[0])
+            last = strip_unsafe(names[1])
             if not first and not last and "name" in cells:
-                first, last = split_name(clean_line(cells["name"]))
+                names = [cells["name"]]
+                first, last = split_name(strip_unsafe(cells["name"]))
         elif "name" in cells:
-            first, last = split_name(clean_line(cells["name"]))
+            names = [cells["name"]]
+            first, last = split_name(strip_unsafe(cells["name"]))
         email_text = cells.get("email", "")
         password = cells.get("password", "").strip() or None
     if any(i < len(fields) and fields[i].strip() for i in secret):
         shown = _shown(fields, delimiter, secret)
     else:
-        shown = clean_text(raw)
+        shown = visible(raw)
 
     if len(fields) > expected:
         problems.append(
@@ -256,11 +266,14 @@ def _parse_row(
                 "quote a field that contains a comma",
             )
         )
-    problems.extend(_name_problems(first, last))
-    email_text = clean_line(email_text).strip()
-    email = email_text
+    problems.extend(_name_problems(first, last, names))
+    unsafe = text_problem(email_text)
+    email_text = email_text.strip()
+    email = visible(email_text)
     if not email_text:
         problems.append(Problem("email", "missing email address"))
+    elif unsafe:
+        problems.append(Problem("email", f"email {unsafe}"))
     else:
         email, reason = _address(email_text)
         if reason is not None:

@@ -36,7 +36,7 @@ from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
 from .passwords import password_problem
 from .records import Level, User, from_row, from_rows
 from .settings import Settings
-from .text import clean_line, clean_text
+from .text import clean_line, one_line, paragraphs, text_problem
 from .tokens import new_token, token_digest
 from .webhooks import emit
 
@@ -282,7 +282,10 @@ def _check_level(level: str) -> Level:
 
 
 def _check_message(message: str) -> str:
-    cleaned = clean_text(message).strip()
+    problem = text_problem(message)
+    if problem:
+        raise InvitationError(f"the personal message {problem}")
+    cleaned = paragraphs(message)
     if len(cleaned) > MAX_MESSAGE:
         raise InvitationError(
             f"the personal message is {len(cleaned)} characters long; the limit is {MAX_MESSAGE}"
@@ -794,8 +797,11 @@ async def has_account(store: Store, email: str) -> bool:
 
 
 def _name_field(value: str, label: str, field: str, errors: dict[str, str]) -> str:
-    cleaned = " ".join(clean_line(value).split())
-    if not cleaned:
+    cleaned = one_line(value)
+    problem = text_problem(value)
+    if problem:
+        errors[field] = f"Your {label} {problem}"
+    elif not cleaned:
         errors[field] = f"Enter your {label}"
     elif len(cleaned) > MAX_NAME:
         errors[field] = f"Your {label} can be at most {MAX_NAME} characters"

@@ -29,7 +29,7 @@ from .outbox import enqueue
 from .passwords import password_problem
 from .records import User, UserStatus, from_row
 from .settings import Settings
-from .text import clean_line
+from .text import one_line, text_problem
 from .tokens import (
     is_one_time_hash,
     new_token,
@@ -177,8 +177,11 @@ def _refuse(errors: dict[str, str], field: str, message: str) -> None:
 
 
 def _name(value: str, label: str, errors: dict[str, str], field: str) -> str:
-    cleaned = clean_line(value).strip()
-    if not cleaned:
+    cleaned = one_line(value)
+    problem = text_problem(value)
+    if problem:
+        errors[field] = f"Your {label} {problem}"
+    elif not cleaned:
         errors[field] = f"Enter your {label}"
     elif len(cleaned) > MAX_NAME:
         errors[field] = f"Your {label} can be at most {MAX_NAME} characters"

@@ -38,7 +38,7 @@ from .addresses import AddressProblem, normalise_address
 from .engine import Engine
 from .passwords import password_problem
 from .records import Level
-from .text import clean_line
+from .text import one_line, text_problem
 from .users import LEVELS, UserView, get_user
 
 if TYPE_CHECKING:
@@ -117,7 +117,10 @@ AddOutcome = UserAdded | AddressTaken | Refused
 
 
 def _name_problem(value: str, label: str, *, required: bool) -> str | None:
-    cleaned = clean_line(value).strip()
+    problem = text_problem(value)
+    if problem:
+        return f"The {label} {problem}"
+    cleaned = one_line(value)
     if not cleaned:
         return f"Enter their {label}" if required else None
     if len(cleaned) > MAX_NAME:
@@ -166,8 +169,8 @@ def check_fields(form: NewUserForm) -> dict[str, str]:
         if not form.password:
             problems["password"] = "Type the password they will start with"  # noqa: S105
         else:
-            first = clean_line(form.first_name).strip()
-            last = clean_line(form.last_name).strip()
+            first = one_line(form.first_name)
+            last = one_line(form.last_name)
             problems["password"] = password_problem(
                 form.password,
                 email=form.email.strip(),
@@ -218,8 +221,8 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
         )
     account = NewAccount(
         email=email,
-        first_name=clean_line(form.first_name).strip(),
-        last_name=clean_line(form.last_name).strip(),
+        first_name=one_line(form.first_name),
+        last_name=one_line(form.last_name),
         credential=credential,
     )
     options = AccountOptions(

@@ -56,7 +56,6 @@ def kinds(line: BulkLine) -> list[str]:
         ("Ann Lee,ann@acme.org,P@ss w0rd ;'\\", "Ann", "Lee", "ann@acme.org", "P@ss w0rd ;'\\"),
         ("Ann Lee,ann@acme.org,", "Ann", "Lee", "ann@acme.org", None),
         ("Ann Lee,ann@acme.org,,,", "Ann", "Lee", "ann@acme.org", None),
-        ("Ann\x1b[31m Lee,ann@acme.org", "Ann[31m", "Lee", "ann@acme.org", None),
     ],
 )
 def test_valid_lines(text: str, first: str, last: str, email: str, password: str | None) -> None:
@@ -197,10 +196,18 @@ def test_reports_never_show_a_password() -> None:
     assert parsed.lines[1].input == f"Bob Stone,bob@acme.org,{MASK},{MASK}"
 
 
-def test_input_keeps_what_was_typed_without_control_characters() -> None:
+def test_input_shows_control_characters_as_symbols() -> None:
     line = only("Bob Stone,\x1b[2Jbob@acme\x07")
-    assert line.input == "Bob Stone,[2Jbob@acme"
+    assert line.input == "Bob Stone,\u241b[2Jbob@acme\u2407"
     assert kinds(line) == ["email"]
+    assert "ESCAPE (U+001B), at position 1" in line.error
+
+
+def test_a_name_with_an_escape_sequence_is_refused_not_stored() -> None:
+    line = only("Ann\x1b[31m Lee,ann@acme.org")
+    assert kinds(line) == ["name"]
+    assert line.error == "name contains a control character, ESCAPE (U+001B), at position 4"
+    assert (line.first_name, line.last_name) == ("Ann", "Lee")
 
 
 def test_mark_existing_adds_already_exists_once() -> None:
