@@ -13,6 +13,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from ..widgets.text_boxes import SafeInput
+
 
 class AskAddressDialog(ModalScreen[str | None]):
     DEFAULT_CSS = """
@@ -35,7 +37,7 @@ class AskAddressDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self._title, id="title", markup=False)
-            yield Input(placeholder="name@example.org", id="address")
+            yield SafeInput(placeholder="name@example.org", id="address")
             yield Static("", id="error", markup=False)
             yield Static(self._hint or "enter sends · escape cancels", id="hint", markup=False)
 

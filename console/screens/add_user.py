@@ -38,6 +38,7 @@ from store.text import clean_line
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
 from ..widgets.levels import level_choices
+from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice, Tick, start_at_chosen
 from .base import UsherScreen
 
@@ -137,7 +138,7 @@ class AddUserScreen(UsherScreen):
                         yield Choice(title, value=how == "link", name=how, compact=True)
             with Horizontal(classes="row", id="password-row"):
                 yield Label("")
-                yield Input(
+                yield SafeInput(
                     id="password",
                     password=True,
                     compact=True,
@@ -155,7 +156,7 @@ class AddUserScreen(UsherScreen):
     def _field(self, field: str, label: str, selector: str, hint: str) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label(label)
-            yield Input(id=selector[1:], compact=True, placeholder=hint)
+            yield SafeInput(id=selector[1:], compact=True, placeholder=hint)
         yield Static("", classes="error", id=f"{selector[1:]}-error")
 
     def on_mount(self) -> None:

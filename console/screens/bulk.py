@@ -57,6 +57,7 @@ from ..dialogs.bulk_result import BulkResultDialog
 from ..dialogs.path import PathDialog
 from ..widgets.bulk_table import BulkLinesTable
 from ..widgets.levels import level_choices
+from ..widgets.text_boxes import SafeInput, SafeTextArea
 from ..widgets.toggles import Choice, Tick, start_at_chosen
 from .base import UsherScreen
 
@@ -162,7 +163,9 @@ class BulkScreen(UsherScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(HINT, id="hint", markup=False)
-        yield TextArea(id="lines", soft_wrap=False, show_line_numbers=True, tab_behavior="focus")
+        yield SafeTextArea(
+            id="lines", soft_wrap=False, show_line_numbers=True, tab_behavior="focus"
+        )
         with Horizontal(classes="row"):
             yield Label("Level")
             with RadioSet(id="level", compact=True):
@@ -174,7 +177,7 @@ class BulkScreen(UsherScreen):
                     yield Choice(label, value=mode == "random", name=mode)
         with Horizontal(classes="row", id="shared-row"):
             yield Label("For all")
-            yield Input(
+            yield SafeInput(
                 id="shared", password=True, compact=True, placeholder="the password for all"
             )
             yield Static("", id="shared-problem", markup=False)
