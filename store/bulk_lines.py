@@ -200,6 +200,44 @@ def _shown(fields: list[str], delimiter: str, secret: Iterable[int]) -> str:
     return visible(delimiter.join(_quote(cell.strip(), delimiter) for cell in cells))
 
 
+_ANY_SEPARATOR = re.compile(r"[,;\t|]")
+_AFTER_ADDRESS = re.compile(r"\S@\S+\s+(.+)$")
+_ADDRESS_SHAPED = re.compile(r"[^\s@]+@[^\s@]+")
+_EDGE = "\\s,;|\t\"'()<>"
+
+
+def _suspects(text: str, roles: tuple[str, ...] | None) -> list[str]:
+    """What in a malformed line might be a password, longest first. A broken line (another
+    separator, an unbalanced quote, spaces for commas) cannot be trusted to say where its
+    password is, so this guesses wide: cut at every separator a spreadsheet might use, quotes
+    ignored; without a header, every piece from the third on and every piece after the first
+    address-shaped one; with a header, the password columns and any piece beyond the header's
+    columns; and in every piece, the words after an address. Valid addresses are never taken."""
+    pieces = [piece.strip().strip("\"'").strip() for piece in _ANY_SEPARATOR.split(text)]
+    if roles is None:
+        address_at = next(
+            (i for i, piece in enumerate(pieces) if _ADDRESS_SHAPED.fullmatch(piece)), 1
+        )
+        taken = {i for i in range(len(pieces)) if i >= 2 or i > address_at}
+    else:
+        taken = {i for i in range(len(pieces)) if i >= len(roles) or roles[i] == "password"}
+    found = {pieces[i] for i in taken if pieces[i] and _address(pieces[i])[1] is not None}
+    for piece in pieces:
+        after = _AFTER_ADDRESS.search(piece)
+        if after:
+            found.add(after.group(1).strip())
+    found.discard("")
+    return sorted(found, key=len, reverse=True)
+
+
+def _masked(text: str, suspects: list[str]) -> str:
+    """`text` with every suspect that stands alone (between separators, spaces or quotes)
+    replaced by MASK."""
+    for suspect in suspects:
+        text = re.sub(f"(?<![^{_EDGE}]){re.escape(suspect)}(?![^{_EDGE}])", MASK, text)
+    return text
+
+
 def _name_problems(first: str, last: str, given: list[str]) -> list[Problem]:
     """`given`: the cells the name came from, as typed (checked for control characters)."""
     for cell in given:
@@ -286,6 +324,13 @@ def _parse_row(
             if weak:
                 why = weak[:1].lower() + weak[1:].rstrip(".")
                 problems.append(Problem("password", f"weak password: {why}"))
+    if problems:
+        suspects = _suspects(visible(raw), roles)
+        if suspects:
+            shown, first, last, email = (
+                _masked(part, suspects) for part in (shown, first, last, email)
+            )
+            problems = [Problem(p.kind, _masked(p.message, suspects)) for p in problems]
     return BulkLine(
         line=number,
         input=shown.strip(),
