@@ -258,6 +258,7 @@ def _parse_row(
     delimiter: str,
     roles: tuple[str, ...] | None,
     mode: PasswordMode,
+    org: str,
 ) -> BulkLine:
     problems: list[Problem] = []
     first = last = email_text = ""
@@ -320,7 +321,8 @@ def _parse_row(
         if password is None:
             problems.append(Problem("password", "missing password (passwords are given per line)"))
         else:
-            weak = password_problem(password, email=email, names=(first, last, f"{first} {last}"))
+            own = (first, last, f"{first} {last}")
+            weak = password_problem(password, email=email, names=own, org=org)
             if weak:
                 why = weak[:1].lower() + weak[1:].rstrip(".")
                 problems.append(Problem("password", f"weak password: {why}"))
@@ -349,11 +351,12 @@ def split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def parse_bulk_lines(text: str, mode: PasswordMode = "random") -> ParsedLines:
+def parse_bulk_lines(text: str, mode: PasswordMode = "random", *, org: str = "") -> ParsedLines:
     """Every non-blank line of `text` with its problems; never raises.
 
-    In "given" mode a line needs a password that passes the policy. An address repeated in the
-    batch is kept on its first line and reported on the others.
+    In "given" mode a line needs a password that passes the policy (`org`: the organisation's
+    name, which a password must not be built on; the estimate costs a few ms a password). An
+    address repeated in the batch is kept on its first line and reported on the others.
     """
     roles: tuple[str, ...] | None = None
     header_line: int | None = None
@@ -375,7 +378,7 @@ def parse_bulk_lines(text: str, mode: PasswordMode = "random") -> ParsedLines:
             if roles is not None:
                 header_line = number
                 continue
-        line = _parse_row(number, raw, fields, delimiter, roles, mode)
+        line = _parse_row(number, raw, fields, delimiter, roles, mode, org)
         if not line.has("email"):
             key = address_key(line.email)
             earlier = first_seen.setdefault(key, number)

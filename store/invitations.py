@@ -33,7 +33,7 @@ from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
 from .engine import Row, Transaction
 from .migrations import LEVELS
 from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
-from .passwords import password_problem
+from .passwords import problem_off_loop
 from .records import Level, User, from_row, from_rows
 from .settings import Settings
 from .text import clean_line, one_line, paragraphs, text_problem
@@ -808,7 +808,9 @@ def _name_field(value: str, label: str, field: str, errors: dict[str, str]) -> s
     return cleaned
 
 
-def _form_errors(invitation: Invitation, form: AcceptForm) -> tuple[str, str, dict[str, str]]:
+async def _form_errors(
+    store: Store, invitation: Invitation, form: AcceptForm
+) -> tuple[str, str, dict[str, str]]:
     errors: dict[str, str] = {}
     first = _name_field(form.first_name, "first name", "first_name", errors)
     last = _name_field(form.last_name, "last name", "last_name", errors)
@@ -816,7 +818,9 @@ def _form_errors(invitation: Invitation, form: AcceptForm) -> tuple[str, str, di
         errors["password"] = "Enter a password"  # noqa: S105 - a message, not a password
     else:
         names = tuple(n for n in (first, last, f"{first} {last}".strip()) if n)
-        problem = password_problem(form.password, email=invitation.email, names=names)
+        problem = await problem_off_loop(
+            form.password, email=invitation.email, names=names, org=store.settings.org
+        )
         if problem:
             errors["password"] = problem
     if "password" not in errors and form.password != form.password_confirm:
@@ -835,7 +839,7 @@ async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor
     invitation = await invitation_for_token(store, token)
     if await has_account(store, invitation.email):
         raise AccountExists(invitation.email)
-    first, last, errors = _form_errors(invitation, form)
+    first, last, errors = await _form_errors(store, invitation, form)
     if errors:
         raise AcceptRefused(errors)
     password_hash = await store.hasher.hash(form.password)

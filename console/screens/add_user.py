@@ -233,7 +233,7 @@ class AddUserScreen(UsherScreen):
     def show_errors(self, errors: dict[str, str] | None = None) -> dict[str, str]:
         """Show each touched field's problem next to it (and mark the field); returns them all."""
         if errors is None:
-            errors = check_fields(self.form())
+            errors = check_fields(self.form(), org=self.usher.settings.org)
         if self.taken is not None and "email" not in errors:
             errors["email"] = (
                 f"{self.taken.email} already has an account (user {self.taken.user_id}): "

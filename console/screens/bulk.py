@@ -272,7 +272,11 @@ class BulkScreen(UsherScreen):
             label.update("")
             return
         value = self.query_one("#shared", Input).value
-        problem = shared_password_problem(value) if value else "type it once; it is checked"
+        problem = (
+            shared_password_problem(value, org=self.usher.settings.org)
+            if value
+            else "type it once; it is checked"
+        )
         if problem:
             label.update(Text(problem, style="red" if value else "dim"))
         else:
@@ -297,7 +301,7 @@ class BulkScreen(UsherScreen):
         store = self.usher.store
         if store is None:
             return
-        parsed = await asyncio.to_thread(parse_bulk_lines, text, mode)
+        parsed = await asyncio.to_thread(parse_bulk_lines, text, mode, org=self.usher.settings.org)
         self._parsed = parsed
         result = await check_existing(store, parsed)
         self._pending = False
@@ -356,7 +360,9 @@ class BulkScreen(UsherScreen):
         ready = self.preview.ready_count if self.preview is not None else 0
         button.label = f"Add {ready:,} user{'s' if ready != 1 else ''}" if ready else "Add users"
         shared_bad = self.mode == "same" and bool(
-            shared_password_problem(self.query_one("#shared", Input).value)
+            shared_password_problem(
+                self.query_one("#shared", Input).value, org=self.usher.settings.org
+            )
         )
         button.disabled = self.importing or ready == 0 or shared_bad
 
@@ -468,7 +474,7 @@ class BulkScreen(UsherScreen):
             return
         options = self.options()
         if options.passwords == "same":
-            problem = shared_password_problem(options.shared_password)
+            problem = shared_password_problem(options.shared_password, org=self.usher.settings.org)
             if problem:
                 self.notify(f"The password for all: {problem}", severity="error")
                 self.query_one("#shared", Input).focus()
