@@ -61,7 +61,7 @@ def test_a_strong_passphrase_is_accepted_everywhere() -> None:
 def test_length_rules_and_nfkc_still_hold() -> None:
     assert password_problem("Tr0ub4!") == "Use at least 8 characters (this one has 7)."
     assert password_problem("x" * 129) == "Use at most 128 characters (this one has 129)."
-    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in "tulip")  # ｔｕｌｉｐ  # noqa: RUF003
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in "tulip")  # fullwidth "tulip"
     assert password_problem(fullwidth + " violin harbour seventeen") is None  # NFKC
 
 
