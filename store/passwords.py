@@ -10,11 +10,14 @@ attacker would try first.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
+import secrets
+import threading
 import unicodedata
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 import argon2
@@ -89,14 +92,41 @@ def context_words(*texts: str) -> tuple[str, ...]:
     return tuple(sorted(word for word in words if len(word) >= 2))
 
 
-@lru_cache(maxsize=2048)
+REMEMBERED = 16384
+"""Estimates remembered (a bulk text is re-parsed on every pause in typing: 10,000 "given"
+lines would otherwise be estimated again each time, at ~10 ms a line)."""
+_remembered: dict[bytes, tuple[int, str]] = {}
+_remembered_lock = threading.Lock()
+_REMEMBER_KEY = secrets.token_bytes(32)
+
+
+def _digest(candidate: str, context: tuple[str, ...]) -> bytes:
+    """What an estimate is remembered under: a keyed BLAKE2b of the password and its context,
+    so the process never keeps a password it has checked."""
+    data = "\0".join((candidate, *context)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, key=_REMEMBER_KEY, digest_size=16).digest()
+
+
 def estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
     """(zxcvbn score, why it is weak) for the first MAX_ESTIMATED code points of `candidate`.
 
     CPU work of up to ~60 ms: callers on an event loop run it in a thread (`problem_off_loop`).
-    Remembered, so the live checks of the console and a re-parsed bulk text pay once.
+    The last REMEMBERED answers are kept (by digest), so live checks and re-parses pay once.
     """
-    result = zxcvbn(candidate[:MAX_ESTIMATED], user_inputs=list(context))
+    digest = _digest(candidate[:MAX_ESTIMATED], context)
+    with _remembered_lock:
+        known = _remembered.get(digest)
+    if known is None:
+        known = _estimate(candidate[:MAX_ESTIMATED], context)
+        with _remembered_lock:
+            if len(_remembered) >= REMEMBERED:
+                del _remembered[next(iter(_remembered))]
+            _remembered[digest] = known
+    return known
+
+
+def _estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
+    result = zxcvbn(candidate, user_inputs=list(context))
     score = int(result["score"])
     if score >= MIN_SCORE:
         return score, ""

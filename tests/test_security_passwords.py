@@ -67,16 +67,18 @@ def test_length_rules_and_nfkc_still_hold() -> None:
 
 def test_the_estimate_reads_at_most_32_code_points(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
-    real = policy.estimate
+    real = policy._estimate
 
     def spy(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
-        seen.append(len(candidate[:MAX_ESTIMATED]))
+        seen.append(len(candidate))
         return real(candidate, context)
 
-    monkeypatch.setattr(policy, "estimate", spy)
-    long_one = "q7#Vx!" * 21 + "zz"  # 128 code points
+    monkeypatch.setattr(policy, "_estimate", spy)
+    long_one = "q7#Vx!" * 21 + "zz"  # 128 code points, new to this process
     assert password_problem(long_one) is None
     assert seen == [MAX_ESTIMATED] and MAX_ESTIMATED == 32
+    assert password_problem(long_one) is None
+    assert seen == [MAX_ESTIMATED], "remembered: estimated once"
 
 
 def test_every_store_entry_point_uses_the_org_and_the_persons_name() -> None:
@@ -119,13 +121,14 @@ async def test_the_join_form_refuses_guessable_passwords_off_the_event_loop(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[int] = []
-    real = policy.estimate
+    real = policy._estimate
 
     def spy(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
         threads.append(threading.get_ident())
         return real(candidate, context)
 
-    monkeypatch.setattr(policy, "estimate", spy)
+    monkeypatch.setattr(policy, "_estimate", spy)
+    monkeypatch.setattr(policy, "_remembered", {})  # estimate afresh, whatever ran before
     loop_thread = threading.get_ident()
     async with open_world(settings, org="Acme") as world:
         page = await world.client.get(f"/join/{world.link.token}")
@@ -136,6 +139,7 @@ async def test_the_join_form_refuses_guessable_passwords_off_the_event_loop(
             assert "This password is easy to guess" in text, weak
         assert "it is built on your name" in await _join(world, "Acme2026!")
         assert await _join(world, STRONG) == ""
+        assert len(threads) == 5, "five different passwords, each estimated once (remembered)"
         created = await world.store.engine.scalar(
             "SELECT count(*) FROM users WHERE email = 'zq@example.org'"
         )
