@@ -10,6 +10,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from store import Settings
 from store import passwords as policy
@@ -63,6 +66,13 @@ def test_length_rules_and_nfkc_still_hold() -> None:
     assert password_problem("x" * 129) == "Use at most 128 characters (this one has 129)."
     fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in "tulip")  # fullwidth "tulip"
     assert password_problem(fullwidth + " violin harbour seventeen") is None  # NFKC
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.text(min_size=8, max_size=40), st.text(max_size=12))
+def test_the_policy_never_raises(password: str, name: str) -> None:
+    problem = password_problem(password, email=f"{name}@example.org", names=(name,), org=name)
+    assert problem is None or problem.endswith(".")
 
 
 def test_the_estimate_reads_at_most_32_code_points(monkeypatch: pytest.MonkeyPatch) -> None:
