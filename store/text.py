@@ -7,8 +7,10 @@ or clear it) and invisible formatting characters (the bidi embeddings, overrides
 marks that reorder what is shown — "Trojan Source", CVE-2021-42574 —, zero-width spaces, the
 "tag" characters that smuggle hidden ASCII) must never be stored as part of a name. Whitespace
 of any kind (tabs, line breaks, no-break and wide spaces) is only spacing: one-line fields fold
-it into single spaces. Everything here is decided by `refused_at`; every entry point (web forms,
-the console, the CLI) asks `text_problem` and shows its sentence.
+it into single spaces. What is refused is decided by `refused_at` alone: every entry point (web
+forms, the console, the CLI) asks `text_problem` and shows its sentence, and `visible` draws
+those characters (and any other control character) as symbols. `clean_text` and `clean_line`
+only make text (also text stored before these rules) safe to print.
 """
 
 from __future__ import annotations

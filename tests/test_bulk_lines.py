@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from store import passwords
 from store.bulk_lines import (
     MASK,
     BulkLine,
@@ -233,12 +234,34 @@ def test_ten_thousand_lines_parse_well_under_a_second_of_work() -> None:
         f"User{i} Name{i},user{i}@example.org,pw-{i}-long-enough" for i in range(10_000)
     )
     started = time.process_time()
-    parsed = parse_bulk_lines(text, "given")
+    parsed = parse_bulk_lines(text, "random")
     spent = time.process_time() - started
     assert parsed.ready_count == 10_000
+    assert all(line.password for line in parsed.lines)  # the third field is read (and masked)
     # Not a timing assertion on the wall clock: a generous bound on CPU spent, which catches an
-    # accidental quadratic step (that would take minutes), not a slow machine.
+    # accidental quadratic step (that would take minutes), not a slow machine. The strength
+    # estimate of "given" passwords (zxcvbn, a few ms each) is counted in the next test.
     assert spent < 10
+
+
+def test_given_passwords_cost_one_estimate_each_and_a_reparse_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    real = passwords._estimate
+
+    def counted(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
+        calls.append(len(candidate))
+        return real(candidate, context)
+
+    monkeypatch.setattr(passwords, "_estimate", counted)
+    monkeypatch.setattr(passwords, "_remembered", {})
+    text = "\n".join(f"User{i} Name{i},user{i}@example.org,pw-{i}-long-enough" for i in range(300))
+    parsed = parse_bulk_lines(text, "given")
+    assert parsed.ready_count == 300
+    assert len(calls) == 300, "one estimate a line: linear work"
+    assert parse_bulk_lines(text + "\nZed Ox,zed@example.org,pw-zed-long-enough", "given")
+    assert len(calls) == 301, "re-parsing as the admin types estimates only the new line"
 
 
 # ------------------------------------------------------------------ properties

@@ -452,7 +452,9 @@ async def test_change_password_checks_and_ends_other_sessions(fast_store: Store)
         ),
         (
             PasswordChange(
-                current_password=GOOD_PASSWORD, password="y" * 12, password_confirm="z" * 12
+                current_password=GOOD_PASSWORD,
+                password="violin harbour seventeen",
+                password_confirm="violin harbour eighteen",
             ),
             "password_confirm",
         ),
