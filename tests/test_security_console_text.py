@@ -6,6 +6,7 @@ Textual would write to the terminal, and in a real terminal under tmux (its titl
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import time
@@ -157,8 +158,10 @@ def test_a_loaded_csv_leaves_the_real_terminals_title_alone(tmp_path: Path) -> N
         wait_for(session, r"Bulk")
         keys("C-o")
         wait_for(session, r"Open a \.csv file")
+        wait_for(session, re.escape(f"{ROOT}/"))  # the field holds its default: it has focus
         keys("C-u")
         keys("-l", str(source))
+        wait_for(session, re.escape(source.name))
         keys("Enter")
         wait_for(session, r"Ann\u241b\]2;pwned\u2407 Lee")
         screen = wait_for(session, r"0 ready").string
