@@ -21,7 +21,7 @@ from store.bulk_lines import parse_bulk_lines
 from store.passwords import MAX_ESTIMATED, MIN_SCORE, password_problem
 from store.single_user import NewUserForm, check_fields
 
-from .fixtures_security import World, csrf_from, open_world
+from .fixtures_security import FORM_FIELDS, World, csrf_from, open_world
 from .helpers import run_usher
 
 STRONG = "tulip violin harbour seventeen"
@@ -167,3 +167,22 @@ def test_cli_users_add_refuses_a_guessable_password(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "easy to guess" in result.stderr and "organisation" in result.stderr
     assert "Acme2026!" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "template", ["/invite/{token:str}", "/password/set/{token:str}", "/account/password"]
+)
+async def test_every_other_password_form_refuses_a_guessable_one(
+    settings: Settings, template: str
+) -> None:
+    async with open_world(settings, org="Acme") as world:
+        page = await world.client.get(world.form_page(template))
+        assert "nothing built on your name, your email address or Acme" in page.text
+        fields = {**FORM_FIELDS[template], "password": "Acme2026!", "password_confirm": "Acme2026!"}
+        response = await world.client.post(
+            world.path(template),
+            data={"_csrf_token": csrf_from(page.text), **fields},
+            follow_redirects=False,
+        )
+        assert response.status_code == 400
+        assert "This password is easy to guess: it is built on your name" in response.text
