@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: console serve test lint bench system-packages
+.PHONY: console serve test test-loaded lint bench system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
-## Everything CI runs: lint, types, and the whole test suite
+## Everything CI runs: lint, types, and the whole test suite (the 20 slowest tests listed)
 test: $(STAMP) system-packages lint
-	$(VENV)/bin/pytest $(ARGS)
+	$(VENV)/bin/pytest --durations=20 $(ARGS)
+
+## The whole suite beside two CPU-burning processes, as on a busy shared machine
+test-loaded: $(STAMP) system-packages
+	bash scripts/test-loaded.sh $(ARGS)
 
 ## Every benchmark in bench/ (not part of the tests), each printing its figures; stops at the
 ## first that fails. `make bench ARGS=--quick` runs each at a small size.

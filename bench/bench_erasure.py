@@ -29,8 +29,9 @@ async def fill(store: Store, users: int) -> None:
     now = db_now()
     async with store.write("users") as tx:
         await tx.executemany(
-            "INSERT INTO users (email, first_name, last_name, level, status, created_at, "
-            "updated_at) VALUES (?, 'First', 'Last', 'member', 'active', ?, ?)",
+            "INSERT INTO users (email, email_key, first_name, last_name, level, status, "
+            "created_at, updated_at) VALUES (?1, lower(?1), 'First', 'Last', 'member', 'active', "
+            "?2, ?3)",
             [(f"person{i}@example.org", now, now) for i in range(users)],
         )
         await tx.executemany(

@@ -55,8 +55,8 @@ async def seed(store: Store, count: int) -> None:
     now = db_now()
     async with store.write("users") as tx:
         await tx.executemany(
-            "INSERT INTO users (email, level, status, created_at, updated_at) "
-            "VALUES (?, 'member', 'active', ?, ?)",
+            "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+            "VALUES (?1, lower(?1), 'member', 'active', ?2, ?3)",
             [(f"p{i}@example.org", now, now) for i in range(0, count, 10)],
         )
     pending = parse_email_list("\n".join(f"p{i}@example.org" for i in range(5, count, 20)))

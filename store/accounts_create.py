@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from . import clock
+from .addresses import address_key
 from .audit import record
 from .engine import Transaction
 from .outbox_batch import OutboxRow, enqueue_rows, outbox_row
@@ -152,6 +153,7 @@ def prepare_accounts(
         user_rows.append(
             (
                 account.email,
+                address_key(account.email),
                 account.first_name,
                 account.last_name,
                 options.level,
@@ -194,11 +196,11 @@ def prepare_accounts(
 
 
 _INSERT_USER = """
-INSERT INTO users (email, first_name, last_name, level, status, password_hash,
+INSERT INTO users (email, email_key, first_name, last_name, level, status, password_hash,
                    password_expires_at, must_change_password, source, batch_id,
                    created_at, updated_at)
-VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (email) DO NOTHING
+VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
 """
 
 

@@ -57,10 +57,6 @@ from .records import Level
 if TYPE_CHECKING:
     from .core import Store
 
-HASH_WORKERS = (os.cpu_count() or 2) + 1
-""""given" passwords hashed concurrently: one per core, plus one waiting on the Hasher's
-semaphore so that a core never idles while the event loop hands out the next hash. No more:
-a signup's or sign-in's hash queues behind at most one of ours (signups keep flowing)."""
 RANDOM_CHUNK = 1000
 PROGRESS_EVERY = 0.05
 """Seconds between progress reports (the first and the last are always sent)."""
@@ -116,6 +112,7 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
 
 ProgressCallback = Callable[[Progress], None]
 Cancelled = Callable[[], bool]
+"""Whether the admin asked to stop; read from hashing threads too, so it must only read a flag."""
 
 
 class CreatedAccount(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -173,10 +170,10 @@ async def check_existing(store: Store, parsed: ParsedLines) -> ParsedLines:
     if not addresses:
         return parsed
     rows = await store.engine.fetchall(
-        "SELECT email FROM users WHERE email IN (SELECT value FROM json_each(?))",
-        (msgspec.json.encode(addresses).decode(),),
+        "SELECT email_key FROM users WHERE email_key IN (SELECT value FROM json_each(?))",
+        (msgspec.json.encode([address_key(address) for address in addresses]).decode(),),
     )
-    existing = {address_key(str(row["email"])) for row in rows}
+    existing = {str(row["email_key"]) for row in rows}
     if len(parsed.lines) >= IN_THREAD_FROM:
         return await asyncio.to_thread(mark_existing, parsed, existing)
     return mark_existing(parsed, existing)
@@ -250,30 +247,18 @@ async def _random_credentials(
 async def _given_credentials(
     store: Store, lines: Sequence[BulkLine], reporter: _Reporter, cancelled: Cancelled | None
 ) -> list[StoredCredential]:
-    """argon2id for each given password, in a pool of HASH_WORKERS coroutines that each take
-    the next line as soon as their hash is done — so every core stays busy to the last hash
-    (the Hasher's semaphore caps the threads). A cancel stops every worker before its next
-    hash; hashes still running finish in their threads and are thrown away."""
-    stored: list[StoredCredential | None] = [None] * len(lines)
-    pending = iter(range(len(lines)))
-
-    async def worker() -> None:
-        for index in pending:  # shared: each line is taken by exactly one worker
-            _check(cancelled)
-            password = lines[index].password
-            assert password is not None
-            stored[index] = await hashed_credential(store.hasher, password)
-            reporter.advance()
-
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(HASH_WORKERS, len(lines)))]
-    try:
-        await asyncio.gather(*workers)
-    except BaseException:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        raise
-    return [credential for credential in stored if credential is not None]
+    """argon2id for each given password on the Hasher's batch threads, which take the next
+    line themselves (every core busy to the last hash, no hash handed out by the event loop).
+    A cancel stops every thread before its next hash (they read `cancelled()`, a flag);
+    hashes still running finish in their threads and are thrown away."""
+    _check(cancelled)
+    hashes = await store.hasher.hash_all(
+        [line.password or "" for line in lines], progress=reporter.advance, should_stop=cancelled
+    )
+    _check(cancelled)
+    if any(hashed is None for hashed in hashes):
+        raise BulkCancelled("cancelled before anything was written")
+    return [StoredCredential(hashed) for hashed in hashes if hashed is not None]
 
 
 async def _credentials(

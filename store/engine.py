@@ -3,6 +3,12 @@
 One write connection per process behind an asyncio lock, each write inside `BEGIN IMMEDIATE`
 (a deferred BEGIN that upgrades to a write fails with SQLITE_BUSY without waiting), and a separate
 read connection. When Usher moves to PostgreSQL this is the module that gets a sibling.
+
+Other processes' commits are noticed by polling `PRAGMA data_version` on the WRITE connection:
+its value moves only for commits made by other connections, and in this process only the writer
+commits, so a change there is always another process's commit — never an echo of our own (a
+separate watcher connection would also see our own commits one poll later, and every write
+would cause a second, full refresh).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ WATCHED_WITHIN = 1.0
 i.e. `data_version()` (the change feed polls it every 100 ms) ran this recently."""
 
 Row = sqlite3.Row
+
+MigrationStep = Callable[[sqlite3.Connection], None]
+"""A migration written in Python: runs in the connection's thread, inside the transaction."""
 
 
 class DatabaseError(Exception):
@@ -244,12 +253,10 @@ class Engine:
         path: Path,
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
-        watcher: aiosqlite.Connection,
     ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._watcher = watcher
         self._write_lock = asyncio.Lock()
         self._on_commit: list[Callable[[set[str]], None]] = []
         self._read_cache: dict[Any, Any] = {}
@@ -265,15 +272,14 @@ class Engine:
         writer = await _connect(resolved, readonly=False)
         try:
             reader = await _connect(resolved, readonly=True)
-            watcher = await _connect(resolved, readonly=True)
         except DatabaseError:
             await writer.close()
             raise
-        return cls(resolved, writer, reader, watcher)
+        return cls(resolved, writer, reader)
 
     async def close(self) -> None:
         async with self._write_lock:
-            for conn in (self._watcher, self._reader, self._writer):
+            for conn in (self._reader, self._writer):
                 await conn.close()
 
     def read_cache(self) -> dict[Any, Any] | None:
@@ -334,9 +340,12 @@ class Engine:
         return None if row is None else row[0]
 
     async def data_version(self) -> int:
-        """SQLite's counter that moves when *another* connection commits to the file."""
+        """SQLite's counter that moves when another process commits to the file.
+
+        Read on the writer, which never sees its own commits in it. No write lock is needed:
+        the pragma only reads, and aiosqlite runs it between the statements of a transaction."""
         started = time.monotonic()
-        row = await _call(self._watcher, lambda db: _fetchone(db, "PRAGMA data_version", ()))
+        row = await _call(self._writer, lambda db: _fetchone(db, "PRAGMA data_version", ()))
         version = int(row[0]) if row else 0
         if version != self._version:
             self._version = version
@@ -349,28 +358,47 @@ class Engine:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def migrate(self, version: int, script: str) -> bool:
+    async def migrate(self, version: int, script: str | MigrationStep) -> bool:
         """Bring the schema to `version` by running `script`, unless it is there already.
+
+        `script` is SQL, or a function run with the raw connection in the migration's
+        transaction (for steps SQL cannot do alone, such as a table rebuild).
 
         Checked and applied in one `BEGIN IMMEDIATE` transaction, so two processes opening a
         new file at once apply each migration exactly once. Returns whether it ran.
+        Foreign keys are off meanwhile (SQLite ignores the pragma inside a transaction, and
+        a table rebuild's DROP would otherwise cascade into the tables that reference it);
+        `foreign_key_check` must find nothing the migration broke before the commit (what was
+        broken before, e.g. by a hand edit with foreign keys off, does not stop it).
         """
         async with self._write_lock:
-            await _run(self._writer, "BEGIN IMMEDIATE")
+            await _run(self._writer, "PRAGMA foreign_keys = OFF")
             try:
+                await _run(self._writer, "BEGIN IMMEDIATE")
                 async with self._writer.execute("PRAGMA user_version") as cursor:
                     row = await cursor.fetchone()
                 if row is not None and int(row[0]) >= version:
                     await _run(self._writer, "ROLLBACK")
                     return False
-                for statement in _split_statements(script):
-                    await _run(self._writer, statement)
+                already_broken = await _call(self._writer, _broken_references)
+                if isinstance(script, str):
+                    for statement in _split_statements(script):
+                        await _run(self._writer, statement)
+                else:
+                    await _call(self._writer, script)
+                broken = await _call(self._writer, _broken_references) - already_broken
+                if broken:
+                    raise DatabaseError(
+                        f"migration {version} would break {len(broken)} foreign key(s), "
+                        f"e.g. in table {next(iter(broken))[0]!r}: nothing was changed"
+                    )
                 await _run(self._writer, f"PRAGMA user_version = {int(version)}")
                 await _run(self._writer, "COMMIT")
             except BaseException:
                 await _rollback(self._writer)
                 raise
             finally:
+                await _run(self._writer, "PRAGMA foreign_keys = ON")
                 self._changed()
         return True
 
@@ -390,6 +418,12 @@ class Engine:
         """An online, consistent copy (later used by `usher backup`)."""
         async with self._write_lock, self._writer.execute("VACUUM INTO ?", (target,)) as cursor:
             await cursor.fetchall()
+
+
+def _broken_references(db: sqlite3.Connection) -> set[tuple[Any, ...]]:
+    """`PRAGMA foreign_key_check`: (table, rowid, parent table, key index) of each dangling
+    reference."""
+    return {tuple(row) for row in _fetchall(db, "PRAGMA foreign_key_check", ())}
 
 
 def _split_statements(script: str) -> list[str]:

@@ -239,11 +239,13 @@ Fetch = Callable[[str, Sequence[Any]], Awaitable[list[Row]]]
 
 
 async def _accounts_among(fetchall: Fetch, addresses: Sequence[str]) -> set[str]:
+    """The `address_key`s of `addresses` that have an account."""
     keys: set[str] = set()
-    for chunk in _chunks(addresses):
+    for chunk in _chunks([address_key(address) for address in addresses]):
         marks = ",".join("?" * len(chunk))
-        rows = await fetchall(f"SELECT email FROM users WHERE email IN ({marks})", chunk)  # noqa: S608
-        keys.update(address_key(str(row["email"])) for row in rows)
+        sql = f"SELECT email_key FROM users WHERE email_key IN ({marks})"  # noqa: S608
+        rows = await fetchall(sql, chunk)
+        keys.update(str(row["email_key"]) for row in rows)
     return keys
 
 
@@ -858,11 +860,13 @@ async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor
             status = str(row["status"]) if row else "unknown"
             raise InvitationUnusable("unknown" if row is None else _unusable_reason(status))
         user_id = await tx.execute(
-            """INSERT INTO users (email, first_name, last_name, level, status, password_hash,
-                                  source, invitation_id, created_at, updated_at, confirmed_at)
-               VALUES (?, ?, ?, ?, 'active', ?, 'invitation', ?, ?, ?, ?)
-               ON CONFLICT (email) DO NOTHING""",
-            (invitation.email, first, last, invitation.level, password_hash, invitation.id)
+            """INSERT INTO users (email, email_key, first_name, last_name, level, status,
+                                  password_hash, source, invitation_id, created_at, updated_at,
+                                  confirmed_at)
+               VALUES (?, ?, ?, ?, ?, 'active', ?, 'invitation', ?, ?, ?, ?)
+               ON CONFLICT DO NOTHING""",
+            (invitation.email, address_key(invitation.email), first, last, invitation.level)
+            + (password_hash, invitation.id)
             + (at,) * 3,
         )
         if not user_id:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import secrets
 
-from .engine import DatabaseError, Engine
+from .engine import DatabaseError, Engine, MigrationStep
+from .identities_migration import migrate_identities
 
 LEVELS = ("admin", "manager", "member", "viewer")
 USER_STATUSES = ("unconfirmed", "pending", "active", "rejected", "disabled")
@@ -185,7 +186,7 @@ CREATE INDEX outbox_channel_due ON outbox (channel, status, next_attempt_at);
 """Issue 11: webhook deliveries share the outbox (leases, backoff, the Outbox screen) with email;
 `channel` tells the delivery workers which rows are theirs."""
 
-MIGRATIONS: list[tuple[int, str]] = [
+MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
     (3, V3_LINK_SIGNUP),
@@ -193,8 +194,10 @@ MIGRATIONS: list[tuple[int, str]] = [
     (5, V5_INVITATIONS),
     (7, V7_BULK_ACCOUNTS),
     (8, V8_OPERATIONS),
+    (9, migrate_identities),  # issue 15: AUTOINCREMENT ids, users.email_key (a Python step)
 ]
-"""(version, SQL script) in order. `{secret_key}` is filled with fresh random bytes."""
+"""(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
+bytes."""
 
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -214,7 +217,8 @@ async def migrate(engine: Engine) -> list[int]:
     for version, script in MIGRATIONS:
         if version <= current:
             continue
-        sql = script.replace("{secret_key}", secrets.token_hex(32))
-        if await engine.migrate(version, sql):
+        if isinstance(script, str):
+            script = script.replace("{secret_key}", secrets.token_hex(32))
+        if await engine.migrate(version, script):
             applied.append(version)
     return applied

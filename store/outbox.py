@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
-from email_validator import EmailNotValidError, validate_email
 
+from .addresses import AddressProblem, normalise_address
 from .audit import record
 from .clock import db_now, to_db
 from .emails import RenderedEmail, fold_header_text, render
@@ -307,9 +307,11 @@ async def send_kept(store: Store, actor: str) -> int:
 async def send_test(store: Store, to: str, actor: str, *, name: str = "") -> int:
     """Queue the `test` message to `to` (kept without SMTP, like any other); returns its id."""
     try:
-        address = validate_email(to.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise OutboxError(f"{to.strip()!r} is not an email address: {error}") from None
+        address = normalise_address(to)
+    except AddressProblem as error:
+        raise OutboxError(
+            f"{to.strip()!r} is not an email address Usher accepts: {error}"
+        ) from None
     async with store.write("outbox") as tx:
         outbox_id = await enqueue(
             tx,

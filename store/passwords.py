@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import re
 import secrets
 import threading
+import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
 
@@ -26,6 +29,8 @@ from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
+PROGRESS_EVERY = 0.05
+"""Seconds between a batch-hashing thread's progress reports to the event loop."""
 
 MIN_SCORE = 3
 """zxcvbn's score a password needs (0-4). Score 3 means an estimated 10^8 guesses or more —
@@ -254,6 +259,65 @@ class Hasher:
             return self._hasher.check_needs_rehash(stored)
         except InvalidHashError:
             return True
+
+    async def hash_all(
+        self,
+        passwords: Sequence[str],
+        *,
+        progress: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[str | None]:
+        """The PHC string of every password, in order (None for those not reached because
+        `should_stop()` said so).
+
+        For batches (a bulk import's "given" passwords): one thread per core, each taking the
+        next password itself, so no hash waits on the event loop to be handed out — the loop
+        only hears `progress(count)` about every PROGRESS_EVERY seconds per thread.
+        `should_stop` is called from those threads before each hash: it must only read state
+        (a flag). The semaphore is not taken: a signup's hash runs beside the batch (the cores
+        are shared) instead of queueing behind all of it. Each password must already have
+        passed `check_password`; one that is too long is refused before any thread starts.
+        """
+        for password in passwords:
+            if too_long(password):
+                raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
+        results: list[str | None] = [None] * len(passwords)
+        loop = asyncio.get_running_loop()
+        abandoned = threading.Event()
+        taken = itertools.count()  # next() on it is atomic under the GIL: one taker per index
+        counting = threading.Lock()
+
+        def stopping() -> bool:
+            return abandoned.is_set() or (should_stop is not None and should_stop())
+
+        def work() -> None:
+            unreported, last = 0, time.monotonic()
+            while not stopping():
+                index = next(taken)
+                if index >= len(passwords):
+                    break
+                with counting:
+                    self.calls += 1
+                results[index] = self._hash_sync(normalise(passwords[index]))
+                unreported += 1
+                if progress is not None and time.monotonic() - last >= PROGRESS_EVERY:
+                    loop.call_soon_threadsafe(progress, unreported)
+                    unreported, last = 0, time.monotonic()
+            if progress is not None and unreported:
+                loop.call_soon_threadsafe(progress, unreported)
+
+        threads = min(len(passwords), os.cpu_count() or 2)
+        if threads == 0:
+            return results
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hash")
+        try:
+            await asyncio.gather(*(asyncio.wrap_future(pool.submit(work)) for _ in range(threads)))
+        except BaseException:
+            abandoned.set()  # each thread finishes the hash it is on, then ends
+            raise
+        finally:
+            pool.shutdown(wait=False)  # never block the loop on a thread's last hash
+        return results
 
     def _hash_sync(self, password: str) -> str:
         return self._hasher.hash(password)

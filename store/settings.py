@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from .addresses import local_part_problem
 from .passwords import (
     DEFAULT_MEMORY_KIB,
     DEFAULT_PARALLELISM,
@@ -84,6 +85,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 )
         if not self.mail_from:
             self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"
+        for name, address in [("mail_from", self.mail_from)] + [("notify", a) for a in self.notify]:
+            problem = local_part_problem(address.rpartition("@")[0])
+            if problem:
+                raise SettingsError(f"{name} {address!r}: {problem}")
 
     @property
     def base_url(self) -> str:

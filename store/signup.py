@@ -19,7 +19,13 @@ from typing import Literal
 
 import msgspec
 
-from .addresses import AddressProblem, domain_of, normalise_address
+from .addresses import (
+    AddressProblem,
+    UndeliverableAddress,
+    address_key,
+    domain_of,
+    normalise_address,
+)
 from .audit import record
 from .clock import db_now, from_db, now, to_db
 from .core import Store
@@ -162,6 +168,8 @@ def check_email_address(text: str) -> str:
         raise ValueError("Enter your email address")
     try:
         return normalise_address(text)
+    except UndeliverableAddress as problem:
+        raise ValueError(str(problem)) from None
     except AddressProblem as problem:
         raise ValueError(
             f"Enter an email address in the correct format, like name@example.org ({problem})"
@@ -366,7 +374,7 @@ _SIGNUP_STATE = """
            u.first_name AS existing_first_name, u.last_name AS existing_last_name,
            l.id AS link_id, l.label, l.level, l.auto_accept, l.confirm_email, l.domains
     FROM (SELECT 1) AS one
-    LEFT JOIN users u ON u.email = :email
+    LEFT JOIN users u ON u.email_key = :key
     LEFT JOIN invite_links l ON l.id = :link_id
 """
 
@@ -378,7 +386,7 @@ async def _signup_state(tx: Transaction, email: str, link_id: int) -> Row:
     it is gone)."""
     row = await tx.fetchone(
         _SIGNUP_STATE,
-        {"cutoff": to_db(now() - UNCONFIRMED_VALID), "email": email, "link_id": link_id},
+        {"cutoff": to_db(now() - UNCONFIRMED_VALID), "key": address_key(email), "link_id": link_id},
     )
     assert row is not None  # one row, always: FROM (SELECT 1)
     return row
@@ -514,11 +522,12 @@ async def sign_up_by_link(
             status = "active"
         else:
             status = "pending"
+        key = address_key(email)
         user_id = await tx.execute(
-            """INSERT INTO users (email, first_name, last_name, level, status, password_hash,
-                   must_change_password, source, link_id, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
-            (email, first, last, level, status, password_hash, link.id, moment, moment),
+            """INSERT INTO users (email, email_key, first_name, last_name, level, status,
+                   password_hash, must_change_password, source, link_id, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
+            (email, key, first, last, level, status, password_hash, link.id, moment, moment),
         )
         created = {"id": user_id, "email": email, "level": level, "status": status}
         await emit(tx, store.settings, "user.created", created)
@@ -638,7 +647,9 @@ async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Ses
     """
     address = email.strip()
     row = (
-        await store.engine.fetchone("SELECT * FROM users WHERE email = ?", (address,))
+        await store.engine.fetchone(
+            "SELECT * FROM users WHERE email_key = ?", (address_key(address),)
+        )
         if address
         else None
     )
@@ -764,8 +775,8 @@ async def request_password_reset(store: Store, email: str, *, actor: str) -> Non
         return
     async with store.write() as tx:
         row = await tx.fetchone(
-            "SELECT id, email, first_name, last_name, status FROM users WHERE email = ?",
-            (address,),
+            "SELECT id, email, first_name, last_name, status FROM users WHERE email_key = ?",
+            (address_key(address),),
         )
         if row is None or row["status"] in BLOCKED:
             return

@@ -35,7 +35,7 @@ from .accounts_create import (
     hashed_credential,
     one_time_credential,
 )
-from .addresses import AddressProblem, normalise_address
+from .addresses import AddressProblem, UndeliverableAddress, address_key, normalise_address
 from .engine import Engine
 from .passwords import password_problem
 from .records import Level
@@ -134,6 +134,8 @@ def _email_problem(value: str) -> str | None:
         return "Enter their email address"
     try:
         normalise_address(value)
+    except UndeliverableAddress as problem:
+        return str(problem)
     except AddressProblem as problem:
         return f"Not an email address: {problem}"
     return None
@@ -193,7 +195,7 @@ async def existing_user_id(engine: Engine, email: str) -> int | None:
         address = normalise_address(email)
     except AddressProblem:
         return None
-    found = await engine.scalar("SELECT id FROM users WHERE email = ?", (address,))
+    found = await engine.scalar("SELECT id FROM users WHERE email_key = ?", (address_key(address),))
     return None if found is None else int(found)
 
 

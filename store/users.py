@@ -13,6 +13,7 @@ from typing import Any, Literal, NoReturn, cast, get_args
 
 import msgspec
 
+from .addresses import address_key
 from .audit import record
 from .bulk import AUDIT_ACTION as BULK_AUDIT_ACTION
 from .clock import db_now, to_db
@@ -161,7 +162,7 @@ async def resolve_users(engine: Engine, refs: Iterable[str]) -> tuple[list[UserV
         if text.isdigit():
             row = await engine.fetchone(f"{_SELECT} WHERE u.id = ?", (int(text),))
         else:
-            row = await engine.fetchone(f"{_SELECT} WHERE u.email = ?", (text,))
+            row = await engine.fetchone(f"{_SELECT} WHERE u.email_key = ?", (address_key(text),))
         if row is None:
             unknown.append(ref)
         else:

@@ -8,8 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from store import Settings, Store, load_settings
+
+hypothesis_settings.register_profile("usher", deadline=None)
+hypothesis_settings.load_profile("usher")
+"""No wall-clock deadline for any property test: a loaded CI machine is slow, not wrong."""
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ from typing import Any
 import msgspec
 
 from store import Store
+from store.addresses import address_key
 from store.clock import db_now
 
 USER_COLUMNS = (
     "email",
+    "email_key",
     "first_name",
     "last_name",
     "level",
@@ -44,7 +46,18 @@ def user_row(
 ) -> tuple[Any, ...]:
     """A users row; `age` is how long ago they signed up."""
     created = db_now(-age)
-    return (email, first, last, level, status, source, link_id, created, created)
+    return (
+        email,
+        address_key(email),
+        first,
+        last,
+        level,
+        status,
+        source,
+        link_id,
+        created,
+        created,
+    )
 
 
 async def add_link(store: Store, label: str = "Spring cohort", level: str = "member") -> int:

@@ -54,6 +54,15 @@ CASES: dict[str, tuple[list[str], Expected]] = {
             "reuse speed-up, SMTP alone": None,
         },
     ),
+    "bench_refreshes.py": (
+        ["--quick"],
+        {
+            "events per write, same process": "PASS",
+            "echoes of own writes as another's": "PASS",
+            "events per write, other process": "PASS",
+            "accounts written / asked": "PASS",
+        },
+    ),
     "bench_parse_addresses.py": (
         ["--quick", "--count", "50"],
         {"parse, cold": None, "parse (thread) + preview, cold": None},

@@ -283,8 +283,8 @@ async def test_an_address_taken_after_the_preview_is_reported_not_fatal(
         if progress.phase == "writing":
             with sqlite3.connect(fast_store.path) as other:
                 other.execute(
-                    "INSERT INTO users (email, level, status, created_at, updated_at) "
-                    "VALUES ('USER3@acme.org', 'member', 'pending', 'x', 'x')"
+                    "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+                    "VALUES ('USER3@acme.org', 'user3@acme.org', 'member', 'pending', 'x', 'x')"
                 )
 
     result = await create_batch(

@@ -91,8 +91,8 @@ async def test_dashboard_updates_when_another_process_commits(settings: Settings
         await eventually(lambda: counted(0))
         with sqlite3.connect(settings.db) as conn:  # another process's connection
             conn.execute(
-                "INSERT INTO users (email, level, status, created_at, updated_at) "
-                "VALUES ('far@example.org', 'member', 'pending', ?, ?)",
+                "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+                "VALUES ('far@example.org', 'far@example.org', 'member', 'pending', ?, ?)",
                 (db_now(), db_now()),
             )
         await eventually(lambda: counted(1), timeout=3)
@@ -107,8 +107,8 @@ async def test_own_commits_reach_the_dashboard(settings: Settings) -> None:
         assert app.store is not None
         async with app.store.write("users") as tx:
             await tx.execute(
-                "INSERT INTO users (email, level, status, created_at, updated_at) "
-                "VALUES ('near@example.org', 'member', 'active', ?, ?)",
+                "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+                "VALUES ('near@example.org', 'near@example.org', 'member', 'active', ?, ?)",
                 (db_now(), db_now()),
             )
 

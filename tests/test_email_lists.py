@@ -110,8 +110,8 @@ PASTES: list[tuple[str, str, list[tuple[int, str, str]]]] = [
     ),
     (
         "IDN domains, in Unicode or in punycode",
-        "ann@bücher.de\nbob@xn--bcher-kva.de\n用户@例子.广告",
-        [(1, "ann@bücher.de", ""), (2, "bob@bücher.de", ""), (3, "用户@例子.广告", "")],
+        "ann@bücher.de\nbob@xn--bcher-kva.de\nyonghu@例子.广告",  # local parts: ASCII only
+        [(1, "ann@bücher.de", ""), (2, "bob@bücher.de", ""), (3, "yonghu@例子.广告", "")],
     ),
     (
         "mailto links and a byte-order mark",
@@ -276,7 +276,7 @@ def address_lists(draw: st.DrawFn) -> tuple[str, list[str]]:
     return "".join(parts), addresses
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=400))
 def test_never_raises_on_any_text(text: str) -> None:
     parsed = parse_email_list(text)
@@ -289,7 +289,7 @@ def test_never_raises_on_any_text(text: str) -> None:
         assert problem.reason
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(address_lists())
 def test_never_loses_a_valid_address(case: tuple[str, list[str]]) -> None:
     text, addresses = case
@@ -302,7 +302,7 @@ def test_never_loses_a_valid_address(case: tuple[str, list[str]]) -> None:
     assert len(parsed.entries) + len(parsed.duplicates) <= len(addresses)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.tuples(LOCAL, DOMAIN), min_size=0, max_size=4), max_size=15))
 def test_line_numbers_are_right(lines: list[list[tuple[str, str]]]) -> None:
     expected: dict[str, int] = {}

@@ -57,8 +57,8 @@ FORM = AcceptForm(
 async def add_user(store: Store, email: str) -> None:
     async with store.write("users") as tx:
         await tx.execute(
-            "INSERT INTO users (email, level, status, created_at, updated_at) "
-            "VALUES (?, 'member', 'active', '2026-01-01T00:00:00.000000Z', "
+            "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+            "VALUES (?1, lower(?1), 'member', 'active', '2026-01-01T00:00:00.000000Z', "
             "'2026-01-01T00:00:00.000000Z')",
             (email,),
         )

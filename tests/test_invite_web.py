@@ -178,8 +178,8 @@ async def test_an_existing_account_is_sent_to_sign_in(
     page = await client.get(path)
     async with fast_store.write("users") as tx:
         await tx.execute(
-            "INSERT INTO users (email, level, status, created_at, updated_at) "
-            "VALUES ('ann@x.org', 'member', 'active', 'x', 'x')"
+            "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+            "VALUES ('ann@x.org', 'ann@x.org', 'member', 'active', 'x', 'x')"
         )
     response = await client.post(
         path, data={"_csrf_token": csrf_token_from(page.text), **GOOD}, follow_redirects=False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -34,8 +35,18 @@ from .fixtures_smtp import (
     with_smtp,
 )
 from .helpers import ROOT, free_port
+from .work_counters import WriteCounter
 
 __all__ = ["mail_store", "smtp_server"]  # fixtures used by name
+
+
+def wait_for_start(worker: subprocess.Popen[str]) -> None:
+    """Read the worker process's log until its delivery loop says it started."""
+    assert worker.stderr is not None
+    for line in worker.stderr:
+        if "delivery started" in line:
+            return
+    raise AssertionError("the worker process ended before its delivery started")
 
 
 async def test_a_batch_goes_over_one_connection(mail_store: Store, smtp_server: SmtpServer) -> None:
@@ -53,12 +64,13 @@ async def test_a_batch_goes_over_one_connection(mail_store: Store, smtp_server: 
 
 
 async def test_server_down_then_up_delivers_each_exactly_once(
-    settings: Settings,
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = SmtpServer()  # not started: connections are refused
     store = await Store.open(with_smtp(settings, server.url))
     try:
         ids = await queue_messages(store, ["a@example.org", "b@example.org", "c@example.org"])
+        rounds = WriteCounter(store, monkeypatch)
         stop = asyncio.Event()
         worker = asyncio.create_task(
             run_delivery(store, stop_event=stop, max_attempts=1000, **FAST)
@@ -79,8 +91,8 @@ async def test_server_down_then_up_delivers_each_exactly_once(
             assert "cannot connect" in row["last_error"]
             with running(server):
                 await eventually(all_status(store, "sent", len(ids)))
-                # A while longer: nothing is sent twice.
-                await asyncio.sleep(0.3)
+                # Five more rounds of the worker: nothing is sent twice.
+                await asyncio.wait_for(rounds.more(5), 60)
                 counts = Counter(r.rcpt_tos[0] for r in server.received)
                 assert counts == {"a@example.org": 1, "b@example.org": 1, "c@example.org": 1}
                 assert len({r.message_id for r in server.received}) == 3
@@ -153,7 +165,8 @@ async def test_two_processes_never_send_the_same_message(
             start_worker_process(ROOT, settings.db, smtp_server.url, total) for _ in range(2)
         ]
         try:
-            await asyncio.sleep(0.3)  # both processes are up and waiting
+            for worker in workers:  # both processes are up and waiting
+                await asyncio.to_thread(wait_for_start, worker)
             for start in range(0, total, 5):  # arrivals over time, from this third process
                 await queue_messages(store, [f"p{n}@example.org" for n in range(start, start + 5)])
                 await asyncio.sleep(0.02)
@@ -195,7 +208,9 @@ async def test_a_crashed_workers_lease_is_taken_over(
     assert message.attempts == 2  # the interrupted attempt counts
 
 
-async def test_a_live_lease_is_left_alone(mail_store: Store, smtp_server: SmtpServer) -> None:
+async def test_a_live_lease_is_left_alone(
+    mail_store: Store, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     held, free = await queue_messages(mail_store, ["held@example.org", "free@example.org"])
     async with mail_store.write("outbox") as tx:
         await tx.execute(
@@ -204,11 +219,16 @@ async def test_a_live_lease_is_left_alone(mail_store: Store, smtp_server: SmtpSe
             (held,),
         )
 
-    async def free_sent() -> bool:
-        return (await statuses(mail_store))[free] == "sent"
+    rounds = WriteCounter(mail_store, monkeypatch)
+    sent_by_round: int | None = None
 
-    await deliver_until(mail_store, free_sent)
-    await asyncio.sleep(0.1)
+    async def free_sent_and_three_rounds_more() -> bool:
+        nonlocal sent_by_round
+        if sent_by_round is None and (await statuses(mail_store))[free] == "sent":
+            sent_by_round = rounds.count
+        return sent_by_round is not None and rounds.count >= sent_by_round + 3
+
+    await deliver_until(mail_store, free_sent_and_three_rounds_more)
     assert (await statuses(mail_store))[held] == "sending"
     assert smtp_server.received_by("held@example.org") == []
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from store import Settings, Store
+from store.addresses import address_key
 from store.backup import BackupError, inspect, restore
 from store.clock import now, to_db
 from store.housekeeping import run_housekeeping
@@ -22,7 +23,8 @@ from .helpers import ROOT, child_env, eventually, usher_command
 
 
 async def add_user(store: Store, email: str, status: str = "active", **extra: object) -> int:
-    columns = {"email": email, "level": "member", "status": status, **extra}
+    columns: dict[str, object] = {"email": email, "email_key": address_key(email)}
+    columns.update(level="member", status=status, **extra)
     columns.setdefault("created_at", to_db(now()))
     columns.setdefault("updated_at", columns["created_at"])
     names = ", ".join(columns)

@@ -103,6 +103,9 @@ SAFE_INTERPOLATIONS: dict[str, str] = {
     "picked": "double-quoted column names read from the schema (store/erasure.py _sweep)",
     "sets": "double-quoted column names read from the schema, each `= ?` (store/erasure.py)",
     "_ORDER_BY": "a constant dict of ORDER BY clauses; a key never becomes text",
+    "column": "a column name read from the schema, double-quoted (identities_migration)",
+    "temporary": "a table name from a constant tuple + `_v9` (identities_migration._rebuild)",
+    "sources": "double-quoted column names read from the schema, and a constant call",
 }
 """Names whose value may be put into SQL text: each holds no user input, for the reason given.
 Anything else interpolated into SQL fails the test below."""
@@ -216,8 +219,8 @@ async def test_hostile_names_are_inert_in_the_console(settings: Settings) -> Non
     async with await Store.open(settings, watch=False) as store, store.write("users") as tx:
         for email, status in [("eve@example.org", "active"), ("pat@example.org", "pending")]:
             await tx.execute(
-                """INSERT INTO users (email, first_name, last_name, level, status, created_at,
-                       updated_at) VALUES (?, ?, ?, 'member', ?, ?, ?)""",
+                """INSERT INTO users (email, email_key, first_name, last_name, level, status,
+                       created_at, updated_at) VALUES (?, lower(?1), ?, ?, 'member', ?, ?, ?)""",
                 (email, HOSTILE_FIRST, HOSTILE_LAST, status, db_now(), db_now()),
             )
     app = UsherApp(settings, no_server=True)

@@ -9,7 +9,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from store.tokens import (
 )
 
 from .helpers import ROOT
+from .work_counters import PollCounter, pending, watch_counting
 
 
 def tables(path: Path) -> set[str]:
@@ -118,43 +118,84 @@ async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
         await Store.open(load_settings({"db": str(path)}, environ={}))
 
 
-async def test_failed_transaction_writes_nothing_and_announces_nothing(store: Store) -> None:
+async def test_failed_transaction_writes_nothing_and_announces_nothing(settings: Settings) -> None:
+    async with await Store.open(settings, watch=False) as store:
+        polls = watch_counting(store)
+        await failed_transaction_announces_nothing(store, polls)
+
+
+async def failed_transaction_announces_nothing(store: Store, polls: PollCounter) -> None:
     subscription = store.feed.subscribe()
     with pytest.raises(RuntimeError):
         async with store.write("users") as tx:
             await tx.execute(
-                "INSERT INTO users (email, level, status, created_at, updated_at) "
-                "VALUES ('a@example.org', 'member', 'active', ?, ?)",
+                "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+                "VALUES ('a@example.org', 'a@example.org', 'member', 'active', ?, ?)",
                 (db_now(), db_now()),
             )
             raise RuntimeError("boom")
     assert await store.engine.scalar("SELECT count(*) FROM users") == 0
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(subscription.__anext__(), 0.3)
+    await polls.more(3)
+    assert pending(subscription) == frozenset()
 
 
-async def test_change_feed_hears_own_commit_at_once(store: Store) -> None:
-    async with store.feed.listening() as changes:
-        started = time.monotonic()
-        async with store.write("users") as tx:
-            await tx.execute(
-                "INSERT INTO users (email, level, status, created_at, updated_at) "
-                "VALUES ('b@example.org', 'member', 'pending', ?, ?)",
-                (db_now(), db_now()),
-            )
-        topics = await asyncio.wait_for(changes.__anext__(), 1)
-    assert topics == {"users"}
-    assert time.monotonic() - started < 1
-    counts = await store.counts()
+async def insert_pending(store: Store, email: str) -> None:
+    async with store.write("users") as tx:
+        await tx.execute(
+            "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+            "VALUES (?1, lower(?1), 'member', 'pending', ?2, ?3)",
+            (email, db_now(), db_now()),
+        )
+
+
+async def test_change_feed_hears_own_commit_at_once(settings: Settings) -> None:
+    async with await Store.open(settings, watch=False) as store:  # no poller: in-process only
+        async with store.feed.listening() as changes:
+            await insert_pending(store, "b@example.org")
+            assert pending(changes) == {"users"}, "announced by the commit itself"
+            topics = await asyncio.wait_for(changes.__anext__(), 30)
+        assert topics == {"users"}
+        counts = await store.counts()
     assert counts.pending == 1
+
+
+async def test_own_commit_is_announced_once_never_echoed_by_the_poller(settings: Settings) -> None:
+    """The poller must not report this process's own commits back as another process's: that
+    emptied the read cache and made every screen refresh everything a second time."""
+    async with await Store.open(settings, watch=False) as store:
+        polls = watch_counting(store)
+        await polls.more(1)
+        async with store.feed.listening() as changes:
+            for i in range(3):
+                await insert_pending(store, f"own{i}@example.org")
+                assert await asyncio.wait_for(changes.__anext__(), 30) == {"users"}
+                await polls.more(3)
+                assert pending(changes) == frozenset()
+
+
+async def test_another_process_s_commit_is_announced_exactly_once(settings: Settings) -> None:
+    async with await Store.open(settings, watch=False) as store:
+        polls = watch_counting(store)
+        await polls.more(1)
+        async with store.feed.listening() as changes:
+            with sqlite3.connect(settings.db, isolation_level=None) as other:
+                other.execute(
+                    "INSERT INTO users (email, email_key, level, status, created_at, updated_at) "
+                    "VALUES ('x@example.org', 'x@example.org', 'member', 'pending', ?, ?)",
+                    (db_now(), db_now()),
+                )
+            other.close()
+            assert await asyncio.wait_for(changes.__anext__(), 30) == {EXTERNAL}
+            await polls.more(3)
+            assert pending(changes) == frozenset()
 
 
 async def test_change_feed_sees_a_commit_made_by_a_second_process(store: Store) -> None:
     script = (
         "import sqlite3, sys\n"
         "c = sqlite3.connect(sys.argv[1])\n"
-        'c.execute("INSERT INTO users (email, level, status, created_at, updated_at) '
-        "VALUES ('other@example.org', 'member', 'pending', "
+        'c.execute("INSERT INTO users (email, email_key, level, status, created_at, updated_at) '
+        "VALUES ('other@example.org', 'other@example.org', 'member', 'pending', "
         "'2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')\")\n"
         "c.commit()\n"
     )
@@ -167,20 +208,18 @@ async def test_change_feed_sees_a_commit_made_by_a_second_process(store: Store) 
 
 
 async def test_hashing_runs_off_the_event_loop(store: Store) -> None:
+    """Counted, not timed: a hash done on the loop would finish within the task's first step
+    (one turn of the loop); one done in a thread needs at least two more turns to report back
+    (the thread's call_soon_threadsafe, then the task's wake-up), whatever the machine's load."""
     hasher = Hasher()
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
     hashes = await asyncio.gather(*(hasher.hash(f"correct horse {i}") for i in range(4)))
-    task.cancel()
     assert all(h.startswith("$argon2id$") for h in hashes)
-    assert ticks >= 4, "the loop kept ticking while four hashes ran"
+    one = asyncio.create_task(hasher.hash("correct horse"))
+    turns = 0
+    while not one.done():
+        await asyncio.sleep(0)
+        turns += 1
+    assert turns >= 2, "the loop kept turning while a hash ran"
     assert await hasher.verify(hashes[0], "correct horse 0")
     assert not await hasher.verify(hashes[0], "correct horse 1")
     assert not hasher.needs_rehash(hashes[0])
@@ -260,3 +299,22 @@ def test_addresses_are_validated_without_dns() -> None:
     ]:
         with pytest.raises(AddressProblem, match=reason):
             normalise_address(bad)
+
+
+async def test_hash_all_hashes_every_password_in_order_on_its_own_threads() -> None:
+    hasher = Hasher()
+    passwords = [f"correct horse battery {i}" for i in range(6)]
+    reported: list[int] = []
+    hashes = await hasher.hash_all(passwords, progress=reported.append)
+    assert sum(reported) == len(passwords) == hasher.calls
+    for password, hashed in zip(passwords, hashes, strict=True):
+        assert hashed is not None and await hasher.verify(hashed, password)
+
+
+async def test_hash_all_stops_before_the_next_hash_when_asked() -> None:
+    hasher = Hasher()
+    hashes = await hasher.hash_all(
+        [f"correct horse battery {i}" for i in range(40)], should_stop=lambda: hasher.calls >= 3
+    )
+    done = [hashed for hashed in hashes if hashed is not None]
+    assert 3 <= len(done) < 40 and hasher.calls == len(done)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from email_validator import EmailNotValidError, validate_email
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -12,6 +11,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from store.addresses import AddressProblem, UndeliverableAddress, normalise_address
 
 from ..widgets.text_boxes import SafeInput
 
@@ -45,8 +46,11 @@ class AskAddressDialog(ModalScreen[str | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         try:
-            address = validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError as error:
+            address = normalise_address(value)
+        except UndeliverableAddress as error:
+            self.query_one("#error", Static).update(Text(str(error)))
+            return
+        except AddressProblem as error:
             self.query_one("#error", Static).update(Text(f"Not an email address: {error}"))
             return
         self.dismiss(address)

@@ -1,0 +1,43 @@
+"""The architecture holds in every module, not only the ones a test happens to import:
+import-linter reads the whole tree against the contracts in pyproject.toml."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from .helpers import ROOT
+
+
+def test_every_module_keeps_the_layering_contracts() -> None:
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_architecture_md_names_every_module_of_the_tree() -> None:
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    missing = [
+        f"{path.parent.name}/{path.name}"
+        for package in ("store", "signup_server")
+        for path in sorted((ROOT / package).glob("*.py"))
+        if path.name != "__init__.py" and path.name not in text
+    ]
+    assert missing == [], "ARCHITECTURE.md's tree misses these modules"
+
+
+def test_nothing_in_the_repository_points_outside_it() -> None:
+    """Users of Usher have only the repository: the design it was built from is described in
+    ARCHITECTURE.md, never referred to by a path outside the tree."""
+    result = subprocess.run(
+        ["git", "grep", "-l", "-e", "../shared", "--", ".", ":!.ci", ":!tests/test_layering.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == []
