@@ -26,6 +26,7 @@ from store.single_user import NewUserForm, check_fields
 from store.text import one_line, refused_at, strip_unsafe, text_problem, visible
 
 from .fixtures_security import INVITEE, World, csrf_from, world
+from .fixtures_users import add_user
 from .helpers import run_usher
 
 __all__ = ["world"]
@@ -202,12 +203,7 @@ async def test_an_invitation_message_with_escape_is_refused(store: Store) -> Non
 
 async def test_a_reject_reason_has_its_escapes_stripped(settings: Settings) -> None:
     async with await Store.open(settings, watch=False) as store:
-        async with store.write("users") as tx:
-            user_id = await tx.execute(
-                """INSERT INTO users (email, first_name, last_name, level, status, created_at,
-                       updated_at) VALUES ('pat@acme.org', 'Pat', 'Lee', 'member', 'pending',
-                       '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"""
-            )
+        user_id = await add_user(store, "pat@acme.org", first="Pat")
         await reject(store, [user_id], actor="t", reason=f"{RED}Not staff{TITLE}\u202e")
         stored = await store.engine.scalar(
             "SELECT decision_reason FROM users WHERE id = ?", (user_id,)
