@@ -8,6 +8,7 @@ import contextlib
 import signal
 import socket
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 from litestar.types import ControllerRouterHandler
@@ -23,6 +24,7 @@ from signup_server.serve import PERIODIC_TASKS
 from store import Settings, Store
 from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
+from store.supervise import Supervisor, TaskCrash
 
 from .logs import LogBuffer, LogLine, capture_logs
 from .navigation import Destination, destinations
@@ -54,6 +56,8 @@ class UsherApp(App[int]):
     ]
 
     counts: reactive[Counts | None] = reactive(None, always_update=True)
+    task_crashes: reactive[list[TaskCrash]] = reactive(list, always_update=True)
+    """The last crash of each background task that crashed (shown on Home)."""
     activity: reactive[list[AuditEntry]] = reactive(list, always_update=True)
     server_state: reactive[ServerState] = reactive(ServerState("off"))
 
@@ -82,6 +86,8 @@ class UsherApp(App[int]):
         self._restore_logging: Callable[[], None] | None = None
         self._quitting = False
         self._mail_stop = asyncio.Event()
+        self.supervisor = Supervisor(on_crash=self._task_crashed)
+        """Runs every background task: a crash is logged and shown on Home, the task restarts."""
 
     # ---------------------------------------------------------------- start and stop
 
@@ -92,11 +98,20 @@ class UsherApp(App[int]):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
         await self.switch_mode("home")
-        self.run_worker(self._follow_changes(), group="changes", exit_on_error=False)
-        for task in PERIODIC_TASKS:
-            self.run_worker(task(self.store), group="background", exit_on_error=False)
+        store = self.store
+        supervised = self.supervisor.run
         self.run_worker(
-            run_delivery(self.store, stop_event=self._mail_stop),
+            supervised("Change watcher", self._follow_changes), group="changes", exit_on_error=False
+        )
+        for name, task in PERIODIC_TASKS:
+            self.run_worker(
+                supervised(name, partial(task, store)),
+                group="background",
+                name=name,
+                exit_on_error=False,
+            )
+        self.run_worker(
+            supervised("Mail delivery", partial(run_delivery, store, stop_event=self._mail_stop)),
             group="mail",
             name="Mail delivery",
             exit_on_error=False,
@@ -211,6 +226,15 @@ class UsherApp(App[int]):
             return
         self.counts = await self.store.counts()
         self.activity = await self.store.recent_activity(ACTIVITY_ROWS)
+
+    def _task_crashed(self, crash: TaskCrash) -> None:
+        self.task_crashes = sorted(self.supervisor.crashes.values(), key=lambda c: c.task)
+        self.notify(
+            f"{crash.task} crashed and starts again: {crash.error}",
+            severity="error",
+            timeout=10,
+            markup=False,
+        )
 
     def _log_line(self, line: LogLine) -> None:
         for listener in list(self.log_listeners):

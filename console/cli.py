@@ -84,6 +84,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_users_add,
         cli_users_import,
         cli_users_ops,
+        cli_webhooks,
     )
 
     return [
@@ -95,6 +96,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_outbox.register,
         cli_ops.register,
         cli_users_ops.register,
+        cli_webhooks.register,
     ]
 
 
@@ -149,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Handler = getattr(args, "handler", run_console)
     try:
+        plain: Callable[[argparse.Namespace], int] | None = getattr(args, "plain_handler", None)
+        if plain is not None:  # needs no settings (a fresh secret, to fix a bad one)
+            return plain(args)
         settings = settings_from(args)
         return handler(args, settings)
     except (CliError, SettingsError, StoreError) as error:

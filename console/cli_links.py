@@ -65,6 +65,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("--max-uses", help="at most this many accounts (default: no cap)")
     create.add_argument("--expires", help="30d, 12h, 2w, 1y or never (default 30d)")
     create.add_argument("--domains", help="only addresses at these domains: acme.org,*.acme.org")
+    create.add_argument(
+        "--allow-unconfirmed-domains",
+        action="store_true",
+        help="allow --domains with --no-confirm (the address is then not proved: anyone with "
+        "the link can sign up as any address at those domains)",
+    )
     create.add_argument("--label", help="a name for the link, shown to admins only")
     create.add_argument("--public-url", help="URL people open (USHER_PUBLIC_URL)")
     create.add_argument("--json", action="store_true", help="print the created link as JSON")
@@ -183,6 +189,7 @@ def _draft(args: argparse.Namespace) -> LinkDraft:
             expires_in=parse_expiry(getattr(args, "expires", "30d")),
             max_uses=parse_max_uses(getattr(args, "max_uses", "") or ""),
             domains=parse_domains(getattr(args, "domains", "") or ""),
+            allow_unconfirmed_domains=getattr(args, "allow_unconfirmed_domains", False),
         )
     except LinkError as error:
         raise CliError(str(error)) from None
@@ -194,6 +201,12 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
         print(
             "usher: note: no SMTP server is configured (USHER_SMTP_URL): confirmation emails "
             "will wait in the outbox (see the console's Outbox screen)",
+            file=sys.stderr,
+        )
+    if draft.domains and not draft.confirm_email:
+        print(
+            "usher: warning: this link does not confirm addresses, so --domains proves "
+            "nothing: anyone with the link can sign up as any address at those domains",
             file=sys.stderr,
         )
 

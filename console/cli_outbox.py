@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 
 from store import Settings, Store
 from store.audit import console_actor
+from store.mail_limits import MAIL_LIMIT, held_back_counts
 from store.migrations import OUTBOX_STATUSES
 from store.outbox import (
     OutboxError,
+    OutboxMessage,
     list_messages,
     retry,
     retry_all_failed,
@@ -89,8 +91,21 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _held_back_line(counts: dict[str, int]) -> str:
+    """What the per-address mail limit held back (store.mail_limits), or "" when nothing."""
+    if not counts:
+        return ""
+    kinds = ", ".join(f"{clean_line(kind)} {count}" for kind, count in counts.items())
+    limit = f"{MAIL_LIMIT} of a kind to one address an hour"
+    return f"Held back by the per-address limit ({limit}; never sent): {kinds}"
+
+
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    messages = _with_store(settings, lambda store: list_messages(store, status=args.status))
+    async def read(store: Store) -> tuple[list[OutboxMessage], dict[str, int]]:
+        found = await list_messages(store, status=args.status)
+        return found, await held_back_counts(store.engine)
+
+    messages, held = _with_store(settings, read)
     if args.json:
         keys = (
             "id",
@@ -106,8 +121,11 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         items = [{key: message.to_json()[key] for key in keys} for message in messages]
         print(json.dumps(items, indent=2, ensure_ascii=False))
         return EXIT_OK
+    held_line = _held_back_line(held)
     if not messages:
         print("No messages" + (f" with status {args.status}." if args.status else "."))
+        if held_line:
+            print(held_line)
         return EXIT_OK
     rows = [
         [
@@ -122,6 +140,8 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         for message in messages
     ]
     print(_table(rows, ["ID", "STATUS", "RECIPIENT", "KIND", "TRIES", "CREATED", "LAST ERROR"]))
+    if held_line:
+        print(held_line)
     return EXIT_OK
 
 

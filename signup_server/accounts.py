@@ -7,15 +7,18 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, post
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from store.audit import web_actor
+from store.clock import now
 from store.signup import (
     FormRefused,
     PasswordChange,
     SignInFailed,
+    SignInUnconfirmed,
+    Throttled,
     TokenUnusable,
     change_password,
     request_password_reset,
@@ -57,6 +60,23 @@ LOGIN_NOTICES = {
     "signed-out": "You have signed out.",
     "password-set": "Your password is set. Sign in with it now.",
 }
+UNCONFIRMED = (
+    "This address is not confirmed yet: open the link in the email we sent to it, then sign in"
+)
+
+
+def _throttled_words(throttled: Throttled) -> str:
+    """The same sentence for any address, with the real wait (store.throttle)."""
+    wait = throttled.wait_words()
+    if not wait:
+        return (
+            "Too many failed sign-ins for this address: choose a new password with "
+            "“Forgotten your password?” to sign in again"
+        )
+    return (
+        f"Too many failed sign-ins for this address: try again in {wait}, "
+        "or choose a new password with “Forgotten your password?”"
+    )
 
 
 def _actor(request: Request[Any, Any, Any], settings: SettingsDep) -> str:
@@ -88,6 +108,20 @@ async def login_submit(
             session = await sign_in(
                 store, data.email, data.password, actor=_actor(request, settings)
             )
+        except Throttled as throttled:
+            return Template(
+                template_name="login.html",
+                context={
+                    "errors": {"email": _throttled_words(throttled)},
+                    "email": data.email,
+                    "notice": None,
+                },
+                status_code=429,
+                media_type=MediaType.HTML,
+                headers={"Retry-After": str(throttled.retry_after_seconds(now()))},
+            )
+        except SignInUnconfirmed:
+            errors["email"] = UNCONFIRMED
         except SignInFailed:
             errors["email"] = "The email address or password is not right"
         else:
@@ -152,7 +186,7 @@ async def password_submit(
     if user.status != "active":
         return Redirect("/account", status_code=303)
     try:
-        await change_password(
+        session = await change_password(
             store, user.id, data, session_token=token, actor=_actor(request, settings)
         )
     except FormRefused as refused:
@@ -162,15 +196,24 @@ async def password_submit(
             errors=refused.errors,
             must_change=user.must_change_password,
         )
-    return Redirect("/account?notice=password-changed", status_code=303)
+    # Every earlier session ended, this browser's too: it carries on with a fresh one.
+    return Redirect(
+        "/account?notice=password-changed",
+        status_code=303,
+        cookies=[session_cookie(settings, session)],
+    )
 
 
 # --- forgotten passwords -----------------------------------------------------------------------
 
 
 @get("/password/forgot")
-async def forgot_page(sent: FromQuery[str | None] = None) -> Template:
-    return page("forgot.html", errors={}, email="", sent=bool(sent))
+async def forgot_page(
+    sent: FromQuery[str | None] = None, again: FromQuery[str | None] = None
+) -> Template:
+    """`again`: minutes until the address may ask again (store.mail_limits), for the page."""
+    wait = int(again) if again and again.isdigit() and len(again) <= 3 else 0
+    return page("forgot.html", errors={}, email="", sent=bool(sent), again_minutes=wait)
 
 
 @post("/password/forgot", status_code=303)
@@ -181,17 +224,25 @@ async def forgot_submit(
     if not data.email.strip():
         errors = {"email": "Enter your email address"}
         return page("forgot.html", status_code=400, errors=errors, email="", sent=False)
-    await request_password_reset(store, data.email, actor=_actor(request, settings))
-    return Redirect("/password/forgot?sent=1", status_code=303)
+    allowance = await request_password_reset(store, data.email, actor=_actor(request, settings))
+    if allowance.again_at is None:
+        return Redirect("/password/forgot?sent=1", status_code=303)
+    minutes = max(1, int((allowance.again_at - now()).total_seconds() + 59) // 60)
+    return Redirect(f"/password/forgot?sent=1&again={minutes}", status_code=303)
 
 
 @get("/password/set/{token:str}")
-async def set_password_page(token: FromPath[str], store: StoreDep) -> Template:
+async def set_password_page(
+    token: FromPath[str], store: StoreDep, confirmed: FromQuery[str | None] = None
+) -> Template:
+    """`confirmed`: the person has just confirmed their address and chooses the password now."""
     try:
         user = await set_password_account(store, token)
     except TokenUnusable as error:
         raise gone_for(error) from None
-    return page("set_password.html", errors={}, token=token, email=user.email)
+    return page(
+        "set_password.html", errors={}, token=token, email=user.email, confirmed=bool(confirmed)
+    )
 
 
 @post("/password/set/{token:str}", status_code=303)
@@ -203,7 +254,7 @@ async def set_password_submit(
     settings: SettingsDep,
 ) -> Template | Redirect:
     try:
-        await set_password_by_token(
+        user = await set_password_by_token(
             store, token, data.password, data.password_confirm, actor=_actor(request, settings)
         )
     except TokenUnusable as error:
@@ -217,6 +268,8 @@ async def set_password_submit(
             token=token,
             email=user.email,
         )
+    if user.status == "pending":  # confirmed just now, and waits for approval
+        return Redirect("/signup/confirmed-pending", status_code=303)
     return Redirect("/login?notice=password-set", status_code=303)
 
 

@@ -9,7 +9,6 @@ from litestar import Litestar
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
-from litestar.stores.memory import MemoryStore
 from litestar.types import ControllerRouterHandler
 
 from store import Settings, Store
@@ -19,6 +18,7 @@ from .deps import STATE_SECRET_KEY, STATE_SETTINGS, STATE_STORE, provide_setting
 from .errors import exception_handlers, log_exception
 from .invite import INVITE_ROUTES
 from .join import JOIN_ROUTES
+from .limit_store import ExpiringMemoryStore
 from .render import STATIC_DIR, template_config
 from .routes import healthz, index
 from .security import RATE_LIMIT_STORE, csrf_config, rate_limit_config, security_headers_hook
@@ -66,7 +66,7 @@ def create_app(
         state=State({STATE_STORE: store, STATE_SETTINGS: settings, STATE_SECRET_KEY: secret_key}),
         csrf_config=csrf_config(settings, secret_key),
         middleware=[rate_limit_config(settings).middleware],
-        stores={RATE_LIMIT_STORE: MemoryStore()},
+        stores={RATE_LIMIT_STORE: ExpiringMemoryStore()},
         before_send=[security_headers_hook(settings)],
         after_exception=[log_exception],
         exception_handlers=exception_handlers,

@@ -145,6 +145,8 @@ async def confirm(
         raise gone_for(error) from None
     if outcome.already:
         return Redirect("/signup/already-confirmed", status_code=303)
+    if outcome.set_password_token:  # whoever confirmed chooses the password (store.signup)
+        return Redirect(f"/password/set/{outcome.set_password_token}?confirmed=1", status_code=303)
     target = "confirmed" if outcome.status == "active" else "confirmed-pending"
     return Redirect(f"/signup/{target}", status_code=303)
 

@@ -19,6 +19,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from store import Settings
+from store.throttle import client_key
 
 __all__ = [
     "CSP",
@@ -150,11 +151,12 @@ async def _is_post(request: Request[Any, Any, Any]) -> bool:
 
 
 def rate_limit_config(settings: Settings) -> RateLimitConfig:
-    """`settings.rate_limit` POSTs per client per minute. The middleware sits outside the CSRF
-    check, so refused forgeries count too."""
+    """`settings.rate_limit` POSTs per client per minute (an IPv6 client: per /64, see
+    `store.throttle.client_key`). The middleware sits outside the CSRF check, so refused
+    forgeries count too."""
 
     def identify(request: Request[Any, Any, Any]) -> str:
-        return client_ip(request, settings)
+        return client_key(client_ip(request, settings))
 
     return RateLimitConfig(
         rate_limit=("minute", settings.rate_limit),

@@ -8,12 +8,14 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any, TextIO
 
 from store import Settings, Store, StoreError
 from store.approvals import pending_digest_loop
 from store.delivery import run_delivery
 from store.housekeeping import housekeeping_loop
+from store.supervise import Supervisor
 from store.webhook_delivery import run_webhook_delivery
 
 from .app import create_app
@@ -21,18 +23,29 @@ from .runner import BindError, bind_socket, bound_port, make_server
 
 log = logging.getLogger("usher.serve")
 
-BackgroundTask = Callable[[Store], Coroutine[Any, Any, None]]
-"""Work that runs beside the server for its lifetime (the mail delivery worker, housekeeping)."""
+BackgroundTask = tuple[str, Callable[[Store], Coroutine[Any, Any, None]]]
+"""Work that runs beside the server for its lifetime, with the name its crashes are shown by."""
 
 PERIODIC_TASKS: list[BackgroundTask] = [
-    housekeeping_loop,
-    pending_digest_loop,
-    run_webhook_delivery,
+    ("Housekeeping", housekeeping_loop),
+    ("Pending sign-ups digest", pending_digest_loop),
+    ("Webhook delivery", run_webhook_delivery),
 ]
-"""Run by both the console and `usher serve` (webhook delivery only with USHER_WEBHOOK_URL)."""
+"""Run by both the console and `usher serve` (webhook delivery only with USHER_WEBHOOK_URL),
+each under a `store.supervise.Supervisor`."""
 
-BACKGROUND_TASKS: list[BackgroundTask] = [run_delivery, *PERIODIC_TASKS]
+BACKGROUND_TASKS: list[BackgroundTask] = [("Mail delivery", run_delivery), *PERIODIC_TASKS]
 """What `usher serve` runs beside the server (the console runs delivery as its own worker)."""
+
+
+def start_background(
+    store: Store, supervisor: Supervisor, tasks: list[BackgroundTask]
+) -> list[asyncio.Task[None]]:
+    """Each task under the supervisor: a crash is logged and the task starts again."""
+    return [
+        asyncio.create_task(supervisor.run(name, partial(task, store)), name=name)
+        for name, task in tasks
+    ]
 
 
 def configure_logging(stream: TextIO = sys.stderr) -> None:
@@ -68,7 +81,7 @@ async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, server.stop)
-        background = [asyncio.create_task(task(store)) for task in BACKGROUND_TASKS]
+        background = start_background(store, Supervisor(), BACKGROUND_TASKS)
         print(f"Usher serving {settings.base_url} (database {store.path})", file=out, flush=True)
         try:
             await server.serve(sockets=[sock])

@@ -77,13 +77,14 @@ class ChangeFeed:
             self._poller = None
 
     async def _poll(self, read_version: Callable[[], Awaitable[int]], interval: float) -> None:
-        last = await read_version()
+        """Never dies: a failed read (the first one too) is retried on the next tick."""
+        last: int | None = None
         while True:
-            await asyncio.sleep(interval)
             try:
-                current = await read_version()
-            except Exception:  # noqa: S112 - a failed poll is retried on the next tick
-                continue
-            if current != last:
-                last = current
+                current: int | None = await read_version()
+            except Exception:
+                current = last
+            if last is not None and current != last:
                 self.publish({EXTERNAL})
+            last = current
+            await asyncio.sleep(interval)

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 DB_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
+_offset = timedelta(0)
+
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The current UTC time, as moved by `moved_clock` (only tests move it)."""
+    return datetime.now(UTC) + _offset
+
+
+@contextlib.contextmanager
+def moved_clock(by: timedelta) -> Iterator[None]:
+    """Move Usher's clock forward by `by` inside the block, so tests can see what time does
+    (expiry, throttles, limits) without waiting. Moves nest and add up."""
+    global _offset
+    before = _offset
+    _offset = before + by
+    try:
+        yield
+    finally:
+        _offset = before
 
 
 def to_db(moment: datetime) -> str:

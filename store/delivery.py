@@ -12,7 +12,12 @@ last few, with the same Message-ID (at-least-once).
 Transient failures (no connection, timeouts, 4xx) go back to `queued` with exponential backoff
 and jitter; after `max_attempts` the message is `failed` with the server's reply. A 5xx for a
 recipient fails that message only. With `USHER_MAIL_DIR` set, each message is also written
-there as `<id>.eml` (mode 0600), kept ones too.
+there as `<id>.eml` (mode 0600), kept ones too, and follows its row (`store.mail_files`).
+
+Whatever goes wrong with ONE message (a row that cannot be read, a template or payload that
+cannot be rendered, an address the relay cannot take) makes that message `failed` with the
+reason; the others go on. Results are recorded by id AND lease owner, so a row that was erased
+while being sent (and whose id a new row took) is never touched.
 """
 
 from __future__ import annotations
@@ -36,11 +41,14 @@ import msgspec
 
 from .changes import Subscription
 from .clock import db_now, from_db, now, to_db
-from .emails import HeaderInjectionError, TemplateProblem, message_bytes, render
+from .emails import HeaderInjectionError, TemplateProblem
 from .emails.message import ascii_domain
+from .engine import Row
+from .instance_lock import HolderMark, clear_dead_marks, holder_gone
 from .invitations import mark_bounced_for_outbox, mark_delivered_for_outboxes
+from .mail_files import eml_bytes, remove_emls, scrub_eml, write_eml
 from .outbox import OutboxMessage, scrubbed_payload
-from .records import from_rows
+from .records import from_row
 from .smtp_url import SmtpTarget, SmtpUrlError, parse_smtp_url
 
 if TYPE_CHECKING:
@@ -180,6 +188,8 @@ class DeliveryWorker:
         self._lease_renew_at = 0.0
         self._kept_seen = 0
         self._stop = asyncio.Event()
+        self._holder: HolderMark | None = None
+        self._marks_cleared = False
 
     # ------------------------------------------------------------ the loop
 
@@ -192,12 +202,13 @@ class DeliveryWorker:
                     _raise_if_cancelled()
                     await self._work()
                     await self._wait(changes, stop_event, await self._next_wake())
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or crashed (the supervisor starts a new worker)
             await self._release_held()
             self._drop_connection()
             raise
         finally:
             await self._close_connection()
+            self.release_mark()  # what we could not give back is taken over at once
         await self._release_held()
         log.info("%s delivery stopped", self.noun)
 
@@ -261,10 +272,44 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------ claiming
 
+    def _mark_held(self) -> None:
+        """Before the first claim: our mark, which proves to others that we are alive."""
+        if self._holder is None:
+            self._holder = HolderMark(self.store.engine.path, self.owner)
+
+    def release_mark(self) -> None:
+        if self._holder is not None:
+            self._holder.release()
+            self._holder = None
+
+    async def _gone_holders(self, at: str) -> list[str]:
+        """Owners of live leases who provably died (their mark's lock is free): their messages
+        are taken at once instead of after their lease (a `kill -9`, a power cut)."""
+        rows = await self.store.engine.fetchall(
+            """SELECT DISTINCT lease_owner FROM outbox
+                WHERE status = 'sending' AND channel = ? AND lease_until >= ?
+                  AND lease_owner IS NOT NULL AND lease_owner != ?""",
+            (self.channel, at, self.owner),
+        )
+        path = self.store.engine.path
+        return [str(row[0]) for row in rows if holder_gone(path, str(row[0]))]
+
     async def claim(self) -> list[OutboxMessage]:
-        """Take up to `batch` due messages (and any whose lease expired) in one transaction."""
+        """Take up to `batch` due messages (and any whose lease expired or whose holder is
+        gone) in one transaction."""
+        self._mark_held()
         at = db_now()
         until = to_db(now() + _seconds(self.policy.lease_seconds))
+        gone = await self._gone_holders(at)
+        if gone:
+            log.info("%s: taking over the messages of %s (gone)", self.noun, ", ".join(gone))
+        elif not self._marks_cleared:  # once: marks of holders that died holding nothing
+            self._marks_cleared = True
+            holding = await self.store.engine.fetchall(
+                "SELECT DISTINCT lease_owner FROM outbox WHERE status = 'sending'"
+            )
+            owners = [str(row[0]) for row in holding if row[0] is not None]
+            clear_dead_marks(self.store.engine.path, keep=owners)
         async with self.store.write() as tx:
             rows = await tx.fetchall(
                 """UPDATE outbox
@@ -274,7 +319,9 @@ class DeliveryWorker:
                           SELECT id FROM outbox
                            WHERE channel = :channel
                              AND ((status = 'queued' AND next_attempt_at <= :now)
-                                  OR (status = 'sending' AND lease_until < :now))
+                                  OR (status = 'sending' AND lease_until < :now)
+                                  OR (status = 'sending'
+                                      AND lease_owner IN (SELECT value FROM json_each(:gone))))
                            ORDER BY next_attempt_at, id
                            LIMIT :limit)
                 RETURNING *""",
@@ -284,14 +331,30 @@ class DeliveryWorker:
                     "now": at,
                     "limit": self.policy.batch,
                     "channel": self.channel,
+                    "gone": msgspec.json.encode(gone).decode(),
                 },
             )
             if rows:  # announce real changes only: "outbox" wakes this very worker again
                 tx.touch("outbox")
-        messages = sorted(from_rows(rows, OutboxMessage), key=lambda m: (m.next_attempt_at, m.id))
+        readable, unreadable = _read_rows(rows)
+        messages = sorted(readable, key=lambda m: (m.next_attempt_at, m.id))
         self._held.update(message.id for message in messages)
+        if unreadable:
+            await self._fail_unreadable(unreadable)
         self._lease_renew_at = time.monotonic() + self.policy.lease_seconds / 2
         return messages
+
+    async def _fail_unreadable(self, problems: dict[int, str]) -> None:
+        """Rows we claimed but cannot even read as messages: `failed` with the reason."""
+        for message_id, error in problems.items():
+            log.warning("%s #%d failed: %s", self.noun, message_id, error)
+        async with self.store.write("outbox") as tx:
+            await tx.executemany(
+                """UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,
+                                     lease_owner = NULL, lease_until = NULL
+                   WHERE id = ? AND lease_owner = ? AND status = 'sending'""",
+                [(error[:1000], message_id, self.owner) for message_id, error in problems.items()],
+            )
 
     async def _renew_leases(self) -> None:
         """Extend the leases we hold; drop the ones another worker took over meanwhile."""
@@ -313,20 +376,33 @@ class DeliveryWorker:
     async def _release_held(self) -> None:
         """Record what was sent, then give back messages we claimed but did not finish (on
         stop), without an attempt."""
-        with contextlib.suppress(Exception):
+        pending = [message.id for message in self._accepted]
+        try:
             await self._record_accepted()
+        except Exception:
+            log.exception(
+                "could not record %s as sent (the relay accepted them; they may be sent again "
+                "once their lease ends)",
+                ", ".join(f"#{message_id}" for message_id in pending),
+            )
         if not self._held:
             return
         held = sorted(self._held)
         self._held.clear()
         marks = ",".join("?" * len(held))
-        with contextlib.suppress(Exception):
+        try:
             async with self.store.write("outbox") as tx:
                 await tx.execute(
                     f"""UPDATE outbox SET status = 'queued', lease_owner = NULL, lease_until = NULL
                          WHERE id IN ({marks}) AND lease_owner = ? AND status = 'sending'""",  # noqa: S608
                     (*held, self.owner),
                 )
+        except Exception:
+            log.exception(
+                "could not give back %d claimed message(s); they are taken again once their "
+                "lease ends",
+                len(held),
+            )
 
     # ------------------------------------------------------------ sending
 
@@ -393,33 +469,23 @@ class DeliveryWorker:
         return handled
 
     def _build(self, message: OutboxMessage) -> tuple[bytes, bool] | Outcome:
-        """The bytes to send, or the outcome of a message that cannot be built."""
+        """The bytes to send, or the outcome of a message that cannot be built: whatever goes
+        wrong with one message (its template, its payload, its address) fails that one only."""
         try:
             return self.message_bytes(message, reveal=True)
         except (TemplateProblem, HeaderInjectionError) as error:
             return Outcome("failed", f"cannot build the message: {error}")
+        except Exception as error:
+            log.warning("%s #%d cannot be built", self.noun, message.id, exc_info=True)
+            return Outcome("failed", f"cannot build the message: {describe_error(error)}")
 
     def message_bytes(self, message: OutboxMessage, *, reveal: bool) -> tuple[bytes, bool]:
         """The message as sent (or written to a file); `reveal` keeps secrets in the body."""
-        values = message.values() if reveal else message.shown_values()
-        rendered = render(
-            message.kind,
-            values,
-            self.settings,
-            recipient=message.recipient,
-            recipient_name=message.recipient_name,
-        )
-        data = message_bytes(
-            rendered,
-            self.settings,
-            recipient=message.recipient,
-            recipient_name=message.recipient_name,
-            message_id=message.message_id,
-        )
-        return data, not data.isascii()  # only an address with a non-ASCII local part is not
+        return eml_bytes(message, self.settings, reveal=reveal)
 
     async def _connect(self) -> Outcome | None:
-        """Open the connection (TLS, STARTTLS and AUTH as the URL says); a problem → retry."""
+        """Open the connection (TLS, STARTTLS and AUTH as the URL says); a problem → retry, a
+        relay without the STARTTLS the URL requires → failed."""
         target = self.target
         assert target is not None
         tls_context: ssl.SSLContext | None = None
@@ -428,25 +494,53 @@ class DeliveryWorker:
             if not target.verify:
                 tls_context.check_hostname = False
                 tls_context.verify_mode = ssl.CERT_NONE
+        # STARTTLS required (always so with credentials) is done here, step by step, so that a
+        # relay that does not offer it never gets the password.
+        required = bool(target.starttls)
         smtp = aiosmtplib.SMTP(
             hostname=target.host,
             port=target.port,
-            username=target.username or None,
-            password=target.password or None,
+            username=None if required else target.username or None,
+            password=None if required else target.password or None,
             use_tls=target.implicit_tls,
-            start_tls=target.starttls,
+            start_tls=False if required else target.starttls,
             validate_certs=target.verify,
             tls_context=tls_context,
             timeout=target.timeout,
         )
         try:
             await smtp.connect()
+            if required:
+                await smtp.ehlo()
+                if not smtp.supports_extension("starttls"):
+                    smtp.close()
+                    what = (
+                        "the password would go in clear" if target.needs_tls else "it is required"
+                    )
+                    return Outcome(
+                        "failed",
+                        f"{target.describe()} does not offer STARTTLS, so {what}: nothing was "
+                        "sent (use smtps://, a relay with STARTTLS, or insecure=1 on a trusted "
+                        "network)",
+                    )
+                await smtp.starttls()
+                if target.username:
+                    await smtp.login(target.username, target.password)
         except aiosmtplib.SMTPResponseException as error:
             smtp.close()
             return Outcome("retry", f"{target.describe()}: {smtp_reply(error)}")
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as error:
+        except aiosmtplib.SMTPException as error:
             smtp.close()
             return Outcome("retry", f"cannot connect to {target.describe()}: {error}")
+        except (OSError, ssl.SSLError, TimeoutError) as error:
+            smtp.close()
+            return Outcome("retry", f"cannot connect to {target.describe()}: {error}")
+        except Exception as error:  # whatever else: these messages wait, the worker lives
+            smtp.close()
+            log.warning("cannot connect to %s", target.describe(), exc_info=True)
+            return Outcome(
+                "retry", f"cannot connect to {target.describe()}: {describe_error(error)}"
+            )
         self._smtp = smtp
         return None
 
@@ -478,6 +572,10 @@ class DeliveryWorker:
             return Outcome("retry", f"connection lost: {error}")
         except (HeaderInjectionError, ValueError) as error:
             return Outcome("failed", f"cannot send to {message.recipient!r}: {error}")
+        except Exception as error:  # one message's problem, whatever it is, is that message's
+            log.warning("%s #%d could not be sent", self.noun, message.id, exc_info=True)
+            self._drop_connection()
+            return Outcome("failed", f"cannot send the message: {describe_error(error)}")
         return Outcome("sent")
 
     def _drop_connection(self) -> None:
@@ -515,23 +613,45 @@ class DeliveryWorker:
         if not accepted:
             return
         at = db_now()
-        rows = [(at, scrubbed_payload(message.payload), message.id) for message in accepted]
+        ids = [message.id for message in accepted]
+        marks = ",".join("?" * len(ids))
         try:
             async with self.store.write("outbox") as tx:
+                # By id AND lease: a row erased meanwhile (and its id taken by a new row) is
+                # not ours any more, and nothing of this message may land on it.
+                mine = await tx.fetchall(
+                    f"""SELECT id FROM outbox WHERE id IN ({marks})
+                         AND lease_owner = ? AND status = 'sending'""",  # noqa: S608
+                    (*ids, self.owner),
+                )
+                ours = {int(row["id"]) for row in mine}
                 await tx.executemany(
                     """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
                                          payload = ?, last_error = '',
                                          lease_owner = NULL, lease_until = NULL
-                       WHERE id = ?""",
-                    rows,
+                       WHERE id = ? AND lease_owner = ? AND status = 'sending'""",
+                    [
+                        (at, scrubbed_payload(message.payload), message.id, self.owner)
+                        for message in accepted
+                        if message.id in ours
+                    ],
                 )
-                await mark_delivered_for_outboxes(tx, [message.id for message in accepted])
+                await mark_delivered_for_outboxes(tx, sorted(ours))
         except BaseException:
             self._accepted = accepted + self._accepted  # still held: tried again on release
             raise
         for message in accepted:
             self._held.discard(message.id)
-            log.info("mail #%d (%s) sent", message.id, message.kind)
+            if message.id in ours:
+                log.info("mail #%d (%s) sent", message.id, message.kind)
+                self.scrub_eml(message)
+            else:
+                log.info(
+                    "mail #%d (%s) sent, but it was removed meanwhile (erased)",
+                    message.id,
+                    message.kind,
+                )
+                self.remove_eml(message.id)
 
     async def _record_many(self, messages: Iterable[OutboxMessage], outcome: Outcome) -> None:
         """A failed attempt for each message: back to `queued` later, or `failed` for good."""
@@ -570,25 +690,22 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------ .eml files
 
-    def write_eml(self, message_id: int, data: bytes) -> None:
-        """`<mail_dir>/<id>.eml`, mode 0600, written once (atomically: temp file + rename)."""
-        if self.mail_dir is None:
-            return
-        path = self.mail_dir / f"{message_id}.eml"
-        if path.exists():
-            return
-        try:
-            self.mail_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            temp = self.mail_dir / f".{message_id}.eml.{secrets.token_hex(4)}.tmp"
-            fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data.replace(b"\r\n", b"\n"))
-            os.replace(temp, path)
-        except OSError as error:
-            log.warning("cannot write %s: %s", path, error.strerror or error)
+    def write_eml(self, message_id: int, data: bytes, *, replace: bool = True) -> None:
+        """`<mail_dir>/<id>.eml`, mode 0600 (see `store.mail_files`)."""
+        if self.mail_dir is not None:
+            write_eml(self.mail_dir, message_id, data, replace=replace)
+
+    def scrub_eml(self, message: OutboxMessage) -> None:
+        if self.mail_dir is not None:
+            scrub_eml(self.settings, message)
+
+    def remove_eml(self, message_id: int) -> None:
+        if self.mail_dir is not None:
+            remove_emls(self.settings, [message_id])
 
     async def write_kept_files(self) -> None:
-        """Write the `.eml` of every kept message not written yet (ids only grow)."""
+        """Write the `.eml` of every kept message not written yet (ids only grow); a message
+        that cannot be read or rendered is skipped (and logged), never the others."""
         while True:
             rows = await self.store.engine.fetchall(
                 "SELECT * FROM outbox WHERE status = 'kept' AND id > ? ORDER BY id LIMIT 200",
@@ -596,14 +713,37 @@ class DeliveryWorker:
             )
             if not rows:
                 return
-            for message in from_rows(rows, OutboxMessage):
-                self._kept_seen = max(self._kept_seen, message.id)
+            self._kept_seen = max(self._kept_seen, *(int(row["id"]) for row in rows))
+            messages, problems = _read_rows(rows)
+            for message_id, error in problems.items():
+                log.warning("kept mail #%d cannot be written: %s", message_id, error)
+            for message in messages:
                 try:
                     data, _ = self.message_bytes(message, reveal=True)
-                except (TemplateProblem, HeaderInjectionError) as error:
-                    log.warning("kept mail #%d cannot be written: %s", message.id, error)
+                except Exception as error:
+                    log.warning(
+                        "kept mail #%d cannot be written: %s", message.id, describe_error(error)
+                    )
                     continue
-                self.write_eml(message.id, data)
+                self.write_eml(message.id, data, replace=False)
+
+
+def describe_error(error: BaseException) -> str:
+    """`UnicodeEncodeError: 'ascii' codec can't …`: the error's type and its message, one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _read_rows(rows: Iterable[Row]) -> tuple[list[OutboxMessage], dict[int, str]]:
+    """The rows as messages, and the ids of those that cannot be read (with the reason)."""
+    messages: list[OutboxMessage] = []
+    problems: dict[int, str] = {}
+    for row in rows:
+        try:
+            messages.append(from_row(row, OutboxMessage))
+        except Exception as error:
+            problems[int(row["id"])] = f"cannot read the message: {describe_error(error)}"
+    return messages, problems
 
 
 def _seconds(value: float) -> timedelta:

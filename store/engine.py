@@ -136,6 +136,8 @@ class Transaction:
         self.topics: set[str] = set()
         self._begun = False
         self._deferred: list[tuple[str, Params]] = []
+        self.committed: list[Callable[[], None]] = []
+        """Called once this transaction is committed (files that follow rows: `.eml` copies)."""
 
     def touch(self, *topics: str) -> None:
         self.topics.update(topics)
@@ -325,6 +327,8 @@ class Engine:
                 raise
             finally:
                 self._changed()
+        for done in tx.committed:
+            done()
         if tx.topics:
             for callback in list(self._on_commit):
                 callback(set(tx.topics))

@@ -1,11 +1,17 @@
 """Erasure: remove a person's personal data everywhere, in one transaction.
 
 What goes: the user row, their sessions and one-time tokens, every invitation to their address,
-every outbox message to their address (sent or not). What stays, without the address: the audit
-log's entries about them (the address becomes the pseudonym `user#<id>`, also in entries written
-before), other messages that mention them (an admin digest listing them: the address and name
-are replaced), and webhook events about them (reduced to their id). The erasure itself is
-audited under the pseudonym, and a `user.deleted` webhook (id only) tells other systems.
+every outbox message to their address (sent or not, with its `USHER_MAIL_DIR` copy), and their
+webhook events not delivered yet (cancelled: an event's body never changes once written). What
+stays, without the address: the audit log's entries about them (the address becomes the
+pseudonym `user#<id>`, also in entries written before), other messages that mention them (an
+admin digest listing them: the address and name are replaced, in its `.eml` copy too), and the
+stored copies of events already delivered. The erasure itself is audited under the pseudonym,
+and a `user.deleted` webhook (id only) tells other systems.
+
+A message to them that a worker is sending right now is waited for (a bounded wait), so it is
+not deleted under the worker; and because workers record results by id AND lease holder, even
+an erasure that stops waiting cannot make the worker's result land on another row.
 
 An unconfirmed account's link use is given back, as when it expires; a confirmed account's use
 was spent and stays spent. Deleted rows are overwritten in the file (`secure_delete`), and the
@@ -15,7 +21,11 @@ free pages either.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
+import time
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +33,24 @@ import msgspec
 from email_validator import EmailNotValidError, validate_email
 
 from .audit import record
+from .clock import db_now
 from .engine import Transaction
+from .instance_lock import holder_gone
+from .mail_files import follow_in, rewrite_eml
+from .outbox import OutboxMessage
 from .records import User, from_row
 from .settings import Settings
 from .webhooks import emit
 
 if TYPE_CHECKING:
     from .core import Store
+
+log = logging.getLogger("usher.erasure")
+
+IN_FLIGHT_WAIT = 60.0
+"""Seconds an erasure waits for a message to the person that a worker is sending (an SMTP
+command times out after 30 s by default)."""
+IN_FLIGHT_POLL = 0.25
 
 ERASE_BATCH = 10
 """People per transaction: on 50,000 users and 250,000 audit entries, ten take about 1.7 s of
@@ -162,7 +183,9 @@ async def _text_columns(tx: Transaction) -> list[tuple[str, list[str]]]:
     return found
 
 
-async def _sweep(tx: Transaction, aliases: dict[str, str]) -> dict[str, dict[str, int]]:
+async def _sweep(
+    tx: Transaction, aliases: dict[str, str], redacted_outbox: set[int] | None = None
+) -> dict[str, dict[str, int]]:
     """Replace every erased address (a form → its pseudonym) wherever it is still written, in
     one pass over the tables; returns rows changed per pseudonym and table.
 
@@ -189,6 +212,8 @@ async def _sweep(tx: Transaction, aliases: dict[str, str]) -> dict[str, dict[str
                 f'UPDATE "{table}" SET {sets} WHERE rowid = ?',  # noqa: S608 - names from schema
                 [*new.values(), row["_rowid"]],
             )
+            if table == "outbox" and redacted_outbox is not None:
+                redacted_outbox.add(int(row["_rowid"]))
             for alias in replacer.hits:
                 per_table = changed.setdefault(alias, {})
                 per_table[table] = per_table.get(table, 0) + 1
@@ -200,6 +225,7 @@ class _Removed(msgspec.Struct, frozen=True, kw_only=True):
     forms: list[str]
     invitations: int
     messages: int
+    message_ids: list[int]
     link_use_returned: bool
 
 
@@ -226,30 +252,49 @@ async def _remove(tx: Transaction, user_id: int) -> _Removed | None:
         f"DELETE FROM invitations WHERE email IN ({marks})",  # noqa: S608 - placeholders only
         forms,
     )
-    messages = await tx.execute(
+    messages = await tx.fetchall(
         f"DELETE FROM outbox WHERE channel = 'email' "  # noqa: S608 - placeholders only
-        f"AND recipient COLLATE NOCASE IN ({marks})",
+        f"AND recipient COLLATE NOCASE IN ({marks}) RETURNING id",
         forms,
     )
-    # Webhook events about them keep their id (receivers may still need to learn of them).
-    for event in await tx.fetchall(
-        "SELECT id, payload FROM outbox WHERE channel = 'webhook' "
+    # Events are never rewritten: the undelivered ones about them are cancelled (their
+    # `user.deleted` follows); delivered ones are history, and the sweep redacts them.
+    await tx.execute(
+        "DELETE FROM outbox WHERE channel = 'webhook' AND status IN ('queued', 'failed', 'kept') "
         "AND json_valid(payload) AND json_extract(payload, '$.user.id') = ?",
         (user.id,),
-    ):
-        body = msgspec.json.decode(event["payload"])
-        body["user"] = {"id": user.id}
-        await tx.execute(
-            "UPDATE outbox SET payload = ? WHERE id = ?",
-            (msgspec.json.encode(body).decode(), event["id"]),
-        )
+    )
     return _Removed(
         user=user,
         forms=forms,
         invitations=invitations,
-        messages=messages,
+        messages=len(messages),
+        message_ids=[int(row["id"]) for row in messages],
         link_use_returned=returned,
     )
+
+
+async def _follow_files(
+    tx: Transaction, settings: Settings, removed: list[int], redacted: set[int]
+) -> None:
+    """USHER_MAIL_DIR copies go as the rows do: deleted with them, redacted like them."""
+    if not settings.mail_dir:
+        return
+    follow_in(tx, settings, removed=removed)
+    if redacted:
+        ids = sorted(redacted)
+        marks = ",".join("?" * len(ids))
+        rows = await tx.fetchall(
+            f"SELECT * FROM outbox WHERE channel = 'email' AND id IN ({marks})",  # noqa: S608
+            ids,
+        )
+        now_written = [from_row(row, OutboxMessage) for row in rows]
+
+        def rewrite() -> None:
+            for message in now_written:
+                rewrite_eml(settings, message)
+
+        tx.committed.append(rewrite)
 
 
 async def erase_in(
@@ -266,7 +311,9 @@ async def erase_in(
         else:
             removed.append(done)
     aliases = {form: pseudonym(r.user.id) for r in removed for form in r.forms}
-    swept = await _sweep(tx, aliases) if aliases else {}
+    redacted: set[int] = set()
+    swept = await _sweep(tx, aliases, redacted) if aliases else {}
+    await _follow_files(tx, settings, [i for r in removed for i in r.message_ids], redacted)
     erased: list[Erased] = []
     for r in removed:
         alias = pseudonym(r.user.id)
@@ -291,13 +338,57 @@ async def erase_in(
     return ErasureReport(erased=erased, not_found=missing)
 
 
+async def _in_flight(store: Store, user_ids: list[int]) -> int:
+    """Messages to these people (or events about them) a live worker is sending right now."""
+    ids = msgspec.json.encode(user_ids).decode()
+    users = await store.engine.fetchall(
+        "SELECT email FROM users WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+    )
+    forms = [form for row in users for form in address_forms(str(row["email"]))]
+    if not forms:
+        return 0
+    marks = ",".join("?" * len(forms))
+    rows = await store.engine.fetchall(
+        f"""SELECT lease_owner FROM outbox
+             WHERE status = 'sending' AND lease_until >= ? AND lease_owner IS NOT NULL
+               AND ((channel = 'email' AND recipient COLLATE NOCASE IN ({marks}))
+                    OR (channel = 'webhook' AND json_valid(payload)
+                        AND json_extract(payload, '$.user.id')
+                            IN (SELECT value FROM json_each(?))))""",  # noqa: S608
+        (db_now(), *forms, ids),
+    )
+    path = store.engine.path
+    return sum(not holder_gone(path, str(row["lease_owner"])) for row in rows)
+
+
+async def wait_for_in_flight(
+    store: Store, user_ids: list[int], *, timeout: float = IN_FLIGHT_WAIT
+) -> bool:
+    """Until no live worker is sending anything to or about these people (their rows are then
+    sent, or back in the queue, and can be removed); False if `timeout` passed first. Erasing
+    under a worker is harmless to others anyway (results are recorded by id and lease holder),
+    but waiting lets the message in flight finish and its copy go with the rest."""
+    deadline = time.monotonic() + timeout
+    async with store.feed.listening() as changes:
+        while await _in_flight(store, user_ids):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("erasing while a message to user(s) %s is still being sent", user_ids)
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(anext(changes), min(remaining, IN_FLIGHT_POLL))
+    return True
+
+
 async def erase_users(store: Store, user_ids: Collection[int], *, actor: str) -> ErasureReport:
     """Erase these people: each one in a single transaction, up to ERASE_BATCH per transaction
-    (the sweep reads the whole database once per transaction, holding the write lock)."""
+    (the sweep reads the whole database once per transaction, holding the write lock), each
+    batch once no worker is sending anything to them (`wait_for_in_flight`)."""
     ids = list(dict.fromkeys(user_ids))
     erased: list[Erased] = []
     missing: list[int] = []
     for start in range(0, len(ids), ERASE_BATCH):
+        await wait_for_in_flight(store, ids[start : start + ERASE_BATCH])
         async with store.write("users") as tx:
             # Overwrite what is deleted, so the address does not linger in free pages.
             mode = await tx.fetchone("PRAGMA secure_delete")

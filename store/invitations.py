@@ -31,6 +31,7 @@ from .clock import db_now, from_db, now, to_db
 from .core import Store
 from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
 from .engine import Row, Transaction
+from .mail_files import follow_in
 from .migrations import LEVELS
 from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
 from .passwords import problem_off_loop
@@ -349,13 +350,20 @@ async def _next_id(tx: Transaction, table: Literal["invitations", "outbox"]) -> 
     return int(row[0]) if row else 1
 
 
-async def _withdraw_unsent(tx: Transaction, outbox_ids: Iterable[int | None]) -> None:
-    """Drop superseded emails that were not sent yet (their link no longer works). A message
-    being sent right now (`sending`, under a lease) is left to finish."""
-    ids = [(i,) for i in outbox_ids if i is not None]
+async def _withdraw_unsent(
+    tx: Transaction, settings: Settings, outbox_ids: Iterable[int | None]
+) -> None:
+    """Drop superseded emails that were not sent yet (their link no longer works), and their
+    `USHER_MAIL_DIR` copies once committed. A message being sent right now (`sending`, under a
+    lease) is left to finish."""
+    ids = [i for i in outbox_ids if i is not None]
     if ids:
-        sql = f"DELETE FROM outbox WHERE id = ? AND status IN {_UNSENT}"  # noqa: S608
-        await tx.executemany(sql, ids)
+        sql = (
+            "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?)) "  # noqa: S608
+            f"AND status IN {_UNSENT} RETURNING id"
+        )
+        removed = await tx.fetchall(sql, (msgspec.json.encode(ids).decode(),))
+        follow_in(tx, settings, removed=[int(row["id"]) for row in removed])
         tx.touch("outbox")
 
 
@@ -516,7 +524,7 @@ async def send_invitations(
                    WHERE id = ? AND status != 'accepted'""",
                 updates,
             )
-        await _withdraw_unsent(tx, superseded)
+        await _withdraw_unsent(tx, store.settings, superseded)
         if ids:
             await record(
                 tx,
@@ -649,7 +657,7 @@ async def _reissue(
                WHERE id = ? AND status != 'accepted'""",
             (token_digest(token), to_db(expires), to_db(moment), outbox_id, invitation.id),
         )
-        await _withdraw_unsent(tx, [invitation.outbox_id])
+        await _withdraw_unsent(tx, store.settings, [invitation.outbox_id])
         await record(
             tx,
             actor,
@@ -703,7 +711,7 @@ async def revoke_invitation(store: Store, invitation_id: int, *, actor: str) -> 
         )
         if not changed:
             raise InvitationError(f"{invitation.email}'s invitation is already {invitation.status}")
-        await _withdraw_unsent(tx, [invitation.outbox_id])
+        await _withdraw_unsent(tx, store.settings, [invitation.outbox_id])
         await record(
             tx,
             actor,

@@ -160,6 +160,8 @@ class LinkDraft(msgspec.Struct, kw_only=True):
     keep_expiry: bool = False
     max_uses: int | None = None
     domains: tuple[str, ...] = ()
+    allow_unconfirmed_domains: bool = False
+    """The admin's explicit consent to `domains` without `confirm_email` (see _check_draft)."""
 
 
 # --- parsing what admins type ------------------------------------------------------------------
@@ -337,6 +339,14 @@ async def link_members(store: Store, link_id: int) -> list[User]:
 # --- changing ----------------------------------------------------------------------------------
 
 
+UNCONFIRMED_DOMAINS_REFUSED = (
+    "a link limited to domains must ask people to confirm their address: without it, anyone "
+    "holding the link can sign up as any address there (say, ceo@ at your domain). Give "
+    "explicit consent (--allow-unconfirmed-domains) only if you trust everyone who may see it"
+)
+"""Why domains without confirmation prove nothing, for CLI errors and the console's warning."""
+
+
 def _checked_label(label: str) -> str:
     problem = text_problem(label)
     if problem:
@@ -363,6 +373,8 @@ def _check_draft(draft: LinkDraft) -> None:
         raise LinkError("expiry must be between 1 hour and 10 years (or never)")
     for domain in draft.domains:
         parse_domains(domain)
+    if draft.domains and not draft.confirm_email and not draft.allow_unconfirmed_domains:
+        raise LinkError(UNCONFIRMED_DOMAINS_REFUSED)
 
 
 def _audit_details(draft: LinkDraft) -> dict[str, object]:

@@ -186,6 +186,50 @@ CREATE INDEX outbox_channel_due ON outbox (channel, status, next_attempt_at);
 """Issue 11: webhook deliveries share the outbox (leases, backoff, the Outbox screen) with email;
 `channel` tells the delivery workers which rows are theirs."""
 
+V10_SIGN_IN_AND_MAIL_LIMITS = """
+CREATE TABLE sign_in_failures (
+    address         TEXT PRIMARY KEY,
+    failures        INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    last_failed_at  TEXT NOT NULL,
+    wait_until      TEXT
+) STRICT;
+CREATE INDEX sign_in_failures_last ON sign_in_failures (last_failed_at);
+CREATE TABLE mail_limits (
+    recipient     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    window_start  TEXT NOT NULL,
+    sent          INTEGER NOT NULL DEFAULT 0,
+    held          INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (recipient, kind)
+) STRICT;
+CREATE INDEX mail_limits_window ON mail_limits (window_start);
+CREATE TABLE mail_held_back (
+    kind   TEXT PRIMARY KEY,
+    count  INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TRIGGER users_status_change_ends_sessions
+AFTER UPDATE OF status ON users
+WHEN OLD.status IS NOT NEW.status
+BEGIN
+    DELETE FROM sessions WHERE user_id = NEW.id;
+END;
+DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE status != 'active');
+"""
+"""Issue 15: failed sign-ins per address (whether or not it has an account; store.throttle),
+messages of one kind to one address per hour and how many were held back (store.mail_limits),
+and the rule that a change of an account's status ends all its sessions, in whatever process
+or code path it happens (a session made while pending or disabled never becomes an active
+one). Sessions of accounts that are not active now end once, at the upgrade."""
+V11_EVENT_SEQUENCES = """
+CREATE TABLE webhook_sequences (
+    user_id INTEGER PRIMARY KEY,
+    last    INTEGER NOT NULL CHECK (last > 0)
+);
+"""
+"""Issue 15: each webhook event carries a per-person `sequence` (1, 2, 3… for one user id), so
+receivers can apply events in order whatever order retries deliver them in. Kept after an
+erasure: it holds no personal data, and an id's sequence never goes back."""
+
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -195,6 +239,8 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (7, V7_BULK_ACCOUNTS),
     (8, V8_OPERATIONS),
     (9, migrate_identities),  # issue 15: AUTOINCREMENT ids, users.email_key (a Python step)
+    (10, V10_SIGN_IN_AND_MAIL_LIMITS),
+    (11, V11_EVENT_SEQUENCES),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""

@@ -20,6 +20,7 @@ from .engine import Transaction
 from .migrations import OUTBOX_STATUSES
 from .records import OutboxStatus, from_row, from_rows
 from .settings import Settings
+from .webhooks import shown_url
 
 if TYPE_CHECKING:
     from .core import Store
@@ -110,10 +111,15 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
         return self.channel == "webhook"
 
     @property
+    def shown_recipient(self) -> str:
+        """The recipient for people: a webhook URL without its user, password or query."""
+        return shown_url(self.recipient) if self.is_webhook else self.recipient
+
+    @property
     def destination(self) -> str:
         """Who it goes to, for lists: the address, or `webhook <host>`."""
         if self.is_webhook:
-            return f"webhook {urlsplit(self.recipient).netloc or self.recipient}"
+            return f"webhook {urlsplit(shown_url(self.recipient)).netloc or '?'}"
         return self.recipient
 
     def values(self) -> dict[str, Any]:
@@ -141,7 +147,7 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
         return {
             "id": self.id,
             "channel": self.channel,
-            "recipient": self.recipient,
+            "recipient": self.shown_recipient,
             "recipient_name": self.recipient_name,
             "kind": self.kind,
             "status": self.status,

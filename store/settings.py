@@ -20,6 +20,7 @@ from .passwords import (
     DEFAULT_TIME_COST,
     meets_owasp_minimum,
 )
+from .webhook_secret import WebhookSecretError, secret_key
 
 ENV_PREFIX = "USHER_"
 
@@ -81,8 +82,14 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             if not self.webhook_secret:
                 raise SettingsError(
                     "webhook_secret is required when webhook_url is set (set "
-                    "USHER_WEBHOOK_SECRET to a long random string the receiver also knows)"
+                    "USHER_WEBHOOK_SECRET to the output of `usher webhooks secret`, and give "
+                    "the receiver the same)"
                 )
+        if self.webhook_secret:
+            try:
+                secret_key(self.webhook_secret)
+            except WebhookSecretError as error:
+                raise SettingsError(str(error)) from None
         if not self.mail_from:
             self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"
         for name, address in [("mail_from", self.mail_from)] + [("notify", a) for a in self.notify]:

@@ -31,11 +31,13 @@ from .clock import db_now, from_db, now, to_db
 from .core import Store
 from .engine import Row, Transaction
 from .links import Link, domain_allowed, link_by_token, link_password_hash
+from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
 from .passwords import problem_off_loop
 from .records import User, UserStatus, from_row
 from .settings import Settings
 from .text import one_line, text_problem
+from .throttle import Throttled, clear_failures, reserve_sign_in
 from .tokens import (
     is_one_time_hash,
     new_token,
@@ -57,8 +59,10 @@ __all__ = [
     "PasswordChange",
     "Session",
     "SignInFailed",
+    "SignInUnconfirmed",
     "SignupForm",
     "SignupOutcome",
+    "Throttled",
     "TokenUnusable",
     "change_password",
     "check_email_address",
@@ -85,6 +89,9 @@ ONE_TIME_VALID = timedelta(days=7)
 MAX_NAME = 100
 BLOCKED: frozenset[str] = frozenset({"pending", "rejected", "disabled"})
 """Statuses that may only see their own state: no password change, no reset."""
+CLOSED: frozenset[str] = frozenset({"rejected", "disabled"})
+"""Statuses whose set-password links stop working. A pending account may still use the link
+that confirming its address gave it (it cannot ask for a reset)."""
 
 _ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
 
@@ -121,6 +128,11 @@ class SignInFailed(Exception):
     """Wrong address or password: one answer for both."""
 
 
+class SignInUnconfirmed(SignInFailed):
+    """The right password for an address that is not confirmed yet. No session: nobody has
+    shown that the address is theirs (a stranger may have signed up with someone else's)."""
+
+
 class SignupForm(msgspec.Struct, kw_only=True):
     """The join page's fields (DESIGN.md's names). Unknown fields (the CSRF token) are ignored."""
 
@@ -147,8 +159,12 @@ class SignupOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """`set_password_token`: the person who confirmed now chooses the password (a fresh
+    set-password token, for the page they go to next); None when it was confirmed already."""
+
     status: UserStatus
     already: bool = False
+    set_password_token: str | None = None
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -239,6 +255,17 @@ async def _new_action_token(
     return token
 
 
+async def _new_set_password_token(tx: Transaction, user_id: int) -> str:
+    """A set-password token for `user_id`; every earlier one stops working (only the newest
+    link is live, so 30 reset requests never leave 30 ways in)."""
+    await tx.execute(
+        """UPDATE action_tokens SET used_at = ?
+           WHERE user_id = ? AND purpose = 'set_password' AND used_at IS NULL""",
+        (db_now(), user_id),
+    )
+    return await _new_action_token(tx, user_id, "set_password", SET_PASSWORD_VALID)
+
+
 async def _queue_status_email(
     tx: Transaction, settings: Settings, user_row: dict[str, object], status: str
 ) -> None:
@@ -267,7 +294,7 @@ async def queue_set_password_email(
     For any code that needs to send someone a "choose your password" link (reset, admin
     resend, accounts created without a password), inside the caller's transaction.
     """
-    token = await _new_action_token(tx, user_id, "set_password", SET_PASSWORD_VALID)
+    token = await _new_set_password_token(tx, user_id)
     await enqueue(
         tx,
         settings,
@@ -477,18 +504,20 @@ async def sign_up_by_link(
                     }
                 )
             first_name, last_name = found["existing_first_name"], found["existing_last_name"]
-            await enqueue(
-                tx,
-                store.settings,
-                to=str(found["existing_email"]),
-                name=f"{first_name} {last_name}".strip(),
-                kind="account_exists",
-                values={
-                    "first_name": str(first_name),
-                    "login_url": _url(store.settings, "/login"),
-                    "forgot_url": _url(store.settings, "/password/forgot"),
-                },
-            )
+            allowance = await reserve_message(tx, str(found["existing_email"]), "account_exists")
+            if allowance.allowed:
+                await enqueue(
+                    tx,
+                    store.settings,
+                    to=str(found["existing_email"]),
+                    name=f"{first_name} {last_name}".strip(),
+                    kind="account_exists",
+                    values={
+                        "first_name": str(first_name),
+                        "login_url": _url(store.settings, "/login"),
+                        "forgot_url": _url(store.settings, "/password/forgot"),
+                    },
+                )
             await record(
                 tx,
                 actor,
@@ -571,7 +600,13 @@ async def sign_up_by_link(
 
 async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutcome:
     """Confirm the address behind a confirmation token: the account becomes active, or pending
-    when its link asks for approval. A second visit says it is done already."""
+    when its link asks for approval. A second visit says it is done already.
+
+    Confirming proves the address, not the password typed at signup: a stranger may have
+    signed up with someone else's address and chosen that password. So the signup password is
+    dropped here and whoever confirmed chooses the password next (`set_password_token`), and
+    every session of the account ends (the status change does that, migration 10). The
+    stranger's password never opens the account the real owner confirmed."""
     digest = token_digest(token)
     moment = db_now()
     async with store.write() as tx:
@@ -595,19 +630,22 @@ async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutco
             raise TokenUnusable(known=True)
         status: UserStatus = "active" if row["auto_accept"] else "pending"
         await tx.execute(
-            """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?
+            """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
+                   password_hash = NULL, must_change_password = 0, password_expires_at = NULL
                WHERE id = ? AND status = 'unconfirmed'""",
             (status, moment, moment, row["user_id"]),
         )
         await tx.execute(
             "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
         )
+        await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row["user_id"],))
+        set_token = await _new_set_password_token(tx, int(row["user_id"]))
         await _queue_status_email(tx, store.settings, _as_dict(row), status)
         await record(tx, actor, "email_confirmed", str(row["email"]), {"status": status})
         confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
         await emit(tx, store.settings, "user.confirmed", confirmed)
-        tx.touch("users", "action_tokens")
-    return ConfirmOutcome(status=status)
+        tx.touch("users", "action_tokens", "sessions")
+    return ConfirmOutcome(status=status, set_password_token=set_token)
 
 
 # --- signing in --------------------------------------------------------------------------------
@@ -642,10 +680,14 @@ async def _password_matches(store: Store, row: Row, attempt: str) -> bool:
 async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Session:
     """Check the password and open a session; SignInFailed (one answer) otherwise.
 
-    Blocked and unconfirmed accounts may sign in to see their state, and nothing more.
-    An argon2 hash made with older parameters is replaced while the password is at hand.
+    Throttled (before any hashing) when the address has failed too often lately, known or not
+    (store.throttle). Blocked accounts may sign in to see their state, and nothing more; an
+    unconfirmed one gets no session at all (SignInUnconfirmed). An argon2 hash made with older
+    parameters is replaced while the password is at hand.
     """
     address = email.strip()
+    async with store.write("sign_in_failures") as tx:
+        await reserve_sign_in(tx, address)
     row = (
         await store.engine.fetchone(
             "SELECT * FROM users WHERE email_key = ?", (address_key(address),)
@@ -659,28 +701,44 @@ async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Ses
     stored = row["password_hash"]
     if not await _password_matches(store, row, password):
         raise SignInFailed()
+    if row["status"] == "unconfirmed":
+        async with store.write("sign_in_failures") as tx:
+            await clear_failures(tx, address)
+        raise SignInUnconfirmed()
     new_hash = None
     if stored and not is_one_time_hash(stored) and store.hasher.needs_rehash(stored):
         new_hash = await store.hasher.hash(password)
     token = new_token()
     expires = now() + SESSION_VALID
-    moment = db_now()
     async with store.write("sessions") as tx:
         if new_hash is not None:
             await tx.execute(
                 "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
                 (new_hash, row["id"], stored),
             )
-        await tx.execute("DELETE FROM sessions WHERE expires_at <= ?", (moment,))
-        await tx.execute(
-            """INSERT INTO sessions (token_hash, user_id, created_at, expires_at)
-               VALUES (?, ?, ?, ?)""",
-            (token_digest(token), row["id"], moment, to_db(expires)),
-        )
+        await clear_failures(tx, address)
+        fresh = await _open_session(tx, int(row["id"]), token, expires)
+        if fresh is None or fresh["status"] == "unconfirmed":
+            raise SignInFailed()  # erased or changed between the check and now
         await record(tx, actor, "signed_in", str(row["email"]))
-        fresh = await tx.fetchone("SELECT * FROM users WHERE id = ?", (row["id"],))
-    assert fresh is not None
     return Session(token=token, user=_account(fresh), expires_at=expires)
+
+
+async def _open_session(tx: Transaction, user_id: int, token: str, expires: datetime) -> Row | None:
+    """Store a new session for `user_id` (dropping expired ones of anyone) and return the
+    user's row as it is now, None when it is gone. The session is stored only if the account
+    is there and confirmed."""
+    moment = db_now()
+    await tx.execute("DELETE FROM sessions WHERE expires_at <= ?", (moment,))
+    fresh = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+    if fresh is None or fresh["status"] == "unconfirmed":
+        return fresh
+    await tx.execute(
+        """INSERT INTO sessions (token_hash, user_id, created_at, expires_at)
+           VALUES (?, ?, ?, ?)""",
+        (token_digest(token), user_id, moment, to_db(expires)),
+    )
+    return fresh
 
 
 def _account(row: Row) -> User:
@@ -697,7 +755,7 @@ async def session_user(store: Store, token: str) -> User | None:
         return None
     row = await store.engine.fetchone(
         """SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
-           WHERE s.token_hash = ? AND s.expires_at > ?""",
+           WHERE s.token_hash = ? AND s.expires_at > ? AND u.status != 'unconfirmed'""",
         (token_digest(token), db_now()),
     )
     return None if row is None else _account(row)
@@ -711,10 +769,14 @@ async def sign_out(store: Store, token: str) -> None:
 
 async def change_password(
     store: Store, user_id: int, form: PasswordChange, *, session_token: str, actor: str
-) -> None:
-    """Change a signed-in active account's password; other sessions end.
+) -> Session:
+    """Change a signed-in active account's password. Every session of the account ends, the
+    current one too: the returned Session replaces it (the caller sets its cookie), so a
+    session token seen before the change is worth nothing after it. Outstanding
+    set-password links stop working.
 
-    FormRefused names the field at fault (current password wrong, new one weak or unmatched).
+    FormRefused names the field at fault (current password wrong, new one weak or unmatched,
+    too many wrong current passwords lately: the sign-in throttle counts them too).
     """
     row = await store.engine.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
     if row is None or row["status"] != "active":
@@ -722,8 +784,19 @@ async def change_password(
     errors: dict[str, str] = {}
     if not form.current_password:
         _refuse(errors, "current_password", "Enter your current password")
-    elif not await _password_matches(store, row, form.current_password):
-        _refuse(errors, "current_password", "Your current password is not right")
+    else:
+        try:
+            async with store.write("sign_in_failures") as tx:
+                await reserve_sign_in(tx, str(row["email"]))
+        except Throttled as throttled:
+            raise FormRefused(
+                {
+                    "current_password": "Too many wrong passwords lately: try again in "
+                    f"{throttled.wait_words() or '24 hours'}, or reset your password by email"
+                }
+            ) from None
+        if not await _password_matches(store, row, form.current_password):
+            _refuse(errors, "current_password", "Your current password is not right")
     names = (str(row["first_name"]), str(row["last_name"]))
     await _new_password_errors(
         store,
@@ -752,34 +825,45 @@ async def change_password(
         )
         if changed != 1:
             raise FormRefused({"_": "Your account changed meanwhile: sign in again"})
-        await tx.execute(
-            "DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
-            (user_id, token_digest(session_token)),
-        )
+        await clear_failures(tx, str(row["email"]))
+        await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
         await tx.execute(
             """UPDATE action_tokens SET used_at = ?
                WHERE user_id = ? AND purpose = 'set_password' AND used_at IS NULL""",
             (moment, user_id),
         )
+        token = new_token()
+        expires = now() + SESSION_VALID
+        fresh = await _open_session(tx, user_id, token, expires)
+        assert fresh is not None  # the UPDATE above found it, in this transaction
         await record(tx, actor, "password_changed", str(row["email"]))
+    return Session(token=token, user=_account(fresh), expires_at=expires)
 
 
 # --- forgotten passwords -----------------------------------------------------------------------
 
 
-async def request_password_reset(store: Store, email: str, *, actor: str) -> None:
+async def request_password_reset(store: Store, email: str, *, actor: str) -> Allowance:
     """Email a set-password link when the address belongs to an active (or still unconfirmed)
-    account. The caller answers the same either way; blocked accounts get nothing."""
+    account; the new link replaces any earlier one. The caller answers the same either way;
+    blocked accounts get nothing.
+
+    Requests are limited per address (store.mail_limits), counted whether or not it has an
+    account: the returned Allowance (when one may ask again) is the same for any address
+    asked for as often, so it tells nobody which addresses exist."""
     address = email.strip()
     if not address or "@" not in address or len(address) > 254:
-        return
+        return Allowance(allowed=False)
     async with store.write() as tx:
+        allowance = await reserve_message(tx, address, "set_password")
+        if not allowance.allowed:
+            return allowance
         row = await tx.fetchone(
             "SELECT id, email, first_name, last_name, status FROM users WHERE email_key = ?",
             (address_key(address),),
         )
         if row is None or row["status"] in BLOCKED:
-            return
+            return allowance
         await queue_set_password_email(
             tx,
             store.settings,
@@ -789,6 +873,7 @@ async def request_password_reset(store: Store, email: str, *, actor: str) -> Non
             name=f"{row['first_name']} {row['last_name']}".strip(),
         )
         await record(tx, actor, "password_reset_requested", str(row["email"]))
+    return allowance
 
 
 async def set_password_account(store: Store, token: str) -> User:
@@ -804,7 +889,7 @@ async def set_password_account(store: Store, token: str) -> User:
     if (
         row["token_used_at"] is not None
         or str(row["token_expires_at"]) <= db_now()
-        or row["status"] in BLOCKED
+        or row["status"] in CLOSED
     ):
         raise TokenUnusable(known=True)
     return from_row(row, User)
@@ -841,10 +926,10 @@ async def set_password_by_token(
                LEFT JOIN invite_links l ON l.id = u.link_id WHERE u.id = ?""",
             (user.id,),
         )
-        if used != 1 or row is None or row["status"] in BLOCKED:
+        if used != 1 or row is None or row["status"] in CLOSED:
             raise TokenUnusable(known=True)
         status: UserStatus = row["status"]
-        confirmed_at = row["confirmed_at"]
+        confirmed_at = row["confirmed_at"] or moment  # following an emailed link proves it
         if status == "unconfirmed":
             status = "active" if row["auto_accept"] else "pending"
             confirmed_at = moment
@@ -862,6 +947,7 @@ async def set_password_by_token(
             (moment, user.id),
         )
         await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
+        await clear_failures(tx, user.email)
         await record(tx, actor, "password_set", user.email, {"status": status})
         fresh = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user.id,))
     assert fresh is not None

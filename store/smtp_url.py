@@ -5,6 +5,10 @@ it), `smtp://…?starttls=1` (STARTTLS required), `smtp://…?starttls=0` (never
 `smtps://…` (TLS from the first byte). User and password are percent-decoded, so a password
 with `@` or `:` is written `p%40ss`. Extra options: `verify=0` (accept any certificate, for a
 relay with a self-signed one), `cafile=PATH` (trust this CA bundle), `timeout=SECONDS`.
+
+Credentials never go in clear: with a user in the URL, TLS is required (`smtps://`, or
+STARTTLS, which then must be offered), unless the URL says `insecure=1` (plain AUTH, for a
+relay on a trusted private network).
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ class SmtpTarget(msgspec.Struct, frozen=True, kw_only=True):
     verify: bool = True
     cafile: str = ""
     timeout: float = DEFAULT_TIMEOUT
+    insecure: bool = False
+    """`insecure=1`: credentials may go over a plain connection."""
+
+    @property
+    def needs_tls(self) -> bool:
+        """Credentials are sent, so the connection must be encrypted first."""
+        return bool(self.username) and not self.insecure
 
     def describe(self) -> str:
         """For people (never shows the password): `smtp.acme.org:587 (STARTTLS, as bob)`."""
@@ -95,12 +106,15 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     verify = True
     cafile = ""
     timeout = DEFAULT_TIMEOUT
+    insecure = False
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         key = name.lower()
         if key == "starttls":
             starttls = _flag(name, value)
         elif key == "verify":
             verify = _flag(name, value)
+        elif key == "insecure":
+            insecure = _flag(name, value)
         elif key == "cafile":
             cafile = value
         elif key == "timeout":
@@ -115,13 +129,20 @@ def parse_smtp_url(url: str) -> SmtpTarget:
         else:
             raise SmtpUrlError(
                 f"USHER_SMTP_URL: unknown option {name!r} "
-                "(known: starttls, verify, cafile, timeout)"
+                "(known: starttls, verify, cafile, timeout, insecure)"
             )
     implicit_tls = scheme == "smtps"
     if implicit_tls and starttls:
         raise SmtpUrlError(
             "USHER_SMTP_URL: smtps:// is already TLS; use smtp://…?starttls=1 for STARTTLS"
         )
+    if username and not implicit_tls and not insecure:
+        if starttls is False:
+            raise SmtpUrlError(
+                "USHER_SMTP_URL: with starttls=0 the user name and password would go in clear; "
+                "use smtps://, drop starttls=0, or add insecure=1 for a trusted private relay"
+            )
+        starttls = True  # required: a relay that does not offer it gets no password
     return SmtpTarget(
         host=host,
         port=port,
@@ -132,4 +153,5 @@ def parse_smtp_url(url: str) -> SmtpTarget:
         verify=verify,
         cafile=cafile,
         timeout=timeout,
+        insecure=insecure,
     )

@@ -41,7 +41,9 @@ def new_one_time_credential() -> str:
 
 
 def normalise_one_time_credential(text: str) -> str:
-    return "".join(ch for ch in text.upper() if ch.isalnum())
+    """The credential's letters and digits, upper case. Only ASCII ones: a credential is
+    base32, and any other character (`é`, `²`) simply cannot match (never an error)."""
+    return "".join(ch for ch in text.upper() if ch.isascii() and ch.isalnum())
 
 
 def one_time_credential_hash(credential: str) -> str:

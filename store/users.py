@@ -374,6 +374,14 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
+def address_confirmed(user: User) -> bool:
+    """Whether anything proved that this person holds the address. Not for someone who signed
+    up through a link that did not ask them to confirm it (and has not set a password by an
+    emailed link since): anyone with such a link could have typed anyone's address. Admins
+    typed the others' addresses; invitations and confirmations prove theirs."""
+    return user.source != "link" or user.confirmed_at is not None
+
+
 def user_to_json(user: UserView) -> dict[str, Any]:
     """The `--json` and CSV shape of a user: snake_case keys, ISO times in UTC."""
     return {
@@ -389,6 +397,7 @@ def user_to_json(user: UserView) -> dict[str, Any]:
         "link": user.link_label,
         "created_at": _iso(user.created_at),
         "confirmed_at": _iso(user.confirmed_at),
+        "address_confirmed": address_confirmed(user),
         "decided_by": user.decided_by,
         "decided_at": _iso(user.decided_at),
         "decision_reason": user.decision_reason,

@@ -13,13 +13,21 @@ import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
 from .clock import db_now
-from .delivery import DEFAULTS, DeliveryPolicy, DeliveryWorker, Outcome, new_worker_id
+from .delivery import (
+    DEFAULTS,
+    DeliveryPolicy,
+    DeliveryWorker,
+    Outcome,
+    describe_error,
+    new_worker_id,
+)
 from .outbox import OutboxMessage
-from .webhooks import headers
+from .webhooks import headers, shown_url
 
 if TYPE_CHECKING:
     from .core import Store
@@ -28,6 +36,30 @@ log = logging.getLogger("usher.webhooks")
 
 TIMEOUT_SECONDS = 10.0
 """Per attempt: a receiver that has not answered by then is tried again later."""
+
+
+class _HideCredentials(logging.Filter):
+    """httpx logs each request's full URL: the URL's password and query (which may hold a
+    token) are replaced by `***` in its lines."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        self.secrets = [part for part in (parts.password, parts.username, parts.query) if part]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        hidden = text
+        for secret in self.secrets:
+            hidden = hidden.replace(secret, "***")
+        if hidden != text:
+            record.msg, record.args = hidden, None
+        return True
+
+
+def _without(text: str, url: str) -> str:
+    """An error message with the URL (which may hold credentials) shown without them."""
+    return text.replace(url, shown_url(url)) if url else text
 
 
 class WebhookWorker(DeliveryWorker):
@@ -39,12 +71,21 @@ class WebhookWorker(DeliveryWorker):
         self.mail_dir = None
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        self._hide = _HideCredentials(self.settings.webhook_url)
+
+    async def run(self, stop_event: asyncio.Event) -> None:
+        httpx_log = logging.getLogger("httpx")
+        httpx_log.addFilter(self._hide)
+        try:
+            await super().run(stop_event)
+        finally:
+            httpx_log.removeFilter(self._hide)
 
     def _sends(self) -> bool:
         return True
 
     def describe(self) -> str:
-        return self.settings.webhook_url
+        return shown_url(self.settings.webhook_url)
 
     async def _work(self) -> None:
         await self.deliver_due()
@@ -66,12 +107,23 @@ class WebhookWorker(DeliveryWorker):
         return handled
 
     async def _post(self, client: httpx.AsyncClient, message: OutboxMessage) -> Outcome:
-        raw = message.payload.encode()
-        sent_headers = headers(self.settings, raw, event_id=message.message_id, event=message.kind)
         try:
+            raw = message.payload.encode()
+            sent_headers = headers(
+                self.settings,
+                raw,
+                event_id=message.message_id,
+                event=message.kind,
+                timestamp=int(time.time()),
+            )
             response = await client.post(message.recipient, content=raw, headers=sent_headers)
         except httpx.HTTPError as error:
-            return Outcome("retry", f"{type(error).__name__}: {error}"[:500] or "no answer")
+            problem = _without(f"{type(error).__name__}: {error}", message.recipient)
+            return Outcome("retry", problem[:500] or "no answer")
+        except Exception as error:  # this event's problem only: the others go on
+            log.warning("webhook #%d could not be posted", message.id, exc_info=True)
+            problem = _without(describe_error(error), message.recipient)
+            return Outcome("failed", f"cannot post the event: {problem}")
         if 200 <= response.status_code < 300:
             return Outcome("sent")
         return Outcome("retry", f"HTTP {response.status_code} {response.reason_phrase}".strip())
@@ -81,14 +133,20 @@ class WebhookWorker(DeliveryWorker):
             await self._record_many([message], outcome)
             return
         async with self.store.write("outbox") as tx:
-            await tx.execute(
+            # By id AND lease: a row that is not ours any more is never marked.
+            changed = await tx.execute(
                 """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
                                      last_error = '', lease_owner = NULL, lease_until = NULL
-                   WHERE id = ?""",
-                (db_now(), message.id),
+                   WHERE id = ? AND lease_owner = ? AND status = 'sending'""",
+                (db_now(), message.id, self.owner),
             )
         self._held.discard(message.id)
-        log.info("webhook #%d (%s) delivered", message.id, message.kind)
+        if changed:
+            log.info("webhook #%d (%s) delivered", message.id, message.kind)
+        else:
+            log.info(
+                "webhook #%d (%s) delivered, but it was removed meanwhile", message.id, message.kind
+            )
 
     def _drop_connection(self) -> None:
         """Nothing to drop at once: `_close_connection` closes the client when the run ends."""

@@ -2,9 +2,16 @@
 
 Every account event is written as an outbox row (`channel = 'webhook'`) in the SAME transaction
 as the change, so a rolled-back change sends nothing and a committed one is delivered at least
-once, with retries, by `store.webhook_delivery`. The row holds the exact JSON body (signed again
-on each attempt with `USHER_WEBHOOK_SECRET`, which is never stored) and its event id, which stays
-the same across retries so receivers can deduplicate.
+once, with retries, by `store.webhook_delivery`. The row holds the exact JSON body, which never
+changes once written (an erasure cancels undelivered events instead of rewriting them), and its
+event id, which stays the same across retries so receivers can deduplicate. Each body carries
+`occurred_at` and the person's `sequence` (1, 2, 3… per user id), so receivers can apply events
+in order whatever order retries deliver them in.
+
+Requests follow Standard Webhooks (standardwebhooks.com): `webhook-id` (the event id),
+`webhook-timestamp` (the attempt's Unix time) and `webhook-signature: v1,<base64 HMAC-SHA256 of
+"id.timestamp.body">` keyed with `USHER_WEBHOOK_SECRET` (`whsec_<base64>`, never stored), so
+any Standard Webhooks library verifies them and rejects replays.
 
 Call sites write one line: `await emit(tx, store.settings, "user.created", user)`; it does
 nothing when `USHER_WEBHOOK_URL` is unset.
@@ -12,17 +19,20 @@ nothing when `USHER_WEBHOOK_URL` is unset.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
 from .clock import db_now, from_db
 from .engine import Transaction
 from .settings import Settings
+from .webhook_secret import secret_key
 
 Event = Literal[
     "user.created",
@@ -35,14 +45,21 @@ Event = Literal[
     "user.deleted",
 ]
 
-SIGNATURE_HEADER = "X-Usher-Signature"
-EVENT_ID_HEADER = "X-Usher-Event-Id"
+EVENT_ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 EVENT_TYPE_HEADER = "X-Usher-Event"
 CHANNEL = "webhook"
 
+_NEXT = """INSERT INTO webhook_sequences (user_id, last) VALUES (?, 1)
+           ON CONFLICT (user_id) DO UPDATE SET last = last + 1"""
 _INSERT = """INSERT INTO outbox (channel, recipient, recipient_name, kind, payload, status,
                                  next_attempt_at, message_id, created_at)
-             VALUES ('webhook', ?, '', ?, ?, 'queued', ?, ?, ?)"""
+             VALUES ('webhook', ?, '', ?,
+                     json_set(?, '$.sequence',
+                              (SELECT last FROM webhook_sequences WHERE user_id = ?)),
+                     'queued', ?, ?, ?)"""
+"""The body gets the person's next `sequence` (`_NEXT` just counted it) as it is written."""
 
 
 def _field(user: Any, name: str) -> Any:
@@ -95,10 +112,10 @@ def body(
 
 def _row(
     settings: Settings, event: str, user: Any, previous: Mapping[str, Any] | None, at: str
-) -> tuple[str, str, str, str, str, str]:
+) -> tuple[str, str, str, int, str, str, str]:
     event_id = new_event_id()
     payload = body(event, user, event_id=event_id, occurred_at=at, previous=previous)
-    return (settings.webhook_url, event, payload, at, event_id, at)
+    return (settings.webhook_url, event, payload, int(_field(user, "id")), at, event_id, at)
 
 
 async def emit(
@@ -116,38 +133,57 @@ async def emit(
     """
     if not settings.webhook_url:
         return
-    tx.defer(_INSERT, _row(settings, event, user, previous, db_now()))  # no round trip of its own
+    row = _row(settings, event, user, previous, db_now())
+    tx.defer(_NEXT, (row[3],))  # no round trips of their own
+    tx.defer(_INSERT, row)
     tx.touch("outbox")
 
 
 async def emit_many(tx: Transaction, settings: Settings, event: Event, users: Iterable[Any]) -> int:
-    """`emit` for a batch (bulk creation, multi-approval) in one `executemany`; returns how many."""
+    """`emit` for a batch of different people (bulk creation, multi-approval) in one
+    `executemany`; returns how many."""
     if not settings.webhook_url:
         return 0
     at = db_now()
     rows = [_row(settings, event, user, None, at) for user in users]
     if rows:
+        await tx.executemany(_NEXT, [(row[3],) for row in rows])
         await tx.executemany(_INSERT, rows)
         tx.touch("outbox")
     return len(rows)
 
 
-def signature(secret: str, raw_body: bytes) -> str:
-    """`sha256=<hex>`: HMAC-SHA256 of the raw body with the shared secret (the header value)."""
-    digest = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+def signature(key: bytes, event_id: str, timestamp: int, raw_body: bytes) -> str:
+    """`v1,<base64>`: Standard Webhooks' HMAC-SHA256 of `<id>.<timestamp>.<body>`."""
+    signed = f"{event_id}.{timestamp}.".encode() + raw_body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def signature_valid(secret: str, raw_body: bytes, header: str) -> bool:
-    """What a receiver does: recompute and compare in constant time."""
-    return hmac.compare_digest(signature(secret, raw_body), header.strip())
-
-
-def headers(settings: Settings, raw_body: bytes, *, event_id: str, event: str) -> dict[str, str]:
+def headers(
+    settings: Settings, raw_body: bytes, *, event_id: str, event: str, timestamp: int
+) -> dict[str, str]:
+    """Standard Webhooks headers (`webhook-id`, `-timestamp`, `-signature`), signed afresh on
+    each attempt (the timestamp is the attempt's; the id and body never change)."""
+    key = secret_key(settings.webhook_secret)
     return {
         "Content-Type": "application/json",
         "User-Agent": "Usher-Webhook/1",
         EVENT_ID_HEADER: event_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: signature(key, event_id, timestamp, raw_body),
         EVENT_TYPE_HEADER: event,
-        SIGNATURE_HEADER: signature(settings.webhook_secret, raw_body),
     }
+
+
+def shown_url(url: str) -> str:
+    """The URL for logs and screens: no user, password or query (they may hold credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

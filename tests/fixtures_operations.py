@@ -17,7 +17,8 @@ from store import Settings, Store
 
 from .fixtures_links import cheap_hasher
 
-SECRET = "test-webhook-secret-0123456789"
+SECRET = "whsec_" + "dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5YWJj"
+"""A Standard Webhooks secret (`whsec_` + base64 of 33 bytes), as `usher webhooks secret` makes."""
 
 
 class Received(msgspec.Struct, frozen=True):

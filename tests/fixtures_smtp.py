@@ -56,6 +56,21 @@ class Received(msgspec.Struct):
         return str(self.message["Message-ID"])
 
 
+class Gate:
+    """Holds the relay's answer to DATA until the test says so (the relay runs in its own thread
+    and loop, so these are threading events; await them with `asyncio.to_thread`)."""
+
+    def __init__(self, passes: int = 0) -> None:
+        self.passes = passes
+        """Messages answered at once before the gate starts holding."""
+        self.arrived = threading.Event()
+        """Set when a message's DATA reached the relay and is being held."""
+        self.release = threading.Event()
+
+    async def wait_arrived(self) -> None:
+        assert await asyncio.to_thread(self.arrived.wait, 30), "no DATA reached the relay"
+
+
 class RecordingHandler:
     """Records every accepted message, and the connections (sessions) that sent them."""
 
@@ -66,6 +81,8 @@ class RecordingHandler:
         self.reject: set[str] = set()
         """Recipients answered with a 550 at RCPT."""
         self.data_delay = 0.0
+        self.gate: Gate | None = None
+        """When set, DATA is answered only once the gate is released."""
         self._sessions: dict[int, Session] = {}
         self._lock = threading.Lock()
 
@@ -95,6 +112,12 @@ class RecordingHandler:
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
+        gate = self.gate
+        if gate is not None and gate.passes > 0:
+            gate.passes -= 1
+        elif gate is not None:
+            gate.arrived.set()
+            await asyncio.to_thread(gate.release.wait, 60)
         with self._lock:
             if self.temporary_failures > 0:
                 self.temporary_failures -= 1

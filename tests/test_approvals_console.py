@@ -155,6 +155,7 @@ async def test_http_signup_appears_by_itself_and_the_cursor_stays(settings: Sett
         row = table.get_row(str(response.json()["id"]))
         assert [cell.plain for cell in row[1:]] == [
             "Eve New",
+            "!",  # her link did not confirm addresses: nobody proved this one is hers
             "eve@example.org",
             "member",
             "Spring cohort",
@@ -490,7 +491,18 @@ async def test_a_real_signup_through_an_approval_link_appears_once_confirmed(
             (mail,) = outbox_rows(settings.db, "confirm_email")
             confirmed = await client.get(mail["payload"]["confirm_url"])
             assert confirmed.status_code == 303
-            assert confirmed.headers["location"].endswith("/signup/confirmed-pending")
+            chooser = confirmed.headers["location"]  # whoever confirmed chooses the password
+            assert "/password/set/" in chooser
+            page = await client.get(chooser)
+            chosen = await client.post(
+                chooser.partition("?")[0],
+                data={
+                    "_csrf_token": csrf_from(page.text),
+                    "password": GOOD_PASSWORD,
+                    "password_confirm": GOOD_PASSWORD,
+                },
+            )
+            assert chosen.headers["location"].endswith("/signup/confirmed-pending")
 
         await until(pilot, lambda: table.row_count == 1)  # no key pressed
         assert emails_shown(app) == ["joiner@example.org"]

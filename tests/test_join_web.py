@@ -98,7 +98,11 @@ async def test_signup_redirects_to_check_email_and_confirm_link_works(
     confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
     confirmed = await client.get(confirm_path, follow_redirects=False)
     assert confirmed.status_code == 303
-    assert confirmed.headers["location"] == "/signup/confirmed"
+    # whoever confirmed the address chooses the password next (issue 15, pre-hijack)
+    assert confirmed.headers["location"].startswith("/password/set/")
+    assert confirmed.headers["location"].endswith("?confirmed=1")
+    chooser = await client.get(confirmed.headers["location"])
+    assert "Your address is confirmed" in chooser.text
     again = await client.get(confirm_path, follow_redirects=False)
     assert again.headers["location"] == "/signup/already-confirmed"
     assert (await client.get("/signup/confirmed")).status_code == 200

@@ -59,6 +59,10 @@ async def test_create_copy_regenerate_and_revoke(settings: Settings) -> None:
         dialog.query_one("#max-uses", Input).value = "50"
         dialog.query_one("#domains", Input).value = "acme.org, *.acme.org"
         await pilot.click("#submit")
+        await pilot.pause()
+        # Domains without confirmation prove nothing: the form warns once, saving again creates.
+        assert "proves nothing" in str(dialog.query_one("#error", Static).render())
+        await pilot.click("#submit")
 
         async def listed(n: int) -> bool:
             await pilot.pause()

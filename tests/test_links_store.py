@@ -175,6 +175,7 @@ async def test_edit_keeps_url_and_uses(fast_store: Store) -> None:
             keep_expiry=True,
             max_uses=10,
             domains=("acme.org",),
+            allow_unconfirmed_domains=True,
         ),
         actor="tester",
     )

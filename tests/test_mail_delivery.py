@@ -393,7 +393,7 @@ async def test_auth_over_plain_with_a_percent_encoded_password(
 ) -> None:
     check = PasswordCheck("mailer", "p@ss:w/rd")
     server = SmtpServer(authenticator=check, auth_require_tls=False, auth_required=True)
-    url = f"smtp://mailer:p%40ss%3Aw%2Frd@127.0.0.1:{server.port}"
+    url = f"smtp://mailer:p%40ss%3Aw%2Frd@127.0.0.1:{server.port}?insecure=1"
     with running(server):
         async with await Store.open(with_smtp(settings, url)) as store:
             await queue_messages(store, ["authed@example.org"])
@@ -405,7 +405,7 @@ async def test_auth_over_plain_with_a_percent_encoded_password(
 async def test_wrong_password_is_retried_then_failed_with_the_reply(settings: Settings) -> None:
     check = PasswordCheck("mailer", "right")
     server = SmtpServer(authenticator=check, auth_require_tls=False, auth_required=True)
-    url = f"smtp://mailer:wrong@127.0.0.1:{server.port}"
+    url = f"smtp://mailer:wrong@127.0.0.1:{server.port}?insecure=1"
     with running(server):
         async with await Store.open(with_smtp(settings, url)) as store:
             [message_id] = await queue_messages(store, ["nope@example.org"])

@@ -24,8 +24,11 @@ from textual.widgets import DataTable, Static, TextArea
 
 from console.app import UsherApp
 from store import Settings
+from store.addresses import address_key
+from store.clock import db_now
+from store.tokens import new_one_time_credential, one_time_credential_hash
 
-from .fixtures_security import FORM_FIELDS, World, open_world
+from .fixtures_security import FORM_FIELDS, GOOD_PASSWORD, World, open_world
 from .helpers import eventually
 
 T = TypeVar("T")
@@ -118,6 +121,89 @@ def test_no_form_input_makes_a_500(settings: Settings) -> None:
                 )
             )
             assert_answered(response, post)
+            seen.add(response.status_code)
+
+        fuzz()
+
+    fuzz_world(settings, body)
+    assert {303, 400} <= seen, f"the fuzz must reach the handlers: {seen}"
+
+
+KINDS_OF_ACCOUNT = {
+    "one-time@example.org": ("active", "one_time", 0),
+    "must-change@example.org": ("active", "argon2", 1),
+    "pending@example.org": ("pending", "argon2", 0),
+    "disabled@example.org": ("disabled", "argon2", 0),
+    "rejected@example.org": ("rejected", "argon2", 0),
+    "unconfirmed@example.org": ("unconfirmed", "argon2", 0),
+    "no-password@example.org": ("active", "none", 0),
+}
+"""Accounts in every state a stranger may aim at (issue 15: a one-time credential's account
+answered 500 to `password=éééééééé`, which also told which accounts were just bulk-made)."""
+
+
+async def add_every_kind_of_account(world: World) -> None:
+    hashed = await world.store.hasher.hash(GOOD_PASSWORD)
+    moment = db_now()
+    async with world.store.write("users") as tx:
+        for email, (status, scheme, must_change) in KINDS_OF_ACCOUNT.items():
+            stored = {
+                "one_time": one_time_credential_hash(new_one_time_credential()),
+                "argon2": hashed,
+                "none": None,
+            }[scheme]
+            await tx.execute(
+                """INSERT INTO users (email, email_key, first_name, last_name, level, status,
+                       password_hash, must_change_password, source, created_at, updated_at)
+                   VALUES (?, ?, 'Kim', 'Doe', 'member', ?, ?, ?, 'bulk', ?, ?)""",
+                (email, address_key(email), status, stored, must_change, moment, moment),
+            )
+
+
+def test_no_sign_in_to_any_kind_of_account_makes_a_500(settings: Settings) -> None:
+    seen: set[int] = set()
+
+    def body(world: World, run: Callable[..., Any]) -> None:
+        run(add_every_kind_of_account(world))
+        token = run(world.token())
+
+        async def forget_failures() -> None:
+            async with world.store.write() as tx:  # so the fuzz reaches the password check
+                await tx.execute("DELETE FROM sign_in_failures")
+
+        def attempt(route: str, email: str, password: str) -> httpx.Response:
+            run(forget_failures())
+            fields = {"email": email, "password": password}
+            if route == "/account/password":
+                fields = {"current_password": password, "password": password}
+            response: httpx.Response = run(
+                world.client.post(
+                    route,
+                    content=urllib.parse.urlencode({"_csrf_token": token, **fields}).encode(),
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                    follow_redirects=False,
+                )
+            )
+            return response
+
+        for email in KINDS_OF_ACCOUNT:
+            response = attempt("/login", email, "éééééééé")
+            assert_answered(response, email)
+            assert response.status_code == 400, (email, response.status_code)
+
+        @hypothesis_settings(
+            max_examples=120,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(
+            st.sampled_from(["/login", "/password/forgot", "/account/password"]),
+            st.one_of(st.sampled_from(sorted(KINDS_OF_ACCOUNT)), VALUE),
+            VALUE,
+        )
+        def fuzz(route: str, email: str, password: str) -> None:
+            response = attempt(route, email, password)
+            assert_answered(response, (route, email, password))
             seen.add(response.status_code)
 
         fuzz()

@@ -113,12 +113,15 @@ async def test_console_link_to_confirmed_account(
         confirm_url = inbox.link_in(message, "confirm")
         assert confirm_url.startswith(app.settings.base_url + "/confirm/")
         await page.goto(confirm_url)
-        await expect(page.get_by_role("heading", level=1)).to_have_text(
-            "Your email address is confirmed"
-        )
+        # Whoever confirmed the address chooses the password (issue 15: pre-hijacking).
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")
+        await expect(page.get_by_text("Your address is confirmed")).to_be_visible()
         await checker.check(page, "confirmed")
+        await page.fill("#password", GOOD_PASSWORD)
+        await page.fill("#password_confirm", GOOD_PASSWORD)
+        await page.get_by_role("button", name="Set my password").click()
+        await expect(page.get_by_text("Your password is set")).to_be_visible()
 
-        await page.get_by_role("link", name="Sign in").click()
         await page.fill("#email", "bea@example.org")
         await page.fill("#password", GOOD_PASSWORD)
         await checker.check(page, "login")
@@ -191,6 +194,7 @@ async def test_approval_link_with_password_and_domains(
         confirm_email=False,
         password="opensesame",
         domains=("acme.org", "*.acme.org"),
+        allow_unconfirmed_domains=True,  # the admin's consent: nothing proves the address
     )
     checker = PageChecker("approval")
     async with live_server(fast_store, sock):

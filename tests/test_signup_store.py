@@ -185,7 +185,9 @@ async def test_refusals_name_the_field(
 
 
 async def test_subdomain_addresses_pass_a_wildcard(fast_store: Store) -> None:
-    link = await make_link(fast_store, domains=("*.acme.org",), confirm_email=False)
+    link = await make_link(
+        fast_store, domains=("*.acme.org",), confirm_email=False, allow_unconfirmed_domains=True
+    )
     outcome = await sign_up_by_link(fast_store, link.token, form("Ann@EU.acme.org"), actor="w")
     assert outcome.kind == "active"
     assert await fast_store.engine.scalar("SELECT email FROM users") == "Ann@eu.acme.org"
@@ -400,14 +402,15 @@ async def test_one_time_credential_signs_in_once_and_must_be_changed(fast_store:
     with pytest.raises(SignInFailed):
         await sign_in(fast_store, "ann@example.org", GOOD_PASSWORD, actor="w")
     new = "a brand new passphrase"
-    await change_password(
+    rotated = await change_password(
         fast_store,
         user_id,
         PasswordChange(current_password=credential, password=new, password_confirm=new),
         session_token=session.token,
         actor="w",
     )
-    user = await session_user(fast_store, session.token)
+    assert await session_user(fast_store, session.token) is None
+    user = await session_user(fast_store, rotated.token)
     assert user is not None and not user.must_change_password
     with pytest.raises(SignInFailed):
         await sign_in(fast_store, "ann@example.org", credential, actor="w")
@@ -427,7 +430,9 @@ async def test_old_one_time_credentials_no_longer_work(fast_store: Store) -> Non
         await sign_in(fast_store, "ann@example.org", credential, actor="w")
 
 
-async def test_change_password_checks_and_ends_other_sessions(fast_store: Store) -> None:
+async def test_change_password_checks_and_ends_every_session_rotating_this_one(
+    fast_store: Store,
+) -> None:
     user_id = await active_user(fast_store)
     here = await sign_in(fast_store, "ann@example.org", GOOD_PASSWORD, actor="w")
     elsewhere = await sign_in(fast_store, "ann@example.org", GOOD_PASSWORD, actor="w")
@@ -463,15 +468,17 @@ async def test_change_password_checks_and_ends_other_sessions(fast_store: Store)
             await change_password(fast_store, user_id, change, session_token=here.token, actor="w")
         assert field in refused.value.errors
     new = "another fine passphrase"
-    await change_password(
+    rotated = await change_password(
         fast_store,
         user_id,
         PasswordChange(current_password=GOOD_PASSWORD, password=new, password_confirm=new),
         session_token=here.token,
         actor="w",
     )
-    assert await session_user(fast_store, here.token) is not None
+    assert await session_user(fast_store, here.token) is None  # rotated, not kept
     assert await session_user(fast_store, elsewhere.token) is None
+    assert rotated.token != here.token
+    assert await session_user(fast_store, rotated.token) is not None
     await sign_in(fast_store, "ann@example.org", new, actor="w")
 
 

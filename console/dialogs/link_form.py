@@ -44,6 +44,10 @@ NO_CONFIRM_NOTE = (
 )
 CONFIRM_NO_SMTP_NOTE = "No SMTP: confirmation emails wait in the Outbox (F9) for you to pass on."
 CONFIRM_NOTE = "Accounts start when the person opens the emailed link."
+UNCONFIRMED_DOMAINS_WARNING = (
+    'Warning: without confirmation, "Only emails at" proves nothing — anyone with this '
+    "link can sign up as any address there (say ceo@). Save again to create it anyway."
+)
 
 
 class LinkFormDialog(ModalScreen[LinkDraft | None]):
@@ -78,6 +82,8 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
         super().__init__()
         self._smtp = smtp_configured
         self._link = link
+        self._warned: LinkDraft | None = None
+        """The draft the domains warning was shown for (consent is saving it again)."""
 
     # ---------------------------------------------------------------- layout
 
@@ -227,6 +233,10 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
             widget = self.query_one(f"#{error.field}")
             widget.focus()
             return
+        if draft.domains and not draft.confirm_email and not draft.allow_unconfirmed_domains:
+            self._warned = draft  # asks once: saving this same draft again is the consent
+            self.query_one("#error", Static).update(Text(UNCONFIRMED_DOMAINS_WARNING))
+            return
         self.dismiss(draft)
 
     def _draft(self) -> LinkDraft:
@@ -260,17 +270,29 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
             domains = parse_domains(self.query_one("#domains", Input).value)
         except LinkError as error:
             raise _FieldError("domains", f"Only emails at: {error}.") from None
+        confirm = self.query_one("#confirm", Checkbox).value
         return LinkDraft(
             label=self.query_one("#label", Input).value,
             level=level,
             password=password,
             keep_password=keep_password,
             auto_accept=self.query_one("#auto-accept", Checkbox).value,
-            confirm_email=self.query_one("#confirm", Checkbox).value,
+            confirm_email=confirm,
             expires_in=expires_in,
             keep_expiry=keep_expiry,
             max_uses=max_uses,
             domains=domains,
+            allow_unconfirmed_domains=self._consented(domains, confirm),
+        )
+
+    def _consented(self, domains: tuple[str, ...], confirm: bool) -> bool:
+        """True once the warning was shown for these same domains without confirmation."""
+        warned = self._warned
+        return (
+            warned is not None
+            and not confirm
+            and tuple(warned.domains) == tuple(domains)
+            and not warned.confirm_email
         )
 
 

@@ -25,7 +25,7 @@ def describe(message: OutboxMessage, subject: str) -> Text:
     to = (
         f"{message.recipient_name} <{message.recipient}>"
         if message.recipient_name
-        else (message.recipient)
+        else message.shown_recipient
     )
     created = f"{message.created_at.astimezone():%Y-%m-%d %H:%M:%S} ({ago(message.created_at)})"
     lines = [

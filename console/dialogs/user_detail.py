@@ -21,6 +21,7 @@ from store.text import clean_line
 from store.users import (
     UsersError,
     UserView,
+    address_confirmed,
     disable_user,
     enable_user,
     get_user,
@@ -56,6 +57,8 @@ def details_text(user: UserView) -> Text:
     text.append(clean_line(user.name) or "(no name)", style="bold")
     text.append("  ")
     text.append(clean_line(user.email))
+    if not address_confirmed(user):
+        text.append("  address not confirmed", style="bold yellow")
     text.append("\n")
     text.append("Level ", style="dim")
     text.append(user.level, style="bold")

@@ -19,7 +19,7 @@ from store.audit import console_actor
 from store.changes import EXTERNAL
 from store.clock import ago
 from store.text import clean_line
-from store.users import UsersError, UserView, set_level
+from store.users import UsersError, UserView, address_confirmed, set_level
 
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
@@ -36,6 +36,11 @@ MARK = "✓"
 def waiting(since: datetime, reference: datetime | None = None) -> str:
     """`just now`, `4 min`, `3 h`, `2 days`: how long someone has waited."""
     return ago(since, reference).removesuffix(" ago")
+
+
+UNCONFIRMED_MARK = "!"
+"""In the column before an address nobody proved (store.users.address_confirmed): the admin
+decides on it."""
 
 
 def names_of(users: Sequence[UserView]) -> list[str]:
@@ -72,6 +77,8 @@ class ApprovalsScreen(UsherScreen):
         "l  change the level before approving\n"
         "/  filter by name, email or link; escape clears the filter, then the selection\n\n"
         "If someone else decided a person first, you are told, and no second email goes out.\n\n"
+        f"{UNCONFIRMED_MARK} before an address: nobody confirmed it (their link did not ask "
+        "them to): anyone holding the link could have typed it.\n\n"
         "With more than 1,000 waiting, the oldest 1,000 are shown (the count says so): filter "
         "with / to reach the others, or use `usher users approve --all-pending`."
     )
@@ -114,6 +121,7 @@ class ApprovalsScreen(UsherScreen):
         table = self.table
         table.add_column(" ", key="mark", width=1)
         table.add_column("Name", key="name")
+        table.add_column(" ", key="unproven", width=1)
         table.add_column("Email", key="email")
         table.add_column("Level", key="level")
         table.add_column("Via", key="via")
@@ -155,7 +163,8 @@ class ApprovalsScreen(UsherScreen):
         return [
             Text(MARK if user.id in self.selected else " ", style="bold green"),
             clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
-            clip(clean_line(user.email), room(24, spare, 0.4)),
+            Text("" if address_confirmed(user) else UNCONFIRMED_MARK, style="bold yellow"),
+            clip(clean_line(user.email), room(22, spare, 0.4)),  # 2 cells went to the mark
             Text(user.level),
             clip(clean_line(user.via), room(12, spare, 0.2)),
             Text(waiting(user.created_at)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from collections.abc import Set as AbstractSet
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.actions import SkipAction
@@ -86,7 +87,8 @@ class UsherScreen(Screen[None]):
                     if changed & topics and self.usher.store is not None:
                         await reload()
 
-        return self.run_worker(follow, group=group, exit_on_error=False)
+        supervised = partial(self.usher.supervisor.run, f"Change watcher ({self.TITLE})", follow)
+        return self.run_worker(supervised, group=group, exit_on_error=False)
 
     def compose(self) -> ComposeResult:
         yield UsherHeader()

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from store.clock import ago
 from store.records import AuditEntry, Counts
+from store.supervise import TaskCrash
 
 from .base import UsherScreen
 
@@ -28,6 +29,19 @@ def figure(label: str, value: int | str, note: str = "", style: str = "bold") ->
     text.append(f"{value:>5}", style=style)
     if note:
         text.append(f"  {note}", style="dim")
+    return text
+
+
+def crash_line(crash: TaskCrash) -> Text:
+    """`Mail delivery crashed 18:02 (restarted 3 times): UnicodeEncodeError: …` (plain text)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(crash.task, style="bold red")
+    text.append(" crashed ")
+    text.append(crash.at.astimezone().strftime("%H:%M:%S"), style="dim")
+    if crash.restarts:
+        text.append(f" (restarted {crash.restarts} times)", style="dim")
+    text.append(": ")
+    text.append(crash.error)
     return text
 
 
@@ -58,6 +72,7 @@ class DashboardScreen(UsherScreen):
     DashboardScreen #figures Static { height: 1; }
     DashboardScreen #activity-title { padding: 1 1 0 1; text-style: bold; }
     DashboardScreen #activity { padding: 0 1; height: 1fr; }
+    DashboardScreen #crashes { height: auto; padding: 1 1 0 1; display: none; }
     DashboardScreen #empty { padding: 1 2; color: $text-warning; }
     """
 
@@ -65,6 +80,7 @@ class DashboardScreen(UsherScreen):
         with Grid(id="figures"):
             for name in ("pending", "active", "links", "invitations", "mail", "last"):
                 yield Static(id=f"fig-{name}")
+        yield Vertical(id="crashes")
         yield Static(EMPTY_HINT, id="empty", markup=False)
         yield Static("Recent activity", id="activity-title")
         yield Vertical(id="activity")
@@ -72,6 +88,7 @@ class DashboardScreen(UsherScreen):
     def on_mount(self) -> None:
         self.watch(self.usher, "counts", self._show_counts)
         self.watch(self.usher, "activity", self._show_activity)
+        self.watch(self.usher, "task_crashes", self._show_crashes)
 
     def _show_counts(self, counts: Counts | None) -> None:
         if counts is None:
@@ -97,6 +114,16 @@ class DashboardScreen(UsherScreen):
         last = ago(counts.last_signup_at) if counts.last_signup_at else "—"
         self._set("last", figure("Last signup", last, counts.last_signup_email or ""))
         self.query_one("#empty").display = counts.is_empty
+
+    def _show_crashes(self, crashes: list[TaskCrash]) -> None:
+        """A background task that crashed (it restarts by itself; the server log, F12, has the
+        traceback)."""
+        box = self.query_one("#crashes", Vertical)
+        box.remove_children()
+        box.display = bool(crashes)
+        if crashes:
+            box.mount_all([Static(crash_line(crash)) for crash in crashes])
+            box.mount(Static("Tracebacks are in the server log (F12).", classes="dim"))
 
     def _show_activity(self, entries: list[AuditEntry]) -> None:
         box = self.query_one("#activity", Vertical)

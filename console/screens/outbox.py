@@ -240,7 +240,7 @@ class OutboxScreen(UsherScreen):
         except OutboxError as error:
             self.notify(str(error), severity="error", timeout=8)
             return
-        self.notify(f"Message #{message.id} to {clean_line(message.recipient)} queued again.")
+        self.notify(f"Message #{message.id} to {clean_line(message.destination)} queued again.")
 
     async def action_retry_all(self) -> None:
         store = self.usher.store
