@@ -124,7 +124,7 @@ def _read_text(name: str, what: str) -> str:
         raise CliError(f"{what} {name!r} is not UTF-8 text (save it as UTF-8 CSV)") from None
 
 
-def _shared_password(args: argparse.Namespace) -> str | None:
+def _shared_password(args: argparse.Namespace, settings: Settings) -> str | None:
     mode = str(args.passwords)
     given: str | None = getattr(args, "password", None)
     file: str | None = getattr(args, "password_file", None)
@@ -139,7 +139,7 @@ def _shared_password(args: argparse.Namespace) -> str | None:
         given = text.splitlines()[0] if text else ""
     if not given:
         raise CliError("--passwords same needs --password-file F (or --password PW)")
-    problem = shared_password_problem(given)
+    problem = shared_password_problem(given, org=settings.org)
     if problem:
         raise CliError(f"the password for all is refused: {problem}")
     return given
@@ -149,7 +149,7 @@ def _shared_password(args: argparse.Namespace) -> str | None:
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
-    shared = _shared_password(args)
+    shared = _shared_password(args, settings)
     text = _read_text(args.file, "file")
     options = BulkOptions(
         level=args.level,

@@ -28,7 +28,7 @@ from store.invitations import (
 )
 
 from .deps import SettingsDep, StoreDep
-from .render import page
+from .render import echoed, page
 from .security import client_ip
 
 __all__ = ["INVITE_ROUTES"]
@@ -102,7 +102,9 @@ async def invite_submit(
             invitation = await invitation_for_token(store, token)
         except InvitationUnusable as error:
             return _gone_page(error)
-        return _form_page(invitation, token, values=data, errors=refused.errors, status_code=400)
+        return _form_page(
+            invitation, token, values=echoed(data), errors=refused.errors, status_code=400
+        )
     return Redirect(ACCEPTED_PAGE, status_code=303)
 
 

@@ -30,7 +30,7 @@ from store.signup import (
 from .attempts import link_password_limiter
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
-from .render import cached_page, page
+from .render import cached_page, echoed, page
 from .security import client_ip
 
 __all__ = ["JOIN_ROUTES", "gone_for"]
@@ -130,7 +130,7 @@ async def join_submit(
     except FormRefused as refused:
         if data.link_password and "link_password" in refused.errors:
             limiter.failed(key)
-        return _join_page(link, token, errors=refused.errors, values=data, status_code=400)
+        return _join_page(link, token, errors=refused.errors, values=echoed(data), status_code=400)
     return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303)
 
 

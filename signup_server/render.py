@@ -5,8 +5,9 @@ from __future__ import annotations
 import html
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from jinja2 import Environment, FileSystemLoader
 from litestar import Request
 from litestar.enums import MediaType
@@ -16,12 +17,26 @@ from litestar.template import TemplateConfig
 from litestar.template.base import csrf_token
 
 from store import Settings
+from store.text import visible
 
-__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "cached_page", "page", "template_config"]
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "cached_page", "echoed", "page", "template_config"]
+
+FormT = TypeVar("FormT", bound=msgspec.Struct)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "static"
+
+
+def echoed(form: FormT) -> FormT:
+    """A refused form's text fields as they go back into the page: any control character shown
+    as a visible symbol (␛), so the person sees what the error's "at position N" points at."""
+    changes = {
+        name: visible(value)
+        for name in form.__struct_fields__
+        if isinstance(value := getattr(form, name), str) and "password" not in name
+    }
+    return msgspec.structs.replace(form, **changes)
 
 
 def template_config(

@@ -24,7 +24,7 @@ from .core import Store
 from .engine import Engine, Transaction
 from .outbox import enqueue
 from .records import User, from_rows
-from .text import clean_text
+from .text import strip_unsafe
 from .users import UserView, chunked, like_pattern
 from .webhooks import Event, emit
 
@@ -121,7 +121,7 @@ async def reject(
 ) -> Decision:
     """Reject these pending users and email them (with `reason` when given)."""
     require("approvals")
-    reason = clean_text(reason).strip()[:MAX_REASON]
+    reason = strip_unsafe(reason, multiline=True)[:MAX_REASON]
     return await _decide(store, user_ids, verdict="rejected", actor=actor, reason=reason)
 
 

@@ -158,11 +158,11 @@ class BulkResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 # ------------------------------------------------------------------ preview
 
 
-def shared_password_problem(password: str | None) -> str | None:
-    """Why the "one for all" password is refused, or None."""
+def shared_password_problem(password: str | None, *, org: str = "") -> str | None:
+    """Why the "one for all" password is refused, or None (`org`: the organisation's name)."""
     if not password:
         return "Type the password all these accounts will start with."
-    return password_problem(password)
+    return password_problem(password, org=org)
 
 
 async def check_existing(store: Store, parsed: ParsedLines) -> ParsedLines:
@@ -182,7 +182,7 @@ async def check_existing(store: Store, parsed: ParsedLines) -> ParsedLines:
 
 async def preview(store: Store, text: str, mode: PasswordMode) -> ParsedLines:
     """Parse `text` in a worker thread, then mark the accounts that already exist."""
-    parsed = await asyncio.to_thread(parse_bulk_lines, text, mode)
+    parsed = await asyncio.to_thread(parse_bulk_lines, text, mode, org=store.settings.org)
     return await check_existing(store, parsed)
 
 
@@ -323,7 +323,9 @@ async def create_batch(
             f"the lines were checked for passwords {parsed.mode!r}, not {options.passwords!r}"
         )
     if options.passwords == "same":
-        problem = shared_password_problem(options.shared_password)
+        problem = await asyncio.to_thread(
+            shared_password_problem, options.shared_password, org=store.settings.org
+        )
         if problem:
             raise BulkError(f"the password for all: {problem}")
     parsed = await check_existing(store, parsed)

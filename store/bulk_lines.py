@@ -24,7 +24,7 @@ import msgspec
 
 from .addresses import AddressProblem, address_key, normalise_address
 from .passwords import password_problem
-from .text import clean_line, clean_text
+from .text import strip_unsafe, text_problem, visible
 
 PasswordMode = Literal["same", "random", "given"]
 """How passwords are made: one for all, random for each (one-time credentials), given per line."""
@@ -79,7 +79,7 @@ class BulkLine(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     line: int
     """1-based line number in the text (blank lines and the header count)."""
     input: str
-    """The line as typed, control characters removed and any password masked."""
+    """The line as typed, any password masked, control characters shown as symbols (␛)."""
     first_name: str = ""
     last_name: str = ""
     email: str = ""
@@ -197,10 +197,53 @@ def _shown(fields: list[str], delimiter: str, secret: Iterable[int]) -> str:
     for index in secret:
         if index < len(cells) and cells[index].strip():
             cells[index] = MASK
-    return clean_text(delimiter.join(_quote(cell.strip(), delimiter) for cell in cells))
+    return visible(delimiter.join(_quote(cell.strip(), delimiter) for cell in cells))
 
 
-def _name_problems(first: str, last: str) -> list[Problem]:
+_ANY_SEPARATOR = re.compile(r"[,;\t|]")
+_AFTER_ADDRESS = re.compile(r"\S@\S+\s+(.+)$")
+_ADDRESS_SHAPED = re.compile(r"[^\s@]+@[^\s@]+")
+_EDGE = "\\s,;|\t\"'()<>"
+
+
+def _suspects(text: str, roles: tuple[str, ...] | None) -> list[str]:
+    """What in a malformed line might be a password, longest first. A broken line (another
+    separator, an unbalanced quote, spaces for commas) cannot be trusted to say where its
+    password is, so this guesses wide: cut at every separator a spreadsheet might use, quotes
+    ignored; without a header, every piece from the third on and every piece after the first
+    address-shaped one; with a header, the password columns and any piece beyond the header's
+    columns; and in every piece, the words after an address. Valid addresses are never taken."""
+    pieces = [piece.strip().strip("\"'").strip() for piece in _ANY_SEPARATOR.split(text)]
+    if roles is None:
+        address_at = next(
+            (i for i, piece in enumerate(pieces) if _ADDRESS_SHAPED.fullmatch(piece)), 1
+        )
+        taken = {i for i in range(len(pieces)) if i >= 2 or i > address_at}
+    else:
+        taken = {i for i in range(len(pieces)) if i >= len(roles) or roles[i] == "password"}
+    found = {pieces[i] for i in taken if pieces[i] and _address(pieces[i])[1] is not None}
+    for piece in pieces:
+        after = _AFTER_ADDRESS.search(piece)
+        if after:
+            found.add(after.group(1).strip())
+    found.discard("")
+    return sorted(found, key=len, reverse=True)
+
+
+def _masked(text: str, suspects: list[str]) -> str:
+    """`text` with every suspect that stands alone (between separators, spaces or quotes)
+    replaced by MASK."""
+    for suspect in suspects:
+        text = re.sub(f"(?<![^{_EDGE}]){re.escape(suspect)}(?![^{_EDGE}])", MASK, text)
+    return text
+
+
+def _name_problems(first: str, last: str, given: list[str]) -> list[Problem]:
+    """`given`: the cells the name came from, as typed (checked for control characters)."""
+    for cell in given:
+        problem = text_problem(cell)
+        if problem:
+            return [Problem("name", f"name {problem}")]
     if not first and not last:
         return [Problem("name", "missing name")]
     if len(first) > MAX_NAME_LENGTH or len(last) > MAX_NAME_LENGTH:
@@ -215,17 +258,20 @@ def _parse_row(
     delimiter: str,
     roles: tuple[str, ...] | None,
     mode: PasswordMode,
+    org: str,
 ) -> BulkLine:
     problems: list[Problem] = []
     first = last = email_text = ""
     password: str | None = None
+    names: list[str] = []
     if roles is None:
         expected = 3
         secret: tuple[int, ...] = tuple(range(2, len(fields)))
         if len(fields) == 1 and "@" in fields[0]:
             email_text = fields[0]
         else:
-            first, last = split_name(clean_line(fields[0]))
+            names = [fields[0]]
+            first, last = split_name(strip_unsafe(fields[0]))
             email_text = fields[1] if len(fields) > 1 else ""
         if len(fields) > 2:
             password = fields[2].strip() or None
@@ -235,18 +281,21 @@ def _parse_row(
         secret += tuple(range(len(roles), len(fields)))
         cells = {role: fields[i] for i, role in enumerate(roles) if role and i < len(fields)}
         if "first" in cells or "last" in cells:
-            first = clean_line(cells.get("first", "")).strip()
-            last = clean_line(cells.get("last", "")).strip()
+            names = [cells.get("first", ""), cells.get("last", "")]
+            first = strip_unsafe(names[0])
+            last = strip_unsafe(names[1])
             if not first and not last and "name" in cells:
-                first, last = split_name(clean_line(cells["name"]))
+                names = [cells["name"]]
+                first, last = split_name(strip_unsafe(cells["name"]))
         elif "name" in cells:
-            first, last = split_name(clean_line(cells["name"]))
+            names = [cells["name"]]
+            first, last = split_name(strip_unsafe(cells["name"]))
         email_text = cells.get("email", "")
         password = cells.get("password", "").strip() or None
     if any(i < len(fields) and fields[i].strip() for i in secret):
         shown = _shown(fields, delimiter, secret)
     else:
-        shown = clean_text(raw)
+        shown = visible(raw)
 
     if len(fields) > expected:
         problems.append(
@@ -256,11 +305,14 @@ def _parse_row(
                 "quote a field that contains a comma",
             )
         )
-    problems.extend(_name_problems(first, last))
-    email_text = clean_line(email_text).strip()
-    email = email_text
+    problems.extend(_name_problems(first, last, names))
+    unsafe = text_problem(email_text)
+    email_text = email_text.strip()
+    email = visible(email_text)
     if not email_text:
         problems.append(Problem("email", "missing email address"))
+    elif unsafe:
+        problems.append(Problem("email", f"email {unsafe}"))
     else:
         email, reason = _address(email_text)
         if reason is not None:
@@ -269,10 +321,18 @@ def _parse_row(
         if password is None:
             problems.append(Problem("password", "missing password (passwords are given per line)"))
         else:
-            weak = password_problem(password, email=email, names=(first, last, f"{first} {last}"))
+            own = (first, last, f"{first} {last}")
+            weak = password_problem(password, email=email, names=own, org=org)
             if weak:
                 why = weak[:1].lower() + weak[1:].rstrip(".")
                 problems.append(Problem("password", f"weak password: {why}"))
+    if problems:
+        suspects = _suspects(visible(raw), roles)
+        if suspects:
+            shown, first, last, email = (
+                _masked(part, suspects) for part in (shown, first, last, email)
+            )
+            problems = [Problem(p.kind, _masked(p.message, suspects)) for p in problems]
     return BulkLine(
         line=number,
         input=shown.strip(),
@@ -291,11 +351,12 @@ def split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def parse_bulk_lines(text: str, mode: PasswordMode = "random") -> ParsedLines:
+def parse_bulk_lines(text: str, mode: PasswordMode = "random", *, org: str = "") -> ParsedLines:
     """Every non-blank line of `text` with its problems; never raises.
 
-    In "given" mode a line needs a password that passes the policy. An address repeated in the
-    batch is kept on its first line and reported on the others.
+    In "given" mode a line needs a password that passes the policy (`org`: the organisation's
+    name, which a password must not be built on; the estimate costs a few ms a password). An
+    address repeated in the batch is kept on its first line and reported on the others.
     """
     roles: tuple[str, ...] | None = None
     header_line: int | None = None
@@ -317,7 +378,7 @@ def parse_bulk_lines(text: str, mode: PasswordMode = "random") -> ParsedLines:
             if roles is not None:
                 header_line = number
                 continue
-        line = _parse_row(number, raw, fields, delimiter, roles, mode)
+        line = _parse_row(number, raw, fields, delimiter, roles, mode, org)
         if not line.has("email"):
             key = address_key(line.email)
             earlier = first_seen.setdefault(key, number)

@@ -26,7 +26,7 @@ from typing import Literal
 import msgspec
 
 from .addresses import AddressProblem, address_key, normalise_address
-from .text import clean_line
+from .text import clean_line, one_line, text_problem, visible
 
 __all__ = [
     "MAX_NAME",
@@ -416,7 +416,7 @@ def _row_by_columns(line: str, header: _Header) -> list[_Address] | None:
 
 
 def _shown(text: str) -> str:
-    text = clean_line(text).strip()
+    text = visible(one_line(text))
     return text if len(text) <= MAX_SHOWN_INPUT else text[: MAX_SHOWN_INPUT - 1] + "…"
 
 
@@ -486,6 +486,11 @@ def parse_email_list(text: str) -> ParsedList:
                         first_line=seen[key],
                     )
                 )
+                continue
+            unsafe = text_problem(item.name)
+            if unsafe:
+                shown = _shown(f"{item.name} <{address}>")
+                problems.append(ListProblem(line=number, text=shown, reason=f"the name {unsafe}"))
                 continue
             seen[key] = number
             name = _clean_name(item.name)

@@ -35,10 +35,10 @@ from .engine import Row, Transaction
 from .mail_files import follow_in
 from .migrations import LEVELS
 from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
-from .passwords import password_problem
+from .passwords import problem_off_loop
 from .records import Level, User, from_row, from_rows
 from .settings import Settings
-from .text import clean_line, clean_text
+from .text import clean_line, one_line, paragraphs, text_problem
 from .tokens import new_token, token_digest
 from .webhooks import emit
 
@@ -286,7 +286,10 @@ def _check_level(level: str) -> Level:
 
 
 def _check_message(message: str) -> str:
-    cleaned = clean_text(message).strip()
+    problem = text_problem(message)
+    if problem:
+        raise InvitationError(f"the personal message {problem}")
+    cleaned = paragraphs(message)
     if len(cleaned) > MAX_MESSAGE:
         raise InvitationError(
             f"the personal message is {len(cleaned)} characters long; the limit is {MAX_MESSAGE}"
@@ -809,15 +812,20 @@ async def has_account(store: Store, email: str) -> bool:
 
 
 def _name_field(value: str, label: str, field: str, errors: dict[str, str]) -> str:
-    cleaned = " ".join(clean_line(value).split())
-    if not cleaned:
+    cleaned = one_line(value)
+    problem = text_problem(value)
+    if problem:
+        errors[field] = f"Your {label} {problem}"
+    elif not cleaned:
         errors[field] = f"Enter your {label}"
     elif len(cleaned) > MAX_NAME:
         errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
     return cleaned
 
 
-def _form_errors(invitation: Invitation, form: AcceptForm) -> tuple[str, str, dict[str, str]]:
+async def _form_errors(
+    store: Store, invitation: Invitation, form: AcceptForm
+) -> tuple[str, str, dict[str, str]]:
     errors: dict[str, str] = {}
     first = _name_field(form.first_name, "first name", "first_name", errors)
     last = _name_field(form.last_name, "last name", "last_name", errors)
@@ -825,7 +833,9 @@ def _form_errors(invitation: Invitation, form: AcceptForm) -> tuple[str, str, di
         errors["password"] = "Enter a password"  # noqa: S105 - a message, not a password
     else:
         names = tuple(n for n in (first, last, f"{first} {last}".strip()) if n)
-        problem = password_problem(form.password, email=invitation.email, names=names)
+        problem = await problem_off_loop(
+            form.password, email=invitation.email, names=names, org=store.settings.org
+        )
         if problem:
             errors["password"] = problem
     if "password" not in errors and form.password != form.password_confirm:
@@ -844,7 +854,7 @@ async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor
     invitation = await invitation_for_token(store, token)
     if await has_account(store, invitation.email):
         raise AccountExists(invitation.email)
-    first, last, errors = _form_errors(invitation, form)
+    first, last, errors = await _form_errors(store, invitation, form)
     if errors:
         raise AcceptRefused(errors)
     password_hash = await store.hasher.hash(form.password)

@@ -22,7 +22,7 @@ from .engine import Row
 from .migrations import LEVELS
 from .records import Level, User, from_rows
 from .settings import Settings
-from .text import clean_line
+from .text import one_line, text_problem
 from .tokens import new_token
 
 __all__ = [
@@ -349,7 +349,10 @@ UNCONFIRMED_DOMAINS_REFUSED = (
 
 
 def _checked_label(label: str) -> str:
-    cleaned = clean_line(label).strip()
+    problem = text_problem(label)
+    if problem:
+        raise LinkError(f"the label {problem}")
+    cleaned = one_line(label)
     if len(cleaned) > MAX_LABEL:
         raise LinkError(f"the label can be at most {MAX_LABEL} characters")
     return cleaned

@@ -33,10 +33,10 @@ from .engine import Row, Transaction
 from .links import Link, domain_allowed, link_by_token, link_password_hash
 from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
-from .passwords import password_problem
+from .passwords import problem_off_loop
 from .records import User, UserStatus, from_row
 from .settings import Settings
-from .text import clean_line
+from .text import one_line, text_problem
 from .throttle import Throttled, clear_failures, reserve_sign_in
 from .tokens import (
     is_one_time_hash,
@@ -201,21 +201,30 @@ def _refuse(errors: dict[str, str], field: str, message: str) -> None:
 
 
 def _name(value: str, label: str, errors: dict[str, str], field: str) -> str:
-    cleaned = clean_line(value).strip()
-    if not cleaned:
+    cleaned = one_line(value)
+    problem = text_problem(value)
+    if problem:
+        errors[field] = f"Your {label} {problem}"
+    elif not cleaned:
         errors[field] = f"Enter your {label}"
     elif len(cleaned) > MAX_NAME:
         errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
     return cleaned
 
 
-def _new_password_errors(
-    password: str, confirm: str, *, email: str, names: tuple[str, ...], errors: dict[str, str]
+async def _new_password_errors(
+    store: Store,
+    password: str,
+    confirm: str,
+    *,
+    email: str,
+    names: tuple[str, ...],
+    errors: dict[str, str],
 ) -> None:
     if not password:
         _refuse(errors, "password", "Enter a password")
     else:
-        problem = password_problem(password, email=email, names=names)
+        problem = await problem_off_loop(password, email=email, names=names, org=store.settings.org)
         if problem:
             errors["password"] = problem
     if "password" not in errors and password != confirm:
@@ -456,7 +465,8 @@ async def sign_up_by_link(
         )
     first = _name(form.first_name, "first name", errors, "first_name")
     last = _name(form.last_name, "last name", errors, "last_name")
-    _new_password_errors(
+    await _new_password_errors(
+        store,
         form.password,
         form.password_confirm,
         email=email or form.email.strip(),
@@ -788,8 +798,13 @@ async def change_password(
         if not await _password_matches(store, row, form.current_password):
             _refuse(errors, "current_password", "Your current password is not right")
     names = (str(row["first_name"]), str(row["last_name"]))
-    _new_password_errors(
-        form.password, form.password_confirm, email=str(row["email"]), names=names, errors=errors
+    await _new_password_errors(
+        store,
+        form.password,
+        form.password_confirm,
+        email=str(row["email"]),
+        names=names,
+        errors=errors,
     )
     if (
         "password" not in errors
@@ -887,7 +902,8 @@ async def set_password_by_token(
     address, so an unconfirmed account is confirmed on the way."""
     user = await set_password_account(store, token)
     errors: dict[str, str] = {}
-    _new_password_errors(
+    await _new_password_errors(
+        store,
         password,
         password_confirm,
         email=user.email,

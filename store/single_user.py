@@ -17,6 +17,7 @@ refused; an address that already has an account gives `AddressTaken` with that a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -39,7 +40,7 @@ from .addresses import AddressProblem, UndeliverableAddress, address_key, normal
 from .engine import Engine
 from .passwords import password_problem
 from .records import Level
-from .text import clean_line
+from .text import one_line, text_problem
 from .users import LEVELS, UserView, get_user
 
 if TYPE_CHECKING:
@@ -118,7 +119,10 @@ AddOutcome = UserAdded | AddressTaken | Refused
 
 
 def _name_problem(value: str, label: str, *, required: bool) -> str | None:
-    cleaned = clean_line(value).strip()
+    problem = text_problem(value)
+    if problem:
+        return f"The {label} {problem}"
+    cleaned = one_line(value)
     if not cleaned:
         return f"Enter their {label}" if required else None
     if len(cleaned) > MAX_NAME:
@@ -152,9 +156,11 @@ def _level(value: str) -> Level | None:
     return None
 
 
-def check_fields(form: NewUserForm) -> dict[str, str]:
-    """Every field's problem, in page order ({} = the form can be submitted). Cheap and pure:
-    the console calls it on each keystroke. Whether the address is taken is `existing_user_id`."""
+def check_fields(form: NewUserForm, *, org: str = "") -> dict[str, str]:
+    """Every field's problem, in page order ({} = the form can be submitted). Pure, and cheap
+    but for a password's strength estimate (a few ms, remembered): the console calls it on each
+    keystroke. `org` is the organisation's name (a word the password must not be built on).
+    Whether the address is taken is `existing_user_id`."""
     errors: dict[str, str] = {}
     problems = {
         "first_name": _name_problem(form.first_name, "first name", required=True),
@@ -169,12 +175,13 @@ def check_fields(form: NewUserForm) -> dict[str, str]:
         if not form.password:
             problems["password"] = "Type the password they will start with"  # noqa: S105
         else:
-            first = clean_line(form.first_name).strip()
-            last = clean_line(form.last_name).strip()
+            first = one_line(form.first_name)
+            last = one_line(form.last_name)
             problems["password"] = password_problem(
                 form.password,
                 email=form.email.strip(),
                 names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
+                org=org,
             )
     for field in FIELDS:
         problem = problems.get(field)
@@ -201,7 +208,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
     account, its set-password token and email (when `send_email`) and the audit entry in one
     transaction."""
     require("users")
-    errors = check_fields(form)
+    errors = await asyncio.to_thread(check_fields, form, org=store.settings.org)
     if errors:
         return Refused(errors=errors)
     email = normalise_address(form.email)
@@ -222,8 +229,8 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
         )
     account = NewAccount(
         email=email,
-        first_name=clean_line(form.first_name).strip(),
-        last_name=clean_line(form.last_name).strip(),
+        first_name=one_line(form.first_name),
+        last_name=one_line(form.last_name),
         credential=credential,
     )
     options = AccountOptions(

@@ -196,9 +196,14 @@ async def test_one_audit_entry_without_secrets(fast_store: Store) -> None:
     assert "***" in repr(outcome) and outcome.credential not in repr(outcome)
 
 
-async def test_names_are_cleaned_of_control_characters(fast_store: Store) -> None:
-    outcome = await added(fast_store, ann(first_name=" A\x1b[31mnn ", last_name=""))
-    assert outcome.user.first_name == "A[31mnn"
+async def test_names_with_control_characters_are_refused(fast_store: Store) -> None:
+    outcome = await add_user(fast_store, ann(first_name=" A\x1b[31mnn ", last_name=""), actor="t")
+    assert isinstance(outcome, Refused)
+    assert outcome.errors == {
+        "first_name": "The first name contains a control character, ESCAPE (U+001B), at position 3"
+    }
+    outcome = await added(fast_store, ann(first_name=" Ann\t", last_name=""))
+    assert outcome.user.first_name == "Ann"
     assert outcome.user.last_name == ""
 
 

@@ -117,10 +117,10 @@ async def test_reject_with_reason_emails_it_and_records_it(store: Store) -> None
     user = await add_user(store, "dana@example.org", first="Dana")
     decision = await reject(store, [user], actor=ACTOR, reason="  Not staff\x1b[31m  ")
     assert decision.decided[0].status == "rejected"
-    assert decision.decided[0].decision_reason == "Not staff[31m"
+    assert decision.decided[0].decision_reason == "Not staff"
     (mail,) = outbox_rows(store.path, "rejected")
     assert mail["recipient"] == "dana@example.org"
-    assert mail["payload"]["reason"] == "Not staff[31m"
+    assert mail["payload"]["reason"] == "Not staff"
     assert (ACTOR, "user_rejected", "dana@example.org") in audit_actions(store.path)
 
     plain = await add_user(store, "ed@example.org")

@@ -430,7 +430,7 @@ async def test_typed_lines_preview_and_the_must_change_and_notify_toggles(
         await previewed(pilot, screen, 0)
         typed = screen.preview
         assert typed is not None and "missing password" in typed.lines[0].error
-        await pilot.press(*",zq8vk2mw")
+        await pilot.press(*",zq8vk2mw7r")
         await previewed(pilot, screen, 1)
         options = screen.options()
         assert (options.must_change_password, options.must_change, options.notify) == (

@@ -457,7 +457,9 @@ async def test_change_password_checks_and_ends_every_session_rotating_this_one(
         ),
         (
             PasswordChange(
-                current_password=GOOD_PASSWORD, password="y" * 12, password_confirm="z" * 12
+                current_password=GOOD_PASSWORD,
+                password="violin harbour seventeen",
+                password_confirm="violin harbour eighteen",
             ),
             "password_confirm",
         ),

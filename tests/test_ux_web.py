@@ -13,7 +13,7 @@ from playwright.async_api import Browser
 from signup_server.render import STATIC_DIR
 from store import Settings, Store
 from store.emails import known_kinds, render
-from store.passwords import MIN_LENGTH
+from store.passwords import MAX_LENGTH, MIN_LENGTH
 
 from .fixtures_invitations import accept_link, invite
 from .fixtures_links import GOOD_PASSWORD, browser, fast_store, make_link, outbox_rows
@@ -21,7 +21,11 @@ from .fixtures_ux import EMAIL_SAMPLES, Client, client, signup_fields, submit
 
 __all__ = ["browser", "client", "fast_store"]
 
-RULES = f"Use at least {MIN_LENGTH} characters, and not your name, your email address or a common"
+RULES = (
+    f"Use {MIN_LENGTH} to {MAX_LENGTH} characters that are not easy to guess: not a common "
+    "password or pattern (like Password1! or Summer2025!), and nothing built on your name, your "
+    "email address or Usher."
+)
 
 
 def path_of(url: str) -> str:

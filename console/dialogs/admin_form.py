@@ -17,6 +17,8 @@ from textual.widgets import Input, Select, Static, TextArea
 from store.acting import ROLES, Role
 from store.admins import AdminError, checked_name, parse_public_key
 
+from ..widgets.text_boxes import SafeInput, SafeTextArea
+
 
 class NewAdmin(msgspec.Struct, frozen=True):
     name: str
@@ -44,9 +46,9 @@ class AdminFormDialog(ModalScreen[NewAdmin | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Add an admin (SSH key)", id="title", markup=False)
-            yield Input(placeholder="name, e.g. olga", id="name")
+            yield SafeInput(placeholder="name, e.g. olga", id="name")
             yield Select([(role, role) for role in ROLES], value="approver", id="role")
-            yield TextArea(id="key")
+            yield SafeTextArea(id="key")
             yield Static("", id="error", markup=False)
             yield Static(
                 "paste their .pub key (ssh-ed25519 AAAA…) · ctrl+s adds · escape cancels",

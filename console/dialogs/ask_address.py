@@ -14,6 +14,8 @@ from textual.widgets import Input, Static
 
 from store.addresses import AddressProblem, UndeliverableAddress, normalise_address
 
+from ..widgets.text_boxes import SafeInput
+
 
 class AskAddressDialog(ModalScreen[str | None]):
     DEFAULT_CSS = """
@@ -36,7 +38,7 @@ class AskAddressDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self._title, id="title", markup=False)
-            yield Input(placeholder="name@example.org", id="address")
+            yield SafeInput(placeholder="name@example.org", id="address")
             yield Static("", id="error", markup=False)
             yield Static(self._hint or "enter sends · escape cancels", id="hint", markup=False)
 

@@ -31,6 +31,7 @@ from store.links import (
 from store.migrations import LEVELS
 from store.records import Level
 
+from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice, Tick
 
 DEFAULT_LEVEL: Level = "member"
@@ -92,7 +93,7 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
             box.border_title = "Edit invite link" if link else "New invite link"
             with Horizontal(classes="row", id="label-row"):
                 yield Label("Label", classes="name")
-                yield Input(
+                yield SafeInput(
                     value=link.label if link else "",
                     placeholder="e.g. Spring cohort (only admins see it)",
                     id="label",
@@ -127,7 +128,7 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
                     id="use-password",
                     compact=True,
                 )
-                yield Input(
+                yield SafeInput(
                     password=True,
                     placeholder="unchanged" if link and link.has_password else "link password",
                     id="password",
@@ -143,7 +144,7 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
                     compact=True,
                 )
                 yield Label("Max uses", classes="gap")
-                yield Input(
+                yield SafeInput(
                     value="" if link is None or link.max_uses is None else str(link.max_uses),
                     placeholder="no cap",
                     id="max-uses",
@@ -151,7 +152,7 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
                 )
             with Horizontal(classes="row"):
                 yield Label("Only emails at", classes="name")
-                yield Input(
+                yield SafeInput(
                     value=format_domains(link.domains) if link else "",
                     placeholder="acme.org, *.acme.org (empty: any address)",
                     id="domains",

@@ -16,6 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..widgets.text_boxes import SafeInput
+
 Purpose = Literal["open", "create"]
 
 
@@ -75,7 +77,7 @@ class PathDialog(ModalScreen[str | None]):
             yield Static(self._title, classes="title", markup=False)
             yield Static(self._note, id="note", markup=False)
             yield Label(self._label, markup=False)
-            yield Input(value=self._default, id="path")
+            yield SafeInput(value=self._default, id="path")
             yield Static("", id="problem", markup=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel")

@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..widgets.text_boxes import SafeInput
+
 SHOWN_NAMES = 4
 
 
@@ -52,7 +54,7 @@ class RejectDialog(ModalScreen[str | None]):
             yield Static(title, classes="title", markup=False)
             yield Static(people_line(self._names), id="who")
             yield Label("Reason (optional; it is included in their email)")
-            yield Input(placeholder="e.g. not a member of staff", id="reason", max_length=1000)
+            yield SafeInput(placeholder="e.g. not a member of staff", id="reason", max_length=1000)
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Reject", id="reject", variant="error")

@@ -38,6 +38,7 @@ from store.text import clean_line
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
 from ..widgets.levels import level_choices
+from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice, Tick, start_at_chosen
 from .base import UsherScreen
 
@@ -71,7 +72,8 @@ class AddUserScreen(UsherScreen):
         "account (ctrl+o then opens that user on the Users screen).\n\n"
         "Password: let them choose (default: the email carries a single-use link, 72 hours), "
         "generate one (a one-time password shown to you once, with c to copy it; 7 days), or "
-        "set it now (8 to 128 characters, not a common one, not their name or email). A "
+        "set it now (8 to 128 characters, not easy to guess: not a common password or pattern, "
+        "nothing built on their name, email or the organisation's name). A "
         "generated or set password must be changed at first sign-in and is never emailed.\n\n"
         "Email the account information: the organisation, the sign-in page, the address to "
         "sign in with, their level and the set-password link. Without SMTP it waits in the "
@@ -137,7 +139,7 @@ class AddUserScreen(UsherScreen):
                         yield Choice(title, value=how == "link", name=how, compact=True)
             with Horizontal(classes="row", id="password-row"):
                 yield Label("")
-                yield Input(
+                yield SafeInput(
                     id="password",
                     password=True,
                     compact=True,
@@ -155,7 +157,7 @@ class AddUserScreen(UsherScreen):
     def _field(self, field: str, label: str, selector: str, hint: str) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label(label)
-            yield Input(id=selector[1:], compact=True, placeholder=hint)
+            yield SafeInput(id=selector[1:], compact=True, placeholder=hint)
         yield Static("", classes="error", id=f"{selector[1:]}-error")
 
     def on_mount(self) -> None:
@@ -232,7 +234,7 @@ class AddUserScreen(UsherScreen):
     def show_errors(self, errors: dict[str, str] | None = None) -> dict[str, str]:
         """Show each touched field's problem next to it (and mark the field); returns them all."""
         if errors is None:
-            errors = check_fields(self.form())
+            errors = check_fields(self.form(), org=self.usher.settings.org)
         if self.taken is not None and "email" not in errors:
             errors["email"] = (
                 f"{self.taken.email} already has an account (user {self.taken.user_id}): "

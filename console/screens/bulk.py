@@ -57,6 +57,7 @@ from ..dialogs.bulk_result import BulkResultDialog
 from ..dialogs.path import PathDialog
 from ..widgets.bulk_table import BulkLinesTable
 from ..widgets.levels import level_choices
+from ..widgets.text_boxes import SafeInput, SafeTextArea
 from ..widgets.toggles import Choice, Tick, start_at_chosen
 from .base import UsherScreen
 
@@ -162,7 +163,9 @@ class BulkScreen(UsherScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(HINT, id="hint", markup=False)
-        yield TextArea(id="lines", soft_wrap=False, show_line_numbers=True, tab_behavior="focus")
+        yield SafeTextArea(
+            id="lines", soft_wrap=False, show_line_numbers=True, tab_behavior="focus"
+        )
         with Horizontal(classes="row"):
             yield Label("Level")
             with RadioSet(id="level", compact=True):
@@ -174,7 +177,7 @@ class BulkScreen(UsherScreen):
                     yield Choice(label, value=mode == "random", name=mode)
         with Horizontal(classes="row", id="shared-row"):
             yield Label("For all")
-            yield Input(
+            yield SafeInput(
                 id="shared", password=True, compact=True, placeholder="the password for all"
             )
             yield Static("", id="shared-problem", markup=False)
@@ -269,7 +272,11 @@ class BulkScreen(UsherScreen):
             label.update("")
             return
         value = self.query_one("#shared", Input).value
-        problem = shared_password_problem(value) if value else "type it once; it is checked"
+        problem = (
+            shared_password_problem(value, org=self.usher.settings.org)
+            if value
+            else "type it once; it is checked"
+        )
         if problem:
             label.update(Text(problem, style="red" if value else "dim"))
         else:
@@ -294,7 +301,7 @@ class BulkScreen(UsherScreen):
         store = self.usher.store
         if store is None:
             return
-        parsed = await asyncio.to_thread(parse_bulk_lines, text, mode)
+        parsed = await asyncio.to_thread(parse_bulk_lines, text, mode, org=self.usher.settings.org)
         self._parsed = parsed
         result = await check_existing(store, parsed)
         self._pending = False
@@ -353,7 +360,9 @@ class BulkScreen(UsherScreen):
         ready = self.preview.ready_count if self.preview is not None else 0
         button.label = f"Add {ready:,} user{'s' if ready != 1 else ''}" if ready else "Add users"
         shared_bad = self.mode == "same" and bool(
-            shared_password_problem(self.query_one("#shared", Input).value)
+            shared_password_problem(
+                self.query_one("#shared", Input).value, org=self.usher.settings.org
+            )
         )
         button.disabled = self.importing or ready == 0 or shared_bad
 
@@ -465,7 +474,7 @@ class BulkScreen(UsherScreen):
             return
         options = self.options()
         if options.passwords == "same":
-            problem = shared_password_problem(options.shared_password)
+            problem = shared_password_problem(options.shared_password, org=self.usher.settings.org)
             if problem:
                 self.notify(f"The password for all: {problem}", severity="error")
                 self.query_one("#shared", Input).focus()

@@ -28,6 +28,7 @@ from store.invitations import (
 
 from ..dialogs.ask import AskDialog
 from ..widgets.live_table import clip, room
+from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice
 from .base import UsherScreen
 
@@ -112,7 +113,7 @@ class InvitationsScreen(UsherScreen):
                     id=f"filter-{status or 'all'}",
                     compact=True,
                 )
-        yield Input(placeholder="Search address or name", id="search", compact=True)
+        yield SafeInput(placeholder="Search address or name", id="search", compact=True)
         yield DataTable(id="invitations", cursor_type="row", zebra_stripes=True)
         yield Static("", id="note")
 

@@ -44,6 +44,7 @@ from store.invitations import (
 
 from ..dialogs.ask import AskDialog
 from ..widgets.levels import level_choices
+from ..widgets.text_boxes import SafeInput, SafeTextArea
 from ..widgets.toggles import Tick, start_at_chosen
 from .base import UsherScreen
 
@@ -188,7 +189,7 @@ class InviteScreen(UsherScreen):
             markup=False,
         )
         with Horizontal(id="main"):
-            yield TextArea(
+            yield SafeTextArea(
                 id="paste",
                 soft_wrap=False,
                 show_line_numbers=True,
@@ -205,7 +206,7 @@ class InviteScreen(UsherScreen):
                 yield from level_choices(id_prefix="level-")
         with Horizontal(classes="row"):
             yield Label("Message")
-            yield Input(
+            yield SafeInput(
                 placeholder="Personal message for the email (optional)",
                 id="message",
                 max_length=MAX_MESSAGE,

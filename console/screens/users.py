@@ -33,6 +33,7 @@ from ..dialogs.erase_user import ask_and_erase
 from ..dialogs.path import PathDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
 from ..widgets.live_table import OpenTable, clip, cursor_key, room, sync_rows
+from ..widgets.text_boxes import SafeInput
 from .base import UsherScreen
 
 PAGE_SIZE = 200
@@ -93,7 +94,7 @@ class UsersScreen(UsherScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filters"):
-            yield Input(placeholder="Name or email", id="search", compact=True)
+            yield SafeInput(placeholder="Name or email", id="search", compact=True)
             yield Select(
                 [("Any status", ""), *((status, status) for status in STATUSES)],
                 allow_blank=False,

@@ -5,10 +5,10 @@ same way; each screen still decides what the text filters and where focus goes a
 
 from __future__ import annotations
 
-from textual.widgets import Input
+from .text_boxes import SafeInput
 
 
-class FilterBox(Input):
+class FilterBox(SafeInput):
     DEFAULT_CSS = """
     FilterBox { display: none; }
     FilterBox.shown { display: block; }
