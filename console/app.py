@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from litestar.types import ControllerRouterHandler
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -24,6 +25,7 @@ from store import Settings, Store
 from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
 
+from .key_order import KeyOrder
 from .logs import LogBuffer, LogLine, capture_logs
 from .navigation import Destination, destinations
 from .server_state import ServerState
@@ -82,6 +84,14 @@ class UsherApp(App[int]):
         self._restore_logging: Callable[[], None] | None = None
         self._quitting = False
         self._mail_stop = asyncio.Event()
+        self.keys = KeyOrder(self, super().on_event)
+        """Keys from the terminal, one at a time (see `key_order`)."""
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            await self.keys.receive(event)
+        else:
+            await super().on_event(event)
 
     # ---------------------------------------------------------------- start and stop
 

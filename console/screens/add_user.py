@@ -8,6 +8,7 @@ The rules are the store's (`store.single_user`): this screen only collects, show
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -321,17 +322,25 @@ class AddUserScreen(UsherScreen):
             return
         self.busy = True
         self.query_one("#add", Button).disabled = True
-        self.run_worker(self._add(self.form()), group="add-user", exit_on_error=False)
+        # Read now, and keep the keys typed meanwhile for the fresh form.
+        release = self.usher.keys.hold()
+        self.run_worker(self._add(self.form(), release), group="add-user", exit_on_error=False)
 
-    async def _add(self, form: NewUserForm) -> None:
+    async def _add(self, form: NewUserForm, release: Callable[[], None]) -> None:
         store = self.usher.store
         try:
             if store is None:
                 return
             outcome = await add_user(store, form, actor=console_actor())
+            self.busy = False
+            self.query_one("#add", Button).disabled = False
+            self._outcome(outcome)
         finally:
             self.busy = False
             self.query_one("#add", Button).disabled = False
+            release()
+
+    def _outcome(self, outcome: Refused | AddressTaken | UserAdded) -> None:
         if isinstance(outcome, Refused):
             self._focus_first(self.show_errors(outcome.errors))
         elif isinstance(outcome, AddressTaken):
