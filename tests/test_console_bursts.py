@@ -3,15 +3,17 @@ types ahead) gives exactly what the same keys typed one by one give, in every fo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input
+from textual.widgets import DataTable, Input, TextArea
 
 from console.app import UsherApp
 from console.screens.add_user import AddUserScreen
 from store import Settings
 
 from .bursts import burst
+from .fixtures_users import add_link, add_user
 from .helpers import eventually
 
 SIZE = (80, 24)
@@ -25,7 +27,7 @@ async def users(app: UsherApp, count: int) -> list[tuple[Any, ...]]:
     async def enough() -> bool:
         return int(await store.engine.scalar("SELECT count(*) FROM users") or 0) >= count
 
-    await eventually(enough)
+    await eventually(enough, timeout=30)
     rows = await store.engine.fetchall(
         "SELECT first_name, last_name, email, level FROM users ORDER BY id"
     )
@@ -63,3 +65,93 @@ async def test_add_user_tab_bursts_fill_each_field_and_the_next_person(settings:
             ("Ann", "Lee", "ann.lee@example.org", "member"),
             ("Bo", "Stone", "bo@example.org", "member"),
         ]
+
+
+async def rows_of(app: UsherApp, sql: str, count: int) -> list[tuple[Any, ...]]:
+    """The rows of `sql` once there are `count` of them."""
+    assert app.store is not None
+    store = app.store
+
+    async def enough() -> bool:
+        return len(await store.engine.fetchall(sql)) >= count
+
+    await eventually(enough, timeout=30)
+    return [tuple(row) for row in await store.engine.fetchall(sql)]
+
+
+async def test_link_form_bursts_create_exactly_the_links_typed(settings: Settings) -> None:
+    """`n Spring cohort ⏎ n Wiki ctrl+s` in one read: two links, each with its own label."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        burst(app, "n", "Spring cohort", "enter", "n", "Wiki", "ctrl+s")
+        labels = await rows_of(app, "SELECT label, level FROM invite_links ORDER BY id", 2)
+        assert labels == [("Spring cohort", "member"), ("Wiki", "member")]
+
+
+async def test_reject_reason_burst_is_the_reason_stored(settings: Settings) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.store is not None
+        link = await add_link(app.store)
+        await add_user(app.store, "bea@example.org", link_id=link)
+        await pilot.press("f2")
+
+        async def listed() -> bool:
+            await pilot.pause()
+            return "bea@example.org" in str(app.screen.query_one(DataTable).get_row_at(0))
+
+        await eventually(listed)
+        burst(app, "r", "Not staff", "enter", "q")
+        rows = await rows_of(
+            app, "SELECT status, decision_reason FROM users WHERE status = 'rejected'", 1
+        )
+        assert rows == [("rejected", "Not staff")]
+
+
+async def test_path_dialog_burst_exports_to_the_path_typed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    app = UsherApp(settings, no_server=True)
+    target = tmp_path / "out.csv"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f8")
+        await pilot.pause()
+        burst(app, "x", "ctrl+u", str(target), "enter", "x")
+
+        async def written() -> bool:
+            await pilot.pause()
+            return target.exists()
+
+        await eventually(written)
+        assert target.read_text().startswith("id,")
+
+
+async def test_invite_burst_sends_exactly_the_lines_typed(settings: Settings) -> None:
+    """The addresses typed, ctrl+s, ⏎ on "Send", and the next address — in one read."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        burst(app, "ann@example.org", "enter", "bo@example.org", "ctrl+s", "enter", "cy@x.org")
+        sent = await rows_of(app, "SELECT email FROM invitations ORDER BY email", 2)
+        assert sent == [("ann@example.org",), ("bo@example.org",)]
+
+        async def typed_ahead() -> bool:
+            await pilot.pause()
+            return app.screen.query_one("#paste", TextArea).text == "cy@x.org"
+
+        await eventually(typed_ahead)
+
+
+async def test_bulk_burst_creates_exactly_the_lines_typed(settings: Settings) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f7")
+        await pilot.pause()
+        burst(app, "Ann Lee,ann@example.org", "enter", "Bo Stone,bo@example.org", "ctrl+s", "enter")
+        created = await rows_of(
+            app, "SELECT first_name, last_name, email FROM users ORDER BY id", 2
+        )
+        assert created == [("Ann", "Lee", "ann@example.org"), ("Bo", "Stone", "bo@example.org")]
