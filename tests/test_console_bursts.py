@@ -9,6 +9,8 @@ from typing import Any
 from textual.widgets import DataTable, Input, TextArea
 
 from console.app import UsherApp
+from console.dialogs.ask import AskDialog
+from console.dialogs.credential import CredentialDialog
 from console.screens.add_user import AddUserScreen
 from store import Settings
 
@@ -155,3 +157,57 @@ async def test_bulk_burst_creates_exactly_the_lines_typed(settings: Settings) ->
             app, "SELECT first_name, last_name, email FROM users ORDER BY id", 2
         )
         assert created == [("Ann", "Lee", "ann@example.org"), ("Bo", "Stone", "bo@example.org")]
+
+
+async def test_add_user_starts_each_person_at_the_defaults(settings: Settings) -> None:
+    """After an admin with a generated password, `Ivy ⏎ Lane ⏎ ivy@example.org ⏎` used to
+    create another admin with a generated password."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        # Ann, admin (two left of member), generate one (right), ctrl+s, "Add as admin".
+        burst(app, "Ann", "enter", "Lee", "enter", "ann@example.org", "tab", "left", "left")
+        burst(app, "enter", "tab", "right", "enter", "ctrl+s", "enter")
+
+        async def shown() -> bool:
+            await pilot.pause()
+            return isinstance(app.screen, CredentialDialog)
+
+        await eventually(shown)
+        await pilot.press("escape")
+        await pilot.pause()
+        burst(app, "Ivy", "enter", "Lane", "enter", "ivy@example.org", "enter")
+        assert await users(app, 2) == [
+            ("Ann", "Lee", "ann@example.org", "admin"),
+            ("Ivy", "Lane", "ivy@example.org", "member"),
+        ]
+        assert app.store is not None
+        hashes = await app.store.engine.fetchall("SELECT password_hash FROM users ORDER BY id")
+        assert hashes[0][0] is not None and hashes[1][0] is None  # Ivy chooses by link
+
+
+async def test_add_user_asks_once_before_an_admin_and_escape_writes_nothing(
+    settings: Settings,
+) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        burst(app, "Ann", "enter", "Lee", "enter", "ann@example.org", "tab", "left", "left")
+        burst(app, "enter", "ctrl+s")
+
+        async def asked() -> bool:
+            await pilot.pause()
+            return isinstance(app.screen, AskDialog)
+
+        await eventually(asked)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AddUserScreen)
+        assert app.store is not None
+        assert await app.store.engine.scalar("SELECT count(*) FROM users") == 0
+        await pilot.press("ctrl+s")
+        await eventually(asked)
+        await pilot.press("enter")
+        assert await users(app, 1) == [("Ann", "Lee", "ann@example.org", "admin")]

@@ -43,7 +43,7 @@ from store.invitations import (
     send_invitations,
 )
 
-from ..dialogs.ask import AskDialog
+from ..dialogs.ask import AskDialog, ask_now
 from ..widgets.levels import level_choices
 from ..widgets.toggles import Tick, start_at_chosen
 from .base import UsherScreen
@@ -339,12 +339,14 @@ class InviteScreen(UsherScreen):
 
     @work(exclusive=True, group="send", exit_on_error=False)
     async def _send(self, text: str, message: str, release: Callable[[], None]) -> None:
+        releases = [release]
         try:
-            await self._send_now(text, message, release)
+            await self._send_now(text, message, releases)
         finally:
-            release()
+            for each in releases:
+                each()
 
-    async def _send_now(self, text: str, message: str, release: Callable[[], None]) -> None:
+    async def _send_now(self, text: str, message: str, releases: list[Callable[[], None]]) -> None:
         store = self.usher.store
         if store is None:
             return
@@ -376,10 +378,8 @@ class InviteScreen(UsherScreen):
         question = AskDialog(
             f"Send {count:,} {people} as {level}?", "\n".join(body), f"Send {count:,}"
         )
-        answer: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
-        await self.app.push_screen(question, callback=answer.set_result)
-        release()  # the question has the focus: the keys typed ahead answer it
-        confirmed = await answer
+        confirmed, answered = await ask_now(self.usher, question, releases[0])
+        releases.append(answered)
         if not confirmed:
             return
         try:
