@@ -69,7 +69,7 @@ async def test_fill_submit_and_the_user_exists_with_the_level(settings: Settings
         screen = await open_form(pilot)
         await type_fields(pilot, "Ann", "Lee", "ann@acme.org")
         # After typing: tab to the level, two to the left (Admin), enter, ctrl+s — 5 keys;
-        # an admin is asked about once (enter: "Add as admin").
+        # an admin is asked about once (enter: "Yes, as admin").
         await pilot.press("tab", "left", "left", "enter", "ctrl+s")
 
         async def asked() -> bool:

@@ -166,7 +166,7 @@ async def test_add_user_starts_each_person_at_the_defaults(settings: Settings) -
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f6")
         await pilot.pause()
-        # Ann, admin (two left of member), generate one (right), ctrl+s, "Add as admin".
+        # Ann, admin (two left of member), generate one (right), ctrl+s, "Yes, as admin".
         burst(app, "Ann", "enter", "Lee", "enter", "ann@example.org", "tab", "left", "left")
         burst(app, "enter", "tab", "right", "enter", "ctrl+s", "enter")
 
@@ -211,3 +211,41 @@ async def test_add_user_asks_once_before_an_admin_and_escape_writes_nothing(
         await eventually(asked)
         await pilot.press("enter")
         assert await users(app, 1) == [("Ann", "Lee", "ann@example.org", "admin")]
+
+
+async def test_an_admin_link_and_an_admin_level_are_asked_about_once(settings: Settings) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.store is not None
+        store = app.store
+        await pilot.press("f3")
+        await pilot.pause()
+        burst(app, "n", "Staff", "tab", "left", "left", "enter", "ctrl+s")
+
+        async def asked() -> bool:
+            await pilot.pause()
+            return isinstance(app.screen, AskDialog)
+
+        await eventually(asked)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert await store.engine.scalar("SELECT count(*) FROM invite_links") == 0
+        burst(app, "n", "Staff", "tab", "left", "left", "enter", "ctrl+s", "enter")
+        assert await rows_of(app, "SELECT label, level FROM invite_links", 1) == [
+            ("Staff", "admin")
+        ]
+        link = await add_link(store)
+        await add_user(store, "bea@example.org", link_id=link)
+        await pilot.press("f2")
+
+        async def listed() -> bool:
+            await pilot.pause()
+            return app.screen.query_one(DataTable).row_count == 1
+
+        await eventually(listed)
+        burst(app, "l", "up", "up", "enter")
+        await eventually(asked)
+        await pilot.press("enter")
+        assert await rows_of(app, "SELECT level FROM users WHERE level = 'admin'", 1) == [
+            ("admin",)
+        ]

@@ -87,3 +87,23 @@ async def ask_now(
     await app.push_screen(dialog, callback=answered)
     release()
     return await answer
+
+
+def admin_question(who: str, what: str) -> AskDialog:
+    """The one question before anything makes admins (`who`, `what` are plain text)."""
+    return AskDialog(f"Make {who} an admin?", what, "Yes, as admin")
+
+
+def unless_admin_refused(
+    app: UsherApp, level: str, who: str, what: str, go: Callable[[], object]
+) -> None:
+    """`go()` now for any level but admin; for admin, after a yes to `admin_question`."""
+    if level != "admin":
+        go()
+        return
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            go()
+
+    app.push_screen(admin_question(who, what), answered)

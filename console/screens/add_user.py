@@ -36,7 +36,7 @@ from store.single_user import (
 )
 from store.text import clean_line
 
-from ..dialogs.ask import AskDialog, ask_now
+from ..dialogs.ask import admin_question, ask_now
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
 from ..widgets.levels import DEFAULT_LEVEL, level_choices
@@ -354,11 +354,7 @@ class AddUserScreen(UsherScreen):
         who = clean_line(name or form.email)
         return await ask_now(
             self.usher,
-            AskDialog(
-                f"Make {who} an admin?",
-                f"{clean_line(form.email)} will be able to do everything an admin can.",
-                "Add as admin",
-            ),
+            admin_question(who, f"{clean_line(form.email)} will be able to do everything."),
             release,
         )
 

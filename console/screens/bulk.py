@@ -484,7 +484,9 @@ class BulkScreen(UsherScreen):
             notes.append("No one is emailed.")
         self.app.push_screen(
             AskDialog(
-                f"Add {ready:,} user{'s' * (ready != 1)}?",
+                f"Add {ready:,} user{'s' * (ready != 1)}"
+                + (f" as admin{'s' * (ready != 1)}" if options.level == "admin" else "")
+                + "?",
                 "\n".join(notes),
                 f"Create {ready:,} account{'s' * (ready != 1)}",
             ),
