@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from store.bulk import BulkResult, write_credentials, write_problem_report
 from store.csv_safe import ExportError
+from store.text import clean_line
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
 from ..words import counted
@@ -81,6 +82,7 @@ class BulkResultDialog(ModalScreen[None]):
                     markup=False,
                 )
                 yield DataTable(id="credentials", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="credential-detail", markup=False)
             if result.skipped:
                 yield Static("Skipped lines", classes="section")
                 yield BulkLinesTable(id="skipped")
@@ -90,13 +92,15 @@ class BulkResultDialog(ModalScreen[None]):
     def on_mount(self) -> None:
         if self.result.credentials:
             table = self.query_one("#credentials", DataTable)
-            table.add_columns("Line", "Email", "Name", "One-time password")
+            # The secret first, then the address: neither is ever cut at 80 columns (names may
+            # be; the line under the table shows the highlighted row whole).
+            table.add_columns("Line", "One-time password", "Email", "Name")
             table.add_rows(
                 (
                     Text(str(item.line), justify="right"),
+                    Text(item.credential, style="bold"),
                     Text(item.email),
                     Text(f"{item.first_name} {item.last_name}".strip()),
-                    Text(item.credential, style="bold"),
                 )
                 for item in self.result.credentials[:LIMIT]
             )
@@ -106,6 +110,20 @@ class BulkResultDialog(ModalScreen[None]):
             skipped.show(self.result.skipped)
             if not self.result.credentials:
                 skipped.focus()
+
+    @on(DataTable.RowHighlighted, "#credentials")
+    def _credential_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted person whole: address and name (the table cuts long ones)."""
+        credentials = self.result.credentials
+        item = credentials[event.cursor_row] if 0 <= event.cursor_row < len(credentials) else None
+        text = Text()
+        if item is not None:
+            name = clean_line(f"{item.first_name} {item.last_name}".strip())
+            text.append(f"Line {item.line}: ")
+            text.append(clean_line(item.email), style="bold")
+            if name:
+                text.append(f" · {name}")
+        self.query_one("#credential-detail", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#skipped")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

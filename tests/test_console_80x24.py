@@ -1,0 +1,95 @@
+"""Nothing important cut off at 80x24: the header's screen list on one line, one-time
+passwords and addresses shown whole, the highlighted row readable in full."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from console.app import UsherApp
+from console.dialogs.bulk_result import BulkResultDialog
+from store import Settings, load_settings
+from store.bulk import BulkResult, CreatedAccount, IssuedCredential
+
+from .fixtures_users import add_link, add_user
+from .helpers import eventually
+from .screen_text import screen_lines
+
+SIZE = (80, 24)
+LONG_EMAIL = "maximiliane.oberhauser-whitfield@research.example.org"
+LONG_NAME = ("Maximiliane", "Oberhauser-Whitfield")
+CREDENTIAL = "C5Z2Y-5ZL3A-FJFKY-7NLEZ-TFFSCV"
+
+
+def org_settings(settings: Settings) -> Settings:
+    return load_settings(
+        {"db": settings.db, "port": 0, "org": "Acme Research Laboratories"}, environ={}
+    )
+
+
+async def test_header_screen_list_fits_one_line_at_80_columns(settings: Settings) -> None:
+    app = UsherApp(org_settings(settings), no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.store is not None
+        link = await add_link(app.store)
+        for n in range(12):
+            await add_user(app.store, f"person{n}@example.org", link_id=link)
+
+        async def counted() -> bool:
+            await pilot.pause()
+            return app.counts is not None and app.counts.pending == 12
+
+        await eventually(counted)
+        for key, name in (("f1", "Home"), ("f5", "Invitations"), ("f12", "Log")):
+            await pilot.press(key)
+            await pilot.pause()
+            lines = screen_lines(app)
+            nav, status = lines[0], lines[1]
+            assert "F1" in nav and "F12" in nav and f"{key.upper()} {name}" in nav, lines[:3]
+            assert "F2 12" in nav or "F2 Appr 12" in nav or "F2 Approvals 12" in nav, nav
+            assert "●" in status, "the second line is the server's state, not more screens"
+
+
+def result_with_long_rows() -> BulkResult:
+    expires = datetime.now(UTC) + timedelta(days=7)
+    credentials = tuple(
+        IssuedCredential(
+            line=n + 1,
+            email=f"{n}.{LONG_EMAIL}",
+            first_name=LONG_NAME[0],
+            last_name=LONG_NAME[1],
+            credential=f"{CREDENTIAL[:-2]}{n:02d}",
+            expires_at=expires,
+        )
+        for n in range(12)
+    )
+    created = tuple(
+        CreatedAccount(line=c.line, user_id=c.line, email=c.email, first_name="M", last_name="O")
+        for c in credentials
+    )
+    return BulkResult(
+        batch_id="b1",
+        level="member",
+        passwords="random",
+        total=12,
+        created=created,
+        skipped=(),
+        credentials=credentials,
+    )
+
+
+async def test_bulk_one_time_passwords_are_shown_whole_at_80x24(settings: Settings) -> None:
+    """They were cut to `C5Z2Y-5ZL3A-FJFKY` behind long addresses and names."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        result = result_with_long_rows()
+        await app.push_screen(BulkResultDialog(result, smtp=False))
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        shown = [c.credential for c in result.credentials if c.credential in text]
+        assert len(shown) >= 5, text
+        assert result.credentials[0].credential in text
+        # The highlighted row's address, whole, under the table.
+        assert f"Line 1: {result.credentials[0].email}" in text, text
+        await pilot.press("down")
+        await pilot.pause()
+        assert f"Line 2: {result.credentials[1].email}" in "\n".join(screen_lines(app))
