@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 from litestar.types import ControllerRouterHandler
@@ -229,6 +230,7 @@ class UsherApp(App[int]):
     # ---------------------------------------------------------------- commands
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from screen_commands(screen)
         for destination in self.destinations:
             yield SystemCommand(
                 f"Go to {destination.label}",
@@ -239,3 +241,22 @@ class UsherApp(App[int]):
 
     def _go(self, mode: str) -> Callable[[], object]:
         return lambda: self.switch_mode(mode)
+
+
+def screen_commands(screen: Screen[object]) -> Iterator[SystemCommand]:
+    """Every action the screen itself binds to a key, as palette commands (greyed-out ones
+    left out), so the palette offers what the footer has room for and more."""
+    seen: set[str] = set()
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if active.node is not screen or not active.enabled or not binding.description:
+            continue
+        if binding.action in seen:
+            continue
+        seen.add(binding.action)
+        key = binding.key_display or screen.app.get_key_display(binding)
+        yield SystemCommand(
+            binding.description,
+            f"{screen.TITLE or 'This screen'}: {key}",
+            partial(screen.run_action, binding.action),
+        )

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from textual.widgets import TextArea
+
 from console.app import UsherApp
 from console.dialogs.bulk_result import BulkResultDialog
+from console.screens.help import HelpScreen
 from store import Settings, load_settings
 from store.bulk import BulkResult, CreatedAccount, IssuedCredential
 
+from .bursts import burst
 from .fixtures_users import add_link, add_user
 from .helpers import eventually
 from .screen_text import screen_lines
@@ -93,3 +97,44 @@ async def test_bulk_one_time_passwords_are_shown_whole_at_80x24(settings: Settin
         await pilot.press("down")
         await pilot.pause()
         assert f"Line 2: {result.credentials[1].email}" in "\n".join(screen_lines(app))
+
+
+async def test_help_from_every_screen_even_in_a_text_box(settings: Settings) -> None:
+    """`?` on F4 and F7 typed a "?" into the box (focus starts there): F11 is help everywhere."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        for destination in app.destinations:
+            await pilot.press(destination.key)
+            await pilot.pause()
+            await pilot.press("f11")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen), destination.label
+            await pilot.press("f11")
+            await pilot.pause()
+            assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f7")
+        await pilot.pause()
+        assert isinstance(app.focused, TextArea)
+        await pilot.press("question_mark")
+        assert app.focused.text == "?"  # typed, as it should be in a text box
+
+
+async def test_palette_offers_every_action_of_the_current_screen(settings: Settings) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"New", "Copy", "QR", "Edit", "Regenerate", "Revoke", "Help"} <= titles, titles
+        assert "Go to Approvals" in titles
+        await pilot.press("f2")
+        await pilot.pause()
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Approve", "Reject…", "Select all", "Level…", "Filter"} <= titles, titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        burst(app, "Select all")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ApprovalsScreen"

@@ -26,7 +26,9 @@ class UsherScreen(Screen[None]):
     """Plain text shown by `?`: what the screen is for and what its keys do."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("question_mark", "help", "Help", key_display="?", show=False),
+        # A key text boxes do not take (in them `?` is typed): help from every screen.
+        Binding("f11", "help", "Help", key_display="F11", priority=True),
     ]
 
     @property
