@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from textual.widgets import TextArea
+from textual.widgets import DataTable, TextArea
 
 from console.app import UsherApp
 from console.dialogs.bulk_result import BulkResultDialog
@@ -14,6 +14,7 @@ from store import Settings, load_settings
 from store.bulk import BulkResult, CreatedAccount, IssuedCredential
 
 from .bursts import burst
+from .fixtures_screens import LONG, populate
 from .fixtures_users import add_link, add_user
 from .helpers import eventually
 from .screen_text import screen_lines
@@ -138,3 +139,37 @@ async def test_palette_offers_every_action_of_the_current_screen(settings: Setti
         await pilot.press("enter")
         await pilot.pause()
         assert type(app.screen).__name__ == "ApprovalsScreen"
+
+
+async def test_every_screen_at_80x24_with_realistic_data(settings: Settings) -> None:
+    """Long names and addresses, two-digit counts: on every screen the header is one line,
+    the footer's last key is whole, and the highlighted row can be read in full."""
+    app = UsherApp(org_settings(settings), no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.store is not None
+        await populate(app.store)
+        whole = {
+            "f2": ["Maximiliane2 Oberhauser-Whitfield", f"2.{LONG}", "Spring cohort of research"],
+            "f3": ["Spring cohort of research associates"],
+            "f5": [f"guest10.{LONG}", "Expires: 20"],
+            "f8": [f"13.{LONG}", "Via: Spring cohort of research associates"],
+            "f9": [f"guest10.{LONG}", "Created: "],
+            "f10": ["Subject: 11 people as member"],
+        }
+        for destination in app.destinations:
+            await pilot.press(destination.key)
+
+            async def drawn(key: str = destination.key) -> bool:
+                await pilot.pause()
+                tables = app.screen.query(DataTable)
+                return key not in whole or tables.first().row_count > 0
+
+            await eventually(drawn)
+            await pilot.pause()
+            lines = screen_lines(app)
+            assert "F12" in lines[0] and "●" in lines[1], lines[:2]
+            footer = lines[-1].rstrip()
+            assert not footer.endswith(("…", " q Q", " q")), footer
+            text = " ".join(line.strip() for line in lines)
+            for value in whole.get(destination.key, []):
+                assert value in text, (destination.label, value, lines)

@@ -55,6 +55,7 @@ def decision_message(decision: Decision) -> str:
 
 
 class ApprovalsScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Approvals"
     AUTO_FOCUS = "#pending"
     MAX_ROWS: ClassVar[int] = 1000

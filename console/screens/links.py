@@ -65,6 +65,7 @@ def link_cells(link: Link) -> dict[str, Text]:
 
 
 class LinksScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Links"
     HELP: ClassVar[str] = (
         "Invite links: anyone with a link can create an account at the link's level.\n\n"

@@ -51,6 +51,7 @@ SOURCE_LABELS = {"link": "Link", "invitation": "Invitation", "single": "Added", 
 
 
 class UsersScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Users"
     AUTO_FOCUS = "#users"
     HELP: ClassVar[str] = (
@@ -68,8 +69,8 @@ class UsersScreen(UsherScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=True),
         Binding("slash", "search", "Search", key_display="/", priority=True),
-        Binding("right_square_bracket", "next_page", "Next page", key_display="]"),
-        Binding("left_square_bracket", "previous_page", "Prev page", key_display="["),
+        Binding("right_square_bracket", "next_page", "Next", key_display="]"),
+        Binding("left_square_bracket", "previous_page", "Prev", key_display="["),
         Binding("x", "export", "Export"),
         Binding("n", "app.switch_mode('add_user')", "Add user"),
         Binding("delete,X", "erase", "Erase", key_display="del"),
