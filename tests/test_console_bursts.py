@@ -17,6 +17,7 @@ from store import Settings
 from .bursts import burst
 from .fixtures_users import add_link, add_user
 from .helpers import eventually
+from .screen_text import screen_lines
 
 SIZE = (80, 24)
 
@@ -249,3 +250,33 @@ async def test_an_admin_link_and_an_admin_level_are_asked_about_once(settings: S
         assert await rows_of(app, "SELECT level FROM users WHERE level = 'admin'", 1) == [
             ("admin",)
         ]
+
+
+async def test_link_form_password_tick_then_tab_then_type_sets_the_password(
+    settings: Settings,
+) -> None:
+    """Ticking "Require a password" moved the focus into the field unseen; the Tab after it
+    then skipped the field and the password typed went nowhere."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        dialog = app.screen
+        # Label, level, auto-accept, confirm, then the password tick: four tabs.
+        burst(app, "Door", "tab", "tab", "tab", "tab", "space", "tab", "sesame-door", "ctrl+s")
+        [(label, hashed)] = await rows_of(app, "SELECT label, password_hash FROM invite_links", 1)
+        assert label == "Door" and hashed, dialog
+        text = " ".join(screen_lines(app))
+        assert "link link password" not in text
+
+
+async def test_link_form_row_does_not_read_link_link_password(settings: Settings) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3", "n")
+        await pilot.pause()
+        text = " ".join(screen_lines(app))
+        assert "Require a password to use this link" in text
+        assert "link link password" not in text
