@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from textual.widgets import DataTable, TextArea
+from textual.widgets import DataTable, Static, TextArea
 
 from console.app import UsherApp
 from console.dialogs.bulk_result import BulkResultDialog
+from console.screens.bulk import BulkScreen
 from console.screens.help import HelpScreen
 from store import Settings, load_settings
 from store.bulk import BulkResult, CreatedAccount, IssuedCredential
@@ -173,3 +174,30 @@ async def test_every_screen_at_80x24_with_realistic_data(settings: Settings) -> 
             text = " ".join(line.strip() for line in lines)
             for value in whole.get(destination.key, []):
                 assert value in text, (destination.label, value, lines)
+
+
+async def test_bulk_box_is_tall_clears_and_drops_the_last_imports_count(
+    settings: Settings,
+) -> None:
+    """The box showed 4 lines at 80x24, had no clear key (Invite has ctrl+l), and "4 of 7
+    created" stayed beside the next list."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f7")
+        await pilot.pause()
+        screen = app.screen
+        box = screen.query_one("#lines", TextArea)
+        assert box.content_region.height >= 6, box.content_region
+        status = screen.query_one("#progress-text", Static)
+        status.update("4 of 7 created")  # what the last import left there
+        burst(app, "Ann Lee,ann@example.org")
+
+        async def typed() -> bool:
+            await pilot.pause()
+            return box.text == "Ann Lee,ann@example.org"
+
+        await eventually(typed)
+        assert "created" not in str(status.render())
+        await pilot.press("ctrl+l")
+        assert box.text == ""
+        assert "ctrl+l" in str(BulkScreen.HELP)
