@@ -3,16 +3,21 @@ passwords and addresses shown whole, the highlighted row readable in full."""
 
 from __future__ import annotations
 
+import stat
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from textual.widgets import DataTable, Static, TextArea
+import pytest
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from console.app import UsherApp
 from console.dialogs.bulk_result import BulkResultDialog
+from console.dialogs.path import PathDialog
 from console.screens.bulk import BulkScreen
 from console.screens.help import HelpScreen
 from store import Settings, load_settings
 from store.bulk import BulkResult, CreatedAccount, IssuedCredential
+from store.csv_safe import export_folder
 
 from .bursts import burst
 from .fixtures_screens import LONG, populate
@@ -201,3 +206,37 @@ async def test_bulk_box_is_tall_clears_and_drops_the_last_imports_count(
         await pilot.press("ctrl+l")
         assert box.text == ""
         assert "ctrl+l" in str(BulkScreen.HELP)
+
+
+async def test_exports_default_to_a_private_folder_not_the_working_directory(
+    settings: Settings, private_data_home: Path
+) -> None:
+    """An untracked users CSV appeared in the checkout: exports went to the working dir."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f8")
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, PathDialog)
+        default = Path(app.screen.query_one("#path", Input).value)
+        folder = private_data_home / "usher" / "exports"
+        assert default.parent == folder
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        await pilot.press("enter")
+
+        async def written() -> bool:
+            await pilot.pause()
+            return default.exists()
+
+        await eventually(written)
+        assert stat.S_IMODE(default.stat().st_mode) == 0o600
+
+
+def test_export_folder_without_xdg_is_under_the_home_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = export_folder({})
+    assert folder == tmp_path / ".local" / "share" / "usher" / "exports"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700

@@ -4,7 +4,6 @@ the random one-time passwords. `w` writes the passwords to a 0600 CSV, `x` the p
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from store.bulk import BulkResult, write_credentials, write_problem_report
-from store.csv_safe import ExportError
+from store.csv_safe import ExportError, export_folder
 from store.text import clean_line
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
@@ -146,7 +145,7 @@ class BulkResultDialog(ModalScreen[None]):
                 "Save the one-time passwords",
                 "A CSV created readable only by you (mode 0600). Hand each person theirs; "
                 "they expire in 7 days and must be changed at first sign-in.",
-                str(Path.cwd() / f"usher-passwords-{self.result.batch_id}.csv"),
+                str(export_folder() / f"usher-passwords-{self.result.batch_id}.csv"),
                 purpose="create",
                 action="Save",
             ),
@@ -169,7 +168,7 @@ class BulkResultDialog(ModalScreen[None]):
             PathDialog(
                 "Export the skipped lines",
                 "A CSV of every skipped line with its reasons (passwords masked).",
-                str(Path.cwd() / f"usher-problems-{self.result.batch_id}.csv"),
+                str(export_folder() / f"usher-problems-{self.result.batch_id}.csv"),
                 purpose="create",
                 action="Export",
             ),

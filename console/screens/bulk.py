@@ -48,7 +48,7 @@ from store.bulk import (
     write_problem_report,
 )
 from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
-from store.csv_safe import ExportError
+from store.csv_safe import ExportError, export_folder
 from store.engine import DatabaseError
 from store.records import Level
 
@@ -442,7 +442,7 @@ class BulkScreen(UsherScreen):
             PathDialog(
                 "Export the problem lines",
                 "A CSV of every line with a problem and why (passwords masked).",
-                str(Path.cwd() / "usher-bulk-problems.csv"),
+                str(export_folder() / "usher-bulk-problems.csv"),
                 purpose="create",
                 action="Export",
             ),

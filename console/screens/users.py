@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from store.changes import EXTERNAL
-from store.csv_safe import ExportError
+from store.csv_safe import ExportError, export_folder
 from store.text import clean_line
 from store.users import (
     LEVELS,
@@ -259,7 +259,7 @@ class UsersScreen(UsherScreen):
         dialog = PathDialog(
             "Export users as CSV",
             note,
-            f"users-{stamp}.csv",
+            str(export_folder() / f"users-{stamp}.csv"),
             purpose="create",
             action="Export",
             label="File (created readable only by you, mode 0600)",
