@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
 from litestar.types import ControllerRouterHandler
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -27,6 +28,7 @@ from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
 from store.supervise import Supervisor, TaskCrash
 
+from .key_order import KeyOrder
 from .logs import LogBuffer, LogLine, capture_logs
 from .navigation import Destination, destinations
 from .server_state import ServerState
@@ -89,6 +91,14 @@ class UsherApp(App[int]):
         self._mail_stop = asyncio.Event()
         self.supervisor = Supervisor(on_crash=self._task_crashed)
         """Runs every background task: a crash is logged and shown on Home, the task restarts."""
+        self.keys = KeyOrder(self, super().on_event)
+        """Keys from the terminal, one at a time (see `key_order`)."""
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            await self.keys.receive(event)
+        else:
+            await super().on_event(event)
 
     # ---------------------------------------------------------------- start and stop
 
@@ -251,6 +261,7 @@ class UsherApp(App[int]):
     # ---------------------------------------------------------------- commands
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from screen_commands(screen)
         for destination in self.destinations:
             yield SystemCommand(
                 f"Go to {destination.label}",
@@ -268,3 +279,22 @@ class UsherApp(App[int]):
 
     def _go(self, mode: str) -> Callable[[], object]:
         return lambda: self.switch_mode(mode)
+
+
+def screen_commands(screen: Screen[object]) -> Iterator[SystemCommand]:
+    """Every action the screen itself binds to a key, as palette commands (greyed-out ones
+    left out), so the palette offers what the footer has room for and more."""
+    seen: set[str] = set()
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if active.node is not screen or not active.enabled or not binding.description:
+            continue
+        if binding.action in seen:
+            continue
+        seen.add(binding.action)
+        key = binding.key_display or screen.app.get_key_display(binding)
+        yield SystemCommand(
+            binding.description,
+            f"{screen.TITLE or 'This screen'}: {key}",
+            partial(screen.run_action, binding.action),
+        )

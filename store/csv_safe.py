@@ -12,13 +12,25 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 """A cell starting with one of these may be taken as a formula: it gets a `'` in front."""
+
+
+def export_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """Where exports and password files go by default: a private folder of the user's data
+    (`$XDG_DATA_HOME/usher/exports`, else `~/.local/share/usher/exports`), created mode 0700 —
+    not the working directory, where a CSV of people's details landed in a checkout."""
+    env = os.environ if environ is None else environ
+    base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else None
+    folder = (base or Path.home() / ".local" / "share") / "usher" / "exports"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
 
 
 class ExportError(Exception):

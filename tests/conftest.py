@@ -25,6 +25,14 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(autouse=True)
+def private_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Exports default to the user's data folder: in tests, one under the test's temp dir."""
+    home = tmp_path / "data-home"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
     opened = await Store.open(settings)

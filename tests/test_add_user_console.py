@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from console.app import UsherApp
+from console.dialogs.ask import AskDialog
 from console.dialogs.credential import CredentialDialog
 from console.dialogs.user_detail import UserDetailDialog
 from console.screens.add_user import AddUserScreen
@@ -67,8 +68,17 @@ async def test_fill_submit_and_the_user_exists_with_the_level(settings: Settings
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_form(pilot)
         await type_fields(pilot, "Ann", "Lee", "ann@acme.org")
-        # After typing: tab to the level, two to the left (Admin), enter, ctrl+s — 5 keys.
+        # After typing: tab to the level, two to the left (Admin), enter, ctrl+s — 5 keys;
+        # an admin is asked about once (enter: "Yes, as admin").
         await pilot.press("tab", "left", "left", "enter", "ctrl+s")
+
+        async def asked() -> bool:
+            await pilot.pause()
+            return isinstance(app.screen, AskDialog)
+
+        await eventually(asked)
+        assert "Make Ann Lee an admin?" in str(app.screen.query_one(".title", Static).render())
+        await pilot.press("enter")
 
         async def created() -> bool:
             await pilot.pause()

@@ -8,7 +8,9 @@ with y/n keys and a warning border, see `confirm.py`.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,6 +18,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+if TYPE_CHECKING:
+    from ..app import UsherApp
 
 
 class AskDialog(ModalScreen[bool]):
@@ -63,3 +68,42 @@ class AskDialog(ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+async def ask_now(
+    app: UsherApp, dialog: AskDialog, release: Callable[[], None]
+) -> tuple[bool, Callable[[], None]]:
+    """Show `dialog` while keys are held (`release` lets them go once it has the focus, so the
+    keys typed ahead answer it). Returns the answer and a new hold, taken as it was answered:
+    keys typed after the answer wait until the caller's work is done and it calls that."""
+    answer: asyncio.Future[tuple[bool, Callable[[], None]]] = (
+        asyncio.get_running_loop().create_future()
+    )
+
+    def answered(value: bool | None) -> None:
+        if not answer.done():
+            answer.set_result((bool(value), app.keys.hold()))
+
+    await app.push_screen(dialog, callback=answered)
+    release()
+    return await answer
+
+
+def admin_question(who: str, what: str) -> AskDialog:
+    """The one question before anything makes admins (`who`, `what` are plain text)."""
+    return AskDialog(f"Make {who} an admin?", what, "Yes, as admin")
+
+
+def unless_admin_refused(
+    app: UsherApp, level: str, who: str, what: str, go: Callable[[], object]
+) -> None:
+    """`go()` now for any level but admin; for admin, after a yes to `admin_question`."""
+    if level != "admin":
+        go()
+        return
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            go()
+
+    app.push_screen(admin_question(who, what), answered)

@@ -4,7 +4,6 @@ the random one-time passwords. `w` writes the passwords to a 0600 CSV, `x` the p
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,7 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from store.bulk import BulkResult, write_credentials, write_problem_report
-from store.csv_safe import ExportError
+from store.csv_safe import ExportError, export_folder
+from store.text import clean_line
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
 from ..words import counted
@@ -81,6 +81,7 @@ class BulkResultDialog(ModalScreen[None]):
                     markup=False,
                 )
                 yield DataTable(id="credentials", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="credential-detail", markup=False)
             if result.skipped:
                 yield Static("Skipped lines", classes="section")
                 yield BulkLinesTable(id="skipped")
@@ -90,13 +91,15 @@ class BulkResultDialog(ModalScreen[None]):
     def on_mount(self) -> None:
         if self.result.credentials:
             table = self.query_one("#credentials", DataTable)
-            table.add_columns("Line", "Email", "Name", "One-time password")
+            # The secret first, then the address: neither is ever cut at 80 columns (names may
+            # be; the line under the table shows the highlighted row whole).
+            table.add_columns("Line", "One-time password", "Email", "Name")
             table.add_rows(
                 (
                     Text(str(item.line), justify="right"),
+                    Text(item.credential, style="bold"),
                     Text(item.email),
                     Text(f"{item.first_name} {item.last_name}".strip()),
-                    Text(item.credential, style="bold"),
                 )
                 for item in self.result.credentials[:LIMIT]
             )
@@ -106,6 +109,20 @@ class BulkResultDialog(ModalScreen[None]):
             skipped.show(self.result.skipped)
             if not self.result.credentials:
                 skipped.focus()
+
+    @on(DataTable.RowHighlighted, "#credentials")
+    def _credential_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted person whole: address and name (the table cuts long ones)."""
+        credentials = self.result.credentials
+        item = credentials[event.cursor_row] if 0 <= event.cursor_row < len(credentials) else None
+        text = Text()
+        if item is not None:
+            name = clean_line(f"{item.first_name} {item.last_name}".strip())
+            text.append(f"Line {item.line}: ")
+            text.append(clean_line(item.email), style="bold")
+            if name:
+                text.append(f" · {name}")
+        self.query_one("#credential-detail", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#skipped")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -128,7 +145,7 @@ class BulkResultDialog(ModalScreen[None]):
                 "Save the one-time passwords",
                 "A CSV created readable only by you (mode 0600). Hand each person theirs; "
                 "they expire in 7 days and must be changed at first sign-in.",
-                str(Path.cwd() / f"usher-passwords-{self.result.batch_id}.csv"),
+                str(export_folder() / f"usher-passwords-{self.result.batch_id}.csv"),
                 purpose="create",
                 action="Save",
             ),
@@ -151,7 +168,7 @@ class BulkResultDialog(ModalScreen[None]):
             PathDialog(
                 "Export the skipped lines",
                 "A CSV of every skipped line with its reasons (passwords masked).",
-                str(Path.cwd() / f"usher-problems-{self.result.batch_id}.csv"),
+                str(export_folder() / f"usher-problems-{self.result.batch_id}.csv"),
                 purpose="create",
                 action="Export",
             ),

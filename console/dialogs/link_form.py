@@ -130,7 +130,7 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
                 )
                 yield SafeInput(
                     password=True,
-                    placeholder="unchanged" if link and link.has_password else "link password",
+                    placeholder="unchanged" if link and link.has_password else "to share",
                     id="password",
                     compact=True,
                 )
@@ -192,9 +192,9 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
 
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        # Ticking "Require a password" only enables the field, which is next in tab order:
+        # moving the focus there unseen made the following Tab skip it (the password was lost).
         self._refresh_notes()
-        if event.checkbox.id == "use-password" and event.value:
-            self.query_one("#password", Input).focus()
 
     def _refresh_notes(self) -> None:
         confirm = self.query_one("#confirm", Checkbox).value

@@ -8,6 +8,7 @@ The rules are the store's (`store.single_user`): this screen only collects, show
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -18,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from store.audit import console_actor
 from store.single_user import (
@@ -35,9 +36,10 @@ from store.single_user import (
 )
 from store.text import clean_line
 
+from ..dialogs.ask import admin_question, ask_now
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
-from ..widgets.levels import level_choices
+from ..widgets.levels import DEFAULT_LEVEL, level_choices
 from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice, Tick, start_at_chosen
 from .base import UsherScreen
@@ -323,17 +325,42 @@ class AddUserScreen(UsherScreen):
             return
         self.busy = True
         self.query_one("#add", Button).disabled = True
-        self.run_worker(self._add(self.form()), group="add-user", exit_on_error=False)
+        # Read now, and keep the keys typed meanwhile for the fresh form (or the question).
+        release = self.usher.keys.hold()
+        self.run_worker(self._add(self.form(), release), group="add-user", exit_on_error=False)
 
-    async def _add(self, form: NewUserForm) -> None:
+    async def _add(self, form: NewUserForm, release: Callable[[], None]) -> None:
         store = self.usher.store
         try:
             if store is None:
                 return
+            if form.level == "admin":
+                confirmed, release = await self._admin_confirmed(form, release)
+                if not confirmed:
+                    return
             outcome = await add_user(store, form, actor=console_actor())
+            self.busy = False
+            self.query_one("#add", Button).disabled = False
+            self._outcome(outcome)
         finally:
             self.busy = False
             self.query_one("#add", Button).disabled = False
+            release()
+
+    async def _admin_confirmed(
+        self, form: NewUserForm, release: Callable[[], None]
+    ) -> tuple[bool, Callable[[], None]]:
+        """An admin can do everything: ask once (the keys typed ahead answer the question;
+        those after the answer wait for the form)."""
+        name = " ".join(part for part in (form.first_name, form.last_name) if part).strip()
+        who = clean_line(name or form.email)
+        return await ask_now(
+            self.usher,
+            admin_question(who, f"{clean_line(form.email)} will be able to do everything."),
+            release,
+        )
+
+    def _outcome(self, outcome: Refused | AddressTaken | UserAdded) -> None:
         if isinstance(outcome, Refused):
             self._focus_first(self.show_errors(outcome.errors))
         elif isinstance(outcome, AddressTaken):
@@ -346,6 +373,18 @@ class AddUserScreen(UsherScreen):
             )
         else:
             self._added(outcome)
+
+    def _reset_choices(self) -> None:
+        """Each new person starts at the defaults (member, let them choose, email them): the
+        last person's admin level and generated password used to carry over unseen."""
+        for selector, default in (("#level", DEFAULT_LEVEL), ("#choice", "link")):
+            choices = self.query_one(selector, RadioSet)
+            for button in choices.query(RadioButton):
+                if button.name == default:
+                    button.value = True
+        self.query_one("#send-email", Checkbox).value = True
+        start_at_chosen(self.query(RadioSet))
+        self._sync_choice()
 
     def _focus_first(self, errors: dict[str, str]) -> None:
         for field in FIELDS:
@@ -366,6 +405,7 @@ class AddUserScreen(UsherScreen):
         self.notify(f"Added {clean_line(user.email)} as {user.level}.", markup=False)
         for selector in INPUTS.values():
             self.query_one(selector, Input).value = ""
+        self._reset_choices()
         self._touched.clear()
         self._set_taken(None)
         self.show_errors()

@@ -21,6 +21,7 @@ from store.clock import ago
 from store.text import clean_line
 from store.users import UsersError, UserView, address_confirmed, set_level
 
+from ..dialogs.ask import unless_admin_refused
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
 from ..widgets.filter_box import FilterBox
@@ -59,6 +60,7 @@ def decision_message(decision: Decision) -> str:
 
 
 class ApprovalsScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Approvals"
     AUTO_FOCUS = "#pending"
     MAX_ROWS: ClassVar[int] = 1000
@@ -295,7 +297,13 @@ class ApprovalsScreen(UsherScreen):
 
         def answered(level: str | None) -> None:
             if level is not None:
-                self.run_worker(self._set_level(users, level), group="level")
+                unless_admin_refused(
+                    self.usher,
+                    level,
+                    who or f"{len(users)} people",
+                    "They will be able to do everything.",
+                    lambda: self.run_worker(self._set_level(users, level), group="level"),
+                )
 
         self.app.push_screen(LevelDialog(title, current), answered)
 

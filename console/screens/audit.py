@@ -20,6 +20,7 @@ PAGE = 500
 
 
 class AuditScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Audit"
     AUTO_FOCUS = "#audit"
     HELP: ClassVar[str] = (

@@ -8,12 +8,17 @@ from collections.abc import Set as AbstractSet
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
+from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Input, TextArea
+from textual.widgets import DataTable, Footer, Input, Static, TextArea
+from textual.widgets.data_table import RowKey
 from textual.worker import Worker
+
+from store.text import clean_line
 
 from ..widgets.filter_box import FilterBox
 from ..widgets.header import UsherHeader
@@ -26,8 +31,12 @@ class UsherScreen(Screen[None]):
     HELP: ClassVar[str] = "No help for this screen yet."
     """Plain text shown by `?`: what the screen is for and what its keys do."""
 
+    ROW_DETAIL: ClassVar[bool] = False
+    """Show the highlighted table row whole under the body (columns are cut at 80 columns)."""
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("question_mark", "help", "Help", key_display="?", show=False),
+        # A key text boxes do not take (in them `?` is typed): help from every screen.
+        Binding("f11", "help", "Help", key_display="F11", priority=True),
     ]
 
     @property
@@ -93,7 +102,14 @@ class UsherScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield UsherHeader()
         yield from self.compose_body()
+        if self.ROW_DETAIL:
+            yield Static("", id="row-detail", markup=False)
         yield Footer(compact=True, show_command_palette=False)
+
+    @on(DataTable.RowHighlighted)
+    def _show_row_whole(self, event: DataTable.RowHighlighted) -> None:
+        if self.ROW_DETAIL:
+            self.query_one("#row-detail", Static).update(row_text(event.data_table, event.row_key))
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -106,3 +122,22 @@ class UsherScreen(Screen[None]):
     @property
     def HELP_TITLE(self) -> str:
         return self.TITLE or type(self).__name__.removesuffix("Screen")
+
+
+def row_text(table: DataTable[Any], key: RowKey) -> Text:
+    """Every non-empty cell of the row `key` as "Column: value", uncut (user text as data)."""
+    text = Text()
+    try:
+        cells = table.get_row(key)
+    except Exception:
+        return text
+    for column, cell in zip(table.ordered_columns, cells, strict=False):
+        whole = getattr(cell, "whole", "") or getattr(cell, "plain", cell)
+        value = clean_line(str(whole)).strip()
+        if not value:
+            continue
+        if text:
+            text.append(" · ", style="dim")
+        text.append(f"{column.label.plain}: ", style="dim")
+        text.append(value)
+    return text

@@ -48,7 +48,7 @@ from store.bulk import (
     write_problem_report,
 )
 from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
-from store.csv_safe import ExportError
+from store.csv_safe import ExportError, export_folder
 from store.engine import DatabaseError
 from store.records import Level
 
@@ -100,7 +100,8 @@ class BulkScreen(UsherScreen):
         "Create many accounts at once. Type or paste one person a line: "
         "FirstName LastName,Email — add ,Password when passwords are given on each line. "
         "Quoted CSV fields, tab-separated rows from a spreadsheet and a header row naming "
-        "first / last / name / email / password columns all work; ctrl+o loads a .csv file.\n\n"
+        "first / last / name / email / password columns all work; ctrl+o loads a .csv file, "
+        "ctrl+l empties the box.\n\n"
         "The preview below lists every line with a problem (invalid email, missing name, "
         "duplicate in the list, an existing account, a missing or weak password, too many "
         "fields); ctrl+n jumps to the next one in the text, enter on a row too. "
@@ -114,6 +115,7 @@ class BulkScreen(UsherScreen):
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "add_users", "Add users"),
+        Binding("ctrl+l", "clear", "Clear", key_display="^l"),
         Binding("ctrl+o", "open_file", "Open .csv"),
         Binding("ctrl+n", "next_problem", "Next problem"),
         Binding("ctrl+t", "toggle_rows", "All rows"),
@@ -122,7 +124,7 @@ class BulkScreen(UsherScreen):
     ]
     DEFAULT_CSS = """
     BulkScreen #hint { height: 1; color: $text-muted; padding: 0 1; }
-    BulkScreen #lines { height: 1fr; min-height: 4; max-height: 12; }
+    BulkScreen #lines { height: 2fr; min-height: 6; max-height: 14; }
     BulkScreen .row { height: 1; padding: 0 1; }
     BulkScreen .row > Label { width: 12; }
     BulkScreen RadioSet { layout: horizontal; width: auto; height: 1; }
@@ -236,7 +238,16 @@ class BulkScreen(UsherScreen):
 
     @on(TextArea.Changed, "#lines")
     def _lines_changed(self) -> None:
+        if not self.importing:  # "4 of 7 created" is about the last import, not these lines
+            self.query_one("#progress-text", Static).update("")
         self._schedule_preview()
+
+    def action_clear(self) -> None:
+        """Empty the box (ctrl+z brings the text back), as ctrl+l does on Invite."""
+        if self.importing:
+            return
+        self.lines_area.clear()
+        self.lines_area.focus()
 
     @on(RadioSet.Changed, "#mode")
     def _mode_changed(self) -> None:
@@ -440,7 +451,7 @@ class BulkScreen(UsherScreen):
             PathDialog(
                 "Export the problem lines",
                 "A CSV of every line with a problem and why (passwords masked).",
-                str(Path.cwd() / "usher-bulk-problems.csv"),
+                str(export_folder() / "usher-bulk-problems.csv"),
                 purpose="create",
                 action="Export",
             ),
@@ -493,7 +504,9 @@ class BulkScreen(UsherScreen):
             notes.append("No one is emailed.")
         self.app.push_screen(
             AskDialog(
-                f"Add {ready:,} user{'s' * (ready != 1)}?",
+                f"Add {ready:,} user{'s' * (ready != 1)}"
+                + (f" as admin{'s' * (ready != 1)}" if options.level == "admin" else "")
+                + "?",
                 "\n".join(notes),
                 f"Create {ready:,} account{'s' * (ready != 1)}",
             ),

@@ -1,4 +1,4 @@
-"""`?` on any screen: what it is for and which keys act there, as plain text."""
+"""F11 (or `?`) on any screen: what it is for and which keys act there, as plain text."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from textual.widgets import Static
 
 GLOBAL_HELP = (
     "Everywhere: F-keys switch screens (even while typing), ctrl+p opens the command palette, "
-    "? shows this help, q or ctrl+q quits (the embedded server finishes its requests first)."
+    "F11 (or ? outside text boxes) shows this help, q or ctrl+q quits (the embedded server "
+    "finishes its requests first)."
 )
 
 
@@ -27,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen .global { color: $text-muted; margin-top: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "dismiss_help", "Close"),
+        Binding("escape,q,question_mark,f11", "dismiss_help", "Close"),
     ]
 
     def __init__(self, title: str, body: str) -> None:

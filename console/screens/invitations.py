@@ -49,7 +49,7 @@ _FILTERS: tuple[InvitationStatus | None, ...] = (None, *STATUSES)
 
 
 def _when(invitation: Invitation) -> str:
-    return invitation.last_sent.astimezone().strftime("%Y-%m-%d %H:%M")
+    return invitation.last_sent.astimezone().strftime("%Y-%m-%d")
 
 
 def invitation_cells(invitation: Invitation, spare: int = 0) -> tuple[Text, ...]:
@@ -70,6 +70,7 @@ def invitation_cells(invitation: Invitation, spare: int = 0) -> tuple[Text, ...]
 
 
 class InvitationsScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Invitations"
     HELP: ClassVar[str] = (
         "Every invitation sent by email, newest first, updated as people accept. Choose a status "

@@ -9,6 +9,7 @@ table rows). Sending asks once, with the count, and writes everything in one tra
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
@@ -42,7 +43,7 @@ from store.invitations import (
     send_invitations,
 )
 
-from ..dialogs.ask import AskDialog
+from ..dialogs.ask import AskDialog, ask_now
 from ..widgets.levels import level_choices
 from ..widgets.text_boxes import SafeInput, SafeTextArea
 from ..widgets.toggles import Tick, start_at_chosen
@@ -327,18 +328,29 @@ class InviteScreen(UsherScreen):
     # ------------------------------------------------------------------ send
 
     def action_send(self) -> None:
-        self._send()
+        """Read the box and the message now, as the key is handled; keys typed meanwhile wait
+        until the question is on screen (they answer it) — never land in what is being sent."""
+        text = self.query_one("#paste", TextArea).text
+        message = self.query_one("#message", Input).value
+        self._send(text, message, self.usher.keys.hold())
 
     @on(Button.Pressed, "#send")
     def _send_pressed(self) -> None:
-        self._send()
+        self.action_send()
 
     @work(exclusive=True, group="send", exit_on_error=False)
-    async def _send(self) -> None:
+    async def _send(self, text: str, message: str, release: Callable[[], None]) -> None:
+        releases = [release]
+        try:
+            await self._send_now(text, message, releases)
+        finally:
+            for each in releases:
+                each()
+
+    async def _send_now(self, text: str, message: str, releases: list[Callable[[], None]]) -> None:
         store = self.usher.store
         if store is None:
             return
-        text = self.query_one("#paste", TextArea).text
         parsed = await asyncio.to_thread(parse_email_list, text)
         preview = await preview_invitations(store, parsed)
         reinvite = self.reinvite
@@ -364,12 +376,13 @@ class InviteScreen(UsherScreen):
             body.append(f"{skipped:,} lines or addresses are skipped (see the preview).")
         if not store.settings.smtp_configured:
             body.append("No SMTP server is set: the emails are kept in the outbox.")
-        confirmed = await self.app.push_screen_wait(
-            AskDialog(f"Send {count:,} {people} as {level}?", "\n".join(body), f"Send {count:,}")
+        question = AskDialog(
+            f"Send {count:,} {people} as {level}?", "\n".join(body), f"Send {count:,}"
         )
+        confirmed, answered = await ask_now(self.usher, question, releases[0])
+        releases.append(answered)
         if not confirmed:
             return
-        message = self.query_one("#message", Input).value
         try:
             result = await send_invitations(
                 store,
@@ -393,11 +406,22 @@ class InviteScreen(UsherScreen):
                 "left in the box to correct and send"
             )
         self.notify(note + ".", title="Invitations sent", markup=False)
-        self.query_one("#message", Input).value = ""
-        self.query_one("#paste", TextArea).load_text(to_fix)
+        box, typed = self.query_one("#message", Input), self.query_one("#message", Input).value
+        if typed == message:
+            box.value = ""
+        paste = self.query_one("#paste", TextArea)
+        paste.load_text(left_in_box(text, paste.text, to_fix))
+        paste.move_cursor(paste.document.end)
 
     def action_clear(self) -> None:
         """Empty the paste box (ctrl+z brings the text back)."""
         paste = self.query_one("#paste", TextArea)
         paste.clear()
         paste.focus()
+
+
+def left_in_box(sent: str, now: str, to_fix: str) -> str:
+    """The box after a send: the lines to correct, then whatever was typed after the text
+    that was sent (typed ahead while it was sent)."""
+    after = now[len(sent) :].lstrip("\n") if now.startswith(sent) else ""
+    return "\n".join(part for part in (to_fix.rstrip("\n"), after) if part)

@@ -29,6 +29,7 @@ from store.links import (
     revoke_link,
 )
 
+from ..dialogs.ask import unless_admin_refused
 from ..dialogs.confirm import ConfirmDialog
 from ..dialogs.link_details import LinkDetailsScreen
 from ..dialogs.link_form import LinkFormDialog
@@ -64,6 +65,7 @@ def link_cells(link: Link) -> dict[str, Text]:
 
 
 class LinksScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Links"
     HELP: ClassVar[str] = (
         "Invite links: anyone with a link can create an account at the link's level.\n\n"
@@ -176,7 +178,13 @@ class LinksScreen(UsherScreen):
                 markup=False,
             )
 
-        self._run(lambda: create_link(store, draft, actor=console_actor()), created)
+        unless_admin_refused(
+            self.usher,
+            draft.level,
+            "everyone who joins by this link",
+            "Each of them will be able to do everything.",
+            lambda: self._run(lambda: create_link(store, draft, actor=console_actor()), created),
+        )
 
     def action_open(self) -> None:
         link = self.selected()

@@ -80,6 +80,7 @@ def counts_line(counts: Counts | None) -> Text:
 
 
 class OutboxScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Outbox"
     AUTO_FOCUS = "#outbox"
     HELP: ClassVar[str] = (
@@ -101,9 +102,9 @@ class OutboxScreen(UsherScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "view", "View"),
         Binding("t", "retry", "Retry"),
-        Binding("T", "retry_all", "Retry all failed", key_display="T"),
+        Binding("T", "retry_all", "Retry failed", key_display="T"),
         Binding("k", "send_kept", "Send kept"),
-        Binding("n", "test_message", "Test message"),
+        Binding("n", "test_message", "Test"),
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
@@ -200,7 +201,7 @@ class OutboxScreen(UsherScreen):
             ),
             Text(clean_line(message.kind)),
             Text(str(message.attempts), justify="right"),
-            clip(Text(error, style="red" if error else ""), room(40, spare, 0.5)),
+            clip(Text(error, style="red" if error else ""), room(20, spare, 0.5)),
             Text(ago(message.created_at)),
         )
 

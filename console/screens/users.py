@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from store.changes import EXTERNAL
-from store.csv_safe import ExportError
+from store.csv_safe import ExportError, export_folder
 from store.text import clean_line
 from store.users import (
     LEVELS,
@@ -52,6 +52,7 @@ SOURCE_LABELS = {"link": "Link", "invitation": "Invitation", "single": "Added", 
 
 
 class UsersScreen(UsherScreen):
+    ROW_DETAIL = True
     TITLE = "Users"
     AUTO_FOCUS = "#users"
     HELP: ClassVar[str] = (
@@ -69,8 +70,8 @@ class UsersScreen(UsherScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=True),
         Binding("slash", "search", "Search", key_display="/", priority=True),
-        Binding("right_square_bracket", "next_page", "Next page", key_display="]"),
-        Binding("left_square_bracket", "previous_page", "Prev page", key_display="["),
+        Binding("right_square_bracket", "next_page", "Next", key_display="]"),
+        Binding("left_square_bracket", "previous_page", "Prev", key_display="["),
         Binding("x", "export", "Export"),
         Binding("n", "app.switch_mode('add_user')", "Add user"),
         Binding("delete,X", "erase", "Erase", key_display="del"),
@@ -259,7 +260,7 @@ class UsersScreen(UsherScreen):
         dialog = PathDialog(
             "Export users as CSV",
             note,
-            f"users-{stamp}.csv",
+            str(export_folder() / f"users-{stamp}.csv"),
             purpose="create",
             action="Export",
             label="File (created readable only by you, mode 0600)",

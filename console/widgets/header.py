@@ -3,6 +3,7 @@ the server, database and mail."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.text import Text
@@ -42,10 +43,21 @@ def wrap_entries(entries: list[Text], width: int, gap: str = "  ") -> Text:
     return text
 
 
+SHORT = {
+    "approvals": "Appr",
+    "invitations": "Sent",
+    "add_user": "Add",
+    "outbox": "Mail",
+}
+"""Shorter names, tried when the full list does not fit one line; narrower still, only the
+current screen is named and the others show their key and badge (F1 help and the command
+palette name them all)."""
+
+
 class UsherHeader(Vertical):
     DEFAULT_CSS = """
     UsherHeader { height: auto; background: $panel; padding: 0 1; }
-    UsherHeader #nav { height: auto; }
+    UsherHeader #nav { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     UsherHeader #status-line { height: 1; }
     UsherHeader #status { width: 1fr; height: 1; }
     UsherHeader #meta { width: auto; height: 1; color: $text-muted; }
@@ -78,18 +90,33 @@ class UsherHeader(Vertical):
         if app.settings.org != "Usher":
             start.append(" · ")
             start.append(app.settings.org, style="bold")
-        entries = [start]
-        for destination in app.destinations:
-            current = destination.mode == app.current_mode
-            entry = Text(destination.key.upper(), style="bold reverse" if current else "dim")
-            entry.append(" ")
-            entry.append(destination.label, style="bold" if current else "")
-            count, style = badges.get(destination.mode, (0, ""))
-            if count:
-                entry.append(f" {count}", style=style)
-            entries.append(entry)
         width = self.size.width or app.size.width - 2  # the content width (padding: 0 1)
-        text = wrap_entries(entries, width)
+        text = Text()
+        for names, gap in (("full", "  "), ("full", " "), ("short", " "), ("current", " ")):
+            entries = [start]
+            for destination in app.destinations:
+                current = destination.mode == app.current_mode
+                entry = Text(destination.key.upper(), style="bold reverse" if current else "dim")
+                label = destination.label
+                if not current and names != "full":
+                    label = SHORT.get(destination.mode, label) if names == "short" else ""
+                if label:
+                    entry.append(" ")
+                    entry.append(label, style="bold" if current else "")
+                count, style = badges.get(destination.mode, (0, ""))
+                if count:
+                    entry.append(f" {count}", style=style)
+                entries.append(entry)
+            text = wrap_entries(entries, width, gap)
+            if "\n" not in text.plain:
+                break
+        else:  # the organisation's name gives way (cut with …), then the line is cut
+            rest = wrap_entries(entries[1:], sys.maxsize, " ")
+            room = max(width - rest.cell_len - 1, 5)
+            if start.cell_len > room:
+                start.truncate(room - 1)
+                start.append("…")
+            text = wrap_entries([start, *entries[1:]], sys.maxsize, " ")
         self.query_one("#nav", Static).update(text)
 
     def _refresh_status(self, *_: object) -> None:

@@ -120,10 +120,19 @@ def room(base: int, spare: int, share: float) -> int:
     return base + int(max(0, spare) * share)
 
 
+class Clipped(Text):
+    """A cell cut to its column that keeps its whole value (the row detail line shows it)."""
+
+    whole: str = ""
+
+
 def clip(text: str | Text, width: int) -> Text:
     """`text` cut to `width` cells with an ellipsis, so one long name or address cannot push
-    the columns after it off an 80-column terminal (enter shows the whole value)."""
-    out = Text(text) if isinstance(text, str) else text.copy()
+    the columns after it off an 80-column terminal (enter, and the line under the table, show
+    the whole value)."""
+    out = Clipped()
+    out.append_text(Text(text) if isinstance(text, str) else text)
+    out.whole = out.plain
     if out.cell_len > width:
         out.truncate(width, overflow="ellipsis")
     return out
