@@ -19,6 +19,7 @@ from .passwords import (
     DEFAULT_TIME_COST,
     meets_owasp_minimum,
 )
+from .proxies import parse_trusted_proxies
 
 ENV_PREFIX = "USHER_"
 
@@ -72,6 +73,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 "public_url is required when host is 0.0.0.0 or :: "
                 "(set USHER_PUBLIC_URL or --public-url to the address people will open)"
             )
+        try:
+            parse_trusted_proxies(self.trusted_proxies)
+        except ValueError as error:
+            raise SettingsError(f"trusted_proxies (USHER_TRUSTED_PROXIES): {error}") from None
         if self.webhook_url:
             if not self.webhook_url.startswith(("http://", "https://")):
                 raise SettingsError(
