@@ -20,7 +20,7 @@ console: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/usher serve $(ARGS)
 
-## Debian packages the tests drive: chromium (browser tests) and tmux (real-terminal tests)
+## Debian packages the tests drive: chromium (browser tests), tmux (real-terminal tests), caddy (HTTPS)
 system-packages:
 	bash scripts/system-packages.sh
 

@@ -43,6 +43,15 @@ def configure_logging(stream: TextIO = sys.stderr) -> None:
     root.setLevel(logging.INFO)
 
 
+def serving_line(settings: Settings, db_path: str) -> str:
+    """What `usher serve` prints once it listens: the public URL and, behind a proxy (when the
+    public URL is not the listening address), where the proxy must send requests."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    listening = f"http://{host}:{settings.port}"
+    where = "" if listening == settings.base_url else f"listening on {listening}, "
+    return f"Usher serving {settings.base_url} ({where}database {db_path})"
+
+
 class ServeFailed(Exception):
     """Nothing could be served; the message is the one line `usher serve` prints."""
 
@@ -69,7 +78,7 @@ async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, server.stop)
         background = [asyncio.create_task(task(store)) for task in BACKGROUND_TASKS]
-        print(f"Usher serving {settings.base_url} (database {store.path})", file=out, flush=True)
+        print(serving_line(settings, store.path), file=out, flush=True)
         try:
             await server.serve(sockets=[sock])
         finally:
