@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from store import Settings, SettingsError, Store, StoreError, load_settings
+from store.version import usher_version
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -26,7 +27,12 @@ class CliError(Exception):
 
 def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address the signup server listens on (USHER_HOST)")
-    parser.add_argument("--port", type=int, help="port of the signup server; 0 = any free one")
+    default_port = Settings.__struct_defaults__[Settings.__struct_fields__.index("port")]
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"port of the signup server (USHER_PORT, default {default_port}); 0 = any free one",
+    )
     parser.add_argument("--public-url", help="URL people open, used in links (USHER_PUBLIC_URL)")
 
 
@@ -47,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("--no-server", action="store_true", help="open the console alone")
+    parser.add_argument("--version", action="version", version=f"usher {usher_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     console = commands.add_parser(
@@ -58,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--no-server", action="store_true", help="do not start the signup server here"
     )
+    console.add_argument("--version", action="version", version=f"usher {usher_version()}")
     console.set_defaults(handler=run_console)
 
     serve = commands.add_parser(
@@ -110,6 +118,12 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
     from .app import UsherApp
 
     asyncio.run(_check_store(settings))
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError(
+            "the console needs a terminal (standard input and output are not one); "
+            "`usher serve` runs the signup server alone, and commands such as "
+            "`usher users list` work without one"
+        )
     no_server = bool(getattr(args, "no_server", False))
     sock = None
     reason = ""
@@ -129,7 +143,7 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from signup_server.serve import ServeFailed, configure_logging, serve
 
-    configure_logging()
+    configure_logging(log_format=settings.log_format)
     try:
         asyncio.run(serve(settings))
     except ServeFailed as error:

@@ -17,6 +17,7 @@ from store.housekeeping import housekeeping_loop
 from store.webhook_delivery import run_webhook_delivery
 
 from .app import create_app
+from .log_format import formatter_for
 from .runner import BindError, bind_socket, bound_port, make_server
 
 log = logging.getLogger("usher.serve")
@@ -35,9 +36,9 @@ BACKGROUND_TASKS: list[BackgroundTask] = [run_delivery, *PERIODIC_TASKS]
 """What `usher serve` runs beside the server (the console runs delivery as its own worker)."""
 
 
-def configure_logging(stream: TextIO = sys.stderr) -> None:
+def configure_logging(stream: TextIO = sys.stderr, *, log_format: str = "text") -> None:
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter_for(log_format))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)

@@ -22,6 +22,8 @@ from .passwords import (
 from .proxies import parse_trusted_proxies
 
 ENV_PREFIX = "USHER_"
+LOG_FORMATS = ("text", "json")
+"""`text` for people reading a terminal, `json` (one object a line) for journald/log shippers."""
 
 
 class SettingsError(ValueError):
@@ -47,6 +49,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     argon2_memory_kib: int = DEFAULT_MEMORY_KIB
     argon2_time_cost: int = DEFAULT_TIME_COST
     argon2_parallelism: int = DEFAULT_PARALLELISM
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -87,6 +90,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                     "webhook_secret is required when webhook_url is set (set "
                     "USHER_WEBHOOK_SECRET to a long random string the receiver also knows)"
                 )
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(
+                f"log_format (USHER_LOG_FORMAT) must be one of {', '.join(LOG_FORMATS)}, "
+                f"not {self.log_format!r}"
+            )
         if not self.mail_from:
             self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"
 
