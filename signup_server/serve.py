@@ -17,6 +17,7 @@ from store.housekeeping import housekeeping_loop
 from store.webhook_delivery import run_webhook_delivery
 
 from .app import create_app
+from .health import set_worker_probe
 from .log_format import formatter_for
 from .runner import BindError, bind_socket, bound_port, make_server
 
@@ -42,6 +43,14 @@ def configure_logging(stream: TextIO = sys.stderr, *, log_format: str = "text") 
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)
+
+
+def worker_alive(task: asyncio.Task[None]) -> bool:
+    """Running, or finished without an error (a worker with nothing to do, e.g. webhooks
+    without USHER_WEBHOOK_URL, returns at once)."""
+    if not task.done():
+        return True
+    return not task.cancelled() and task.exception() is None
 
 
 def serving_line(settings: Settings, db_path: str) -> str:
@@ -74,11 +83,15 @@ async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
         sock.close()
         raise ServeFailed(str(error)) from None
     try:
-        server = make_server(create_app(store, settings, secret_key=await store.secret_key()))
+        app = create_app(store, settings, secret_key=await store.secret_key())
+        server = make_server(app)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, server.stop)
-        background = [asyncio.create_task(task(store)) for task in BACKGROUND_TASKS]
+        background = [
+            asyncio.create_task(task(store), name=task.__name__) for task in BACKGROUND_TASKS
+        ]
+        set_worker_probe(app, lambda: {task.get_name(): worker_alive(task) for task in background})
         print(serving_line(settings, store.path), file=out, flush=True)
         try:
             await server.serve(sockets=[sock])

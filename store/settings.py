@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     argon2_time_cost: int = DEFAULT_TIME_COST
     argon2_parallelism: int = DEFAULT_PARALLELISM
     log_format: str = "text"
+    metrics: bool = False
+    metrics_token: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
