@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
     from . import (
+        cli_check,
         cli_invite,
         cli_links,
         cli_ops,
@@ -103,6 +104,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_outbox.register,
         cli_ops.register,
         cli_users_ops.register,
+        cli_check.register,
     ]
 
 
