@@ -20,6 +20,7 @@ from .app import create_app
 from .health import set_worker_probe
 from .log_format import formatter_for
 from .runner import BindError, bind_socket, bound_port, make_server
+from .systemd import notify, notify_ready
 
 log = logging.getLogger("usher.serve")
 
@@ -86,19 +87,25 @@ async def serve(settings: Settings, *, out: TextIO = sys.stdout) -> None:
         app = create_app(store, settings, secret_key=await store.secret_key())
         server = make_server(app)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            notify("STOPPING=1")
+            server.stop()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, server.stop)
+            loop.add_signal_handler(signum, stop)
         background = [
             asyncio.create_task(task(store), name=task.__name__) for task in BACKGROUND_TASKS
         ]
         set_worker_probe(app, lambda: {task.get_name(): worker_alive(task) for task in background})
         print(serving_line(settings, store.path), file=out, flush=True)
+        ready = asyncio.create_task(notify_ready(lambda: server.started, settings.base_url))
         try:
             await server.serve(sockets=[sock])
         finally:
-            for task in background:
+            for task in [*background, ready]:
                 task.cancel()
-            for task in background:
+            for task in [*background, ready]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             for signum in (signal.SIGINT, signal.SIGTERM):
