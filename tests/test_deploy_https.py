@@ -20,6 +20,7 @@ import sqlite3
 import ssl
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,12 +51,22 @@ TEST_CADDYFILE = """\
 https://localhost:{port} {{
 	bind ::1
 	tls internal
-	reverse_proxy {upstream}
+{site}
 }}
 """
-"""The repository's deploy/Caddyfile with what a test on loopback needs: Caddy's own CA instead of
-ACME, no admin endpoint, nothing written outside the test's folder. It listens on ::1 only, so
-the browser's address (::1) differs from Caddy's as Usher sees it (127.0.0.1)."""
+"""The site block of the repository's deploy/Caddyfile with what a test on loopback needs: Caddy's
+own CA instead of ACME, no admin endpoint, nothing written outside the test's folder. It listens
+on ::1 only, so the browser's address (::1) differs from Caddy's as Usher sees it (127.0.0.1)."""
+
+
+def deployed_site(upstream: str) -> str:
+    """The body of deploy/Caddyfile's site block, sending to `upstream` instead of port 8000."""
+    text = (ROOT / "deploy" / "Caddyfile").read_text()
+    match = re.search(r"^usher\.example\.org \{\n(.*?)^\}", text, re.M | re.S)
+    assert match, "deploy/Caddyfile has no usher.example.org block"
+    assert "127.0.0.1:8000" in match.group(1)
+    return match.group(1).replace("127.0.0.1:8000", upstream).rstrip()
+
 
 SPOOFED = "203.0.113.9"
 
@@ -90,7 +101,8 @@ def wait_for_caddy(port: int, cafile: Path, proc: subprocess.Popen[bytes], log: 
 def caddy_in_front(folder: Path, port: int, upstream: str) -> Iterator[None]:
     folder.mkdir()
     config = folder / "Caddyfile"
-    config.write_text(TEST_CADDYFILE.format(storage=folder, port=port, upstream=upstream))
+    site = deployed_site(upstream)
+    config.write_text(TEST_CADDYFILE.format(storage=folder, port=port, site=site))
     log = folder / "caddy.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -156,6 +168,7 @@ async def test_sign_up_through_caddy_over_https(
         "USHER_TRUSTED_PROXIES": "127.0.0.1",
         "USHER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
         "USHER_ORG": "Acme",
+        "USHER_METRICS": "1",
     }
     with (
         usher_serving(db, **env) as (_, upstream),
@@ -181,6 +194,13 @@ async def test_sign_up_through_caddy_over_https(
             ignore_https_errors=True, extra_http_headers={"X-Forwarded-For": SPOOFED}
         )
         page = await context.new_page()
+        # Metrics are open to direct loopback clients, but not through the proxy.
+        with urllib.request.urlopen(f"http://{upstream}/metrics", timeout=10) as direct:
+            assert direct.status == 200
+        probe = await page.goto(f"{public}/metrics")
+        assert probe is not None and probe.status == 404
+        assert "usher_" not in await probe.text()
+
         response = await page.goto(url)
         assert response is not None and response.ok
         assert response.headers["strict-transport-security"] == "max-age=31536000"
