@@ -42,8 +42,8 @@ def test_every_runtime_dependency_is_pinned_with_hashes_within_its_range() -> No
         assert requirement.specifier.contains(version, prereleases=True), (
             f"{name}=={version} is outside pyproject's {requirement.specifier} (make lock)"
         )
-    for name, (_, hashes) in entries.items():
-        assert hashes, f"{name} has no hash"
+    for locked_name, (_, pins) in entries.items():
+        assert pins, f"{locked_name} has no hash"
     assert "pytest" not in entries  # runtime only: the test extra is not deployed
 
 
@@ -53,7 +53,7 @@ def test_this_environment_was_installed_from_the_lock() -> None:
 
 
 def test_dependencies_whose_private_api_we_use_have_an_upper_bound() -> None:
-    by_name = {canonicalize_name(r.name): r for r in runtime_requirements()}
+    by_name: dict[str, Requirement] = {canonicalize_name(r.name): r for r in runtime_requirements()}
     for name in ("aiosqlite", "textual"):
         specifier = by_name[name].specifier
         assert any(spec.operator in ("<", "<=", "==") for spec in specifier), name
