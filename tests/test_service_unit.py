@@ -98,3 +98,16 @@ def test_without_notify_socket_nothing_is_sent() -> None:
     finally:
         if saved is not None:
             os.environ["NOTIFY_SOCKET"] = saved
+
+
+def test_the_server_wrapper_reads_the_service_settings() -> None:
+    """deploy/usher (installed as /usr/local/bin/usher) is valid sh, executable, and gives the
+    console and `usher check` the service's environment file and database."""
+    wrapper = ROOT / "deploy" / "usher"
+    assert os.access(wrapper, os.X_OK)
+    assert subprocess.run(["sh", "-n", str(wrapper)], timeout=30).returncode == 0
+    text = wrapper.read_text()
+    assert ". /etc/usher/usher.env" in text
+    assert unit_settings()["Service"]["EnvironmentFile"] == "-/etc/usher/usher.env"
+    assert 'USHER_DB="${USHER_DB:-/var/lib/usher/usher.db}"' in text
+    assert text.rstrip().endswith('exec /opt/usher/.venv/bin/usher "$@"')
