@@ -52,10 +52,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_format: str = "text"
     metrics: bool = False
     metrics_token: str = ""
+    seat_limit: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, not {self.port}")
+        if self.seat_limit < 0:
+            raise SettingsError(f"seat_limit must be 0 (no limit) or more, not {self.seat_limit}")
         if self.rate_limit < 1:
             raise SettingsError(f"rate_limit must be at least 1, not {self.rate_limit}")
         if not meets_owasp_minimum(

@@ -28,6 +28,7 @@ from .links import Link, domain_allowed, link_by_token, link_password_hash
 from .outbox import enqueue
 from .passwords import password_problem
 from .records import User, UserStatus, from_row
+from .seats import admitted_status
 from .settings import Settings
 from .text import clean_line
 from .tokens import (
@@ -500,10 +501,10 @@ async def sign_up_by_link(
         status: UserStatus
         if confirm:
             status = "unconfirmed"
-        elif current["auto_accept"]:
-            status = "active"
         else:
-            status = "pending"
+            status = await admitted_status(
+                tx, store.settings, auto_accept=bool(current["auto_accept"])
+            )
         user_id = await tx.execute(
             """INSERT INTO users (email, first_name, last_name, level, status, password_hash,
                    must_change_password, source, link_id, created_at, updated_at)
@@ -574,7 +575,9 @@ async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutco
             return ConfirmOutcome(status=row["status"], already=True)
         if row["used_at"] is not None or str(row["expires_at"]) <= moment:
             raise TokenUnusable(known=True)
-        status: UserStatus = "active" if row["auto_accept"] else "pending"
+        status: UserStatus = await admitted_status(
+            tx, store.settings, auto_accept=bool(row["auto_accept"])
+        )
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?
                WHERE id = ? AND status = 'unconfirmed'""",
@@ -819,7 +822,7 @@ async def set_password_by_token(
         status: UserStatus = row["status"]
         confirmed_at = row["confirmed_at"]
         if status == "unconfirmed":
-            status = "active" if row["auto_accept"] else "pending"
+            status = await admitted_status(tx, store.settings, auto_accept=bool(row["auto_accept"]))
             confirmed_at = moment
             await _queue_status_email(tx, store.settings, _as_dict(row), status)
             await emit(tx, store.settings, "user.confirmed", {**_as_dict(row), "status": status})

@@ -38,7 +38,7 @@ def test_every_runtime_dependency_is_pinned_with_hashes_within_its_range() -> No
     for requirement in runtime_requirements():
         name = canonicalize_name(requirement.name)
         assert name in entries, f"{name} is not in requirements.lock (make lock)"
-        version, hashes = entries[name]
+        version, _ = entries[name]
         assert requirement.specifier.contains(version, prereleases=True), (
             f"{name}=={version} is outside pyproject's {requirement.specifier} (make lock)"
         )
