@@ -3,24 +3,43 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
+LOCK   := requirements.lock
 
-.PHONY: console serve test test-loaded lint bench system-packages
+.PHONY: console serve install lock test test-loaded lint bench system-packages
 
-$(STAMP): pyproject.toml
+## Runtime dependencies exactly as locked (every file's hash checked), then Usher itself
+$(RUNTIME): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(RUNTIME)
+
+## The tests' extra on top (pytest, Playwright, ruff, mypy, …)
+$(STAMP): $(RUNTIME)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 ## Open the console on ./usher.db with the signup server at http://127.0.0.1:8000
-console: $(STAMP)
+console: $(RUNTIME)
 	$(VENV)/bin/usher console $(ARGS)
 
 ## The signup server alone (no console)
-serve: $(STAMP)
+serve: $(RUNTIME)
 	$(VENV)/bin/usher serve $(ARGS)
 
-## Debian packages the tests drive: chromium (browser tests), tmux (real-terminal tests), openssh (SSH burst test)
+## A deployment's install (README, "Deploying"): runtime dependencies from the lock only
+install: $(RUNTIME)
+
+## Refresh requirements.lock from pyproject.toml (newest versions its ranges allow, with hashes)
+lock:
+	$(PYTHON) -m venv $(VENV)-tools
+	$(VENV)-tools/bin/pip install --quiet pip-tools
+	$(VENV)-tools/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras \
+		--allow-unsafe --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+
+## Debian packages the tests drive: chromium (browser tests), tmux (real-terminal tests), caddy (HTTPS), openssh (SSH tests)
 system-packages:
 	bash scripts/system-packages.sh
 

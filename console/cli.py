@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from store import Settings, SettingsError, Store, StoreError, load_settings
+from store.version import usher_version
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -27,7 +28,12 @@ class CliError(Exception):
 
 def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address the signup server listens on (USHER_HOST)")
-    parser.add_argument("--port", type=int, help="port of the signup server; 0 = any free one")
+    default_port = Settings.__struct_defaults__[Settings.__struct_fields__.index("port")]
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"port of the signup server (USHER_PORT, default {default_port}); 0 = any free one",
+    )
     parser.add_argument("--public-url", help="URL people open, used in links (USHER_PUBLIC_URL)")
 
 
@@ -48,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("--no-server", action="store_true", help="open the console alone")
+    parser.add_argument("--version", action="version", version=f"usher {usher_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     console = commands.add_parser(
@@ -59,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--no-server", action="store_true", help="do not start the signup server here"
     )
+    console.add_argument("--version", action="version", version=f"usher {usher_version()}")
     console.set_defaults(handler=run_console)
 
     serve = commands.add_parser(
@@ -81,6 +89,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
     from . import (
         cli_admins,
+        cli_check,
         cli_invite,
         cli_links,
         cli_ops,
@@ -103,6 +112,7 @@ def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
         cli_users_ops.register,
         cli_webhooks.register,
         cli_admins.register,
+        cli_check.register,
     ]
 
 
@@ -118,6 +128,12 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
     from .app import UsherApp
 
     asyncio.run(_check_store(settings))
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError(
+            "the console needs a terminal (standard input and output are not one); "
+            "`usher serve` runs the signup server alone, and commands such as "
+            "`usher users list` work without one"
+        )
     no_server = bool(getattr(args, "no_server", False))
     sock = None
     reason = ""
@@ -139,7 +155,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from .ssh_server import ssh_console
 
-    configure_logging()
+    configure_logging(log_format=settings.log_format)
     try:
         asyncio.run(serve(settings, companions=[ssh_console]))
     except ServeFailed as error:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive, when they are missing: chromium (Playwright
-# browser tests, no browser download), tmux (the console in a real terminal) and OpenSSH's
-# server and client (the console driven over a real SSH connection on loopback).
+# browser tests, no browser download), tmux (the console in a real terminal), OpenSSH's server
+# and client (the console over a real SSH connection on loopback) and caddy (the HTTPS reverse
+# proxy in front of `usher serve`, tests/test_deploy_https.py).
 set -euo pipefail
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -16,6 +16,7 @@ from store import Settings, Store
 from .accounts import ACCOUNT_ROUTES
 from .deps import STATE_SECRET_KEY, STATE_SETTINGS, STATE_STORE, provide_settings, provide_store
 from .errors import exception_handlers, log_exception
+from .health import HEALTH_ROUTES, count_refusals, metrics_route
 from .invite import INVITE_ROUTES
 from .join import JOIN_ROUTES
 from .limit_store import ExpiringMemoryStore
@@ -52,6 +53,8 @@ def create_app(
     return Litestar(
         route_handlers=[
             healthz,
+            *HEALTH_ROUTES,
+            *([metrics_route] if settings.metrics else []),
             index,
             static_router,
             *JOIN_ROUTES,
@@ -67,7 +70,7 @@ def create_app(
         csrf_config=csrf_config(settings, secret_key),
         middleware=[rate_limit_config(settings).middleware],
         stores={RATE_LIMIT_STORE: ExpiringMemoryStore()},
-        before_send=[security_headers_hook(settings)],
+        before_send=[security_headers_hook(settings), count_refusals],
         after_exception=[log_exception],
         exception_handlers=exception_handlers,
         template_config=template_config(settings, debug=debug),

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
-
 from litestar import Response, get
 from litestar.response import Template
+
+from store.version import usher_version
 
 from .deps import StoreDep
 from .render import page
 
 __all__ = ["healthz", "index", "usher_version"]
-
-
-@functools.cache
-def usher_version() -> str:
-    """The installed distribution's version, read once (monitoring compares it after deploys)."""
-    try:
-        return importlib.metadata.version("usher")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 @get("/healthz")

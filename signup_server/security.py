@@ -7,9 +7,6 @@ of it is configured per route.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-from collections.abc import Iterable
 from typing import Any
 
 from litestar.config.csrf import CSRFConfig
@@ -19,6 +16,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from store import Settings
+from store.proxies import client_address
 from store.throttle import client_key
 
 __all__ = [
@@ -45,77 +43,17 @@ RATE_LIMIT_STORE = "rate_limit"
 _CSRF_EXCLUDE = [r"^/healthz$", r"^/static/"]
 _HSTS = "max-age=31536000"
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
 # --- client address ------------------------------------------------------------------------------
 
 
 def client_ip(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> str:
     """The address of the person at the other end, for rate limits and the audit log.
 
-    `X-Forwarded-For` is believed only when the direct peer is one of `settings.trusted_proxies`
-    (an address or a network such as 10.0.0.0/8); otherwise anyone could pick their own key and
-    escape the limit. The header is read from the right, skipping trusted hops: the first
-    untrusted entry was written by a proxy we trust, so it is the real client.
-    """
+    `X-Forwarded-For` counts only from `settings.trusted_proxies`; `store.proxies` decides."""
     peer = connection.client.host if connection.client else ""
-    if not peer:
-        return "unknown"
-    if not _is_trusted(peer, settings.trusted_proxies):
-        return peer
-    hops = [
-        hop.strip()
-        for value in connection.headers.getall("x-forwarded-for", [])
-        for hop in value.split(",")
-        if hop.strip()
-    ]
-    for hop in reversed(hops):
-        address = _parse_address(hop)
-        if address is None:
-            return peer  # a hop we cannot read: believe nothing further left
-        if not _is_trusted(str(address), settings.trusted_proxies):
-            return str(address)
-    first = _parse_address(hops[0]) if hops else None
-    return str(first) if first is not None else peer
-
-
-def _parse_address(text: str) -> IPAddress | None:
-    """An address from one forwarded hop; accepts `1.2.3.4`, `1.2.3.4:567`, `[::1]`, `[::1]:567`."""
-    text = text.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-@functools.lru_cache(maxsize=8)
-def _trusted_networks(entries: tuple[str, ...]) -> tuple[tuple[IPNetwork, ...], frozenset[str]]:
-    """Split the configured proxies into networks and literal names (e.g. a test client's)."""
-    networks: list[IPNetwork] = []
-    names: set[str] = set()
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            names.add(entry.strip())
-    return tuple(networks), frozenset(names)
-
-
-def _is_trusted(peer: str, proxies: Iterable[str]) -> bool:
-    networks, names = _trusted_networks(tuple(proxies))
-    if peer in names:
-        return True
-    address = _parse_address(peer)
-    return address is not None and any(address in network for network in networks)
+    return client_address(
+        peer, connection.headers.getall("x-forwarded-for", []), settings.trusted_proxies
+    )
 
 
 # --- CSRF ----------------------------------------------------------------------------------------

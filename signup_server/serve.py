@@ -20,7 +20,10 @@ from store.supervise import Supervisor
 from store.webhook_delivery import run_webhook_delivery
 
 from .app import create_app
+from .health import set_worker_probe
+from .log_format import formatter_for
 from .runner import BindError, bind_socket, bound_port, make_server
+from .systemd import notify, notify_ready
 
 log = logging.getLogger("usher.serve")
 
@@ -49,12 +52,29 @@ def start_background(
     ]
 
 
-def configure_logging(stream: TextIO = sys.stderr) -> None:
+def configure_logging(stream: TextIO = sys.stderr, *, log_format: str = "text") -> None:
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter_for(log_format))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)
+
+
+def worker_alive(task: asyncio.Task[None]) -> bool:
+    """Running, or finished without an error (a worker with nothing to do, e.g. webhooks
+    without USHER_WEBHOOK_URL, returns at once)."""
+    if not task.done():
+        return True
+    return not task.cancelled() and task.exception() is None
+
+
+def serving_line(settings: Settings, db_path: str) -> str:
+    """What `usher serve` prints once it listens: the public URL and, behind a proxy (when the
+    public URL is not the listening address), where the proxy must send requests."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    listening = f"http://{host}:{settings.port}"
+    where = "" if listening == settings.base_url else f"listening on {listening}, "
+    return f"Usher serving {settings.base_url} ({where}database {db_path})"
 
 
 class ServeFailed(Exception):
@@ -88,18 +108,26 @@ async def serve(
     try:
         for companion in companions:
             await beside.enter_async_context(companion(store, settings, out))
-        server = make_server(create_app(store, settings, secret_key=await store.secret_key()))
+        app = create_app(store, settings, secret_key=await store.secret_key())
+        server = make_server(app)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            notify("STOPPING=1")
+            server.stop()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, server.stop)
+            loop.add_signal_handler(signum, stop)
         background = start_background(store, Supervisor(), BACKGROUND_TASKS)
-        print(f"Usher serving {settings.base_url} (database {store.path})", file=out, flush=True)
+        set_worker_probe(app, lambda: {task.get_name(): worker_alive(task) for task in background})
+        print(serving_line(settings, store.path), file=out, flush=True)
+        ready = asyncio.create_task(notify_ready(lambda: server.started, settings.base_url))
         try:
             await server.serve(sockets=[sock])
         finally:
-            for task in background:
+            for task in [*background, ready]:
                 task.cancel()
-            for task in background:
+            for task in [*background, ready]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             for signum in (signal.SIGINT, signal.SIGTERM):

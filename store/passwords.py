@@ -10,6 +10,7 @@ attacker would try first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import os
@@ -18,7 +19,7 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
@@ -231,12 +232,14 @@ class Hasher:
         self._dummy_hash: str | None = None
         self.calls = 0
         """How many hash or verify operations ran (tests check that sign-in always does one)."""
+        self.waiting = 0
+        """Operations waiting for a free slot now (the hash queue `/metrics` reports)."""
 
     async def hash(self, password: str) -> str:
         """The PHC string of `password`; PasswordRejected, without hashing, when too long."""
         if too_long(password):
             raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
-        async with self._slots:
+        async with self._slot():
             self.calls += 1
             return await asyncio.to_thread(self._hash_sync, normalise(password))
 
@@ -244,9 +247,21 @@ class Hasher:
         """Whether `password` matches `stored`; a too-long one is False without hashing."""
         if too_long(password):
             return False
-        async with self._slots:
+        async with self._slot():
             self.calls += 1
             return await asyncio.to_thread(self._verify_sync, stored, normalise(password))
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def verify_nothing(self, password: str) -> None:
         """The same work as a real verify, for unknown accounts (no timing oracle)."""

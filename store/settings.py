@@ -20,9 +20,12 @@ from .passwords import (
     DEFAULT_TIME_COST,
     meets_owasp_minimum,
 )
+from .proxies import parse_trusted_proxies
 from .webhook_secret import WebhookSecretError, secret_key
 
 ENV_PREFIX = "USHER_"
+LOG_FORMATS = ("text", "json")
+"""`text` for people reading a terminal, `json` (one object a line) for journald/log shippers."""
 
 
 class SettingsError(ValueError):
@@ -50,12 +53,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     argon2_parallelism: int = DEFAULT_PARALLELISM
     ssh_port: int | None = None
     ssh_host: str = ""
+    log_format: str = "text"
+    metrics: bool = False
+    metrics_token: str = ""
+    seat_limit: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, not {self.port}")
         if self.ssh_port is not None and not 0 <= self.ssh_port <= 65535:
             raise SettingsError(f"ssh_port must be between 0 and 65535, not {self.ssh_port}")
+        if self.seat_limit < 0:
+            raise SettingsError(f"seat_limit must be 0 (no limit) or more, not {self.seat_limit}")
         if self.rate_limit < 1:
             raise SettingsError(f"rate_limit must be at least 1, not {self.rate_limit}")
         if not meets_owasp_minimum(
@@ -78,6 +87,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 "public_url is required when host is 0.0.0.0 or :: "
                 "(set USHER_PUBLIC_URL or --public-url to the address people will open)"
             )
+        try:
+            parse_trusted_proxies(self.trusted_proxies)
+        except ValueError as error:
+            raise SettingsError(f"trusted_proxies (USHER_TRUSTED_PROXIES): {error}") from None
         if self.webhook_url:
             if not self.webhook_url.startswith(("http://", "https://")):
                 raise SettingsError(
@@ -94,6 +107,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 secret_key(self.webhook_secret)
             except WebhookSecretError as error:
                 raise SettingsError(str(error)) from None
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(
+                f"log_format (USHER_LOG_FORMAT) must be one of {', '.join(LOG_FORMATS)}, "
+                f"not {self.log_format!r}"
+            )
         if not self.mail_from:
             self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"
         for name, address in [("mail_from", self.mail_from)] + [("notify", a) for a in self.notify]:

@@ -35,6 +35,7 @@ from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
 from .passwords import problem_off_loop
 from .records import User, UserStatus, from_row
+from .seats import admitted_status
 from .settings import Settings
 from .text import one_line, text_problem
 from .throttle import Throttled, clear_failures, reserve_sign_in
@@ -547,10 +548,10 @@ async def sign_up_by_link(
         status: UserStatus
         if confirm:
             status = "unconfirmed"
-        elif current["auto_accept"]:
-            status = "active"
         else:
-            status = "pending"
+            status = await admitted_status(
+                tx, store.settings, auto_accept=bool(current["auto_accept"])
+            )
         key = address_key(email)
         user_id = await tx.execute(
             """INSERT INTO users (email, email_key, first_name, last_name, level, status,
@@ -628,7 +629,9 @@ async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutco
             return ConfirmOutcome(status=row["status"], already=True)
         if row["used_at"] is not None or str(row["expires_at"]) <= moment:
             raise TokenUnusable(known=True)
-        status: UserStatus = "active" if row["auto_accept"] else "pending"
+        status: UserStatus = await admitted_status(
+            tx, store.settings, auto_accept=bool(row["auto_accept"])
+        )
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
                    password_hash = NULL, must_change_password = 0, password_expires_at = NULL
@@ -931,7 +934,7 @@ async def set_password_by_token(
         status: UserStatus = row["status"]
         confirmed_at = row["confirmed_at"] or moment  # following an emailed link proves it
         if status == "unconfirmed":
-            status = "active" if row["auto_accept"] else "pending"
+            status = await admitted_status(tx, store.settings, auto_accept=bool(row["auto_accept"]))
             confirmed_at = moment
             await _queue_status_email(tx, store.settings, _as_dict(row), status)
             await emit(tx, store.settings, "user.confirmed", {**_as_dict(row), "status": status})

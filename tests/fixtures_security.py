@@ -250,14 +250,20 @@ async def open_world(
     hasher: CountingHasher | None = None,
     signed_in: bool = True,
     base_url: str | None = None,
+    peer: str | None = None,
     **flags: Any,
 ) -> AsyncIterator[World]:
-    """A world on `settings.db`; `flags` change the settings (e.g. rate_limit, public_url)."""
+    """A world on `settings.db`; `flags` change the settings (e.g. rate_limit, public_url).
+
+    `peer` is the TCP peer every request seems to come from (the test client's is the name
+    `testclient`, which no trusted proxy setting can name)."""
     settings = msgspec.structs.replace(settings, **flags)
     counting = hasher or CountingHasher()
     async with await Store.open(settings, hasher=counting) as store:
         link, invitation, set_password, confirm = await populate(store)
         app = create_app(store, settings, secret_key=await store.secret_key())
+        if peer is not None:
+            from_peer(app, peer)
         client_args: dict[str, Any] = {"base_url": base_url} if base_url else {}
         async with AsyncTestClient(app, **client_args) as client:
             world = World(app, store, client, counting, link, invitation, set_password, confirm)
@@ -270,6 +276,17 @@ async def open_world(
                 )
                 assert response.status_code == 303, response.text
             yield world
+
+
+def from_peer(app: Litestar, host: str) -> None:
+    """Make every request to `app` arrive from `host` (as if over TCP from that address)."""
+    inner = app.asgi_handler
+
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
+        scope["client"] = (host, 50000)
+        await inner(scope, receive, send)
+
+    app.asgi_handler = handler
 
 
 @pytest.fixture

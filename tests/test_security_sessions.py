@@ -50,7 +50,7 @@ from .fixtures_links import (
     outbox_rows,
     token_in,
 )
-from .fixtures_security import CountingHasher
+from .fixtures_security import CountingHasher, from_peer
 from .helpers import run_usher
 
 __all__ = ["fast_store"]
@@ -273,8 +273,9 @@ async def test_guesses_spread_over_clients_are_throttled_per_address(
     """60 wrong passwords from 3 clients, then the right one from a 4th: refused, with the
     real wait on the page; the same page for an address that has no account."""
     await active_account(fast_store)
-    limited = msgspec.structs.replace(settings, trusted_proxies=["testclient"])
+    limited = msgspec.structs.replace(settings, trusted_proxies=["127.0.0.1"])
     app = create_app(fast_store, limited, secret_key=await fast_store.secret_key())
+    from_peer(app, "127.0.0.1")  # requests come through a trusted proxy on loopback
     async with AsyncTestClient(app) as client:
         answers = set()
         for number in range(60):
@@ -385,8 +386,9 @@ def test_ipv6_clients_are_counted_per_64() -> None:
 
 
 async def test_one_ipv6_64_shares_one_post_limit(fast_store: Store, settings: Settings) -> None:
-    limited = msgspec.structs.replace(settings, rate_limit=3, trusted_proxies=["testclient"])
+    limited = msgspec.structs.replace(settings, rate_limit=3, trusted_proxies=["127.0.0.1"])
     app = create_app(fast_store, limited, secret_key=await fast_store.secret_key())
+    from_peer(app, "127.0.0.1")  # requests come through a trusted proxy on loopback
     async with AsyncTestClient(app) as client:
         codes = [
             (
@@ -412,8 +414,9 @@ async def test_one_ipv6_64_shares_one_post_limit(fast_store: Store, settings: Se
 async def test_the_post_limit_forgets_expired_clients(
     fast_store: Store, settings: Settings
 ) -> None:
-    limited = msgspec.structs.replace(settings, trusted_proxies=["testclient"])
+    limited = msgspec.structs.replace(settings, trusted_proxies=["127.0.0.1"])
     app = create_app(fast_store, limited, secret_key=await fast_store.secret_key())
+    from_peer(app, "127.0.0.1")  # requests come through a trusted proxy on loopback
     limiter = app.stores.get(RATE_LIMIT_STORE)
     assert isinstance(limiter, ExpiringMemoryStore)
     async with AsyncTestClient(app) as client:

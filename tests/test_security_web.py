@@ -159,7 +159,7 @@ async def test_every_post_route_is_rate_limited_per_client(
     settings: Settings, template: str
 ) -> None:
     async with open_world(
-        settings, rate_limit=3, trusted_proxies=["testclient"], signed_in=False
+        settings, rate_limit=3, trusted_proxies=["127.0.0.1"], peer="127.0.0.1", signed_in=False
     ) as world:
         path, fields = world.path(template), FORM_FIELDS[template]
         mallory = {"X-Forwarded-For": "203.0.113.66"}

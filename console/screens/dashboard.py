@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from store.clock import ago
 from store.records import AuditEntry, Counts
+from store.seats import seat_limit_reached
 from store.supervise import TaskCrash
 
 from .base import UsherScreen
@@ -95,10 +96,17 @@ class DashboardScreen(UsherScreen):
             return
         pending_style = "bold yellow" if counts.pending else "bold"
         pending_note = "→ F2 Approvals" if counts.pending else ""
+        settings = self.usher.settings
+        full = seat_limit_reached(counts.active, settings)
+        if full:
+            pending_note = "seats full: link sign-ups wait here · " + pending_note
         self._set(
             "pending", figure("Pending approval", counts.pending, pending_note, pending_style)
         )
-        self._set("active", figure("Active users", counts.active, f"of {counts.total_users}"))
+        active_note = f"of {counts.total_users}"
+        if settings.seat_limit:
+            active_note += f" · {counts.active} of {settings.seat_limit} seats used"
+        self._set("active", figure("Active users", counts.active, active_note))
         mail_note = f"{counts.mail_failed} failed · {counts.mail_kept} kept (no SMTP)"
         self._set("mail", figure("Emails queued", counts.mail_queued, mail_note))
         links_note = f"active · {counts.links_inactive} expired, used up or revoked"
