@@ -179,10 +179,14 @@ def smtp_with_auth() -> Iterator[int]:
 
 def test_smtp_auth_is_tried_and_a_wrong_password_fails(tmp_path: Path, smtp_with_auth: int) -> None:
     port = smtp_with_auth
-    code, checks = check(tmp_path / "u.db", USHER_SMTP_URL=f"smtp://bob:hunter22@127.0.0.1:{port}?insecure=1")
+    code, checks = check(
+        tmp_path / "u.db", USHER_SMTP_URL=f"smtp://bob:hunter22@127.0.0.1:{port}?insecure=1"
+    )
     assert code == 0, checks
     assert checks["SMTP"]["detail"].endswith("connected, EHLO, AUTH")
-    code, checks = check(tmp_path / "u.db", USHER_SMTP_URL=f"smtp://bob:wrong@127.0.0.1:{port}?insecure=1")
+    code, checks = check(
+        tmp_path / "u.db", USHER_SMTP_URL=f"smtp://bob:wrong@127.0.0.1:{port}?insecure=1"
+    )
     assert code == 2
     assert "sign-in refused" in checks["SMTP"]["detail"]
     assert "wrong" not in json.dumps(checks)  # the password is never printed
