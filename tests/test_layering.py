@@ -30,11 +30,15 @@ def test_architecture_md_names_every_module_of_the_tree() -> None:
     assert missing == [], "ARCHITECTURE.md's tree misses these modules"
 
 
+OUTSIDE = "../" + "shared"
+"""The design folder beside the checkout (spelt in two parts so this file does not match)."""
+
+
 def test_nothing_in_the_repository_points_outside_it() -> None:
     """Users of Usher have only the repository: the design it was built from is described in
     ARCHITECTURE.md, never referred to by a path outside the tree."""
     result = subprocess.run(
-        ["git", "grep", "-l", "-e", "../shared", "--", ".", ":!.ci", ":!tests/test_layering.py"],
+        ["git", "grep", "-l", "-e", OUTSIDE, "--", ".", ":!.ci"],
         cwd=ROOT,
         capture_output=True,
         text=True,
