@@ -35,6 +35,14 @@ from .server_state import ServerState
 
 ACTIVITY_ROWS = 12
 MAIL_STOP_TIMEOUT = 5.0
+WRITE_STOP_TIMEOUT = 30.0
+"""Seconds a decision, a creation or an export already under way gets to finish on quit."""
+WRITE_GROUPS = frozenset(
+    {"action", "add-user", "admins-action", "decide", "level", "links-action", "send",
+     "users-export"}
+)  # fmt: skip
+"""Workers that write what the admin asked for: `q` typed right behind an Enter quits only
+once that Enter's work is stored."""
 """Seconds quitting waits for the mail worker to finish the message it is sending."""
 
 
@@ -195,6 +203,7 @@ class UsherApp(App[int]):
         if self._quitting:
             return
         self._quitting = True
+        await self._finish_writes()
         if self._server is not None:
             self._server.stop()
         self._mail_stop.set()
@@ -214,6 +223,14 @@ class UsherApp(App[int]):
             await self.store.close()
             self.store = None
         self.exit(0)
+
+    async def _finish_writes(self) -> None:
+        for worker in list(self.workers):
+            if worker.group in WRITE_GROUPS and not worker.is_finished:
+                try:
+                    await asyncio.wait_for(worker.wait(), WRITE_STOP_TIMEOUT)
+                except Exception:  # its own failure was already shown; quitting goes on
+                    worker.cancel()
 
     async def on_unmount(self) -> None:
         """However the app ends (quit, test harness, crash): stop the server, close the

@@ -3,6 +3,7 @@ types ahead) gives exactly what the same keys typed one by one give, in every fo
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,15 @@ async def test_reject_reason_burst_is_the_reason_stored(settings: Settings) -> N
 
         await eventually(listed)
         burst(app, "r", "Not staff", "enter", "q")
-        rows = await rows_of(
-            app, "SELECT status, decision_reason FROM users WHERE status = 'rejected'", 1
-        )
-        assert rows == [("rejected", "Not staff")]
+
+        async def quit_() -> bool:
+            return app.return_code is not None
+
+        await eventually(quit_, timeout=30)  # `q` quits only once the decision is stored
+    with sqlite3.connect(settings.db) as conn:
+        rows = conn.execute("SELECT status, decision_reason FROM users").fetchall()
+    conn.close()
+    assert rows == [("rejected", "Not staff")]
 
 
 async def test_path_dialog_burst_exports_to_the_path_typed(
@@ -280,3 +286,17 @@ async def test_link_form_row_does_not_read_link_link_password(settings: Settings
         text = " ".join(screen_lines(app))
         assert "Require a password to use this link" in text
         assert "link link password" not in text
+
+
+async def test_f2_then_a_in_one_burst_approves_the_person_shown(settings: Settings) -> None:
+    """`a` typed right behind F2 waits for the table's first load: it used to reach an empty
+    table and answer "No one to approve here" (seen over SSH)."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.store is not None
+        link = await add_link(app.store)
+        await add_user(app.store, "bea@example.org", link_id=link)
+        await pilot.pause()
+        burst(app, "f2", "a")
+        rows = await rows_of(app, "SELECT email FROM users WHERE status = 'active'", 1)
+        assert rows == [("bea@example.org",)]

@@ -9,13 +9,14 @@ import re
 import signal
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 import httpx
+import pyte
 import pytest
 
 from console.ssh_server import FAILURE_LIMIT, FailureLimiter
@@ -105,39 +106,66 @@ async def connect(
 
 
 class Screen:
-    """The bytes a console sent; `wait_for` reads until a pattern appears."""
+    """What a console drew, as a terminal shows it (pyte), and the bytes it sent.
 
-    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+    Waits look at the drawn screen, not the byte stream: Textual styles a footer key apart
+    from its label and redraws only what changed, so a phrase is rarely one run of bytes.
+    """
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes], size: tuple[int, int]) -> None:
         self.process = process
-        self.seen = b""
+        self.terminal = pyte.Screen(*size)
+        self._stream = pyte.ByteStream(self.terminal)
+        self.raw = b""
 
-    async def wait_for(self, pattern: bytes, timeout: float = SCREEN_WAIT) -> None:
+    def text(self) -> str:
+        return "\n".join(self.terminal.display)
+
+    async def _read(self) -> None:
+        chunk = await self.process.stdout.read(65536)
+        if not chunk:
+            raise AssertionError(f"session ended; the screen showed:\n{self.text()}")
+        self.raw += chunk
+        self._stream.feed(chunk)
+
+    async def _until(self, shown: Callable[[], bool], what: str, timeout: float) -> None:
         async def more() -> None:
-            while pattern not in self.seen:
-                chunk = await self.process.stdout.read(65536)
-                if not chunk:
-                    raise AssertionError(f"session ended before {pattern!r}: {self.seen[-500:]!r}")
-                self.seen += chunk
+            while not shown():
+                await self._read()
 
-        await asyncio.wait_for(more(), timeout)
-        self.seen = self.seen[self.seen.index(pattern) + len(pattern) :]
+        try:
+            await asyncio.wait_for(more(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{what} not shown in {timeout} s:\n{self.text()}") from None
+
+    async def wait_for(self, text: str, timeout: float = SCREEN_WAIT) -> None:
+        """Until `text` is on the screen."""
+        await self._until(lambda: text in self.text(), repr(text), timeout)
+
+    async def wait_for_size(self, columns: int, lines: int, timeout: float = SCREEN_WAIT) -> None:
+        """Until the console redrew for a new terminal size (it moved the cursor to the last
+        line of that size)."""
+        self.raw = b""
+        self.terminal.resize(lines, columns)
+        marker = f"\x1b[{lines};".encode()
+        await self._until(lambda: marker in self.raw, f"a redraw at {columns}x{lines}", timeout)
 
     async def until_closed(self, timeout: float = SCREEN_WAIT) -> bytes:
         async def drain() -> None:
             while chunk := await self.process.stdout.read(65536):
-                self.seen += chunk
+                self.raw += chunk
 
         await asyncio.wait_for(drain(), timeout)
         await asyncio.wait_for(self.process.wait(), timeout)
-        return self.seen
+        return self.raw
 
 
 async def open_console(
     conn: asyncssh.SSHClientConnection, size: tuple[int, int] = (100, 30)
 ) -> Screen:
     process = await conn.create_process(term_type="xterm-256color", term_size=size, encoding=None)
-    screen = Screen(process)
-    await screen.wait_for(b"F2 Approvals")
+    screen = Screen(process, size)
+    await screen.wait_for("F11 Help")  # the footer: the first screen is drawn
     return screen
 
 
@@ -184,9 +212,9 @@ async def test_a_registered_key_gets_the_console_and_approves_a_web_signup(
     await sign_up_pending(served, "pat@example.org")
     async with connect(served, served.approver) as conn:
         screen = await open_console(conn)
-        screen.process.stdin.write(F2)
-        await screen.wait_for(b"pat@example.org")
-        screen.process.stdin.write(b"a")
+        # F2 and `a` in one burst, as a hurried admin types them: `a` waits for the table
+        # (it used to answer "No one to approve here" when it came before the first load).
+        screen.process.stdin.write(F2 + b"a")
 
         async def approved() -> bool:
             return status_of(served.db, "pat@example.org") == "active"
@@ -205,12 +233,12 @@ async def test_two_admins_at_once_see_each_others_approvals_live(served: Served)
         owner, approver = await open_console(first), await open_console(second)
         for screen in (owner, approver):
             screen.process.stdin.write(F2)
-            await screen.wait_for(b"No one is waiting")
+            await screen.wait_for("No one is waiting")
         await sign_up_pending(served, "quinn@example.org")
         for screen in (owner, approver):  # arrived by itself, in both consoles
-            await screen.wait_for(b"quinn@example.org")
+            await screen.wait_for("quinn@example.org")
         approver.process.stdin.write(b"a")
-        await owner.wait_for(b"No one is waiting")  # the other's decision, seen live
+        await owner.wait_for("No one is waiting")  # the other's decision, seen live
         assert status_of(served.db, "quinn@example.org") == "active"
         for screen in (owner, approver):
             screen.process.stdin.write(b"q")
@@ -259,11 +287,11 @@ async def test_killing_one_client_leaves_the_other_and_the_signup_pages(served: 
 
         await eventually(one_left, timeout=SCREEN_WAIT)
         kept.process.change_terminal_size(120, 40)  # the kept console still answers
-        await kept.wait_for(b"\x1b[40;")
+        await kept.wait_for_size(120, 40)
         async with httpx.AsyncClient(base_url=served.url) as web:
             assert (await web.get("/healthz")).status_code == 200
         kept.process.change_terminal_size(100, 30)
-        await kept.wait_for(b"\x1b[30;")
+        await kept.wait_for_size(100, 30)
         kept.process.stdin.write(b"q")
         await kept.until_closed()
 

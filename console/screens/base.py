@@ -39,6 +39,11 @@ class UsherScreen(Screen[None]):
         Binding("f11", "help", "Help", key_display="F11", priority=True),
     ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._releases: list[Callable[[], None]] = []
+        """Key holds taken until a first load (`follow_changes`)."""
+
     @property
     def usher(self) -> UsherApp:
         from ..app import UsherApp
@@ -83,21 +88,33 @@ class UsherScreen(Screen[None]):
         `store.changes.EXTERNAL` for another process's commits, seen within a poll).
 
         Runs as a worker of `group` for as long as the screen does; stops reloading once the
-        app has closed its store.
+        app has closed its store. Keys typed meanwhile wait for the first load: F2 then `a` in
+        one burst approves the person shown, never "No one to approve here".
         """
+        release = self.usher.keys.hold()
+        self._releases.append(release)
 
         async def follow() -> None:
-            store = self.usher.store
-            if store is None:
-                return
-            async with store.feed.listening() as changes:
-                await reload()
-                async for changed in changes:
-                    if changed & topics and self.usher.store is not None:
-                        await reload()
+            try:
+                store = self.usher.store
+                if store is None:
+                    return
+                async with store.feed.listening() as changes:
+                    await reload()
+                    release()
+                    async for changed in changes:
+                        if changed & topics and self.usher.store is not None:
+                            await reload()
+            finally:
+                release()
 
         supervised = partial(self.usher.supervisor.run, f"Change watcher ({self.TITLE})", follow)
         return self.run_worker(supervised, group=group, exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        """A screen closed before its first load gives the keys back all the same."""
+        for release in self._releases:
+            release()
 
     def compose(self) -> ComposeResult:
         yield UsherHeader()
