@@ -15,6 +15,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
 from store.audit import web_actor
+from store.link_attempts import Guesser, LinkGuessesExhausted
 from store.links import Link
 from store.signup import (
     FormRefused,
@@ -27,11 +28,10 @@ from store.signup import (
     with_article,
 )
 
-from .attempts import link_password_limiter
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
 from .render import cached_page, echoed, page
-from .security import client_ip
+from .security import client_ip, csrf_cookie_name
 
 __all__ = ["JOIN_ROUTES", "gone_for"]
 
@@ -119,17 +119,19 @@ async def join_submit(
     except TokenUnusable as error:
         raise gone_for(error) from None
     ip = client_ip(request, settings)
-    limiter = link_password_limiter(request.app)
-    key = f"{link.id}|{ip}"
-    if link.has_password and limiter.blocked(key):
-        raise TooManyRequestsException(headers={"Retry-After": str(limiter.retry_after(key))})
+    browser = request.cookies.get(csrf_cookie_name(settings), "")
+    guesser = Guesser(browser=browser, email=data.email, client=ip)
     try:
-        outcome = await sign_up_by_link(store, token, data, actor=web_actor(ip), link=link)
+        outcome = await sign_up_by_link(
+            store, token, data, actor=web_actor(ip), link=link, guesser=guesser
+        )
     except TokenUnusable as error:
         raise gone_for(error) from None
+    except LinkGuessesExhausted as exhausted:
+        raise TooManyRequestsException(
+            headers={"Retry-After": str(exhausted.retry_after())}
+        ) from None
     except FormRefused as refused:
-        if data.link_password and "link_password" in refused.errors:
-            limiter.failed(key)
         return _join_page(link, token, errors=refused.errors, values=echoed(data), status_code=400)
     return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303)
 
