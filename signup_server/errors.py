@@ -156,7 +156,9 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     """Litestar's own refusals (404, 405, 413, 429, CSRF 403, form validation 400) and ours."""
     headers = dict(exc.headers or {})
     if exc.status_code == HTTPStatus.TOO_MANY_REQUESTS:
-        headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+        wait = headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+        if wait.isdigit():  # the limiter's reset can be 0 in its last second: never say 0
+            headers["Retry-After"] = str(max(1, int(wait)))
     return error_response(request, exc.status_code, headers)
 
 

@@ -8,6 +8,8 @@ import asyncio
 import html
 import re
 import socket
+import sqlite3
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -16,6 +18,7 @@ import pytest
 from signup_server.runner import bound_port
 from store import Settings, Store
 from store.clock import moved_clock
+from store.engine import Engine
 from store.link_attempts import (
     BROWSER_TRIES,
     CLIENT_TRIES,
@@ -26,6 +29,7 @@ from store.link_attempts import (
     wait_words,
 )
 from store.links import Link, LinkDraft, create_link
+from store.migrations import MIGRATIONS, migrate
 
 from .fixtures_links import fast_store, listening, live_server
 from .fixtures_security import (
@@ -347,3 +351,26 @@ async def test_a_right_password_takes_its_reservation_back(fast_store: Store) ->
     with moved_clock(WINDOW):  # kept no longer than the window
         assert await check_link_password(fast_store, link.id, LINK_PASSWORD, guesser)
         assert await fast_store.engine.scalar("SELECT count(*) FROM link_password_attempts") == 0
+
+
+async def test_migration_14_adds_the_guesses_table_and_keeps_links(tmp_path: Path) -> None:
+    path = tmp_path / "v13.db"
+    engine = await Engine.open(path)
+    try:
+        for version, script in MIGRATIONS:
+            if version < 14:
+                await engine.migrate(
+                    version, script if callable(script) else script.replace("{secret_key}", "k")
+                )
+        async with engine.write() as tx:
+            await tx.execute(
+                "INSERT INTO invite_links (token, level, created_at) "
+                "VALUES ('t', 'member', '2026-01-01T00:00:00.000000Z')"
+            )
+        assert (await migrate(engine))[0] == 14
+    finally:
+        await engine.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT token FROM invite_links").fetchall() == [("t",)]
+        assert conn.execute("SELECT count(*) FROM link_password_attempts").fetchone() == (0,)
+    conn.close()
