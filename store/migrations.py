@@ -239,7 +239,9 @@ CREATE TABLE link_password_attempts (
     at       TEXT NOT NULL
 ) STRICT;
 CREATE INDEX link_password_attempts_at ON link_password_attempts (at);
-CREATE INDEX link_password_attempts_link ON link_password_attempts (link_id, at);
+CREATE INDEX link_password_attempts_browser ON link_password_attempts (link_id, browser, at);
+CREATE INDEX link_password_attempts_email ON link_password_attempts (link_id, email, at);
+CREATE INDEX link_password_attempts_client ON link_password_attempts (link_id, client, at);
 """
 """Issues 15 and 17: each guess at a link's password in the last 15 minutes, reserved before it
 is verified (store.link_attempts), keyed by digests of the browser, the typed address and the
