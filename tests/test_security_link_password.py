@@ -5,10 +5,14 @@ counted (CountingHasher), never guessed from timing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import re
+import signal
 import socket
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -41,6 +45,7 @@ from .fixtures_security import (
     csrf_from,
     open_world,
 )
+from .helpers import start_serve
 
 __all__ = ["fast_store", "listening"]
 
@@ -374,3 +379,46 @@ async def test_migration_14_adds_the_guesses_table_and_keeps_links(tmp_path: Pat
         assert conn.execute("SELECT token FROM invite_links").fetchall() == [("t",)]
         assert conn.execute("SELECT count(*) FROM link_password_attempts").fetchone() == (0,)
     conn.close()
+
+
+@contextlib.contextmanager
+def two_servers(db: Path) -> Iterator[list[str]]:
+    """Two `usher serve` processes on one database file; their URLs."""
+    servers = [start_serve(db), start_serve(db)]
+    try:
+        yield [url for _, url in servers]
+    finally:
+        for proc, _ in servers:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in servers:
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate(timeout=10)
+            assert "Traceback" not in (err or ""), err[-3000:]
+
+
+async def test_two_usher_serve_processes_share_the_count(settings: Settings) -> None:
+    """The same browser racing 20 wrong guesses at two real `usher serve` processes on one file
+    gets five answers that were checked (400) and fifteen refusals (429) in all: a guess is
+    verified only after the shared database counted it."""
+    async with await Store.open(settings) as store:
+        link = await guarded_link(store)
+    with two_servers(Path(settings.db)) as urls:
+        path = f"/join/{link.token}"
+        async with httpx.AsyncClient(timeout=120) as browser:
+            token = csrf_from((await browser.get(urls[0] + path)).text)
+            answers = await asyncio.gather(
+                *(
+                    browser.post(
+                        urls[n % 2] + path,
+                        data={"_csrf_token": token, **join_fields("x@example.org", "guess")},
+                    )
+                    for n in range(20)
+                )
+            )
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [400] * BROWSER_TRIES + [429] * (20 - BROWSER_TRIES)
+        # Each server had 10 of them and at most 5 were checked in all: both refused some.
+        assert len({a.url.port for a in answers if a.status_code == 429}) == 2
