@@ -14,8 +14,8 @@ from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
+from store import link_attempts
 from store.audit import web_actor
-from store.link_attempts import Guesser, LinkGuessesExhausted
 from store.links import Link
 from store.signup import (
     FormRefused,
@@ -28,10 +28,11 @@ from store.signup import (
     with_article,
 )
 
+from . import security
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
 from .render import cached_page, echoed, page
-from .security import client_ip, csrf_cookie_name
+from .security import client_ip
 
 __all__ = ["JOIN_ROUTES", "gone_for"]
 
@@ -119,15 +120,15 @@ async def join_submit(
     except TokenUnusable as error:
         raise gone_for(error) from None
     ip = client_ip(request, settings)
-    browser = request.cookies.get(csrf_cookie_name(settings), "")
-    guesser = Guesser(browser=browser, email=data.email, client=ip)
+    browser = request.cookies.get(security.csrf_cookie_name(settings), "")
+    guesser = link_attempts.Guesser(browser=browser, email=data.email, client=ip)
     try:
         outcome = await sign_up_by_link(
             store, token, data, actor=web_actor(ip), link=link, guesser=guesser
         )
     except TokenUnusable as error:
         raise gone_for(error) from None
-    except LinkGuessesExhausted as exhausted:
+    except link_attempts.LinkGuessesExhausted as exhausted:
         raise TooManyRequestsException(
             headers={"Retry-After": str(exhausted.retry_after())}
         ) from None
