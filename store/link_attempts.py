@@ -94,11 +94,10 @@ async def _free_at(tx: Transaction, link_id: int, kind: str, digest: str, tries:
     return None if row is None else str(row[0])
 
 
-async def _reserve(store: Store, link_id: int, guesser: Guesser) -> int:
+async def _reserve(store: Store, link_id: int, digests: dict[str, str]) -> int:
     """Count one guess (as a failure) or raise LinkGuessesExhausted without counting it."""
-    moment = now()
-    digests = guesser.digests()
     async with store.write() as tx:
+        moment = now()  # inside the lock: a guess that waited for it is counted when it ran
         await tx.execute(
             "DELETE FROM link_password_attempts WHERE at <= ?", (to_db(moment - WINDOW),)
         )
@@ -121,13 +120,14 @@ async def check_link_password(store: Store, link_id: int, password: str, guesser
     """Whether `password` is link `link_id`'s, within the limits (LinkGuessesExhausted when
     over them: nothing is verified then). A right password takes its reservation back and
     forgets that browser's wrong guesses on this link; a wrong one stays counted."""
-    reservation = await _reserve(store, link_id, guesser)
+    digests = guesser.digests()
+    reservation = await _reserve(store, link_id, digests)
     stored = await link_password_hash(store, link_id)
     matches = stored is not None and await store.hasher.verify(stored, password)
     if matches:
         async with store.write() as tx:
             await tx.execute(
                 "DELETE FROM link_password_attempts WHERE id = ? OR (link_id = ? AND browser = ?)",
-                (reservation, link_id, guesser.digests()["browser"]),
+                (reservation, link_id, digests["browser"]),
             )
     return matches
