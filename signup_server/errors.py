@@ -20,6 +20,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap, Scope
 
 from store.engine import DatabaseError, temporarily_unavailable
+from store.link_attempts import wait_words
 from store.text import clean_line
 
 from .deps import settings_from
@@ -119,11 +120,19 @@ def page_for(status_code: int) -> ErrorPage:
     return ErrorPage(phrase, "Go back and try again.")
 
 
+def _honest(page: ErrorPage, status_code: int, headers: dict[str, str] | None) -> ErrorPage:
+    """A 429 says the wait its Retry-After header says (in words), never a fixed "a minute"."""
+    retry_after = (headers or {}).get("Retry-After", "")
+    if status_code != HTTPStatus.TOO_MANY_REQUESTS or not retry_after.isdigit():
+        return page
+    return ErrorPage(page.title, f"Please wait {wait_words(int(retry_after))}, then try again.")
+
+
 def error_response(
     request: Request[Any, Any, Any], status_code: int, headers: dict[str, str] | None = None
 ) -> Response[str]:
     """Render `error.html` for `status_code` now, so a template failure cannot escape."""
-    page = page_for(status_code)
+    page = _honest(page_for(status_code), status_code, headers)
     try:
         engine = request.app.template_engine
         if engine is None:
@@ -147,7 +156,9 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     """Litestar's own refusals (404, 405, 413, 429, CSRF 403, form validation 400) and ours."""
     headers = dict(exc.headers or {})
     if exc.status_code == HTTPStatus.TOO_MANY_REQUESTS:
-        headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+        wait = headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+        if wait.isdigit():  # the limiter's reset can be 0 in its last second: never say 0
+            headers["Retry-After"] = str(max(1, int(wait)))
     return error_response(request, exc.status_code, headers)
 
 

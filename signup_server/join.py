@@ -14,6 +14,7 @@ from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
+from store import link_attempts
 from store.audit import web_actor
 from store.links import Link
 from store.signup import (
@@ -27,7 +28,7 @@ from store.signup import (
     with_article,
 )
 
-from .attempts import link_password_limiter
+from . import security
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
 from .render import cached_page, echoed, page
@@ -119,17 +120,19 @@ async def join_submit(
     except TokenUnusable as error:
         raise gone_for(error) from None
     ip = client_ip(request, settings)
-    limiter = link_password_limiter(request.app)
-    key = f"{link.id}|{ip}"
-    if link.has_password and limiter.blocked(key):
-        raise TooManyRequestsException(headers={"Retry-After": str(limiter.retry_after(key))})
+    browser = request.cookies.get(security.csrf_cookie_name(settings), "")
+    guesser = link_attempts.Guesser(browser=browser, email=data.email, client=ip)
     try:
-        outcome = await sign_up_by_link(store, token, data, actor=web_actor(ip), link=link)
+        outcome = await sign_up_by_link(
+            store, token, data, actor=web_actor(ip), link=link, guesser=guesser
+        )
     except TokenUnusable as error:
         raise gone_for(error) from None
+    except link_attempts.LinkGuessesExhausted as exhausted:
+        raise TooManyRequestsException(
+            headers={"Retry-After": str(exhausted.retry_after())}
+        ) from None
     except FormRefused as refused:
-        if data.link_password and "link_password" in refused.errors:
-            limiter.failed(key)
         return _join_page(link, token, errors=refused.errors, values=echoed(data), status_code=400)
     return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303)
 

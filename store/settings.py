@@ -44,7 +44,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mail_dir: str = ""
     notify: list[str] = msgspec.field(default_factory=list)
     org: str = "Usher"
-    rate_limit: int = 20
+    rate_limit: int = 150
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     webhook_url: str = ""
     webhook_secret: str = ""

@@ -30,7 +30,8 @@ from .audit import record
 from .clock import db_now, from_db, now, to_db
 from .core import Store
 from .engine import Row, Transaction
-from .links import Link, domain_allowed, link_by_token, link_password_hash
+from .link_attempts import Guesser, check_link_password
+from .links import Link, domain_allowed, link_by_token
 from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
 from .passwords import problem_off_loop
@@ -442,7 +443,13 @@ async def link_for_page(store: Store, token: str) -> Link:
 
 
 async def sign_up_by_link(
-    store: Store, token: str, form: SignupForm, *, actor: str, link: Link | None = None
+    store: Store,
+    token: str,
+    form: SignupForm,
+    *,
+    actor: str,
+    link: Link | None = None,
+    guesser: Guesser | None = None,
 ) -> SignupOutcome:
     """Create an account through the link `token`, or say why not.
 
@@ -450,6 +457,8 @@ async def sign_up_by_link(
     stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
     `link` is what `usable_link(store, token)` just returned, when the caller has it (the
     signup page does): it saves reading it again. The transaction checks the link anew anyway.
+    `guesser` is who types the link password (store.link_attempts counts their wrong guesses;
+    LinkGuessesExhausted when they are over the limit).
     """
     if link is None or not same_secret(link.token, token):
         link = await usable_link(store, token)
@@ -475,12 +484,13 @@ async def sign_up_by_link(
         errors=errors,
     )
     if link.has_password:
-        stored = await link_password_hash(store, link.id)
         if not form.link_password:
             _refuse(
                 errors, "link_password", "Enter the link's password (ask the person who sent it)"
             )
-        elif stored is None or not await store.hasher.verify(stored, form.link_password):
+        elif not await check_link_password(
+            store, link.id, form.link_password, guesser or Guesser(email=form.email)
+        ):
             _refuse(
                 errors, "link_password", "The link's password is not right: check it and try again"
             )

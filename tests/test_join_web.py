@@ -14,8 +14,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
-from signup_server.attempts import LINK_PASSWORD_TRIES, AttemptLimiter
 from store import Settings, Store
+from store.link_attempts import BROWSER_TRIES
 from store.links import regenerate_link, revoke_link
 from store.signup import SignupForm, sign_up_by_link
 
@@ -211,7 +211,7 @@ async def test_link_password_guesses_are_limited_per_link_and_client(
 ) -> None:
     link = await make_link(fast_store, password="opensesame")
     other = await make_link(fast_store, password="opensesame")
-    for _ in range(LINK_PASSWORD_TRIES):
+    for _ in range(BROWSER_TRIES):
         wrong = await submit(client, f"/join/{link.token}", signup_fields(link_password="guess"))
         assert wrong.status_code == 400
     limited = await submit(client, f"/join/{link.token}", signup_fields(link_password="opensesame"))
@@ -222,21 +222,6 @@ async def test_link_password_guesses_are_limited_per_link_and_client(
     assert (await client.get(f"/join/{link.token}")).status_code == 200
     ok = await submit(client, f"/join/{other.token}", signup_fields(link_password="opensesame"))
     assert ok.status_code == 303
-
-
-def test_attempt_limiter_forgets_after_its_window() -> None:
-    clock = [0.0]
-    limiter = AttemptLimiter(tries=2, window=60, clock=lambda: clock[0])
-    limiter.failed("k")
-    limiter.failed("k")
-    assert limiter.blocked("k") and not limiter.blocked("other")
-    assert limiter.retry_after("k") == 61
-    clock[0] = 61.0
-    assert not limiter.blocked("k")
-    small = AttemptLimiter(tries=1, max_keys=2, clock=lambda: 0.0)
-    for key in "abc":
-        small.failed(key)
-    assert not small.blocked("a") and small.blocked("c")
 
 
 # --- accounts ------------------------------------------------------------------------------------
