@@ -229,23 +229,6 @@ CREATE TABLE webhook_sequences (
 """Issue 15: each webhook event carries a per-person `sequence` (1, 2, 3… for one user id), so
 receivers can apply events in order whatever order retries deliver them in. Kept after an
 erasure: it holds no personal data, and an id's sequence never goes back."""
-V14_LINK_GUESSES = """
-CREATE TABLE link_password_attempts (
-    id       INTEGER PRIMARY KEY,
-    link_id  INTEGER NOT NULL REFERENCES invite_links (id) ON DELETE CASCADE,
-    browser  TEXT NOT NULL,
-    email    TEXT NOT NULL,
-    client   TEXT NOT NULL,
-    at       TEXT NOT NULL
-) STRICT;
-CREATE INDEX link_password_attempts_at ON link_password_attempts (at);
-CREATE INDEX link_password_attempts_browser ON link_password_attempts (link_id, browser, at);
-CREATE INDEX link_password_attempts_email ON link_password_attempts (link_id, email, at);
-CREATE INDEX link_password_attempts_client ON link_password_attempts (link_id, client, at);
-"""
-"""Issues 15 and 17: each guess at a link's password in the last 15 minutes, reserved before it
-is verified (store.link_attempts), keyed by digests of the browser, the typed address and the
-client, so the limit holds across processes and a room behind one address is not locked out."""
 V15_ADMINS = """
 CREATE TABLE admins (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -263,6 +246,23 @@ CREATE UNIQUE INDEX admins_live_key ON admins (fingerprint) WHERE removed_at IS 
 """Issue 23: admins who open the console over SSH, by public key, with a role. A removed
 admin's row stays (`removed_at`), so the name and key can be registered again later."""
 
+V16_LINK_GUESSES = """
+CREATE TABLE link_password_attempts (
+    id       INTEGER PRIMARY KEY,
+    link_id  INTEGER NOT NULL REFERENCES invite_links (id) ON DELETE CASCADE,
+    browser  TEXT NOT NULL,
+    email    TEXT NOT NULL,
+    client   TEXT NOT NULL,
+    at       TEXT NOT NULL
+) STRICT;
+CREATE INDEX link_password_attempts_at ON link_password_attempts (at);
+CREATE INDEX link_password_attempts_browser ON link_password_attempts (link_id, browser, at);
+CREATE INDEX link_password_attempts_email ON link_password_attempts (link_id, email, at);
+CREATE INDEX link_password_attempts_client ON link_password_attempts (link_id, client, at);
+"""
+"""Issues 15 and 17: each guess at a link's password in the last 15 minutes, reserved before it
+is verified (store.link_attempts), keyed by digests of the browser, the typed address and the
+client, so the limit holds across processes and a room behind one address is not locked out."""
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -274,8 +274,8 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (9, migrate_identities),  # issue 15: AUTOINCREMENT ids, users.email_key (a Python step)
     (10, V10_SIGN_IN_AND_MAIL_LIMITS),
     (11, V11_EVENT_SEQUENCES),
-    (14, V14_LINK_GUESSES),
     (15, V15_ADMINS),
+    (16, V16_LINK_GUESSES),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""

@@ -161,7 +161,7 @@ async def test_migration_15_keeps_existing_rows(tmp_path: Path) -> None:
                 "INSERT INTO audit (at, actor, action, subject, details) "
                 "VALUES ('2026-01-01T00:00:00.000000Z', 'alice', 'link_created', 'l', '{}')"
             )
-        assert await migrate(engine) == [15]
+        assert (await migrate(engine))[0] == 15
     finally:
         await engine.close()
     with sqlite3.connect(path) as conn:

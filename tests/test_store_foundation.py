@@ -318,3 +318,13 @@ async def test_hash_all_stops_before_the_next_hash_when_asked() -> None:
     )
     done = [hashed for hashed in hashes if hashed is not None]
     assert 3 <= len(done) < 40 and hasher.calls == len(done)
+
+
+def test_migration_versions_only_ever_grow() -> None:
+    """A database at version N applies only steps above N: a step numbered below an existing
+    one (two branches each taking a number) would never reach a database already past it."""
+    from store.migrations import LATEST_VERSION, MIGRATIONS
+
+    versions = [version for version, _ in MIGRATIONS]
+    assert versions == sorted(set(versions))
+    assert versions[-1] == LATEST_VERSION
