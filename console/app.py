@@ -79,6 +79,7 @@ class UsherApp(App[int]):
         sock: socket.socket | None = None,
         server_down_reason: str = "",
         no_server: bool = False,
+        background: bool = True,
         extra_route_handlers: Sequence[ControllerRouterHandler] = (),
     ) -> None:
         self.settings = settings
@@ -90,6 +91,8 @@ class UsherApp(App[int]):
         self._sock = sock
         self._server_down_reason = server_down_reason
         self._no_server = no_server
+        self._background = background
+        """Run mail delivery and housekeeping here (an SSH session leaves them to its server)."""
         self._extra_route_handlers = tuple(extra_route_handlers)
         """Routes added to the embedded server (tests use it for routes of their own)."""
         self._server: EmbeddedServer | None = None
@@ -122,6 +125,12 @@ class UsherApp(App[int]):
         self.run_worker(
             supervised("Change watcher", self._follow_changes), group="changes", exit_on_error=False
         )
+        if self._background:
+            self._start_background(store)
+        self._start_server()
+
+    def _start_background(self, store: Store) -> None:
+        supervised = self.supervisor.run
         for name, task in PERIODIC_TASKS:
             self.run_worker(
                 supervised(name, partial(task, store)),
@@ -135,7 +144,6 @@ class UsherApp(App[int]):
             name="Mail delivery",
             exit_on_error=False,
         )
-        self._start_server()
 
     def _start_server(self) -> None:
         url = self.settings.base_url

@@ -145,7 +145,15 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
         else:
             if settings.port == 0:
                 settings = settings.with_port(bound_port(sock))
-    app = UsherApp(settings, sock=sock, server_down_reason=reason, no_server=no_server)
+    # A console the SSH server started: `usher serve` already delivers mail and keeps house.
+    served_over_ssh = bool(os.environ.get("USHER_ADMIN"))
+    app = UsherApp(
+        settings,
+        sock=sock,
+        server_down_reason=reason,
+        no_server=no_server,
+        background=not served_over_ssh,
+    )
     app.run()
     return app.return_code or EXIT_OK
 

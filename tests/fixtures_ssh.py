@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+
+from .helpers import ROOT, child_env, usher_command
 
 
 def new_key(comment: str = "") -> asyncssh.SSHKey:
@@ -18,3 +24,38 @@ def public_line(key: asyncssh.SSHKey) -> str:
 def write_public(key: asyncssh.SSHKey, path: Path) -> Path:
     path.write_text(public_line(key))
     return path
+
+
+@dataclass
+class Serving:
+    """A running `usher serve --ssh-port 0` and what it printed."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    ssh_port: int
+    host_fingerprint: str
+
+
+def start_serving(db: Path) -> Serving:
+    """`usher serve` on free ports with the SSH console; returns once both are listening."""
+    proc = subprocess.Popen(
+        usher_command("serve", "--db", str(db), "--port", "0", "--ssh-port", "0"),
+        cwd=ROOT,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = proc.stdout.readline() + proc.stdout.readline()
+    url = re.search(r"(http://\S+)", lines)
+    ssh = re.search(r"SSH console on port (\d+) \(host key (SHA256:\S+)\)", lines)
+    if not (url and ssh):
+        proc.kill()
+        raise AssertionError(f"usher serve printed {lines!r}")
+    return Serving(proc, url.group(1), int(ssh.group(1)), ssh.group(2))
+
+
+def stop_serving(serving: Serving) -> int:
+    serving.proc.send_signal(signal.SIGTERM)
+    return serving.proc.wait(timeout=60)

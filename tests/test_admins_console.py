@@ -113,3 +113,23 @@ async def test_the_admins_command_is_offered_to_owners_only(settings: Settings) 
         with acting_as(APPROVER):
             titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Admins" not in titles
+
+
+async def test_a_console_served_over_ssh_leaves_mail_and_housekeeping_to_its_server(
+    settings: Settings,
+) -> None:
+    """Each SSH session is a console of its own; `usher serve` already runs delivery and
+    housekeeping, so a session's console starts none (a local console still does)."""
+
+    def groups(app: UsherApp) -> set[str]:
+        return {worker.group for worker in app.workers}
+
+    local = UsherApp(settings, no_server=True)
+    async with local.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "background" in groups(local)
+    session = UsherApp(settings, no_server=True, background=False)
+    async with session.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not {"mail", "background"} & groups(session)
+        assert "changes" in groups(session)  # it still follows the database live

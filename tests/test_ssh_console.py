@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import re
@@ -22,9 +23,9 @@ import pytest
 from console.ssh_server import FAILURE_LIMIT, FailureLimiter
 
 from .fixtures_security import csrf_from
-from .fixtures_ssh import new_key, write_public
+from .fixtures_ssh import new_key, start_serving, write_public
 from .fixtures_users import status_of
-from .helpers import ROOT, child_env, eventually, run_usher, usher_command
+from .helpers import eventually, run_usher
 
 GOOD_PASSWORD = "correct horse battery staple"
 F2 = b"\x1bOQ"
@@ -44,22 +45,8 @@ class Served:
 
 
 def start(db: Path) -> tuple[subprocess.Popen[str], str, int, str]:
-    proc = subprocess.Popen(
-        usher_command("serve", "--db", str(db), "--port", "0", "--ssh-port", "0"),
-        cwd=ROOT,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = proc.stdout.readline() + proc.stdout.readline()
-    url = re.search(r"(http://\S+)", lines)
-    ssh = re.search(r"SSH console on port (\d+) \(host key (SHA256:\S+)\)", lines)
-    if not (url and ssh):
-        proc.kill()
-        raise AssertionError(f"usher serve printed {lines!r}")
-    return proc, url.group(1), int(ssh.group(1)), ssh.group(2)
+    serving = start_serving(db)
+    return serving.proc, serving.url, serving.ssh_port, serving.host_fingerprint
 
 
 def add_admin(db: Path, name: str, role: str, key: asyncssh.SSHKey) -> None:
@@ -149,6 +136,10 @@ class Screen:
         self.terminal.resize(lines, columns)
         marker = f"\x1b[{lines};".encode()
         await self._until(lambda: marker in self.raw, f"a redraw at {columns}x{lines}", timeout)
+
+    async def until_raw_matches(self, pattern: bytes, timeout: float = SCREEN_WAIT) -> None:
+        """Until the console sent bytes matching `pattern` (an escape sequence, not text)."""
+        await self._until(lambda: re.search(pattern, self.raw) is not None, repr(pattern), timeout)
 
     async def until_closed(self, timeout: float = SCREEN_WAIT) -> bytes:
         async def drain() -> None:
@@ -243,6 +234,30 @@ async def test_two_admins_at_once_see_each_others_approvals_live(served: Served)
         for screen in (owner, approver):
             screen.process.stdin.write(b"q")
             await screen.until_closed()
+
+
+async def test_copy_reaches_the_admins_own_terminal_as_osc_52(served: Served) -> None:
+    """`c` on Links sends the URL to the terminal of the admin who pressed it (over their SSH
+    channel), as OSC 52, for their own clipboard."""
+    made = run_usher(
+        "links", "create", "--level", "member", "--label", "Copied over SSH",
+        "--db", str(served.db), "--public-url", served.url,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    async with connect(served, served.owner) as conn:
+        screen = await open_console(conn)
+        screen.process.stdin.write(b"\x1bOR")  # F3
+        await screen.wait_for("Copied over SSH")
+        screen.raw = b""
+        screen.process.stdin.write(b"c")
+        osc_52 = rb"\x1b\]52;c;([A-Za-z0-9+/=]+)(\x07|\x1b\\)"
+        await screen.until_raw_matches(osc_52)
+        found = re.search(osc_52, screen.raw)
+        assert found is not None
+        copied = base64.b64decode(found.group(1)).decode()
+        assert copied.startswith(f"{served.url}/join/")
+        screen.process.stdin.write(b"\x1bOPq")  # F1 Home, then quit (on Links `q` is the QR code)
+        await screen.until_closed()
 
 
 async def test_unknown_keys_and_passwords_are_refused(served: Served) -> None:
