@@ -7,13 +7,16 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Grid, Vertical
-from textual.widgets import Static
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Sparkline, Static
 
+from store.changes import EXTERNAL
 from store.clock import ago
 from store.records import AuditEntry, Counts
 from store.seats import seat_limit_reached
 from store.supervise import TaskCrash
+from store.text import clean_line
+from store.trends import SIGNUP_DAYS, Funnel, funnels, signups_per_day
 
 from .base import UsherScreen
 
@@ -30,6 +33,30 @@ def figure(label: str, value: int | str, note: str = "", style: str = "bold") ->
     text.append(f"{value:>5}", style=style)
     if note:
         text.append(f"  {note}", style="dim")
+    return text
+
+
+TREND_TOPICS = frozenset({"users", "invite_links", "invitations", EXTERNAL})
+
+
+def signups_label(days: list[int]) -> Text:
+    """`Signups, 14 days    37  4 today` beside the sparkline."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{f'Signups, {len(days)} days':<17}")
+    text.append(f"{sum(days):>5}", style="bold")
+    text.append(f"  {days[-1] if days else 0} today ", style="dim")
+    return text
+
+
+def funnel_line(funnel: Funnel) -> Text:
+    """`Spring cohort   joined 12 → active 10`, or with `invited 30 →` for a batch."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("  ")
+    steps = [] if funnel.invited is None else [f"invited {funnel.invited}"]
+    steps += [f"joined {funnel.joined}", f"active {funnel.active}"]
+    text.append(" → ".join(steps), style="bold")
+    text.append("  ")
+    text.append(clean_line(funnel.label), style="dim")
     return text
 
 
@@ -75,12 +102,20 @@ class DashboardScreen(UsherScreen):
     DashboardScreen #activity { padding: 0 1; height: 1fr; }
     DashboardScreen #crashes { height: auto; padding: 1 1 0 1; display: none; }
     DashboardScreen #empty { padding: 1 2; color: $text-warning; }
+    DashboardScreen #trend { height: 1; padding: 0 1; }
+    DashboardScreen #trend-label { width: auto; }
+    DashboardScreen #signups { width: 14; }  /* one cell a day */
+    DashboardScreen #funnels { height: auto; padding: 0 1; }
     """
 
     def compose_body(self) -> ComposeResult:
         with Grid(id="figures"):
             for name in ("pending", "active", "links", "invitations", "mail", "last"):
                 yield Static(id=f"fig-{name}")
+        with Horizontal(id="trend"):
+            yield Static(signups_label([0] * SIGNUP_DAYS), id="trend-label")
+            yield Sparkline([0] * SIGNUP_DAYS, id="signups", summary_function=max)
+        yield Vertical(id="funnels")
         yield Vertical(id="crashes")
         yield Static(EMPTY_HINT, id="empty", markup=False)
         yield Static("Recent activity", id="activity-title")
@@ -90,6 +125,19 @@ class DashboardScreen(UsherScreen):
         self.watch(self.usher, "counts", self._show_counts)
         self.watch(self.usher, "activity", self._show_activity)
         self.watch(self.usher, "task_crashes", self._show_crashes)
+        self.follow_changes(TREND_TOPICS, self._reload_trends, "home-trends")
+
+    async def _reload_trends(self) -> None:
+        store = self.usher.store
+        if store is None:
+            return
+        days = await signups_per_day(store.engine)
+        ways = await funnels(store.engine)
+        self.query_one("#trend-label", Static).update(signups_label(days))
+        self.query_one("#signups", Sparkline).data = days
+        box = self.query_one("#funnels", Vertical)
+        await box.remove_children()
+        await box.mount_all([Static(funnel_line(way)) for way in ways])
 
     def _show_counts(self, counts: Counts | None) -> None:
         if counts is None:
