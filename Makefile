@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 LOCK   := requirements.lock
 
-.PHONY: console serve install lock test test-loaded lint bench system-packages
+.PHONY: console serve install lock test test-loaded lint bench system-packages screenshots
 
 ## Runtime dependencies exactly as locked (every file's hash checked), then Usher itself
 $(RUNTIME): pyproject.toml $(LOCK)
@@ -61,3 +61,8 @@ test-loaded: $(STAMP) system-packages
 ## first that fails. `make bench ARGS=--quick` runs each at a small size.
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) "$$b" $(ARGS) || exit 1; done
+
+## The README's pictures (deploy/screenshots/), drawn from a seeded demo database: the console as
+## SVGs Textual renders, the invitee's pages as PNGs from chromium at a phone's size
+screenshots: $(STAMP) system-packages
+	$(PY) scripts/screenshots.py --out deploy/screenshots

@@ -105,7 +105,7 @@ class DashboardScreen(UsherScreen):
     DashboardScreen #trend { height: 1; padding: 0 1; }
     DashboardScreen #trend-label { width: auto; }
     DashboardScreen #signups { width: 14; }  /* one cell a day */
-    DashboardScreen #funnels { height: auto; padding: 0 1; }
+    DashboardScreen #funnels { height: auto; padding: 1 1 0 1; }
     """
 
     def compose_body(self) -> ComposeResult:
@@ -137,6 +137,8 @@ class DashboardScreen(UsherScreen):
         self.query_one("#signups", Sparkline).data = days
         box = self.query_one("#funnels", Vertical)
         await box.remove_children()
+        if ways:
+            await box.mount(Static(Text("Newest ways in", style="bold"), classes="title"))
         await box.mount_all([Static(funnel_line(way)) for way in ways])
 
     def _show_counts(self, counts: Counts | None) -> None:
