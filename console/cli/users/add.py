@@ -28,8 +28,7 @@ from store.single_user import (
 from store.text import clean_line
 from store.users import LEVELS, user_to_json
 
-from .cli import EXIT_OK, CliError
-from .cli_users import users_commands
+from ..errors import EXIT_OK, CliError
 
 FLAGS = {
     "first_name": "--first",
@@ -42,10 +41,10 @@ FLAGS = {
 
 
 def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    group: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
 ) -> None:
-    parser = users_commands(commands, common).add_parser(
+    parser = group.add_parser(
         "add",
         parents=[common],
         help="add one user (their account exists at once; they are emailed)",

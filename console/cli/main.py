@@ -1,8 +1,5 @@
-"""`usher`: the command line. No subcommand opens the console.
-
-Flags override `USHER_*` environment variables, which override defaults. Errors go to stderr
-with exit status 2.
-"""
+"""The `usher` parser, its shared flags, `main`, and the two long-running commands (`console`,
+`serve`); every other command group registers itself from its own module."""
 
 from __future__ import annotations
 
@@ -16,14 +13,7 @@ from typing import Any
 from store import Settings, SettingsError, Store, StoreError, load_settings
 from store.version import usher_version
 
-EXIT_OK = 0
-EXIT_FAILED = 2
-
-Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-class CliError(Exception):
-    """Nothing could be done; the message is printed as `usher: error: …` with exit status 2."""
+from .errors import EXIT_FAILED, EXIT_OK, CliError, Handler
 
 
 def _server_flags(parser: argparse.ArgumentParser) -> None:
@@ -87,32 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     """Subcommands contributed by feature modules (links, invite, users, outbox, …)."""
-    from . import (
-        cli_admins,
-        cli_check,
-        cli_invite,
-        cli_links,
-        cli_ops,
-        cli_outbox,
-        cli_users,
-        cli_users_add,
-        cli_users_import,
-        cli_users_ops,
-        cli_webhooks,
-    )
+    from . import admins, check, invite, links, ops, outbox, users, webhooks
 
     return [
-        cli_links.register,
-        cli_invite.register,
-        cli_users.register,
-        cli_users_add.register,
-        cli_users_import.register,
-        cli_outbox.register,
-        cli_ops.register,
-        cli_users_ops.register,
-        cli_webhooks.register,
-        cli_admins.register,
-        cli_check.register,
+        links.register,
+        invite.register,
+        users.register,
+        outbox.register,
+        ops.register,
+        webhooks.register,
+        admins.register,
+        check.register,
     ]
 
 
@@ -125,7 +100,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def run_console(args: argparse.Namespace, settings: Settings) -> int:
     from signup_server.runner import BindError, bind_socket, bound_port
 
-    from .app import UsherApp
+    from ..app import UsherApp
 
     asyncio.run(_check_store(settings))
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -161,7 +136,7 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from signup_server.serve import ServeFailed, configure_logging, serve
 
-    from .ssh_server import ssh_console
+    from ..ssh_server import ssh_console
 
     configure_logging(log_format=settings.log_format)
     try:
@@ -210,12 +185,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    # `python -m console.cli` runs this file as `__main__`: call the `console.cli` module's own
-    # main, so that the CliError that feature modules raise (imported from `console.cli`) is the
-    # class caught there, not a second copy living in `__main__`.
-    from console.cli import main as _main
-
-    raise SystemExit(_main())

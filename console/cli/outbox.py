@@ -8,10 +8,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from store import Settings, Store
@@ -29,7 +27,8 @@ from store.outbox import (
 )
 from store.text import clean_line
 
-from .cli import EXIT_OK, CliError
+from .errors import EXIT_OK, CliError
+from .with_store import with_store
 
 T = TypeVar("T")
 DELIVERY_NOTE = "A running `usher serve` or console delivers it."
@@ -70,17 +69,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     test.set_defaults(handler=run_test)
 
 
-def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with await Store.open(settings, watch=False) as store:
-            return await work(store)
-
-    try:
-        return asyncio.run(run())
-    except OutboxError as error:
-        raise CliError(str(error)) from None
-
-
 def _table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [len(header) for header in headers]
     for row in rows:
@@ -105,7 +93,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         found = await list_messages(store, status=args.status)
         return found, await held_back_counts(store.engine)
 
-    messages, held = _with_store(settings, read)
+    messages, held = with_store(settings, read, (OutboxError,))
     if args.json:
         keys = (
             "id",
@@ -159,19 +147,21 @@ def run_retry(args: argparse.Namespace, settings: Settings) -> int:
             count += 1
         return count
 
-    count = _with_store(settings, work)
+    count = with_store(settings, work, (OutboxError,))
     print(f"{count} message{'s' if count != 1 else ''} queued again. {DELIVERY_NOTE}")
     return EXIT_OK
 
 
 def run_send_kept(args: argparse.Namespace, settings: Settings) -> int:
-    count = _with_store(settings, lambda store: send_kept(store, console_actor()))
+    count = with_store(settings, lambda store: send_kept(store, console_actor()), (OutboxError,))
     print(f"{count} kept message{'s' if count != 1 else ''} queued. {DELIVERY_NOTE}")
     return EXIT_OK
 
 
 def run_test(args: argparse.Namespace, settings: Settings) -> int:
-    outbox_id = _with_store(settings, lambda store: send_test(store, args.address, console_actor()))
+    outbox_id = with_store(
+        settings, lambda store: send_test(store, args.address, console_actor()), (OutboxError,)
+    )
     if settings.smtp_configured:
         print(f"Test message #{outbox_id} queued. {DELIVERY_NOTE}")
     else:

@@ -31,37 +31,15 @@ from store.bulk_lines import PASSWORD_MODES, BulkLine, ParsedLines
 from store.clock import to_db
 from store.migrations import LEVELS
 
-from .cli import EXIT_FAILED, EXIT_OK, CliError
-from .words import counted
+from ...words import counted
+from ..errors import EXIT_FAILED, EXIT_OK, CliError
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 PROGRESS_LINE_EVERY = 1.0
 """Seconds between progress lines when stderr is not a terminal."""
 
 
-def users_commands(
-    subparsers: Any, common: argparse.ArgumentParser
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The `usher users …` subcommands, creating the group if no module has yet."""
-    existing = subparsers.choices.get("users")
-    if existing is not None:
-        for action in existing._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                return action
-    users = subparsers.add_parser(
-        "users", help="manage user accounts", argument_default=argparse.SUPPRESS
-    )
-    group: argparse._SubParsersAction[argparse.ArgumentParser] = users.add_subparsers(
-        dest="users_command", metavar="COMMAND", required=True
-    )
-    return group
-
-
-def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    add_import_command(users_commands(subparsers, common), common)
-
-
-def add_import_command(
+def register(
     users: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     parser = users.add_parser(

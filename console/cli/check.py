@@ -15,7 +15,7 @@ from store import Settings
 from store.checks import all_passed, run_checks
 from store.text import clean_line
 
-from .cli import EXIT_FAILED, EXIT_OK
+from .errors import EXIT_FAILED, EXIT_OK
 
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "--  "}
 

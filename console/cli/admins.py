@@ -7,20 +7,19 @@ owner, so it can always repair the registry, whoever was removed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
-from store import Settings, Store
-from store.acting import ROLES, NotAllowed
+from store import Settings
+from store.acting import ROLES
 from store.admins import Admin, AdminError, add_admin, list_admins, remove_admin, set_role
 from store.audit import console_actor
 
-from .cli import EXIT_OK, CliError
+from .errors import EXIT_OK, CliError
+from .with_store import with_store
 
 T = TypeVar("T")
 MAX_KEY_BYTES = 64 * 1024
@@ -58,17 +57,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     role.set_defaults(handler=run_set_role)
 
 
-def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with await Store.open(settings, watch=False) as store:
-            try:
-                return await work(store)
-            except (AdminError, NotAllowed) as error:
-                raise CliError(str(error)) from None
-
-    return asyncio.run(run())
-
-
 def _read_key(source: str) -> str:
     try:
         if source == "-":
@@ -90,17 +78,22 @@ def admin_json(admin: Admin) -> dict[str, Any]:
     }
 
 
+ADMIN_REFUSALS = (AdminError,)
+
+
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
     key = _read_key(args.key)
-    admin = _with_store(
-        settings, lambda store: add_admin(store, args.name, key, args.role, actor=console_actor())
+    admin = with_store(
+        settings,
+        lambda store: add_admin(store, args.name, key, args.role, actor=console_actor()),
+        ADMIN_REFUSALS,
     )
     print(f"added {admin.name} ({admin.role}), key {admin.fingerprint}")
     return EXIT_OK
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    admins = _with_store(settings, list_admins)
+    admins = with_store(settings, list_admins, ADMIN_REFUSALS)
     if getattr(args, "json", False):
         print(msgspec.json.encode([admin_json(a) for a in admins]).decode())
     elif admins:
@@ -113,16 +106,20 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_remove(args: argparse.Namespace, settings: Settings) -> int:
-    admin = _with_store(
-        settings, lambda store: remove_admin(store, args.name, actor=console_actor())
+    admin = with_store(
+        settings,
+        lambda store: remove_admin(store, args.name, actor=console_actor()),
+        ADMIN_REFUSALS,
     )
     print(f"removed {admin.name}: their key no longer opens the console")
     return EXIT_OK
 
 
 def run_set_role(args: argparse.Namespace, settings: Settings) -> int:
-    admin = _with_store(
-        settings, lambda store: set_role(store, args.name, args.role, actor=console_actor())
+    admin = with_store(
+        settings,
+        lambda store: set_role(store, args.name, args.role, actor=console_actor()),
+        ADMIN_REFUSALS,
     )
     print(f"{admin.name} is now {admin.role}")
     return EXIT_OK

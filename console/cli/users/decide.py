@@ -1,19 +1,10 @@
-"""`usher users list|approve|reject`.
-
-Other modules add their own `usher users …` subcommands (`add`, `import`) through
-`users_commands()`, which creates the `users` group once and hands back its subparsers:
-
-    def register(commands, common):
-        add = users_commands(commands, common).add_parser("add", parents=[common], ...)
-"""
+"""`usher users list|approve|reject`."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
@@ -23,38 +14,16 @@ from store.audit import console_actor
 from store.text import clean_line
 from store.users import STATUSES, UserQuery, UserView, list_users, resolve_users, user_to_json
 
-from .cli import EXIT_OK, CliError
+from ..errors import EXIT_OK, CliError
+from ..with_store import with_store
 
-__all__ = ["register", "users_commands"]
-
-_GROUPS: weakref.WeakKeyDictionary[
-    argparse._SubParsersAction[argparse.ArgumentParser],
-    argparse._SubParsersAction[argparse.ArgumentParser],
-] = weakref.WeakKeyDictionary()
-
-
-def users_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The subparsers of `usher users`, creating the group on first use (any module may call it)."""
-    group = _GROUPS.get(commands)
-    if group is None:
-        users = commands.add_parser(
-            "users",
-            help="list, approve, reject, add, import, export or delete users",
-            description="Manage users. An ID is the numeric id or the email address.",
-        )
-        group = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-        _GROUPS[commands] = group
-    return group
+__all__ = ["register"]
 
 
 def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    group: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
 ) -> None:
-    group = users_commands(commands, common)
 
     listing = group.add_parser(
         "list",
@@ -101,11 +70,7 @@ def _positive(text: str) -> int:
 
 
 def _run(work: Callable[[Store], Coroutine[Any, Any, int]], settings: Settings) -> int:
-    async def main() -> int:
-        async with await Store.open(settings, watch=False) as store:
-            return await work(store)
-
-    return asyncio.run(main())
+    return with_store(settings, work)
 
 
 # ---------------------------------------------------------------------------- list

@@ -21,7 +21,7 @@ from store.invitations import InvitationError, SendResult, send_invitations
 from store.migrations import LEVELS
 from store.text import clean_line
 
-from .cli import EXIT_OK, CliError
+from .errors import EXIT_OK, CliError
 
 __all__ = ["invite_report", "register", "run_invite"]
 

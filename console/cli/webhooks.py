@@ -7,7 +7,7 @@ from typing import Any
 
 from store.webhook_secret import new_secret
 
-from .cli import EXIT_OK
+from .errors import EXIT_OK
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

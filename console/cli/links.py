@@ -7,9 +7,7 @@ with exit status 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -29,7 +27,8 @@ from store.links import (
     revoke_link,
 )
 
-from .cli import EXIT_OK, CliError
+from .errors import EXIT_OK, CliError
+from .with_store import with_store
 
 T = TypeVar("T")
 
@@ -150,14 +149,6 @@ def _table(links: list[Link], settings: Settings) -> str:
 # --- handlers ------------------------------------------------------------------------------------
 
 
-def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with await Store.open(settings, watch=False) as store:
-            return await work(store)
-
-    return asyncio.run(run())
-
-
 def _read_password(args: argparse.Namespace) -> str | None:
     if getattr(args, "password", None) is not None:
         return str(args.password)
@@ -216,7 +207,7 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
         except LinkError as error:
             raise CliError(str(error)) from None
 
-    link = _with_store(settings, work)
+    link = with_store(settings, work)
     if getattr(args, "json", False):
         _print_json(link_json(link, settings))
     else:
@@ -225,7 +216,7 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    links = _with_store(settings, list_links)
+    links = with_store(settings, list_links)
     if getattr(args, "json", False):
         _print_json([link_json(link, settings) for link in links])
     elif links:
@@ -246,7 +237,7 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
         except LinkError as error:
             raise CliError(str(error)) from None
 
-    link = _with_store(settings, work)
+    link = with_store(settings, work)
     name = f" ({link.label})" if link.label else ""
     print(f"revoked link #{link.id}{name}: its URL no longer works")
     return EXIT_OK

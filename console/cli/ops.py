@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
 import msgspec
 
-from store import Settings, Store
+from store import Settings
 from store.audit import console_actor
 from store.backup import BackupError, BackupReport, restore
 from store.housekeeping import HousekeepingReport, run_housekeeping
 from store.instance_lock import DatabaseInUse
 
-from .cli import EXIT_OK, CliError
-from .words import counted
+from ..words import counted
+from .errors import EXIT_OK, CliError
+from .with_store import with_store
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -50,14 +50,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_backup(args: argparse.Namespace, settings: Settings) -> int:
-    async def go() -> BackupReport:
-        async with await Store.open(settings, watch=False) as store:
-            return await store.backup(args.file)
-
-    try:
-        report = asyncio.run(go())
-    except BackupError as error:
-        raise CliError(str(error)) from None
+    report: BackupReport = with_store(
+        settings, lambda store: store.backup(args.file), (BackupError,)
+    )
     if getattr(args, "json", False):
         print(msgspec.json.encode(report).decode())
     else:
@@ -78,11 +73,9 @@ def run_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_housekeeping_command(args: argparse.Namespace, settings: Settings) -> int:
-    async def go() -> HousekeepingReport:
-        async with await Store.open(settings, watch=False) as store:
-            return await run_housekeeping(store, actor=console_actor())
-
-    report = asyncio.run(go())
+    report: HousekeepingReport = with_store(
+        settings, lambda store: run_housekeeping(store, actor=console_actor())
+    )
     if getattr(args, "json", False):
         print(msgspec.json.encode(report).decode())
     else:

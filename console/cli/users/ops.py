@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from store import Settings, Store
 from store.audit import console_actor
@@ -16,13 +16,14 @@ from store.text import clean_line
 from store.users import STATUSES, UserView, resolve_users
 from store.users_export import FORMATS, ExportError, Format, export_text, export_to_file
 
-from .cli import EXIT_OK, CliError
-from .cli_users import users_commands
-from .words import counted
+from ...words import counted
+from ..errors import EXIT_OK, CliError
+from ..with_store import with_store
 
 
-def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = users_commands(commands, common)
+def register(
+    group: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     delete = group.add_parser(
         "delete",
         parents=[common],
@@ -70,18 +71,17 @@ def run_delete(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
     if not confirmed and not sys.stdin.isatty():
         raise CliError("not a terminal, so nobody can confirm: add --yes to erase without asking")
 
-    async def work() -> tuple[ErasureReport | None, list[str]]:
-        async with await Store.open(settings, watch=False) as store:
-            users, unknown = await resolve_users(store.engine, refs)
-            if not users:
-                return None, unknown
-            # A human answers on the terminal; the blocking read stays off the event loop.
-            if not confirmed and not await asyncio.to_thread(_ask, users, sys.stdin, sys.stderr):
-                raise CliError("nothing was erased")
-            report = await erase_users(store, [user.id for user in users], actor=console_actor())
-            return report, unknown
+    async def work(store: Store) -> tuple[ErasureReport | None, list[str]]:
+        users, unknown = await resolve_users(store.engine, refs)
+        if not users:
+            return None, unknown
+        # A human answers on the terminal; the blocking read stays off the event loop.
+        if not confirmed and not await asyncio.to_thread(_ask, users, sys.stdin, sys.stderr):
+            raise CliError("nothing was erased")
+        report = await erase_users(store, [user.id for user in users], actor=console_actor())
+        return report, unknown
 
-    report, unknown = asyncio.run(work())
+    report, unknown = with_store(settings, work)
     erased = report.erased if report else []
     if as_json:
         json.dump(
@@ -117,16 +117,12 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
     fmt: Format = "json" if getattr(args, "format", "csv") == "json" else "csv"
     path: str | None = getattr(args, "file", None)
 
-    async def work() -> tuple[int, str]:
-        async with await Store.open(settings, watch=False) as store:
-            if path is None:
-                return await export_text(store.engine, status=status, fmt=fmt)
-            return await export_to_file(store.engine, path, status=status, fmt=fmt), ""
+    async def work(store: Store) -> tuple[int, str]:
+        if path is None:
+            return await export_text(store.engine, status=status, fmt=fmt)
+        return await export_to_file(store.engine, path, status=status, fmt=fmt), ""
 
-    try:
-        count, text = asyncio.run(work())
-    except ExportError as error:
-        raise CliError(str(error)) from None
+    count, text = with_store(settings, work, (ExportError,))
     if path is None:
         out.write(text)
     else:

@@ -1,0 +1,36 @@
+"""One way for a command to reach the database: open the store (no change feed: a command
+does one thing and ends), run the work, close it, whatever happens; a refusal becomes a one-line
+error (exit status 2), never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from store import Settings, Store
+from store.acting import NotAllowed
+
+from .errors import CliError
+
+T = TypeVar("T")
+
+
+def with_store(
+    settings: Settings,
+    work: Callable[[Store], Awaitable[T]],
+    refusals: tuple[type[Exception], ...] = (),
+) -> T:
+    """`work(store)` on a freshly opened store, from synchronous command code. `NotAllowed` (the
+    acting admin's role) and the exceptions in `refusals` become a `CliError` with their
+    message."""
+
+    async def run() -> T:
+        async with await Store.open(settings, watch=False) as store:
+            return await work(store)
+
+    caught: tuple[type[Exception], ...] = (NotAllowed, *refusals)
+    try:
+        return asyncio.run(run())
+    except caught as error:
+        raise CliError(str(error)) from None
