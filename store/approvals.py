@@ -24,8 +24,8 @@ from .core import Store
 from .engine import Engine, Transaction
 from .outbox import enqueue
 from .records import User, from_rows
-from .text import strip_unsafe
-from .users import UserView, chunked, like_pattern
+from .text import like_pattern, strip_unsafe
+from .users import UserView, chunked
 from .webhooks import Event, emit
 
 log = logging.getLogger("usher.approvals")

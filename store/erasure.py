@@ -41,6 +41,7 @@ from .mail_files import follow_in, rewrite_eml
 from .outbox import OutboxMessage
 from .records import User, from_row
 from .settings import Settings
+from .text import like_pattern
 from .webhooks import emit
 
 if TYPE_CHECKING:
@@ -155,11 +156,6 @@ def _scrub_text(text: str, replacer: _Replacer) -> str:
     return replacer.sub(text)
 
 
-def _like(form: str) -> str:
-    escaped = form.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _cannot_hold_address(column: str) -> bool:
     """Times (`*_at`, `at`) and digests (`*_hash`) never hold an address: not read."""
     return column == "at" or column.endswith(("_at", "_hash"))
@@ -196,7 +192,7 @@ async def _sweep(
     changed: dict[str, dict[str, int]] = {}
     for table, columns in await _text_columns(tx):
         clauses = " OR ".join(f"\"{c}\" LIKE ? ESCAPE '\\'" for c in columns for _ in forms)
-        params = [_like(form) for _ in columns for form in forms]
+        params = [like_pattern(form) for _ in columns for form in forms]
         picked = ", ".join(f'"{c}"' for c in columns)
         rows = await tx.fetchall(
             f'SELECT rowid AS _rowid, {picked} FROM "{table}" WHERE {clauses}',  # noqa: S608

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .clock import db_now, from_db
 from .engine import Engine
 from .records import AuditEntry, Counts, from_rows
+from .text import like_pattern
 
 
 async def counts(engine: Engine) -> Counts:
@@ -56,7 +57,7 @@ async def audit_entries(engine: Engine, term: str, limit: int) -> list[AuditEntr
     """Newest first; `term` matches actor, action or subject (case-insensitive substring)."""
     if not term:
         return await recent_audit(engine, limit)
-    like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = like_pattern(term)
     rows = await engine.fetchall(
         """SELECT * FROM audit
            WHERE actor LIKE :like ESCAPE '\\' OR action LIKE :like ESCAPE '\\'

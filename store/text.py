@@ -169,3 +169,10 @@ def clean_text(value: str) -> str:
 def clean_line(value: str) -> str:
     """Like `clean_text`, new lines included: for one-line fields and log lines."""
     return _DISPLAY_STRIP_LINE.sub("", value)
+
+
+def like_pattern(term: str) -> str:
+    """`%term%` with LIKE's wildcards escaped (use with `ESCAPE '\\'`): a search for `50%` or
+    `a_b` finds those characters, not everything."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -23,6 +23,7 @@ from .csv_safe import write_csv
 from .engine import Engine, Transaction
 from .outbox import enqueue
 from .records import AuditEntry, Level, User, UserStatus, from_row, from_rows
+from .text import like_pattern
 from .tokens import new_token, token_digest
 from .webhooks import emit
 
@@ -91,12 +92,6 @@ class UserPage(msgspec.Struct, frozen=True, kw_only=True):
     offset: int
     total: int
     """How many users match the query (all pages)."""
-
-
-def like_pattern(term: str) -> str:
-    """`%term%` with LIKE's wildcards escaped (use with `ESCAPE '\\'`)."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _where(query: UserQuery) -> tuple[str, dict[str, Any]]:
