@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+import httpx
 
-from .helpers import ROOT, child_env, usher_command
+from .fixtures_security import csrf_from
+from .fixtures_users import status_of
+from .helpers import ROOT, child_env, run_usher, usher_command
 
 
 def new_key(comment: str = "") -> asyncssh.SSHKey:
@@ -59,3 +62,31 @@ def start_serving(db: Path) -> Serving:
 def stop_serving(serving: Serving) -> int:
     serving.proc.send_signal(signal.SIGTERM)
     return serving.proc.wait(timeout=60)
+
+
+GOOD_PASSWORD = "correct horse battery staple"
+
+
+def sign_up_pending(url: str, db: Path, email: str) -> None:
+    """A stranger signs up through a new approval link: `email` ends up pending."""
+    made = run_usher(
+        "links", "create", "--level", "member", "--require-approval", "--no-confirm",
+        "--db", str(db), "--public-url", url,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    path = "/join/" + made.stdout.strip().rsplit("/join/", 1)[1]
+    with httpx.Client(base_url=url) as web:
+        page = web.get(path)
+        answer = web.post(
+            path,
+            data={
+                "_csrf_token": csrf_from(page.text),
+                "email": email,
+                "first_name": "Pat",
+                "last_name": "Lee",
+                "password": GOOD_PASSWORD,
+                "password_confirm": GOOD_PASSWORD,
+            },
+        )
+        assert answer.status_code in (200, 303), answer.text[:500]
+    assert status_of(db, email) == "pending"

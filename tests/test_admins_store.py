@@ -24,8 +24,9 @@ from store.audit import console_actor
 from store.engine import Engine
 from store.erasure import erase_users
 from store.links import LinkDraft, create_link
-from store.migrations import MIGRATIONS, migrate
+from store.migrations import migrate
 
+from .fixtures_migrations import migrate_below
 from .fixtures_ssh import new_key, public_line
 from .fixtures_users import add_user, status_of
 
@@ -151,11 +152,7 @@ async def test_migration_15_keeps_existing_rows(tmp_path: Path) -> None:
     path = tmp_path / "v9.db"
     engine = await Engine.open(path)
     try:
-        for version, script in MIGRATIONS:
-            if version < 15:
-                await engine.migrate(
-                    version, script if callable(script) else script.replace("{secret_key}", "k")
-                )
+        await migrate_below(engine, 15)
         async with engine.write() as tx:
             await tx.execute(
                 "INSERT INTO audit (at, actor, action, subject, details) "

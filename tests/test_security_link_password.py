@@ -33,9 +33,10 @@ from store.link_attempts import (
     wait_words,
 )
 from store.links import Link, LinkDraft, create_link
-from store.migrations import MIGRATIONS, migrate
+from store.migrations import migrate
 
 from .fixtures_links import fast_store, listening, live_server
+from .fixtures_migrations import migrate_below
 from .fixtures_security import (
     FORM_FIELDS,
     GOOD_PASSWORD,
@@ -362,11 +363,7 @@ async def test_migration_16_adds_the_guesses_table_and_keeps_links(tmp_path: Pat
     path = tmp_path / "v15.db"
     engine = await Engine.open(path)
     try:
-        for version, script in MIGRATIONS:
-            if version < 16:
-                await engine.migrate(
-                    version, script if callable(script) else script.replace("{secret_key}", "k")
-                )
+        await migrate_below(engine, 16)
         async with engine.write() as tx:
             await tx.execute(
                 "INSERT INTO invite_links (token, level, created_at) "

@@ -22,12 +22,11 @@ import pytest
 
 from console.ssh_server import FAILURE_LIMIT, FailureLimiter
 
-from .fixtures_security import csrf_from
 from .fixtures_ssh import new_key, start_serving, write_public
+from .fixtures_ssh import sign_up_pending as signed_up_pending
 from .fixtures_users import status_of
 from .helpers import eventually, run_usher
 
-GOOD_PASSWORD = "correct horse battery staple"
 F2 = b"\x1bOQ"
 SCREEN_WAIT = 120.0
 """A console's first screen on a busy two-core machine (Textual's cold start)."""
@@ -166,25 +165,7 @@ def children(pid: int) -> list[int]:
 
 
 async def sign_up_pending(served: Served, email: str) -> None:
-    made = run_usher(
-        "links", "create", "--level", "member", "--require-approval", "--no-confirm",
-        "--db", str(served.db), "--public-url", served.url,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    path = "/join/" + made.stdout.strip().rsplit("/join/", 1)[1]
-    async with httpx.AsyncClient(base_url=served.url) as web:
-        page = await web.get(path)
-        form = {
-            "_csrf_token": csrf_from(page.text),
-            "email": email,
-            "first_name": "Pat",
-            "last_name": "Lee",
-            "password": GOOD_PASSWORD,
-            "password_confirm": GOOD_PASSWORD,
-        }
-        answer = await web.post(path, data=form)
-        assert answer.status_code in (200, 303), answer.text[:500]
-    assert status_of(served.db, email) == "pending"
+    await asyncio.to_thread(signed_up_pending, served.url, served.db, email)
 
 
 def audit_actor(db: Path, action: str, subject: str) -> str:

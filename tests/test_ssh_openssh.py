@@ -12,11 +12,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from .fixtures_security import csrf_from
-from .fixtures_ssh import start_serving, stop_serving
+from .fixtures_ssh import sign_up_pending, start_serving, stop_serving
 from .fixtures_users import status_of
 from .helpers import run_usher
 from .test_console_bursts_tmux import rows, send, start
@@ -31,7 +29,6 @@ pytestmark = [
 ]
 WAIT = 120.0
 """A console's first screen on a busy two-core machine (a child process's cold start)."""
-GOOD_PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -66,30 +63,6 @@ def ssh_command(port: int, key: Path, known_hosts: Path) -> str:
             "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "127.0.0.1",
         ]
     )  # fmt: skip
-
-
-def sign_up_pending(url: str, db: Path, email: str) -> None:
-    made = run_usher(
-        "links", "create", "--level", "member", "--require-approval", "--no-confirm",
-        "--db", str(db), "--public-url", url,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    path = "/join/" + made.stdout.strip().rsplit("/join/", 1)[1]
-    with httpx.Client(base_url=url) as web:
-        page = web.get(path)
-        answer = web.post(
-            path,
-            data={
-                "_csrf_token": csrf_from(page.text),
-                "email": email,
-                "first_name": "Pat",
-                "last_name": "Lee",
-                "password": GOOD_PASSWORD,
-                "password_confirm": GOOD_PASSWORD,
-            },
-        )
-        assert answer.status_code in (200, 303), answer.text[:500]
-    assert status_of(db, email) == "pending"
 
 
 def test_two_admins_with_openssh_each_do_what_their_role_allows(
