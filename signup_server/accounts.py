@@ -33,6 +33,7 @@ from .join import gone_for
 from .render import page
 from .security import client_ip
 from .sessions import clear_cookie, current_user, session_cookie, session_token
+from .signup_cookies import email_hint, email_hint_cookie
 
 __all__ = ["ACCOUNT_ROUTES"]
 
@@ -59,6 +60,7 @@ ChangeBody = Annotated[PasswordChange, Body(media_type=RequestEncodingType.URL_E
 LOGIN_NOTICES = {
     "signed-out": "You have signed out.",
     "password-set": "Your password is set. Sign in with it now.",
+    "confirmed": "Your email address is confirmed. Sign in with the password you chose.",
 }
 UNCONFIRMED = (
     "This address is not confirmed yet: open the link in the email we sent to it, then sign in"
@@ -87,8 +89,16 @@ def _actor(request: Request[Any, Any, Any], settings: SettingsDep) -> str:
 
 
 @get("/login")
-async def login_page(notice: FromQuery[str | None] = None) -> Template:
-    return page("login.html", errors={}, email="", notice=LOGIN_NOTICES.get(notice or ""))
+async def login_page(
+    request: Request[Any, Any, Any], settings: SettingsDep, notice: FromQuery[str | None] = None
+) -> Template:
+    """Opens with the address filled in right after confirming or setting a password."""
+    return page(
+        "login.html",
+        errors={},
+        email=email_hint(request, settings),
+        notice=LOGIN_NOTICES.get(notice or ""),
+    )
 
 
 @post("/login", status_code=303)
@@ -270,7 +280,11 @@ async def set_password_submit(
         )
     if user.status == "pending":  # confirmed just now, and waits for approval
         return Redirect("/signup/confirmed-pending", status_code=303)
-    return Redirect("/login?notice=password-set", status_code=303)
+    return Redirect(
+        "/login?notice=password-set",
+        status_code=303,
+        cookies=[email_hint_cookie(settings, user.email)],
+    )
 
 
 ACCOUNT_ROUTES = [

@@ -15,6 +15,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
 from store.audit import web_actor
+from store.confirmation import confirm_link_state
 from store.links import Link
 from store.signup import (
     FormRefused,
@@ -32,6 +33,7 @@ from .deps import SettingsDep, StoreDep
 from .errors import Gone
 from .render import cached_page, echoed, page
 from .security import client_ip
+from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
 __all__ = ["JOIN_ROUTES", "gone_for"]
 
@@ -44,7 +46,10 @@ DONE_PAGES = {
     "confirmed",
     "confirmed-pending",
     "already-confirmed",
+    "closed",
 }
+_STATUS_PAGE = {"active": "already-confirmed", "pending": "confirmed-pending"}
+"""What a used confirmation link says now, by the account's status (else "closed")."""
 _OUTCOME_PAGE = {"check_email": "check-email", "pending": "pending", "active": "ready"}
 
 
@@ -131,24 +136,59 @@ async def join_submit(
         if data.link_password and "link_password" in refused.errors:
             limiter.failed(key)
         return _join_page(link, token, errors=refused.errors, values=echoed(data), status_code=400)
-    return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303)
+    cookies = [signup_cookie(settings, outcome.browser_proof)] if outcome.browser_proof else []
+    return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303, cookies=cookies)
+
+
+def _state_page(status: str) -> str:
+    return _STATUS_PAGE.get(status, "closed")
 
 
 @get("/confirm/{token:str}")
-async def confirm(
+async def confirm_page(token: FromPath[str], store: StoreDep) -> Template:
+    """The link in the confirmation email. Opening it changes nothing (mail scanners open every
+    link): it shows a "Confirm my address" button, or what is true now if it was used."""
+    link = await confirm_link_state(store, token)
+    if link is None:
+        raise NotFoundException()
+    if link.state == "expired":
+        raise Gone()
+    if link.state == "done":
+        return page("signup_done.html", state=_state_page(link.status))
+    return page("confirm.html", token=token, email=link.email)
+
+
+@post("/confirm/{token:str}", status_code=303)
+async def confirm_submit(
     request: Request[Any, Any, Any], token: FromPath[str], store: StoreDep, settings: SettingsDep
 ) -> Redirect:
-    """The link in the confirmation email; redirects so the token leaves the address bar."""
+    """The person's "Confirm my address". From the browser that signed up, the password typed
+    there stays and sign-in comes next; from anywhere else, the confirmer chooses it."""
     try:
-        outcome = await confirm_email(store, token, actor=web_actor(client_ip(request, settings)))
+        outcome = await confirm_email(
+            store,
+            token,
+            actor=web_actor(client_ip(request, settings)),
+            browser_proof=signup_proof(request, settings),
+        )
     except TokenUnusable as error:
         raise gone_for(error) from None
     if outcome.already:
-        return Redirect("/signup/already-confirmed", status_code=303)
+        return Redirect(f"/signup/{_state_page(outcome.status)}", status_code=303)
+    gone = signup_cookie_gone(settings)
     if outcome.set_password_token:  # whoever confirmed chooses the password (store.signup)
-        return Redirect(f"/password/set/{outcome.set_password_token}?confirmed=1", status_code=303)
-    target = "confirmed" if outcome.status == "active" else "confirmed-pending"
-    return Redirect(f"/signup/{target}", status_code=303)
+        return Redirect(
+            f"/password/set/{outcome.set_password_token}?confirmed=1",
+            status_code=303,
+            cookies=[gone],
+        )
+    if outcome.status != "active":
+        return Redirect("/signup/confirmed-pending", status_code=303, cookies=[gone])
+    return Redirect(
+        "/login?notice=confirmed",
+        status_code=303,
+        cookies=[gone, email_hint_cookie(settings, outcome.email)],
+    )
 
 
 @get("/signup/{page_name:str}")
@@ -159,4 +199,4 @@ async def signup_done(page_name: FromPath[str]) -> Template:
     return page("signup_done.html", state=page_name)
 
 
-JOIN_ROUTES = [join_page, join_submit, confirm, signup_done]
+JOIN_ROUTES = [join_page, join_submit, confirm_page, confirm_submit, signup_done]

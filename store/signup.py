@@ -28,6 +28,7 @@ from .addresses import (
 )
 from .audit import record
 from .clock import db_now, from_db, now, to_db
+from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
 from .links import Link, domain_allowed, link_by_token, link_password_hash
@@ -157,6 +158,9 @@ class SignupOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
     kind: Literal["check_email", "pending", "active"]
     user_id: int | None = None
+    browser_proof: str = ""
+    """For the signup cookie when a confirmation was sent (store.confirmation): confirming
+    from this browser keeps the password typed here."""
 
 
 class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -166,6 +170,9 @@ class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
     status: UserStatus
     already: bool = False
     set_password_token: str | None = None
+    email: str = ""
+    kept_password: bool = False
+    """True when the browser that signed up confirmed: the signup password still opens it."""
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -596,24 +603,33 @@ async def sign_up_by_link(
     kind: Literal["check_email", "pending", "active"] = (
         "check_email" if status == "unconfirmed" else status
     )
-    return SignupOutcome(kind=kind, user_id=user_id)
+    proof = (
+        browser_proof(await store.secret_key(), user_id, moment) if kind == "check_email" else ""
+    )
+    return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
 
 
-async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutcome:
+async def confirm_email(
+    store: Store, token: str, *, actor: str, browser_proof: str = ""
+) -> ConfirmOutcome:
     """Confirm the address behind a confirmation token: the account becomes active, or pending
     when its link asks for approval. A second visit says it is done already.
 
     Confirming proves the address, not the password typed at signup: a stranger may have
-    signed up with someone else's address and chosen that password. So the signup password is
-    dropped here and whoever confirmed chooses the password next (`set_password_token`), and
-    every session of the account ends (the status change does that, migration 10). The
-    stranger's password never opens the account the real owner confirmed."""
+    signed up with someone else's address and chosen that password. So unless the confirmation
+    comes from the browser that signed up (`browser_proof`, the signup cookie: the same person
+    typed the password and opened the mail), the signup password is dropped here and whoever
+    confirmed chooses the password next (`set_password_token`), and every session of the
+    account ends (the status change does that, migration 10). The stranger's password never
+    opens the account the real owner confirmed."""
     digest = token_digest(token)
     moment = db_now()
+    secret = await store.secret_key() if browser_proof else ""
     async with store.write() as tx:
         row = await tx.fetchone(
             """SELECT t.id AS token_id, t.used_at, t.expires_at, u.id AS user_id, u.email,
-                      u.first_name, u.last_name, u.level, u.status, l.auto_accept
+                      u.first_name, u.last_name, u.level, u.status, l.auto_accept,
+                      u.created_at AS signed_up_at
                FROM action_tokens t JOIN users u ON u.id = t.user_id
                LEFT JOIN invite_links l ON l.id = u.link_id
                WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
@@ -626,29 +642,45 @@ async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutco
                 await tx.execute(
                     "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
                 )
-            return ConfirmOutcome(status=row["status"], already=True)
+            return ConfirmOutcome(status=row["status"], already=True, email=str(row["email"]))
         if row["used_at"] is not None or str(row["expires_at"]) <= moment:
             raise TokenUnusable(known=True)
         status: UserStatus = await admitted_status(
             tx, store.settings, auto_accept=bool(row["auto_accept"])
         )
+        same_browser = proof_matches(
+            secret, browser_proof, int(row["user_id"]), str(row["signed_up_at"])
+        )
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
-                   password_hash = NULL, must_change_password = 0, password_expires_at = NULL
+                   password_hash = CASE WHEN ? THEN password_hash END,
+                   must_change_password = 0, password_expires_at = NULL
                WHERE id = ? AND status = 'unconfirmed'""",
-            (status, moment, moment, row["user_id"]),
+            (status, moment, moment, same_browser, row["user_id"]),
         )
         await tx.execute(
             "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
         )
         await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row["user_id"],))
-        set_token = await _new_set_password_token(tx, int(row["user_id"]))
+        set_token = None if same_browser else await _new_set_password_token(tx, int(row["user_id"]))
         await _queue_status_email(tx, store.settings, _as_dict(row), status)
-        await record(tx, actor, "email_confirmed", str(row["email"]), {"status": status})
+        await record(
+            tx,
+            actor,
+            "email_confirmed",
+            str(row["email"]),
+            {"status": status, "same_browser": same_browser},
+        )
         confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
+        confirmed.pop("signed_up_at", None)
         await emit(tx, store.settings, "user.confirmed", confirmed)
         tx.touch("users", "action_tokens", "sessions")
-    return ConfirmOutcome(status=status, set_password_token=set_token)
+    return ConfirmOutcome(
+        status=status,
+        set_password_token=set_token,
+        email=str(row["email"]),
+        kept_password=same_browser,
+    )
 
 
 # --- signing in --------------------------------------------------------------------------------

@@ -191,6 +191,7 @@ FORM_FIELDS: dict[str, dict[str, str]] = {
         "password": GOOD_PASSWORD,
         "password_confirm": GOOD_PASSWORD,
     },
+    "/confirm/{token:str}": {},
 }
 """What a well-meaning person types into each form."""
 
@@ -202,6 +203,7 @@ HANDLER_ANSWERS: dict[str, set[int]] = {
     "/password/forgot": {303},
     "/password/set/{token:str}": {303},
     "/invite/{token:str}": {303},
+    "/confirm/{token:str}": {303},
 }
 """What each handler answers a well-formed, CSRF-valid submission with."""
 

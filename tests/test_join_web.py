@@ -88,6 +88,7 @@ async def test_join_page_says_org_and_level_and_takes_no_use(
 async def test_signup_redirects_to_check_email_and_confirm_link_works(
     fast_store: Store, client: Client
 ) -> None:
+    """Another browser confirms: it chooses the password (issue 15, pre-hijack)."""
     link = await make_link(fast_store)
     response = await submit(client, f"/join/{link.token}", signup_fields())
     assert response.status_code == 303
@@ -96,17 +97,81 @@ async def test_signup_redirects_to_check_email_and_confirm_link_works(
     assert "Check your email" in done.text
     [mail] = await outbox_rows(fast_store, "confirm_email")
     confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
-    confirmed = await client.get(confirm_path, follow_redirects=False)
-    assert confirmed.status_code == 303
-    # whoever confirmed the address chooses the password next (issue 15, pre-hijack)
-    assert confirmed.headers["location"].startswith("/password/set/")
-    assert confirmed.headers["location"].endswith("?confirmed=1")
-    chooser = await client.get(confirmed.headers["location"])
-    assert "Your address is confirmed" in chooser.text
-    again = await client.get(confirm_path, follow_redirects=False)
-    assert again.headers["location"] == "/signup/already-confirmed"
+    async with AsyncTestClient(client.app) as elsewhere:
+        confirmed = await submit(elsewhere, confirm_path, {})
+        assert confirmed.status_code == 303
+        # whoever confirmed the address chooses the password next (issue 15, pre-hijack)
+        assert confirmed.headers["location"].startswith("/password/set/")
+        assert confirmed.headers["location"].endswith("?confirmed=1")
+        chooser = await elsewhere.get(confirmed.headers["location"])
+        assert "Your address is confirmed" in chooser.text
+        again = await elsewhere.get(confirm_path)
+        assert again.status_code == 200
+        assert "already confirmed" in again.text and "Confirm my address" not in again.text
+        posted_again = await submit(elsewhere, confirm_path, {}, page="/login")
+        assert posted_again.headers["location"] == "/signup/already-confirmed"
     assert (await client.get("/signup/confirmed")).status_code == 200
     assert (await client.get("/signup/nonsense")).status_code == 404
+
+
+async def test_opening_the_confirmation_link_changes_nothing(
+    fast_store: Store, client: Client
+) -> None:
+    """A mail scanner GETs the link (twice, even): the account stays unconfirmed, the link
+    keeps working, and the page carries a "Confirm my address" button that POSTs."""
+    link = await make_link(fast_store)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
+    async with AsyncTestClient(client.app) as scanner:
+        for _ in range(2):
+            opened = await scanner.get(confirm_path)
+            assert opened.status_code == 200
+            assert "Confirm my address" in opened.text
+            assert f'method="post" action="{confirm_path}"' in opened.text
+            assert '<meta name="robots" content="noindex' in opened.text
+    assert await fast_store.engine.scalar("SELECT status FROM users") == "unconfirmed"
+    assert await fast_store.engine.scalar("SELECT count(*) FROM action_tokens") == 1
+    assert (await client.get("/confirm/nonsenseTOKENnonsense")).status_code == 404
+
+
+async def test_the_signup_browser_keeps_its_password_and_signs_in_with_the_address_filled(
+    fast_store: Store, client: Client
+) -> None:
+    """The browser that signed up (its HttpOnly signup cookie) confirms: no second password,
+    sign-in next with the address already there, and the signup password opens the account."""
+    link = await make_link(fast_store)
+    response = await submit(client, f"/join/{link.token}", signup_fields())
+    cookie = response.headers.get("set-cookie", "")
+    assert "usher_signup=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
+    confirmed = await submit(client, confirm_path, {})
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == "/login?notice=confirmed"
+    sign_in_page = await client.get(confirmed.headers["location"])
+    assert 'value="ann@example.org"' in sign_in_page.text
+    assert "Your email address is confirmed" in sign_in_page.text
+    assert await fast_store.engine.scalar("SELECT status FROM users") == "active"
+    signed_in = await submit(
+        client, "/login", {"email": "ann@example.org", "password": GOOD_PASSWORD}
+    )
+    assert signed_in.headers["location"] == "/account"
+
+
+async def test_a_signup_cookie_for_another_account_proves_nothing(
+    fast_store: Store, client: Client
+) -> None:
+    """Bob's own signup cookie does not keep the password on Ann's account."""
+    link = await make_link(fast_store)
+    await submit(client, f"/join/{link.token}", signup_fields())  # Ann, elsewhere
+    async with AsyncTestClient(client.app) as bob:
+        await submit(bob, f"/join/{link.token}", signup_fields("bob@example.org"))
+        mails = await outbox_rows(fast_store, "confirm_email")
+        ann_mail = next(m for m in mails if m["recipient"] == "ann@example.org")
+        path = "/confirm/" + token_in(ann_mail["values"]["confirm_url"], "confirm")
+        confirmed = await submit(bob, path, {})
+        assert confirmed.headers["location"].startswith("/password/set/")
 
 
 async def test_existing_address_with_confirmation_looks_exactly_like_a_new_one(
