@@ -20,7 +20,7 @@ from .core import Store
 from .records import UserStatus
 from .tokens import token_digest
 
-__all__ = ["ConfirmLink", "browser_proof", "confirm_link_state", "proof_matches"]
+__all__ = ["ConfirmLink", "browser_proof", "confirm_link_state", "proof_matches", "proof_user"]
 
 
 class ConfirmLink(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,18 +51,27 @@ async def confirm_link_state(store: Store, token: str) -> ConfirmLink | None:
     return ConfirmLink(state=state, status=row["status"], email=str(row["email"]))
 
 
-def browser_proof(secret: str, user_id: int, signed_up_at: str) -> str:
-    """The signup cookie's value: HMAC of the account and the moment it signed up, so it names
-    that one signup (ids are never reused) and nobody can make one without the database's
+def browser_proof(secret: str, user_id: int, signed_up_at: str, password_hash: str | None) -> str:
+    """The signup cookie's value: HMAC of the account, the moment it signed up and the password
+    typed, so it names that one signup (ids are never reused), dies when a later signup with the
+    same address types another password, and nobody can make one without the database's
     secret."""
-    mac = hmac.new(
-        secret.encode(), f"signup-browser|{user_id}|{signed_up_at}".encode(), hashlib.sha256
-    )
+    text = f"signup-browser|{user_id}|{signed_up_at}|{password_hash or ''}"
+    mac = hmac.new(secret.encode(), text.encode(), hashlib.sha256)
     return f"{user_id}.{mac.hexdigest()}"
 
 
-def proof_matches(secret: str, proof: str, user_id: int, signed_up_at: str) -> bool:
+def proof_user(proof: str) -> int | None:
+    """The account a proof claims to be for (checked by `proof_matches`), or None."""
+    head, dot, _ = proof.partition(".")
+    return int(head) if dot and head.isdigit() and len(head) <= 18 else None
+
+
+def proof_matches(
+    secret: str, proof: str, user_id: int, signed_up_at: str, password_hash: str | None
+) -> bool:
     """True when `proof` (from the cookie) was made for this account's signup."""
-    if not proof:
+    if not proof or not password_hash:
         return False
-    return hmac.compare_digest(proof, browser_proof(secret, user_id, signed_up_at))
+    expected = browser_proof(secret, user_id, signed_up_at, password_hash)
+    return hmac.compare_digest(proof.encode(), expected.encode())

@@ -72,6 +72,7 @@ __all__ = [
     "expire_unconfirmed",
     "expire_unconfirmed_in",
     "link_for_page",
+    "queue_confirmation",
     "queue_set_password_email",
     "request_password_reset",
     "session_user",
@@ -407,9 +408,13 @@ _SIGNUP_STATE = """
                AS stale,
            u.id AS existing_id, u.email AS existing_email,
            u.first_name AS existing_first_name, u.last_name AS existing_last_name,
+           u.status AS existing_status, u.created_at AS existing_created_at,
+           u.password_hash AS existing_password_hash, u.level AS existing_level,
+           el.auto_accept AS existing_auto_accept,
            l.id AS link_id, l.label, l.level, l.auto_accept, l.confirm_email, l.domains
     FROM (SELECT 1) AS one
     LEFT JOIN users u ON u.email_key = :key
+    LEFT JOIN invite_links el ON el.id = u.link_id
     LEFT JOIN invite_links l ON l.id = :link_id
 """
 
@@ -496,6 +501,7 @@ async def sign_up_by_link(
 
     password_hash = await store.hasher.hash(form.password)  # before the write lock, always
     moment = db_now()
+    secret = await store.secret_key()
     async with store.write("users", "invite_links") as tx:
         found = await _signup_state(tx, email, link.id)
         if found["stale"]:  # rare: accounts left unconfirmed too long go first, then look again
@@ -510,6 +516,10 @@ async def sign_up_by_link(
                         "email": "An account with this address already exists: "
                         "sign in, or reset your password if you have forgotten it"
                     }
+                )
+            if found["existing_status"] == "unconfirmed":
+                return await _sign_up_again(
+                    tx, store.settings, found, first, last, password_hash, secret, actor=actor
                 )
             first_name, last_name = found["existing_first_name"], found["existing_last_name"]
             allowance = await reserve_message(tx, str(found["existing_email"]), "account_exists")
@@ -533,7 +543,15 @@ async def sign_up_by_link(
                 str(found["existing_email"]),
                 {"link_id": link.id},
             )
-            return SignupOutcome(kind="check_email")
+            # A proof like any other signup's (the answer looks the same); it opens nothing:
+            # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
+            existing = int(found["existing_id"])
+            return SignupOutcome(
+                kind="check_email",
+                browser_proof=browser_proof(
+                    secret, existing, str(found["existing_created_at"]), password_hash
+                ),
+            )
         taken = await tx.execute(
             """UPDATE invite_links SET uses = uses + 1
                WHERE id = ? AND token = ? AND revoked_at IS NULL
@@ -575,21 +593,16 @@ async def sign_up_by_link(
             "level": level,
         }
         if status == "unconfirmed":
-            confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
-            await enqueue(
+            await reserve_message(tx, email, "confirm_email")  # counts toward resends
+            await queue_confirmation(
                 tx,
                 store.settings,
-                to=email,
-                name=f"{first} {last}",
-                kind="confirm_email",
-                values={
-                    "first_name": first,
-                    "level": level,
-                    "confirm_url": _url(store.settings, f"/confirm/{confirm_token}"),
-                    "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
-                    "needs_approval": not bool(current["auto_accept"]),
-                },
-                secret_keys=["confirm_url"],
+                user_id=user_id,
+                email=email,
+                first_name=first,
+                last_name=last,
+                level=level,
+                needs_approval=not bool(current["auto_accept"]),
             )
         else:
             await _queue_status_email(tx, store.settings, user_row, status)
@@ -603,10 +616,80 @@ async def sign_up_by_link(
     kind: Literal["check_email", "pending", "active"] = (
         "check_email" if status == "unconfirmed" else status
     )
-    proof = (
-        browser_proof(await store.secret_key(), user_id, moment) if kind == "check_email" else ""
-    )
+    proof = browser_proof(secret, user_id, moment, password_hash) if kind == "check_email" else ""
     return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
+
+
+async def queue_confirmation(
+    tx: Transaction,
+    settings: Settings,
+    *,
+    user_id: int,
+    email: str,
+    first_name: str,
+    last_name: str,
+    level: str,
+    needs_approval: bool,
+) -> None:
+    """A fresh confirmation link (24 h) and the email carrying it, inside the caller's
+    transaction. Earlier links of the account keep working until they expire."""
+    confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
+    await enqueue(
+        tx,
+        settings,
+        to=email,
+        name=f"{first_name} {last_name}",
+        kind="confirm_email",
+        values={
+            "first_name": first_name,
+            "level": level,
+            "confirm_url": _url(settings, f"/confirm/{confirm_token}"),
+            "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
+            "needs_approval": needs_approval,
+        },
+        secret_keys=["confirm_url"],
+    )
+
+
+async def _sign_up_again(
+    tx: Transaction,
+    settings: Settings,
+    found: Row,
+    first: str,
+    last: str,
+    password_hash: str,
+    secret: str,
+    *,
+    actor: str,
+) -> SignupOutcome:
+    """The address signed up before and was never confirmed (the email was lost, or went to
+    spam): this signup's name and password replace the earlier ones and a fresh confirmation
+    goes out (rate-limited per address), taking no second use of the link. A proof made for
+    the earlier signup stops matching (it names the password), so only this browser keeps its
+    password on confirming."""
+    user_id = int(found["existing_id"])
+    email = str(found["existing_email"])
+    await tx.execute(
+        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?
+           WHERE id = ? AND status = 'unconfirmed'""",
+        (first, last, password_hash, db_now(), user_id),
+    )
+    allowance = await reserve_message(tx, email, "confirm_email")
+    if allowance.allowed:
+        await queue_confirmation(
+            tx,
+            settings,
+            user_id=user_id,
+            email=email,
+            first_name=first,
+            last_name=last,
+            level=str(found["existing_level"]),
+            needs_approval=not bool(found["existing_auto_accept"]),
+        )
+    await record(tx, actor, "signed_up_again", email, {"sent": allowance.allowed})
+    tx.touch("users", "action_tokens")
+    proof = browser_proof(secret, user_id, str(found["existing_created_at"]), password_hash)
+    return SignupOutcome(kind="check_email", browser_proof=proof)  # as for any address
 
 
 async def confirm_email(
@@ -629,7 +712,7 @@ async def confirm_email(
         row = await tx.fetchone(
             """SELECT t.id AS token_id, t.used_at, t.expires_at, u.id AS user_id, u.email,
                       u.first_name, u.last_name, u.level, u.status, l.auto_accept,
-                      u.created_at AS signed_up_at
+                      u.created_at AS signed_up_at, u.password_hash
                FROM action_tokens t JOIN users u ON u.id = t.user_id
                LEFT JOIN invite_links l ON l.id = u.link_id
                WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
@@ -649,7 +732,11 @@ async def confirm_email(
             tx, store.settings, auto_accept=bool(row["auto_accept"])
         )
         same_browser = proof_matches(
-            secret, browser_proof, int(row["user_id"]), str(row["signed_up_at"])
+            secret,
+            browser_proof,
+            int(row["user_id"]),
+            str(row["signed_up_at"]),
+            row["password_hash"],
         )
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
@@ -672,7 +759,8 @@ async def confirm_email(
             {"status": status, "same_browser": same_browser},
         )
         confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
-        confirmed.pop("signed_up_at", None)
+        for private in ("signed_up_at", "password_hash"):
+            confirmed.pop(private, None)
         await emit(tx, store.settings, "user.confirmed", confirmed)
         tx.touch("users", "action_tokens", "sessions")
     return ConfirmOutcome(

@@ -9,7 +9,7 @@ import socket
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from store import Settings, Store
 from store.emails import render
@@ -29,7 +29,7 @@ __all__ = ["browser", "fast_store", "listening"]
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 async def phone(browser: Browser) -> tuple[BrowserContext, Page]:
