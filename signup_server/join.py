@@ -21,6 +21,7 @@ from store.signup import (
     FormRefused,
     SignupForm,
     TokenUnusable,
+    check_email_address,
     confirm_email,
     link_for_page,
     sign_up_by_link,
@@ -40,7 +41,6 @@ __all__ = ["JOIN_ROUTES", "gone_for"]
 SignupBody = Annotated[SignupForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 DONE_PAGES = {
-    "check-email",
     "pending",
     "ready",
     "confirmed",
@@ -136,7 +136,12 @@ async def join_submit(
         if data.link_password and "link_password" in refused.errors:
             limiter.failed(key)
         return _join_page(link, token, errors=refused.errors, values=echoed(data), status_code=400)
-    cookies = [signup_cookie(settings, outcome.browser_proof)] if outcome.browser_proof else []
+    cookies = []
+    if outcome.browser_proof:
+        cookies = [
+            signup_cookie(settings, outcome.browser_proof),
+            email_hint_cookie(settings, check_email_address(data.email)),
+        ]
     return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303, cookies=cookies)
 
 

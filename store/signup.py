@@ -69,6 +69,7 @@ __all__ = [
     "change_password",
     "check_email_address",
     "confirm_email",
+    "domains_words",
     "expire_unconfirmed",
     "expire_unconfirmed_in",
     "link_for_page",
@@ -242,7 +243,7 @@ async def _new_password_errors(
         )
 
 
-def _domains_words(domains: tuple[str, ...]) -> str:
+def domains_words(domains: tuple[str, ...]) -> str:
     words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in domains]
     return " or ".join(words)
 
@@ -473,7 +474,7 @@ async def sign_up_by_link(
         errors["email"] = str(error)
     if email and not domain_allowed(link.domains, domain_of(email)):
         errors["email"] = (
-            f"Use an email address at {_domains_words(link.domains)}: "
+            f"Use an email address at {domains_words(link.domains)}: "
             "this link is only for those addresses"
         )
     first = _name(form.first_name, "first name", errors, "first_name")
@@ -565,7 +566,7 @@ async def sign_up_by_link(
         if not domain_allowed(domains, domain_of(email)):
             raise FormRefused(
                 {
-                    "email": f"Use an email address at {_domains_words(domains)}: "
+                    "email": f"Use an email address at {domains_words(domains)}: "
                     "this link is only for those addresses"
                 }
             )

@@ -158,7 +158,9 @@ class World:
 
     def form_page(self, template: str) -> str:
         """The page that carries the form posting to `template` (or any form, for /logout)."""
-        return {"/logout": "/account/password"}.get(template, self.path(template))
+        return {"/logout": "/account/password", "/signup/resend": "/signup/change-address"}.get(
+            template, self.path(template)
+        )
 
     async def token(self) -> str:
         return csrf_from((await self.client.get("/login")).text)
@@ -192,6 +194,8 @@ FORM_FIELDS: dict[str, dict[str, str]] = {
         "password_confirm": GOOD_PASSWORD,
     },
     "/confirm/{token:str}": {},
+    "/signup/resend": {},
+    "/signup/change-address": {"email": "moved@example.org"},
 }
 """What a well-meaning person types into each form."""
 
@@ -204,6 +208,8 @@ HANDLER_ANSWERS: dict[str, set[int]] = {
     "/password/set/{token:str}": {303},
     "/invite/{token:str}": {303},
     "/confirm/{token:str}": {303},
+    "/signup/resend": {303},
+    "/signup/change-address": {303, 400},  # 400 in a browser that made no signup
 }
 """What each handler answers a well-formed, CSRF-valid submission with."""
 

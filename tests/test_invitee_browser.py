@@ -154,3 +154,57 @@ async def test_another_device_chooses_the_password_and_pending_never_says_sign_i
         finally:
             await laptop.close()
             await other.close()
+
+
+async def test_a_mistyped_address_on_a_one_use_link_is_put_right_without_the_admin(
+    fast_store: Store, listening: tuple[socket.socket, Settings], browser: Browser
+) -> None:
+    """`--max-uses 1`: the person types bea@exmaple.org, sees it on "Check your email", asks
+    again (rate-limited), then uses another address; the link sent to the typo stops working,
+    the right one confirms from this browser and the signup password signs in."""
+    sock, settings = listening
+    fast_store.settings = settings
+    link = await make_link(fast_store, max_uses=1)
+    checker = PageChecker("invitee-mistyped")
+    async with live_server(fast_store, sock):
+        context, page = await phone(browser)
+        try:
+            url = f"{settings.base_url}/join/{link.token}"
+            await sign_up(page, url, "bea@exmaple.org", checker)
+            await expect(page.locator(".address")).to_have_text("bea@exmaple.org")
+            await page.get_by_role("button", name="Send it again").click()
+            await expect(page.get_by_text("We've sent it again.")).to_be_visible()
+            await checker.check(page, "sent-again")
+            _, typo_links = await latest_email(fast_store, "confirm_email", "bea@exmaple.org")
+            await scan(typo_links)
+
+            await page.get_by_role("link", name="Use another email address").click()
+            await expect(page.locator("#email")).to_have_value("bea@exmaple.org")
+            await checker.check(page, "change-address")
+            await page.fill("#email", "bea@")
+            await page.get_by_role("button", name="Send the link to this address").click()
+            await expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+            await checker.check(page, "change-address-refused")
+            await page.fill("#email", "bea@example.org")
+            await page.get_by_role("button", name="Send the link to this address").click()
+            await expect(page.locator(".address")).to_have_text("bea@example.org")
+            uses = await fast_store.engine.scalar("SELECT uses FROM invite_links")
+            assert uses == 1  # one person, one use: the typo took none of its own
+
+            typo_confirm = next(u for u in typo_links if "/confirm/" in u)
+            stranger = await context.new_page()
+            gone = await stranger.goto(typo_confirm)
+            assert gone is not None and gone.status == 410  # the typo's owner cannot confirm
+            await stranger.close()
+
+            _, links = await latest_email(fast_store, "confirm_email", "bea@example.org")
+            await scan(links)
+            await page.goto(next(u for u in links if "/confirm/" in u))
+            await page.get_by_role("button", name="Confirm my address").click()
+            await expect(page.locator("#email")).to_have_value("bea@example.org")
+            await page.fill("#password", GOOD_PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
+            await checker.check(page, "account")
+        finally:
+            await context.close()
