@@ -33,7 +33,7 @@ from .join import gone_for
 from .render import page
 from .security import client_ip
 from .sessions import clear_cookie, current_user, session_cookie, session_token
-from .signup_cookies import email_hint, email_hint_cookie
+from .signup_cookies import email_hint, email_hint_cookie, signup_cookie
 
 __all__ = ["ACCOUNT_ROUTES"]
 
@@ -64,6 +64,10 @@ LOGIN_NOTICES = {
 }
 UNCONFIRMED = (
     "This address is not confirmed yet: open the link in the email we sent to it, then sign in"
+)
+UNCONFIRMED_SENT = (
+    "This address is not confirmed yet: we've sent a new confirmation link to it. Open it in "
+    "this browser and you'll sign in with this password"
 )
 
 
@@ -130,8 +134,15 @@ async def login_submit(
                 media_type=MediaType.HTML,
                 headers={"Retry-After": str(throttled.retry_after_seconds(now()))},
             )
-        except SignInUnconfirmed:
-            errors["email"] = UNCONFIRMED
+        except SignInUnconfirmed as unconfirmed:
+            errors["email"] = UNCONFIRMED_SENT if unconfirmed.sent else UNCONFIRMED
+            return Template(
+                template_name="login.html",
+                context={"errors": errors, "email": data.email, "notice": None},
+                status_code=400,
+                media_type=MediaType.HTML,
+                cookies=[signup_cookie(settings, unconfirmed.browser_proof)],
+            )
         except SignInFailed:
             errors["email"] = "The email address or password is not right"
         else:

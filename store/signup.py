@@ -134,7 +134,14 @@ class SignInFailed(Exception):
 
 class SignInUnconfirmed(SignInFailed):
     """The right password for an address that is not confirmed yet. No session: nobody has
-    shown that the address is theirs (a stranger may have signed up with someone else's)."""
+    shown that the address is theirs (a stranger may have signed up with someone else's).
+    A fresh confirmation went out when `sent` (rate-limited); `browser_proof` lets this
+    browser keep the password when it confirms (it has just typed it)."""
+
+    def __init__(self, *, sent: bool = False, browser_proof: str = "") -> None:
+        super().__init__("unconfirmed")
+        self.sent = sent
+        self.browser_proof = browser_proof
 
 
 class SignupForm(msgspec.Struct, kw_only=True):
@@ -828,7 +835,25 @@ async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Ses
     if row["status"] == "unconfirmed":
         async with store.write("sign_in_failures") as tx:
             await clear_failures(tx, address)
-        raise SignInUnconfirmed()
+            allowance = await reserve_message(tx, str(row["email"]), "confirm_email")
+            if allowance.allowed:
+                link = await tx.fetchone(
+                    "SELECT auto_accept FROM invite_links WHERE id = ?", (row["link_id"],)
+                )
+                await queue_confirmation(
+                    tx,
+                    store.settings,
+                    user_id=int(row["id"]),
+                    email=str(row["email"]),
+                    first_name=str(row["first_name"]),
+                    last_name=str(row["last_name"]),
+                    level=str(row["level"]),
+                    needs_approval=link is not None and not bool(link["auto_accept"]),
+                )
+        proof = browser_proof(
+            await store.secret_key(), int(row["id"]), str(row["created_at"]), stored
+        )
+        raise SignInUnconfirmed(sent=allowance.allowed, browser_proof=proof)
     new_hash = None
     if stored and not is_one_time_hash(stored) and store.hasher.needs_rehash(stored):
         new_hash = await store.hasher.hash(password)

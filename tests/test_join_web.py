@@ -426,3 +426,27 @@ async def test_forgot_password_answers_the_same_and_set_link_is_single_use(
     assert (await client.get(path)).status_code == 410
     assert (await client.get("/password/set/" + "z" * 43)).status_code == 404
     assert (await login(client, new)).status_code == 303
+
+
+async def test_signing_in_unconfirmed_sends_a_fresh_link_that_keeps_the_password_here(
+    fast_store: Store, client: Client
+) -> None:
+    """The confirmation email is lost and the person tries to sign in (another browser, even):
+    the right password sends a new link, and confirming it in this browser signs in with it."""
+    link = await make_link(fast_store)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    async with AsyncTestClient(client.app) as later:
+        refused = await submit(
+            later, "/login", {"email": "ann@example.org", "password": GOOD_PASSWORD}
+        )
+        assert refused.status_code == 400
+        assert "sent a new confirmation link" in html.unescape(refused.text)
+        mails = await outbox_rows(fast_store, "confirm_email")
+        assert len(mails) == 2
+        path = "/confirm/" + token_in(mails[-1]["values"]["confirm_url"], "confirm")
+        confirmed = await submit(later, path, {})
+        assert confirmed.headers["location"] == "/login?notice=confirmed"
+        signed_in = await submit(
+            later, "/login", {"email": "ann@example.org", "password": GOOD_PASSWORD}
+        )
+        assert signed_in.headers["location"] == "/account"
