@@ -194,7 +194,12 @@ async def password_page(
         return Redirect("/login", status_code=303)
     if user.status != "active":
         return Redirect("/account", status_code=303)
-    return page("account_password.html", errors={}, must_change=user.must_change_password)
+    return page(
+        "account_password.html",
+        errors={},
+        must_change=user.must_change_password,
+        email=user.email,
+    )
 
 
 @post("/account/password", status_code=303)
@@ -216,6 +221,7 @@ async def password_submit(
             status_code=400,
             errors=refused.errors,
             must_change=user.must_change_password,
+            email=user.email,
         )
     # Every earlier session ended, this browser's too: it carries on with a fresh one.
     return Redirect(

@@ -72,6 +72,7 @@ def _join_page(
     errors: dict[str, str] | None = None,
     values: SignupForm | None = None,
     status_code: int = 200,
+    link_password_kept: bool = False,
 ) -> Template:
     return page(
         "join.html",
@@ -79,6 +80,7 @@ def _join_page(
         **_join_context(link, token),
         errors=errors or {},
         values=values or SignupForm(),
+        link_password_kept=link_password_kept,
     )
 
 
@@ -135,7 +137,15 @@ async def join_submit(
     except FormRefused as refused:
         if data.link_password and "link_password" in refused.errors:
             limiter.failed(key)
-        return _join_page(link, token, errors=refused.errors, values=echoed(data), status_code=400)
+        kept = bool(data.link_password) and "link_password" not in refused.errors
+        return _join_page(
+            link,
+            token,
+            errors=refused.errors,
+            values=echoed(data),
+            status_code=400,
+            link_password_kept=kept and link.has_password,
+        )
     cookies = []
     if outcome.browser_proof:
         cookies = [

@@ -73,6 +73,7 @@ __all__ = [
     "expire_unconfirmed",
     "expire_unconfirmed_in",
     "link_for_page",
+    "name_problem",
     "queue_confirmation",
     "queue_set_password_email",
     "request_password_reset",
@@ -217,12 +218,16 @@ def _refuse(errors: dict[str, str], field: str, message: str) -> None:
     errors[field] = message
 
 
-def _name(value: str, label: str, errors: dict[str, str], field: str) -> str:
+def name_problem(
+    value: str, label: str, errors: dict[str, str], field: str, *, required: bool = True
+) -> str:
+    """The name cleaned to one line; a problem goes into `errors[field]`. A last name may be
+    empty (people with one name: "Sukarno"), as the admin side allows."""
     cleaned = one_line(value)
     problem = text_problem(value)
     if problem:
         errors[field] = f"Your {label} {problem}"
-    elif not cleaned:
+    elif not cleaned and required:
         errors[field] = f"Enter your {label}"
     elif len(cleaned) > MAX_NAME:
         errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
@@ -244,7 +249,7 @@ async def _new_password_errors(
         problem = await problem_off_loop(password, email=email, names=names, org=store.settings.org)
         if problem:
             errors["password"] = problem
-    if "password" not in errors and password != confirm:
+    if "password" not in errors and confirm and password != confirm:  # one field: no confirm
         _refuse(
             errors, "password_confirm", "The two passwords don't match: type the same one twice"
         )
@@ -484,14 +489,14 @@ async def sign_up_by_link(
             f"Use an email address at {domains_words(link.domains)}: "
             "this link is only for those addresses"
         )
-    first = _name(form.first_name, "first name", errors, "first_name")
-    last = _name(form.last_name, "last name", errors, "last_name")
+    first = name_problem(form.first_name, "first name", errors, "first_name")
+    last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
     await _new_password_errors(
         store,
         form.password,
         form.password_confirm,
         email=email or form.email.strip(),
-        names=(first, last, f"{first} {last}"),
+        names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
         errors=errors,
     )
     if link.has_password:

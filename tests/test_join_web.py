@@ -79,8 +79,13 @@ async def test_join_page_says_org_and_level_and_takes_no_use(
     assert "You'll join Usher as an admin." in text
     assert "An administrator approves each new account" in text
     assert 'name="link_password"' in text
-    for name in ["email", "first_name", "last_name", "password", "password_confirm"]:
+    for name in ["email", "first_name", "last_name", "password"]:
         assert f'name="{name}"' in text
+    # One password field with a "show" button (added by script; without it, a plain field).
+    assert 'name="password_confirm"' not in text
+    assert 'data-show-password="password"' in text and "hidden>Show password" in text
+    assert 'id="email" name="email" type="email" autocomplete="username"' in text
+    assert 'id="link_password" name="link_password" type="password" autocomplete="off"' in text
     assert 'action="/join/' + link.token + '"' in text
     assert (await fast_store.engine.scalar("SELECT uses FROM invite_links")) == 0
 
@@ -227,14 +232,18 @@ async def test_refusals_keep_what_was_typed_but_no_password(
     assert response.headers["content-type"].startswith("text/html")
     summary = error_summary(response.text)
     assert words in summary
-    assert f'href="#{field}"' in summary
-    assert f'id="{field}-error"' in response.text
+    target = "password" if field == "password_confirm" else field  # one password field now
+    assert f'href="#{target}"' in summary
+    assert f'id="{target}-error"' in response.text
     assert "<title>Error: " in response.text
     assert 'value="&lt;Lee &amp; &#34;Sons&#34;&gt;"' in response.text
     assert f'value="{html.escape(typed["email"], quote=True)}"' in response.text
-    for secret in {typed["password"], typed["password_confirm"], typed["link_password"]}:
+    for secret in {typed["password"], typed["password_confirm"]}:
         assert f'value="{secret}"' not in response.text
-    assert "opensesame" not in response.text
+    # A right link password is kept (issue 17: no retyping three secrets); a wrong one is not.
+    kept = '<input type="hidden" name="link_password" value="opensesame">'
+    assert (kept in response.text) == (field != "link_password")
+    assert 'value="guess"' not in response.text
     assert await fast_store.engine.scalar("SELECT count(*) FROM users") == 0
 
 

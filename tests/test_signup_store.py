@@ -195,7 +195,7 @@ async def test_existing_address_without_confirmation_is_told(fast_store: Store) 
         ({"email": ""}, "email", "Enter your email"),
         ({"email": "ann@other.example"}, "email", "acme.org"),
         ({"first_name": " "}, "first_name", "first name"),
-        ({"last_name": ""}, "last_name", "last name"),
+        ({"last_name": "Lee\u202e"}, "last_name", "last name"),  # empty is fine: "Sukarno"
         ({"password": "short", "password_confirm": "short"}, "password", "at least 8"),
         ({"password": "password123", "password_confirm": "password123"}, "password", "common"),
         ({"password": "ann@acme.org", "password_confirm": "ann@acme.org"}, "password", "email"),
