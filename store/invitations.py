@@ -178,9 +178,11 @@ class InvitationUnusable(Exception):
     """The token in the URL leads to no usable invitation. `reason` chooses the page: unknown
     (404) or accepted, expired, revoked (410)."""
 
-    def __init__(self, reason: UnusableReason) -> None:
+    def __init__(self, reason: UnusableReason, *, inviter: str = "") -> None:
         super().__init__(reason)
         self.reason: UnusableReason = reason
+        self.inviter = inviter
+        """Who sent the invitation (their display name, from the audit actor), for the page."""
 
 
 class AccountExists(Exception):
@@ -804,7 +806,9 @@ async def invitation_for_token(store: Store, token: str) -> Invitation:
         raise InvitationUnusable("unknown")
     invitation = from_row(row, Invitation)
     if invitation.status != "pending":
-        raise InvitationUnusable(_unusable_reason(invitation.status))
+        raise InvitationUnusable(
+            _unusable_reason(invitation.status), inviter=_inviter(invitation.created_by)
+        )
     return invitation
 
 

@@ -78,6 +78,7 @@ def render(
     }
     context.update(
         org=fold_header_text(settings.org),
+        contact=fold_header_text(settings.contact),
         public_url=settings.base_url,
         recipient=fold_header_text(recipient),
         recipient_name=fold_header_text(recipient_name),
