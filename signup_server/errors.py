@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sqlite3
 from http import HTTPStatus
 from typing import Any
@@ -84,7 +85,7 @@ ERROR_PAGES: dict[int, ErrorPage] = {
     ),
     429: ErrorPage(
         "Too many attempts",
-        "Please wait a minute, then try again.",
+        "Too many forms came from here in a short time, so this one was not accepted.",
     ),
     500: ErrorPage(
         "Something went wrong",
@@ -119,6 +120,44 @@ def page_for(status_code: int) -> ErrorPage:
     return ErrorPage(phrase, "Go back and try again.")
 
 
+_FORM_PAGES = {"/logout": "/account", "/signup/resend": "/signup/check-email"}
+"""Where the form that POSTs to a path lives, when it is not that path itself."""
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._~/-]{0,300}")
+
+
+def form_page(request: Request[Any, Any, Any]) -> str:
+    """The page to go back to after a refused POST: the form it came from (kept within this
+    site: a path of plain characters, never `//host`)."""
+    path = request.url.path
+    if request.method != "POST" or not _SAFE_PATH.fullmatch(path) or path.startswith("//"):
+        return ""
+    return _FORM_PAGES.get(path, path)
+
+
+def _csrf_cause(request: Request[Any, Any, Any]) -> str:
+    """The real cause of a CSRF refusal: no cookie came back (cookies blocked) or an old one."""
+    if not any(name.endswith("usher_csrf") for name in request.cookies):
+        return (
+            "Your browser did not send back the cookie this form needs: cookies may be blocked "
+            "for this site. Allow them, then go back to the form and send it again."
+        )
+    return (
+        "The form was open for too long, or was opened in another tab since. Go back to the "
+        "form, reload it and send it again: what you typed is not saved."
+    )
+
+
+def _wait_words(retry_after: str) -> str:
+    """`Retry-After` in words ("about 15 minutes"), the real wait."""
+    if not retry_after.isdigit() or len(retry_after) > 6:
+        return ""
+    seconds = int(retry_after)
+    if seconds < 90:
+        return f"{max(seconds, 1)} second{'s' if seconds != 1 else ''}"
+    minutes = (seconds + 59) // 60
+    return f"about {minutes} minutes"
+
+
 def error_response(
     request: Request[Any, Any, Any], status_code: int, headers: dict[str, str] | None = None
 ) -> Response[str]:
@@ -129,7 +168,12 @@ def error_response(
         if engine is None:
             raise RuntimeError("no template engine configured")
         body = engine.get_template("error.html").render(
-            status_code=status_code, title=page.title, message=page.message, request=request
+            status_code=status_code,
+            title=page.title,
+            message=_csrf_cause(request) if status_code == 403 else page.message,
+            request=request,
+            back=form_page(request) if status_code in (403, 429) else "",
+            wait=_wait_words((headers or {}).get("Retry-After", "")) if status_code == 429 else "",
         )
     except Exception:
         with contextlib.suppress(Exception):

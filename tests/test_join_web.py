@@ -110,6 +110,15 @@ async def test_signup_redirects_to_check_email_and_confirm_link_works(
         assert confirmed.headers["location"].endswith("?confirmed=1")
         chooser = await elsewhere.get(confirmed.headers["location"])
         assert "Your address is confirmed" in chooser.text
+        assert 'name="username" value="ann@example.org" autocomplete="username"' in chooser.text
+        chosen = await elsewhere.post(
+            confirmed.headers["location"].partition("?")[0],
+            data={"_csrf_token": csrf_from(chooser.text), "password": "a whole new passphrase"},
+            follow_redirects=False,
+        )
+        assert chosen.headers["location"] == "/login?notice=password-set"
+        sign_in_page = await elsewhere.get(chosen.headers["location"])
+        assert 'value="ann@example.org"' in sign_in_page.text  # the address filled in
         again = await elsewhere.get(confirm_path)
         assert again.status_code == 200
         assert "already confirmed" in again.text and "Confirm my address" not in again.text
@@ -459,3 +468,25 @@ async def test_signing_in_unconfirmed_sends_a_fresh_link_that_keeps_the_password
             later, "/login", {"email": "ann@example.org", "password": GOOD_PASSWORD}
         )
         assert signed_in.headers["location"] == "/account"
+
+
+async def test_a_refused_form_says_the_real_cause_and_links_back_to_it(
+    fast_store: Store, client: Client
+) -> None:
+    """CSRF 403: no cookie came back (blocked) or a stale token; either way a link back to the
+    form it came from (issue 17)."""
+    link = await make_link(fast_store)
+    path = f"/join/{link.token}"
+    async with AsyncTestClient(client.app) as no_cookies:
+        blocked = await no_cookies.post(path, data=signup_fields(), follow_redirects=False)
+    assert blocked.status_code == 403
+    assert "cookies may be blocked" in blocked.text
+    assert f'<a class="button" href="{path}">Back to the form</a>' in blocked.text
+    await client.get(path)  # this browser has the cookie now
+    stale = await client.post(
+        path, data={"_csrf_token": "stale", **signup_fields()}, follow_redirects=False
+    )
+    assert stale.status_code == 403
+    assert "open for too long" in stale.text and f'href="{path}"' in stale.text
+    resend = await client.post("/signup/resend", data={"_csrf_token": "x"})
+    assert 'href="/signup/check-email">Back to the form' in resend.text
