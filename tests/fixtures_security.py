@@ -23,7 +23,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
-from signup_server.security import CSP
+from signup_server.security import CSP, PERMISSIONS_POLICY
 from store import Settings, Store
 from store.email_lists import parse_email_list
 from store.invitations import send_invitations
@@ -105,6 +105,7 @@ def assert_security_headers(response: httpx.Response, *, https: bool = False) ->
     assert headers["referrer-policy"] == "no-referrer"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "DENY"
+    assert headers["permissions-policy"] == PERMISSIONS_POLICY  # issue 17
     assert ("strict-transport-security" in headers) == https
 
 

@@ -194,7 +194,7 @@ def test_html_emails_share_one_look(kind: str) -> None:
         "set_password",
         "welcome",
     }:
-        assert "background:#00703c" in body, "the main action is a button"
+        assert "background:#1d4ed8" in body, "the main action is a button, the site's colour"
         assert "word-break:break-all" in body, "the address to copy wraps on a phone"
     if kind in {"invitation", "rejected"}:
         assert re.search(r'<blockquote style="[^"]*white-space:pre-line', body)
