@@ -12,6 +12,7 @@ from store.emails import render
 from store.settings import SettingsError, load_settings
 
 from .fixtures_links import fast_store
+from .fixtures_ux import EMAIL_SAMPLES
 
 __all__ = ["fast_store"]
 
@@ -61,3 +62,25 @@ def test_the_rejection_and_invitation_emails_name_someone() -> None:
     assert "Ann Lee invited you to join Acme as a member." in invitation.text
     plain = render("rejected", {"reason": ""}, Settings(), recipient="bo@x.org")
     assert "the person who sent you the link" in plain.text
+
+
+def test_every_email_greets_the_same_way_and_never_by_the_bare_address() -> None:
+    plain = Settings()
+    by_name = render(
+        "approved", {"login_url": "u"}, plain, recipient="a@x.org", recipient_name="Ann Lee"
+    )
+    assert by_name.text.startswith("Hello Ann Lee,")
+    first = render(
+        "welcome",
+        {"first_name": "Ann", "level": "member", "login_url": "u"},
+        plain,
+        recipient="a@x.org",
+        recipient_name="Ann Lee",
+    )
+    assert first.text.startswith("Hello Ann,")
+    nobody = render("rejected", {"reason": ""}, plain, recipient="a@x.org")
+    assert nobody.text.startswith("Hello,") and "a@x.org" not in nobody.text.splitlines()[0]
+    subjects = {
+        render(kind, EMAIL_SAMPLES[kind], plain).subject for kind in ("approved", "account_created")
+    }
+    assert len(subjects) == 2  # approved and account-created say different things

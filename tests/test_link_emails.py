@@ -52,7 +52,7 @@ async def test_set_password_renders_for_the_users_screen_too(fast_store: Store) 
     _, text, html = render("set_password", row, fast_store.settings)
     assert row["values"]["set_password_url"] in text
     assert f'href="{row["values"]["set_password_url"]}"' in html
-    assert "Hello Ann Lee," in text
+    assert "Hello Ann Lee," in text  # no first name in these values: the full name
     assert "for 72 hours" in text
 
 
