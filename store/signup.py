@@ -514,7 +514,6 @@ async def sign_up_by_link(
 
     password_hash = await store.hasher.hash(form.password)  # before the write lock, always
     moment = db_now()
-    secret = await store.secret_key()
     async with store.write("users", "invite_links") as tx:
         found = await _signup_state(tx, email, link.id)
         if found["stale"]:  # rare: accounts left unconfirmed too long go first, then look again
@@ -530,6 +529,7 @@ async def sign_up_by_link(
                         "sign in, or reset your password if you have forgotten it"
                     }
                 )
+            secret = await _secret_in(tx)
             if found["existing_status"] == "unconfirmed":
                 return await _sign_up_again(
                     tx, store.settings, found, first, last, password_hash, secret, actor=actor
@@ -629,7 +629,9 @@ async def sign_up_by_link(
     kind: Literal["check_email", "pending", "active"] = (
         "check_email" if status == "unconfirmed" else status
     )
-    proof = browser_proof(secret, user_id, moment, password_hash) if kind == "check_email" else ""
+    proof = ""
+    if kind == "check_email":  # only then is the secret read: an auto-accept signup stays lean
+        proof = browser_proof(await store.secret_key(), user_id, moment, password_hash)
     return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
 
 
@@ -662,6 +664,13 @@ async def queue_confirmation(
         },
         secret_keys=["confirm_url"],
     )
+
+
+async def _secret_in(tx: Transaction) -> str:
+    """The database's secret (`Store.secret_key`), read inside the caller's transaction."""
+    row = await tx.fetchone("SELECT value FROM meta WHERE key = 'secret_key'")
+    assert row is not None  # made by migration 1
+    return str(row[0])
 
 
 async def _sign_up_again(
