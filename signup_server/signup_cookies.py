@@ -22,7 +22,8 @@ __all__ = [
     "signup_proof",
 ]
 
-_HINT_SECONDS = 600
+_HINT_SECONDS = 3600
+"""An hour: long enough to come back to "Check your email", short on a shared computer."""
 
 
 def _name(settings: Settings, base: str) -> str:

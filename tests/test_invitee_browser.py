@@ -195,6 +195,7 @@ async def test_a_mistyped_address_on_a_one_use_link_is_put_right_without_the_adm
             stranger = await context.new_page()
             gone = await stranger.goto(typo_confirm)
             assert gone is not None and gone.status == 410  # the typo's owner cannot confirm
+            await checker.check(stranger, "typo-link-gone")
             await stranger.close()
 
             _, links = await latest_email(fast_store, "confirm_email", "bea@example.org")

@@ -17,8 +17,9 @@ from signup_server import create_app
 from signup_server.attempts import LINK_PASSWORD_TRIES, AttemptLimiter
 from store import Settings, Store
 from store.links import regenerate_link, revoke_link
-from store.signup import SignupForm, confirm_email, sign_up_by_link
+from store.signup import SignupForm, confirm_email, request_password_reset, sign_up_by_link
 
+from .fixtures_invitations import invite
 from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in
 
 __all__ = ["fast_store"]
@@ -490,3 +491,33 @@ async def test_a_refused_form_says_the_real_cause_and_links_back_to_it(
     assert "open for too long" in stale.text and f'href="{path}"' in stale.text
     resend = await client.post("/signup/resend", data={"_csrf_token": "x"})
     assert 'href="/signup/check-email">Back to the form' in resend.text
+
+
+async def test_opening_set_password_and_invitation_links_changes_nothing(
+    fast_store: Store, client: Client
+) -> None:
+    """A scanner opens the reset link and an invitation link (twice): both still work for the
+    person afterwards, and nothing was written."""
+
+    link = await make_link(fast_store, confirm_email=False)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    await request_password_reset(fast_store, "ann@example.org", actor="w")
+    [reset] = await outbox_rows(fast_store, "set_password")
+    set_path = "/password/set/" + token_in(reset["values"]["set_password_url"], "password/set")
+    await invite(fast_store, "bo@example.org")
+    [invitation] = await outbox_rows(fast_store, "invitation")
+    invite_path = "/invite/" + token_in(invitation["values"]["accept_url"], "invite")
+    before = await fast_store.engine.scalar("SELECT count(*) FROM audit")
+    async with AsyncTestClient(client.app) as scanner:
+        for _ in range(2):
+            for path in (set_path, invite_path):
+                opened = await scanner.get(path)
+                assert opened.status_code == 200, path
+                assert '<meta name="robots" content="noindex' in opened.text
+    assert await fast_store.engine.scalar("SELECT count(*) FROM audit") == before
+    chosen = await submit(client, set_path, {"password": "a brand new passphrase here"})
+    assert chosen.status_code == 303
+    accepted = await submit(
+        client, invite_path, {"first_name": "Bo", "password": "another fine passphrase"}
+    )
+    assert accepted.status_code == 303
