@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from signup_server.attempts import LINK_PASSWORD_TRIES, AttemptLimiter
 from store import Settings, Store
+from store.clock import now
+from store.housekeeping import run_housekeeping
 from store.links import regenerate_link, revoke_link
 from store.signup import SignupForm, confirm_email, request_password_reset, sign_up_by_link
 
@@ -521,3 +524,23 @@ async def test_opening_set_password_and_invitation_links_changes_nothing(
         client, invite_path, {"first_name": "Bo", "password": "another fine passphrase"}
     )
     assert accepted.status_code == 303
+
+
+async def test_a_used_confirmation_link_still_says_the_truth_after_housekeeping(
+    fast_store: Store, client: Client
+) -> None:
+    """Issue 17: housekeeping used to delete a used link, so a late click (or one after a
+    scanner's) said "This link doesn't work". It is kept 30 days and says what is true now:
+    waiting for approval, never "You can sign in now"."""
+    link = await make_link(fast_store, auto_accept=False)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
+    await submit(client, path, {})
+    await run_housekeeping(fast_store, now=now() + timedelta(days=2))
+    later = await client.get(path)
+    assert later.status_code == 200
+    assert "Address confirmed: waiting for approval" in later.text
+    assert "You can sign in now" not in later.text
+    await run_housekeeping(fast_store, now=now() + timedelta(days=31))
+    assert (await client.get(path)).status_code == 404
