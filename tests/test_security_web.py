@@ -175,6 +175,9 @@ async def test_every_post_route_is_rate_limited_per_client(
         assert_html_page(limited, 429)
         assert "Too many attempts" in limited.text
         assert 0 < int(limited.headers["retry-after"]) <= 60
+        # the real wait in words, and a way back to the form (issue 17)
+        assert f"try again in {int(limited.headers['retry-after'])} second" in limited.text
+        assert "Back to the form</a>" in limited.text
         assert_security_headers(limited)
         # Another client is not held back by mallory, and pages are never limited.
         other = await world.client.post(
