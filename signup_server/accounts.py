@@ -33,6 +33,7 @@ from .join import gone_for
 from .render import page
 from .security import client_ip
 from .sessions import clear_cookie, current_user, session_cookie, session_token
+from .signup_cookies import email_hint, email_hint_cookie, signup_cookie
 
 __all__ = ["ACCOUNT_ROUTES"]
 
@@ -59,9 +60,14 @@ ChangeBody = Annotated[PasswordChange, Body(media_type=RequestEncodingType.URL_E
 LOGIN_NOTICES = {
     "signed-out": "You have signed out.",
     "password-set": "Your password is set. Sign in with it now.",
+    "confirmed": "Your email address is confirmed. Sign in with the password you chose.",
 }
 UNCONFIRMED = (
     "This address is not confirmed yet: open the link in the email we sent to it, then sign in"
+)
+UNCONFIRMED_SENT = (
+    "This address is not confirmed yet: we've sent a new confirmation link to it. Open it in "
+    "this browser and you'll sign in with this password"
 )
 
 
@@ -87,8 +93,16 @@ def _actor(request: Request[Any, Any, Any], settings: SettingsDep) -> str:
 
 
 @get("/login")
-async def login_page(notice: FromQuery[str | None] = None) -> Template:
-    return page("login.html", errors={}, email="", notice=LOGIN_NOTICES.get(notice or ""))
+async def login_page(
+    request: Request[Any, Any, Any], settings: SettingsDep, notice: FromQuery[str | None] = None
+) -> Template:
+    """Opens with the address filled in right after confirming or setting a password."""
+    return page(
+        "login.html",
+        errors={},
+        email=email_hint(request, settings),
+        notice=LOGIN_NOTICES.get(notice or ""),
+    )
 
 
 @post("/login", status_code=303)
@@ -120,8 +134,15 @@ async def login_submit(
                 media_type=MediaType.HTML,
                 headers={"Retry-After": str(throttled.retry_after_seconds(now()))},
             )
-        except SignInUnconfirmed:
-            errors["email"] = UNCONFIRMED
+        except SignInUnconfirmed as unconfirmed:
+            errors["email"] = UNCONFIRMED_SENT if unconfirmed.sent else UNCONFIRMED
+            return Template(
+                template_name="login.html",
+                context={"errors": errors, "email": data.email, "notice": None},
+                status_code=400,
+                media_type=MediaType.HTML,
+                cookies=[signup_cookie(settings, unconfirmed.browser_proof)],
+            )
         except SignInFailed:
             errors["email"] = "The email address or password is not right"
         else:
@@ -173,7 +194,12 @@ async def password_page(
         return Redirect("/login", status_code=303)
     if user.status != "active":
         return Redirect("/account", status_code=303)
-    return page("account_password.html", errors={}, must_change=user.must_change_password)
+    return page(
+        "account_password.html",
+        errors={},
+        must_change=user.must_change_password,
+        email=user.email,
+    )
 
 
 @post("/account/password", status_code=303)
@@ -195,6 +221,7 @@ async def password_submit(
             status_code=400,
             errors=refused.errors,
             must_change=user.must_change_password,
+            email=user.email,
         )
     # Every earlier session ended, this browser's too: it carries on with a fresh one.
     return Redirect(
@@ -270,7 +297,11 @@ async def set_password_submit(
         )
     if user.status == "pending":  # confirmed just now, and waits for approval
         return Redirect("/signup/confirmed-pending", status_code=303)
-    return Redirect("/login?notice=password-set", status_code=303)
+    return Redirect(
+        "/login?notice=password-set",
+        status_code=303,
+        cookies=[email_hint_cookie(settings, user.email)],
+    )
 
 
 ACCOUNT_ROUTES = [

@@ -20,6 +20,7 @@ from .health import HEALTH_ROUTES, count_refusals, metrics_route
 from .invite import INVITE_ROUTES
 from .join import JOIN_ROUTES
 from .limit_store import ExpiringMemoryStore
+from .recovery import RECOVERY_ROUTES
 from .render import STATIC_DIR, template_config
 from .routes import healthz, index
 from .security import RATE_LIMIT_STORE, csrf_config, rate_limit_config, security_headers_hook
@@ -58,6 +59,7 @@ def create_app(
             index,
             static_router,
             *JOIN_ROUTES,
+            *RECOVERY_ROUTES,
             *ACCOUNT_ROUTES,
             *INVITE_ROUTES,
             *extra_route_handlers,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sqlite3
 from http import HTTPStatus
 from typing import Any
@@ -85,7 +86,7 @@ ERROR_PAGES: dict[int, ErrorPage] = {
     ),
     429: ErrorPage(
         "Too many attempts",
-        "Please wait a minute, then try again.",
+        "Too many forms came from here in a short time, so this one was not accepted.",
     ),
     500: ErrorPage(
         "Something went wrong",
@@ -128,6 +129,33 @@ def _honest(page: ErrorPage, status_code: int, headers: dict[str, str] | None) -
     return ErrorPage(page.title, f"Please wait {wait_words(int(retry_after))}, then try again.")
 
 
+_FORM_PAGES = {"/logout": "/account", "/signup/resend": "/signup/check-email"}
+"""Where the form that POSTs to a path lives, when it is not that path itself."""
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._~/-]{0,300}")
+
+
+def form_page(request: Request[Any, Any, Any]) -> str:
+    """The page to go back to after a refused POST: the form it came from (kept within this
+    site: a path of plain characters, never `//host`)."""
+    path = request.url.path
+    if request.method != "POST" or not _SAFE_PATH.fullmatch(path) or path.startswith("//"):
+        return ""
+    return _FORM_PAGES.get(path, path)
+
+
+def _csrf_cause(request: Request[Any, Any, Any]) -> str:
+    """The real cause of a CSRF refusal: no cookie came back (cookies blocked) or an old one."""
+    if not any(name.endswith("usher_csrf") for name in request.cookies):
+        return (
+            "Your browser did not send back the cookie this form needs: cookies may be blocked "
+            "for this site. Allow them, then go back to the form and send it again."
+        )
+    return (
+        "The form was open for too long, or was opened in another tab since. Go back to the "
+        "form, reload it and send it again: what you typed is not saved."
+    )
+
+
 def error_response(
     request: Request[Any, Any, Any], status_code: int, headers: dict[str, str] | None = None
 ) -> Response[str]:
@@ -138,7 +166,11 @@ def error_response(
         if engine is None:
             raise RuntimeError("no template engine configured")
         body = engine.get_template("error.html").render(
-            status_code=status_code, title=page.title, message=page.message, request=request
+            status_code=status_code,
+            title=page.title,
+            message=_csrf_cause(request) if status_code == 403 else page.message,
+            request=request,
+            back=form_page(request) if status_code in (403, 429) else "",
         )
     except Exception:
         with contextlib.suppress(Exception):

@@ -66,7 +66,7 @@ def _gone_page(error: InvitationUnusable) -> Template:
     """One calm page per reason, saying what happened and whom to ask. 404 for a token that was
     never issued, 410 for one that was used, expired or withdrawn."""
     status = 404 if error.reason == "unknown" else 410
-    return page("invite_gone.html", status_code=status, reason=error.reason)
+    return page("invite_gone.html", status_code=status, reason=error.reason, inviter=error.inviter)
 
 
 @get("/invite/{token:str}")

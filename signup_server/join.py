@@ -16,11 +16,13 @@ from litestar.response import Redirect, Response, Template
 
 from store import link_attempts
 from store.audit import web_actor
+from store.confirmation import confirm_link_state
 from store.links import Link
 from store.signup import (
     FormRefused,
     SignupForm,
     TokenUnusable,
+    check_email_address,
     confirm_email,
     link_for_page,
     sign_up_by_link,
@@ -33,19 +35,22 @@ from .deps import SettingsDep, StoreDep
 from .errors import Gone
 from .render import cached_page, echoed, page
 from .security import client_ip
+from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
 __all__ = ["JOIN_ROUTES", "gone_for"]
 
 SignupBody = Annotated[SignupForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 DONE_PAGES = {
-    "check-email",
     "pending",
     "ready",
     "confirmed",
     "confirmed-pending",
     "already-confirmed",
+    "closed",
 }
+_STATUS_PAGE = {"active": "already-confirmed", "pending": "confirmed-pending"}
+"""What a used confirmation link says now, by the account's status (else "closed")."""
 _OUTCOME_PAGE = {"check_email": "check-email", "pending": "pending", "active": "ready"}
 
 
@@ -68,6 +73,7 @@ def _join_page(
     errors: dict[str, str] | None = None,
     values: SignupForm | None = None,
     status_code: int = 200,
+    link_password_kept: bool = False,
 ) -> Template:
     return page(
         "join.html",
@@ -75,6 +81,7 @@ def _join_page(
         **_join_context(link, token),
         errors=errors or {},
         values=values or SignupForm(),
+        link_password_kept=link_password_kept,
     )
 
 
@@ -133,25 +140,73 @@ async def join_submit(
             headers={"Retry-After": str(exhausted.retry_after())}
         ) from None
     except FormRefused as refused:
-        return _join_page(link, token, errors=refused.errors, values=echoed(data), status_code=400)
-    return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303)
+        kept = bool(data.link_password) and "link_password" not in refused.errors
+        return _join_page(
+            link,
+            token,
+            errors=refused.errors,
+            values=echoed(data),
+            status_code=400,
+            link_password_kept=kept and link.has_password,
+        )
+    cookies = []
+    if outcome.browser_proof:
+        cookies = [
+            signup_cookie(settings, outcome.browser_proof),
+            email_hint_cookie(settings, check_email_address(data.email)),
+        ]
+    return Redirect(f"/signup/{_OUTCOME_PAGE[outcome.kind]}", status_code=303, cookies=cookies)
+
+
+def _state_page(status: str) -> str:
+    return _STATUS_PAGE.get(status, "closed")
 
 
 @get("/confirm/{token:str}")
-async def confirm(
+async def confirm_page(token: FromPath[str], store: StoreDep) -> Template:
+    """The link in the confirmation email. Opening it changes nothing (mail scanners open every
+    link): it shows a "Confirm my address" button, or what is true now if it was used."""
+    link = await confirm_link_state(store, token)
+    if link is None:
+        raise NotFoundException()
+    if link.state == "expired":
+        raise Gone()
+    if link.state == "done":
+        return page("signup_done.html", state=_state_page(link.status))
+    return page("confirm.html", token=token, email=link.email)
+
+
+@post("/confirm/{token:str}", status_code=303)
+async def confirm_submit(
     request: Request[Any, Any, Any], token: FromPath[str], store: StoreDep, settings: SettingsDep
 ) -> Redirect:
-    """The link in the confirmation email; redirects so the token leaves the address bar."""
+    """The person's "Confirm my address". From the browser that signed up, the password typed
+    there stays and sign-in comes next; from anywhere else, the confirmer chooses it."""
     try:
-        outcome = await confirm_email(store, token, actor=web_actor(client_ip(request, settings)))
+        outcome = await confirm_email(
+            store,
+            token,
+            actor=web_actor(client_ip(request, settings)),
+            browser_proof=signup_proof(request, settings),
+        )
     except TokenUnusable as error:
         raise gone_for(error) from None
     if outcome.already:
-        return Redirect("/signup/already-confirmed", status_code=303)
+        return Redirect(f"/signup/{_state_page(outcome.status)}", status_code=303)
+    gone = signup_cookie_gone(settings)
     if outcome.set_password_token:  # whoever confirmed chooses the password (store.signup)
-        return Redirect(f"/password/set/{outcome.set_password_token}?confirmed=1", status_code=303)
-    target = "confirmed" if outcome.status == "active" else "confirmed-pending"
-    return Redirect(f"/signup/{target}", status_code=303)
+        return Redirect(
+            f"/password/set/{outcome.set_password_token}?confirmed=1",
+            status_code=303,
+            cookies=[gone],
+        )
+    if outcome.status != "active":
+        return Redirect("/signup/confirmed-pending", status_code=303, cookies=[gone])
+    return Redirect(
+        "/login?notice=confirmed",
+        status_code=303,
+        cookies=[gone, email_hint_cookie(settings, outcome.email)],
+    )
 
 
 @get("/signup/{page_name:str}")
@@ -162,4 +217,4 @@ async def signup_done(page_name: FromPath[str]) -> Template:
     return page("signup_done.html", state=page_name)
 
 
-JOIN_ROUTES = [join_page, join_submit, confirm, signup_done]
+JOIN_ROUTES = [join_page, join_submit, confirm_page, confirm_submit, signup_done]

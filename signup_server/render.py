@@ -56,6 +56,7 @@ def template_config(
         auto_reload=debug,
     )
     environment.globals["org"] = settings.org
+    environment.globals["contact"] = settings.contact
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 

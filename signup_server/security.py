@@ -22,6 +22,7 @@ from store.throttle import client_key
 __all__ = [
     "CSP",
     "CSRF_FIELD",
+    "PERMISSIONS_POLICY",
     "RATE_LIMIT_STORE",
     "client_ip",
     "csrf_config",
@@ -36,6 +37,11 @@ no `CSRFConfig` option for it); `{{ csrf_input | safe }}` renders a hidden input
 
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 """No inline script or style anywhere: the only stylesheet is /static/usher.css."""
+
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+)
+"""The signup pages need none of the browser's powerful features: none may be asked for."""
 
 RATE_LIMIT_STORE = "rate_limit"
 """Name of the per-process memory store that holds the POST counters."""
@@ -121,6 +127,7 @@ def security_headers_hook(settings: Settings) -> BeforeMessageSendHookHandler:
         "x-content-type-options": "nosniff",
         "x-frame-options": "DENY",
         "cross-origin-opener-policy": "same-origin",
+        "permissions-policy": PERMISSIONS_POLICY,
     }
     if settings.is_https:
         fixed["strict-transport-security"] = _HSTS

@@ -48,6 +48,10 @@ class HousekeepingReport(msgspec.Struct, frozen=True, kw_only=True):
         ]
 
 
+USED_CONFIRMATION_KEPT = timedelta(days=30)
+"""How long a used confirmation link still answers with the account's state."""
+
+
 async def run_housekeeping(
     store: Store,
     *,
@@ -60,8 +64,14 @@ async def run_housekeeping(
     at = to_db(moment)
     sent_before = to_db(moment - sent_mail_ttl)
     async with store.write("users", "invite_links", "invitations", "outbox") as tx:
+        # A used confirmation link is kept a while, so a late click (or one after a mail
+        # scanner's) says what is true of the account now (store.confirmation).
         tokens = await tx.execute(
-            "DELETE FROM action_tokens WHERE used_at IS NOT NULL OR expires_at <= ?", (at,)
+            """DELETE FROM action_tokens
+               WHERE (used_at IS NULL AND expires_at <= ?)
+                  OR (used_at IS NOT NULL AND purpose != 'confirm_email')
+                  OR (used_at IS NOT NULL AND used_at <= ?)""",
+            (at, to_db(moment - USED_CONFIRMATION_KEPT)),
         )
         expired_accounts = await expire_unconfirmed_in(tx, store.settings, moment=moment)
         expired = await tx.execute(

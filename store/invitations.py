@@ -38,7 +38,8 @@ from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
 from .passwords import problem_off_loop
 from .records import Level, User, from_row, from_rows
 from .settings import Settings
-from .text import clean_line, one_line, paragraphs, text_problem
+from .signup import name_problem
+from .text import clean_line, paragraphs, text_problem
 from .tokens import new_token, token_digest
 from .webhooks import emit
 
@@ -177,9 +178,11 @@ class InvitationUnusable(Exception):
     """The token in the URL leads to no usable invitation. `reason` chooses the page: unknown
     (404) or accepted, expired, revoked (410)."""
 
-    def __init__(self, reason: UnusableReason) -> None:
+    def __init__(self, reason: UnusableReason, *, inviter: str = "") -> None:
         super().__init__(reason)
         self.reason: UnusableReason = reason
+        self.inviter = inviter
+        """Who sent the invitation (their display name, from the audit actor), for the page."""
 
 
 class AccountExists(Exception):
@@ -803,7 +806,9 @@ async def invitation_for_token(store: Store, token: str) -> Invitation:
         raise InvitationUnusable("unknown")
     invitation = from_row(row, Invitation)
     if invitation.status != "pending":
-        raise InvitationUnusable(_unusable_reason(invitation.status))
+        raise InvitationUnusable(
+            _unusable_reason(invitation.status), inviter=_inviter(invitation.created_by)
+        )
     return invitation
 
 
@@ -811,24 +816,12 @@ async def has_account(store: Store, email: str) -> bool:
     return bool(await _accounts_among(store.engine.fetchall, [email]))
 
 
-def _name_field(value: str, label: str, field: str, errors: dict[str, str]) -> str:
-    cleaned = one_line(value)
-    problem = text_problem(value)
-    if problem:
-        errors[field] = f"Your {label} {problem}"
-    elif not cleaned:
-        errors[field] = f"Enter your {label}"
-    elif len(cleaned) > MAX_NAME:
-        errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
-    return cleaned
-
-
 async def _form_errors(
     store: Store, invitation: Invitation, form: AcceptForm
 ) -> tuple[str, str, dict[str, str]]:
     errors: dict[str, str] = {}
-    first = _name_field(form.first_name, "first name", "first_name", errors)
-    last = _name_field(form.last_name, "last name", "last_name", errors)
+    first = name_problem(form.first_name, "first name", errors, "first_name")
+    last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
     if not form.password:
         errors["password"] = "Enter a password"  # noqa: S105 - a message, not a password
     else:
@@ -838,7 +831,11 @@ async def _form_errors(
         )
         if problem:
             errors["password"] = problem
-    if "password" not in errors and form.password != form.password_confirm:
+    if (
+        "password" not in errors
+        and form.password_confirm
+        and form.password != form.password_confirm
+    ):
         mismatch = "The two passwords don't match: type the same one twice"
         errors["password_confirm"] = mismatch
     return first, last, errors

@@ -41,6 +41,15 @@ EMAIL_TRIES = 5
 CLIENT_TRIES = 50
 WINDOW = timedelta(minutes=15)
 _LIMITS = (("browser", BROWSER_TRIES), ("email", EMAIL_TRIES), ("client", CLIENT_TRIES))
+_NTH_NEWEST = {
+    "browser": "SELECT at FROM link_password_attempts WHERE link_id = ? AND browser = ?"
+    " ORDER BY at DESC LIMIT 1 OFFSET ?",
+    "email": "SELECT at FROM link_password_attempts WHERE link_id = ? AND email = ?"
+    " ORDER BY at DESC LIMIT 1 OFFSET ?",
+    "client": "SELECT at FROM link_password_attempts WHERE link_id = ? AND client = ?"
+    " ORDER BY at DESC LIMIT 1 OFFSET ?",
+}
+"""Per key column, the moment of its n-th newest counted guess (written out: no SQL is built)."""
 
 
 def wait_words(seconds: int) -> str:
@@ -86,11 +95,7 @@ class LinkGuessesExhausted(Exception):
 async def _free_at(tx: Transaction, link_id: int, kind: str, digest: str, tries: int) -> str | None:
     """When the `kind` key may guess again (as stored text), or None when it may guess now: the
     moment its oldest counted guess that keeps it at `tries` leaves the window."""
-    row = await tx.fetchone(
-        f"""SELECT at FROM link_password_attempts WHERE link_id = ? AND {kind} = ?
-            ORDER BY at DESC LIMIT 1 OFFSET ?""",  # noqa: S608 - kind is one of _LIMITS
-        (link_id, digest, tries - 1),
-    )
+    row = await tx.fetchone(_NTH_NEWEST[kind], (link_id, digest, tries - 1))
     return None if row is None else str(row[0])
 
 

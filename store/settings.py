@@ -21,6 +21,7 @@ from .passwords import (
     meets_owasp_minimum,
 )
 from .proxies import parse_trusted_proxies
+from .text import text_problem
 from .webhook_secret import WebhookSecretError, secret_key
 
 ENV_PREFIX = "USHER_"
@@ -57,6 +58,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metrics: bool = False
     metrics_token: str = ""
     seat_limit: int = 0
+    contact: str = ""
+    """USHER_CONTACT: whom invitees ask when a link is dead or an account closed ("Ann Lee,
+    ann@acme.org"), shown on those pages and in the emails; empty: "the person who invited you"."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -111,6 +115,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise SettingsError(
                 f"log_format (USHER_LOG_FORMAT) must be one of {', '.join(LOG_FORMATS)}, "
                 f"not {self.log_format!r}"
+            )
+        contact_problem = text_problem(self.contact) if self.contact else None
+        if contact_problem or len(self.contact) > 200:
+            raise SettingsError(
+                f"contact (USHER_CONTACT) {contact_problem or 'must be at most 200 characters'}"
             )
         if not self.mail_from:
             self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"

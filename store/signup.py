@@ -28,6 +28,7 @@ from .addresses import (
 )
 from .audit import record
 from .clock import db_now, from_db, now, to_db
+from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
 from .link_attempts import Guesser, check_link_password
@@ -69,9 +70,12 @@ __all__ = [
     "change_password",
     "check_email_address",
     "confirm_email",
+    "domains_words",
     "expire_unconfirmed",
     "expire_unconfirmed_in",
     "link_for_page",
+    "name_problem",
+    "queue_confirmation",
     "queue_set_password_email",
     "request_password_reset",
     "session_user",
@@ -132,7 +136,14 @@ class SignInFailed(Exception):
 
 class SignInUnconfirmed(SignInFailed):
     """The right password for an address that is not confirmed yet. No session: nobody has
-    shown that the address is theirs (a stranger may have signed up with someone else's)."""
+    shown that the address is theirs (a stranger may have signed up with someone else's).
+    A fresh confirmation went out when `sent` (rate-limited); `browser_proof` lets this
+    browser keep the password when it confirms (it has just typed it)."""
+
+    def __init__(self, *, sent: bool = False, browser_proof: str = "") -> None:
+        super().__init__("unconfirmed")
+        self.sent = sent
+        self.browser_proof = browser_proof
 
 
 class SignupForm(msgspec.Struct, kw_only=True):
@@ -158,6 +169,9 @@ class SignupOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
     kind: Literal["check_email", "pending", "active"]
     user_id: int | None = None
+    browser_proof: str = ""
+    """For the signup cookie when a confirmation was sent (store.confirmation): confirming
+    from this browser keeps the password typed here."""
 
 
 class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,6 +181,9 @@ class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
     status: UserStatus
     already: bool = False
     set_password_token: str | None = None
+    email: str = ""
+    kept_password: bool = False
+    """True when the browser that signed up confirmed: the signup password still opens it."""
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -202,12 +219,16 @@ def _refuse(errors: dict[str, str], field: str, message: str) -> None:
     errors[field] = message
 
 
-def _name(value: str, label: str, errors: dict[str, str], field: str) -> str:
+def name_problem(
+    value: str, label: str, errors: dict[str, str], field: str, *, required: bool = True
+) -> str:
+    """The name cleaned to one line; a problem goes into `errors[field]`. A last name may be
+    empty (people with one name: "Sukarno"), as the admin side allows."""
     cleaned = one_line(value)
     problem = text_problem(value)
     if problem:
         errors[field] = f"Your {label} {problem}"
-    elif not cleaned:
+    elif not cleaned and required:
         errors[field] = f"Enter your {label}"
     elif len(cleaned) > MAX_NAME:
         errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
@@ -229,13 +250,13 @@ async def _new_password_errors(
         problem = await problem_off_loop(password, email=email, names=names, org=store.settings.org)
         if problem:
             errors["password"] = problem
-    if "password" not in errors and password != confirm:
+    if "password" not in errors and confirm and password != confirm:  # one field: no confirm
         _refuse(
             errors, "password_confirm", "The two passwords don't match: type the same one twice"
         )
 
 
-def _domains_words(domains: tuple[str, ...]) -> str:
+def domains_words(domains: tuple[str, ...]) -> str:
     words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in domains]
     return " or ".join(words)
 
@@ -401,9 +422,13 @@ _SIGNUP_STATE = """
                AS stale,
            u.id AS existing_id, u.email AS existing_email,
            u.first_name AS existing_first_name, u.last_name AS existing_last_name,
+           u.status AS existing_status, u.created_at AS existing_created_at,
+           u.password_hash AS existing_password_hash, u.level AS existing_level,
+           el.auto_accept AS existing_auto_accept,
            l.id AS link_id, l.label, l.level, l.auto_accept, l.confirm_email, l.domains
     FROM (SELECT 1) AS one
     LEFT JOIN users u ON u.email_key = :key
+    LEFT JOIN invite_links el ON el.id = u.link_id
     LEFT JOIN invite_links l ON l.id = :link_id
 """
 
@@ -470,17 +495,17 @@ async def sign_up_by_link(
         errors["email"] = str(error)
     if email and not domain_allowed(link.domains, domain_of(email)):
         errors["email"] = (
-            f"Use an email address at {_domains_words(link.domains)}: "
+            f"Use an email address at {domains_words(link.domains)}: "
             "this link is only for those addresses"
         )
-    first = _name(form.first_name, "first name", errors, "first_name")
-    last = _name(form.last_name, "last name", errors, "last_name")
+    first = name_problem(form.first_name, "first name", errors, "first_name")
+    last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
     await _new_password_errors(
         store,
         form.password,
         form.password_confirm,
         email=email or form.email.strip(),
-        names=(first, last, f"{first} {last}"),
+        names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
         errors=errors,
     )
     if link.has_password:
@@ -514,6 +539,11 @@ async def sign_up_by_link(
                         "sign in, or reset your password if you have forgotten it"
                     }
                 )
+            secret = await _secret_in(tx)
+            if found["existing_status"] == "unconfirmed":
+                return await _sign_up_again(
+                    tx, store.settings, found, first, last, password_hash, secret, actor=actor
+                )
             first_name, last_name = found["existing_first_name"], found["existing_last_name"]
             allowance = await reserve_message(tx, str(found["existing_email"]), "account_exists")
             if allowance.allowed:
@@ -536,7 +566,15 @@ async def sign_up_by_link(
                 str(found["existing_email"]),
                 {"link_id": link.id},
             )
-            return SignupOutcome(kind="check_email")
+            # A proof like any other signup's (the answer looks the same); it opens nothing:
+            # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
+            existing = int(found["existing_id"])
+            return SignupOutcome(
+                kind="check_email",
+                browser_proof=browser_proof(
+                    secret, existing, str(found["existing_created_at"]), password_hash
+                ),
+            )
         taken = await tx.execute(
             """UPDATE invite_links SET uses = uses + 1
                WHERE id = ? AND token = ? AND revoked_at IS NULL
@@ -550,7 +588,7 @@ async def sign_up_by_link(
         if not domain_allowed(domains, domain_of(email)):
             raise FormRefused(
                 {
-                    "email": f"Use an email address at {_domains_words(domains)}: "
+                    "email": f"Use an email address at {domains_words(domains)}: "
                     "this link is only for those addresses"
                 }
             )
@@ -578,21 +616,16 @@ async def sign_up_by_link(
             "level": level,
         }
         if status == "unconfirmed":
-            confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
-            await enqueue(
+            await reserve_message(tx, email, "confirm_email")  # counts toward resends
+            await queue_confirmation(
                 tx,
                 store.settings,
-                to=email,
-                name=f"{first} {last}",
-                kind="confirm_email",
-                values={
-                    "first_name": first,
-                    "level": level,
-                    "confirm_url": _url(store.settings, f"/confirm/{confirm_token}"),
-                    "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
-                    "needs_approval": not bool(current["auto_accept"]),
-                },
-                secret_keys=["confirm_url"],
+                user_id=user_id,
+                email=email,
+                first_name=first,
+                last_name=last,
+                level=level,
+                needs_approval=not bool(current["auto_accept"]),
             )
         else:
             await _queue_status_email(tx, store.settings, user_row, status)
@@ -606,24 +639,112 @@ async def sign_up_by_link(
     kind: Literal["check_email", "pending", "active"] = (
         "check_email" if status == "unconfirmed" else status
     )
-    return SignupOutcome(kind=kind, user_id=user_id)
+    proof = ""
+    if kind == "check_email":  # only then is the secret read: an auto-accept signup stays lean
+        proof = browser_proof(await store.secret_key(), user_id, moment, password_hash)
+    return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
 
 
-async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutcome:
+async def queue_confirmation(
+    tx: Transaction,
+    settings: Settings,
+    *,
+    user_id: int,
+    email: str,
+    first_name: str,
+    last_name: str,
+    level: str,
+    needs_approval: bool,
+) -> None:
+    """A fresh confirmation link (24 h) and the email carrying it, inside the caller's
+    transaction. Earlier links of the account keep working until they expire."""
+    confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
+    await enqueue(
+        tx,
+        settings,
+        to=email,
+        name=f"{first_name} {last_name}",
+        kind="confirm_email",
+        values={
+            "first_name": first_name,
+            "level": level,
+            "confirm_url": _url(settings, f"/confirm/{confirm_token}"),
+            "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
+            "needs_approval": needs_approval,
+        },
+        secret_keys=["confirm_url"],
+    )
+
+
+async def _secret_in(tx: Transaction) -> str:
+    """The database's secret (`Store.secret_key`), read inside the caller's transaction."""
+    row = await tx.fetchone("SELECT value FROM meta WHERE key = 'secret_key'")
+    assert row is not None  # made by migration 1
+    return str(row[0])
+
+
+async def _sign_up_again(
+    tx: Transaction,
+    settings: Settings,
+    found: Row,
+    first: str,
+    last: str,
+    password_hash: str,
+    secret: str,
+    *,
+    actor: str,
+) -> SignupOutcome:
+    """The address signed up before and was never confirmed (the email was lost, or went to
+    spam): this signup's name and password replace the earlier ones and a fresh confirmation
+    goes out (rate-limited per address), taking no second use of the link. A proof made for
+    the earlier signup stops matching (it names the password), so only this browser keeps its
+    password on confirming."""
+    user_id = int(found["existing_id"])
+    email = str(found["existing_email"])
+    await tx.execute(
+        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?
+           WHERE id = ? AND status = 'unconfirmed'""",
+        (first, last, password_hash, db_now(), user_id),
+    )
+    allowance = await reserve_message(tx, email, "confirm_email")
+    if allowance.allowed:
+        await queue_confirmation(
+            tx,
+            settings,
+            user_id=user_id,
+            email=email,
+            first_name=first,
+            last_name=last,
+            level=str(found["existing_level"]),
+            needs_approval=not bool(found["existing_auto_accept"]),
+        )
+    await record(tx, actor, "signed_up_again", email, {"sent": allowance.allowed})
+    tx.touch("users", "action_tokens")
+    proof = browser_proof(secret, user_id, str(found["existing_created_at"]), password_hash)
+    return SignupOutcome(kind="check_email", browser_proof=proof)  # as for any address
+
+
+async def confirm_email(
+    store: Store, token: str, *, actor: str, browser_proof: str = ""
+) -> ConfirmOutcome:
     """Confirm the address behind a confirmation token: the account becomes active, or pending
     when its link asks for approval. A second visit says it is done already.
 
     Confirming proves the address, not the password typed at signup: a stranger may have
-    signed up with someone else's address and chosen that password. So the signup password is
-    dropped here and whoever confirmed chooses the password next (`set_password_token`), and
-    every session of the account ends (the status change does that, migration 10). The
-    stranger's password never opens the account the real owner confirmed."""
+    signed up with someone else's address and chosen that password. So unless the confirmation
+    comes from the browser that signed up (`browser_proof`, the signup cookie: the same person
+    typed the password and opened the mail), the signup password is dropped here and whoever
+    confirmed chooses the password next (`set_password_token`), and every session of the
+    account ends (the status change does that, migration 10). The stranger's password never
+    opens the account the real owner confirmed."""
     digest = token_digest(token)
     moment = db_now()
+    secret = await store.secret_key() if browser_proof else ""
     async with store.write() as tx:
         row = await tx.fetchone(
             """SELECT t.id AS token_id, t.used_at, t.expires_at, u.id AS user_id, u.email,
-                      u.first_name, u.last_name, u.level, u.status, l.auto_accept
+                      u.first_name, u.last_name, u.level, u.status, l.auto_accept,
+                      u.created_at AS signed_up_at, u.password_hash
                FROM action_tokens t JOIN users u ON u.id = t.user_id
                LEFT JOIN invite_links l ON l.id = u.link_id
                WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
@@ -636,29 +757,50 @@ async def confirm_email(store: Store, token: str, *, actor: str) -> ConfirmOutco
                 await tx.execute(
                     "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
                 )
-            return ConfirmOutcome(status=row["status"], already=True)
+            return ConfirmOutcome(status=row["status"], already=True, email=str(row["email"]))
         if row["used_at"] is not None or str(row["expires_at"]) <= moment:
             raise TokenUnusable(known=True)
         status: UserStatus = await admitted_status(
             tx, store.settings, auto_accept=bool(row["auto_accept"])
         )
+        same_browser = proof_matches(
+            secret,
+            browser_proof,
+            int(row["user_id"]),
+            str(row["signed_up_at"]),
+            row["password_hash"],
+        )
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
-                   password_hash = NULL, must_change_password = 0, password_expires_at = NULL
+                   password_hash = CASE WHEN ? THEN password_hash END,
+                   must_change_password = 0, password_expires_at = NULL
                WHERE id = ? AND status = 'unconfirmed'""",
-            (status, moment, moment, row["user_id"]),
+            (status, moment, moment, same_browser, row["user_id"]),
         )
         await tx.execute(
             "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
         )
         await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row["user_id"],))
-        set_token = await _new_set_password_token(tx, int(row["user_id"]))
+        set_token = None if same_browser else await _new_set_password_token(tx, int(row["user_id"]))
         await _queue_status_email(tx, store.settings, _as_dict(row), status)
-        await record(tx, actor, "email_confirmed", str(row["email"]), {"status": status})
+        await record(
+            tx,
+            actor,
+            "email_confirmed",
+            str(row["email"]),
+            {"status": status, "same_browser": same_browser},
+        )
         confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
+        for private in ("signed_up_at", "password_hash"):
+            confirmed.pop(private, None)
         await emit(tx, store.settings, "user.confirmed", confirmed)
         tx.touch("users", "action_tokens", "sessions")
-    return ConfirmOutcome(status=status, set_password_token=set_token)
+    return ConfirmOutcome(
+        status=status,
+        set_password_token=set_token,
+        email=str(row["email"]),
+        kept_password=same_browser,
+    )
 
 
 # --- signing in --------------------------------------------------------------------------------
@@ -717,7 +859,25 @@ async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Ses
     if row["status"] == "unconfirmed":
         async with store.write("sign_in_failures") as tx:
             await clear_failures(tx, address)
-        raise SignInUnconfirmed()
+            allowance = await reserve_message(tx, str(row["email"]), "confirm_email")
+            if allowance.allowed:
+                link = await tx.fetchone(
+                    "SELECT auto_accept FROM invite_links WHERE id = ?", (row["link_id"],)
+                )
+                await queue_confirmation(
+                    tx,
+                    store.settings,
+                    user_id=int(row["id"]),
+                    email=str(row["email"]),
+                    first_name=str(row["first_name"]),
+                    last_name=str(row["last_name"]),
+                    level=str(row["level"]),
+                    needs_approval=link is not None and not bool(link["auto_accept"]),
+                )
+        proof = browser_proof(
+            await store.secret_key(), int(row["id"]), str(row["created_at"]), stored
+        )
+        raise SignInUnconfirmed(sent=allowance.allowed, browser_proof=proof)
     new_hash = None
     if stored and not is_one_time_hash(stored) and store.hasher.needs_rehash(stored):
         new_hash = await store.hasher.hash(password)

@@ -23,7 +23,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
-from signup_server.security import CSP
+from signup_server.security import CSP, PERMISSIONS_POLICY
 from store import Settings, Store
 from store.email_lists import parse_email_list
 from store.invitations import send_invitations
@@ -105,6 +105,7 @@ def assert_security_headers(response: httpx.Response, *, https: bool = False) ->
     assert headers["referrer-policy"] == "no-referrer"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "DENY"
+    assert headers["permissions-policy"] == PERMISSIONS_POLICY  # issue 17
     assert ("strict-transport-security" in headers) == https
 
 
@@ -158,7 +159,9 @@ class World:
 
     def form_page(self, template: str) -> str:
         """The page that carries the form posting to `template` (or any form, for /logout)."""
-        return {"/logout": "/account/password"}.get(template, self.path(template))
+        return {"/logout": "/account/password", "/signup/resend": "/signup/change-address"}.get(
+            template, self.path(template)
+        )
 
     async def token(self) -> str:
         return csrf_from((await self.client.get("/login")).text)
@@ -191,6 +194,9 @@ FORM_FIELDS: dict[str, dict[str, str]] = {
         "password": GOOD_PASSWORD,
         "password_confirm": GOOD_PASSWORD,
     },
+    "/confirm/{token:str}": {},
+    "/signup/resend": {},
+    "/signup/change-address": {"email": "moved@example.org"},
 }
 """What a well-meaning person types into each form."""
 
@@ -202,6 +208,9 @@ HANDLER_ANSWERS: dict[str, set[int]] = {
     "/password/forgot": {303},
     "/password/set/{token:str}": {303},
     "/invite/{token:str}": {303},
+    "/confirm/{token:str}": {303},
+    "/signup/resend": {303},
+    "/signup/change-address": {303, 400},  # 400 in a browser that made no signup
 }
 """What each handler answers a well-formed, CSRF-valid submission with."""
 

@@ -208,16 +208,17 @@ async def test_sign_up_through_caddy_over_https(
         await page.fill("#first_name", "Bea")
         await page.fill("#last_name", "Smith")
         await page.fill("#password", GOOD_PASSWORD)
-        await page.fill("#password_confirm", GOOD_PASSWORD)
         async with page.expect_response(lambda r: r.request.method == "POST") as posted:
             await page.get_by_role("button", name="Create my account").click()
         assert (await posted.value).headers["strict-transport-security"] == "max-age=31536000"
         await expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
 
         cookies = {cookie["name"]: cookie for cookie in await context.cookies()}
-        assert set(cookies) == {"__Host-usher_csrf"}
+        assert set(cookies) == {"__Host-usher_csrf", "__Host-usher_signup", "__Host-usher_email"}
         csrf = cookies["__Host-usher_csrf"]
         assert csrf["secure"] and csrf["httpOnly"] and csrf["path"] == "/"
+        signup = cookies["__Host-usher_signup"]
+        assert signup["secure"] and signup["httpOnly"] and signup["sameSite"] == "Strict"
         assert "domain" not in csrf or csrf["domain"] == "localhost"
 
         async def arrived() -> bool:
@@ -232,12 +233,9 @@ async def test_sign_up_through_caddy_over_https(
         confirm = page.get_by_role("button", name=re.compile("Confirm"))
         if await confirm.count():
             await confirm.click()
-        # Whoever confirmed the address chooses the password (issue 15: pre-hijacking).
-        await expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")
-        await page.fill("#password", GOOD_PASSWORD)
-        await page.fill("#password_confirm", GOOD_PASSWORD)
-        await page.get_by_role("button", name="Set my password").click()
-        await expect(page.get_by_text("Your password is set")).to_be_visible()
+        # The browser that signed up confirms: its password stays, sign-in comes next.
+        await expect(page.get_by_text("Your email address is confirmed")).to_be_visible()
+        await expect(page.locator("#email")).to_have_value("bea@example.org")
 
         await page.goto(f"{public}/login")
         await page.fill("#email", "bea@example.org")

@@ -65,7 +65,7 @@ async def test_the_invitee_receives_a_working_link_and_the_secret_is_scrubbed(
     assert set((await statuses(mailing)).values()) == {"sent"}
     [received] = smtp_server.received_by("ann@example.org")
     message = received.message
-    assert message["Subject"] == "You're invited to join Acme Corp"
+    assert message["Subject"] == "alice invited you to Acme Corp"  # issue 17: named
     assert "ann@example.org" in str(message["To"])
     body = message.get_body(preferencelist=("plain",))
     assert body is not None

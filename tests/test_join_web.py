@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,10 +16,13 @@ from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
 from store import Settings, Store
+from store.clock import now
+from store.housekeeping import run_housekeeping
 from store.link_attempts import BROWSER_TRIES
 from store.links import regenerate_link, revoke_link
-from store.signup import SignupForm, sign_up_by_link
+from store.signup import SignupForm, confirm_email, request_password_reset, sign_up_by_link
 
+from .fixtures_invitations import invite
 from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in
 
 __all__ = ["fast_store"]
@@ -79,8 +83,13 @@ async def test_join_page_says_org_and_level_and_takes_no_use(
     assert "You'll join Usher as an admin." in text
     assert "An administrator approves each new account" in text
     assert 'name="link_password"' in text
-    for name in ["email", "first_name", "last_name", "password", "password_confirm"]:
+    for name in ["email", "first_name", "last_name", "password"]:
         assert f'name="{name}"' in text
+    # One password field with a "show" button (added by script; without it, a plain field).
+    assert 'name="password_confirm"' not in text
+    assert 'data-show-password="password"' in text and "hidden>Show password" in text
+    assert 'id="email" name="email" type="email" autocomplete="username"' in text
+    assert 'id="link_password" name="link_password" type="password" autocomplete="off"' in text
     assert 'action="/join/' + link.token + '"' in text
     assert (await fast_store.engine.scalar("SELECT uses FROM invite_links")) == 0
 
@@ -88,6 +97,7 @@ async def test_join_page_says_org_and_level_and_takes_no_use(
 async def test_signup_redirects_to_check_email_and_confirm_link_works(
     fast_store: Store, client: Client
 ) -> None:
+    """Another browser confirms: it chooses the password (issue 15, pre-hijack)."""
     link = await make_link(fast_store)
     response = await submit(client, f"/join/{link.token}", signup_fields())
     assert response.status_code == 303
@@ -96,17 +106,90 @@ async def test_signup_redirects_to_check_email_and_confirm_link_works(
     assert "Check your email" in done.text
     [mail] = await outbox_rows(fast_store, "confirm_email")
     confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
-    confirmed = await client.get(confirm_path, follow_redirects=False)
-    assert confirmed.status_code == 303
-    # whoever confirmed the address chooses the password next (issue 15, pre-hijack)
-    assert confirmed.headers["location"].startswith("/password/set/")
-    assert confirmed.headers["location"].endswith("?confirmed=1")
-    chooser = await client.get(confirmed.headers["location"])
-    assert "Your address is confirmed" in chooser.text
-    again = await client.get(confirm_path, follow_redirects=False)
-    assert again.headers["location"] == "/signup/already-confirmed"
+    async with AsyncTestClient(client.app) as elsewhere:
+        confirmed = await submit(elsewhere, confirm_path, {})
+        assert confirmed.status_code == 303
+        # whoever confirmed the address chooses the password next (issue 15, pre-hijack)
+        assert confirmed.headers["location"].startswith("/password/set/")
+        assert confirmed.headers["location"].endswith("?confirmed=1")
+        chooser = await elsewhere.get(confirmed.headers["location"])
+        assert "Your address is confirmed" in chooser.text
+        assert 'name="username" value="ann@example.org" autocomplete="username"' in chooser.text
+        chosen = await elsewhere.post(
+            confirmed.headers["location"].partition("?")[0],
+            data={"_csrf_token": csrf_from(chooser.text), "password": "a whole new passphrase"},
+            follow_redirects=False,
+        )
+        assert chosen.headers["location"] == "/login?notice=password-set"
+        sign_in_page = await elsewhere.get(chosen.headers["location"])
+        assert 'value="ann@example.org"' in sign_in_page.text  # the address filled in
+        again = await elsewhere.get(confirm_path)
+        assert again.status_code == 200
+        assert "already confirmed" in again.text and "Confirm my address" not in again.text
+        posted_again = await submit(elsewhere, confirm_path, {}, page="/login")
+        assert posted_again.headers["location"] == "/signup/already-confirmed"
     assert (await client.get("/signup/confirmed")).status_code == 200
     assert (await client.get("/signup/nonsense")).status_code == 404
+
+
+async def test_opening_the_confirmation_link_changes_nothing(
+    fast_store: Store, client: Client
+) -> None:
+    """A mail scanner GETs the link (twice, even): the account stays unconfirmed, the link
+    keeps working, and the page carries a "Confirm my address" button that POSTs."""
+    link = await make_link(fast_store)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
+    async with AsyncTestClient(client.app) as scanner:
+        for _ in range(2):
+            opened = await scanner.get(confirm_path)
+            assert opened.status_code == 200
+            assert "Confirm my address" in opened.text
+            assert f'method="post" action="{confirm_path}"' in opened.text
+            assert '<meta name="robots" content="noindex' in opened.text
+    assert await fast_store.engine.scalar("SELECT status FROM users") == "unconfirmed"
+    assert await fast_store.engine.scalar("SELECT count(*) FROM action_tokens") == 1
+    assert (await client.get("/confirm/nonsenseTOKENnonsense")).status_code == 404
+
+
+async def test_the_signup_browser_keeps_its_password_and_signs_in_with_the_address_filled(
+    fast_store: Store, client: Client
+) -> None:
+    """The browser that signed up (its HttpOnly signup cookie) confirms: no second password,
+    sign-in next with the address already there, and the signup password opens the account."""
+    link = await make_link(fast_store)
+    response = await submit(client, f"/join/{link.token}", signup_fields())
+    cookie = response.headers.get("set-cookie", "")
+    assert "usher_signup=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    confirm_path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
+    confirmed = await submit(client, confirm_path, {})
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == "/login?notice=confirmed"
+    sign_in_page = await client.get(confirmed.headers["location"])
+    assert 'value="ann@example.org"' in sign_in_page.text
+    assert "Your email address is confirmed" in sign_in_page.text
+    assert await fast_store.engine.scalar("SELECT status FROM users") == "active"
+    signed_in = await submit(
+        client, "/login", {"email": "ann@example.org", "password": GOOD_PASSWORD}
+    )
+    assert signed_in.headers["location"] == "/account"
+
+
+async def test_a_signup_cookie_for_another_account_proves_nothing(
+    fast_store: Store, client: Client
+) -> None:
+    """Bob's own signup cookie does not keep the password on Ann's account."""
+    link = await make_link(fast_store)
+    await submit(client, f"/join/{link.token}", signup_fields())  # Ann, elsewhere
+    async with AsyncTestClient(client.app) as bob:
+        await submit(bob, f"/join/{link.token}", signup_fields("bob@example.org"))
+        mails = await outbox_rows(fast_store, "confirm_email")
+        ann_mail = next(m for m in mails if m["recipient"] == "ann@example.org")
+        path = "/confirm/" + token_in(ann_mail["values"]["confirm_url"], "confirm")
+        confirmed = await submit(bob, path, {})
+        assert confirmed.headers["location"].startswith("/password/set/")
 
 
 async def test_existing_address_with_confirmation_looks_exactly_like_a_new_one(
@@ -114,10 +197,18 @@ async def test_existing_address_with_confirmation_looks_exactly_like_a_new_one(
 ) -> None:
     link = await make_link(fast_store)
     first = await submit(client, f"/join/{link.token}", signup_fields())
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    await confirm_email(fast_store, token_in(mail["values"]["confirm_url"], "confirm"), actor="w")
     second = await submit(client, f"/join/{link.token}", signup_fields(first_name="Eve"))
     assert first.status_code == second.status_code == 303
     assert first.headers["location"] == second.headers["location"]
-    assert [m["kind"] for m in await outbox_rows(fast_store)] == ["confirm_email", "account_exists"]
+    cookie_names = [
+        sorted(c.split("=", 1)[0] for c in r.headers.get_list("set-cookie"))
+        for r in (first, second)
+    ]
+    assert cookie_names[0] == cookie_names[1]
+    kinds = [m["kind"] for m in await outbox_rows(fast_store)]
+    assert kinds == ["confirm_email", "welcome", "account_exists"]
 
 
 async def test_existing_address_without_confirmation_is_told_to_sign_in(
@@ -154,14 +245,18 @@ async def test_refusals_keep_what_was_typed_but_no_password(
     assert response.headers["content-type"].startswith("text/html")
     summary = error_summary(response.text)
     assert words in summary
-    assert f'href="#{field}"' in summary
-    assert f'id="{field}-error"' in response.text
+    target = "password" if field == "password_confirm" else field  # one password field now
+    assert f'href="#{target}"' in summary
+    assert f'id="{target}-error"' in response.text
     assert "<title>Error: " in response.text
     assert 'value="&lt;Lee &amp; &#34;Sons&#34;&gt;"' in response.text
     assert f'value="{html.escape(typed["email"], quote=True)}"' in response.text
-    for secret in {typed["password"], typed["password_confirm"], typed["link_password"]}:
+    for secret in {typed["password"], typed["password_confirm"]}:
         assert f'value="{secret}"' not in response.text
-    assert "opensesame" not in response.text
+    # A right link password is kept (issue 17: no retyping three secrets); a wrong one is not.
+    kept = '<input type="hidden" name="link_password" value="opensesame">'
+    assert (kept in response.text) == (field != "link_password")
+    assert 'value="guess"' not in response.text
     assert await fast_store.engine.scalar("SELECT count(*) FROM users") == 0
 
 
@@ -338,3 +433,99 @@ async def test_forgot_password_answers_the_same_and_set_link_is_single_use(
     assert (await client.get(path)).status_code == 410
     assert (await client.get("/password/set/" + "z" * 43)).status_code == 404
     assert (await login(client, new)).status_code == 303
+
+
+async def test_signing_in_unconfirmed_sends_a_fresh_link_that_keeps_the_password_here(
+    fast_store: Store, client: Client
+) -> None:
+    """The confirmation email is lost and the person tries to sign in (another browser, even):
+    the right password sends a new link, and confirming it in this browser signs in with it."""
+    link = await make_link(fast_store)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    async with AsyncTestClient(client.app) as later:
+        refused = await submit(
+            later, "/login", {"email": "ann@example.org", "password": GOOD_PASSWORD}
+        )
+        assert refused.status_code == 400
+        assert "sent a new confirmation link" in html.unescape(refused.text)
+        mails = await outbox_rows(fast_store, "confirm_email")
+        assert len(mails) == 2
+        path = "/confirm/" + token_in(mails[-1]["values"]["confirm_url"], "confirm")
+        confirmed = await submit(later, path, {})
+        assert confirmed.headers["location"] == "/login?notice=confirmed"
+        signed_in = await submit(
+            later, "/login", {"email": "ann@example.org", "password": GOOD_PASSWORD}
+        )
+        assert signed_in.headers["location"] == "/account"
+
+
+async def test_a_refused_form_says_the_real_cause_and_links_back_to_it(
+    fast_store: Store, client: Client
+) -> None:
+    """CSRF 403: no cookie came back (blocked) or a stale token; either way a link back to the
+    form it came from (issue 17)."""
+    link = await make_link(fast_store)
+    path = f"/join/{link.token}"
+    async with AsyncTestClient(client.app) as no_cookies:
+        blocked = await no_cookies.post(path, data=signup_fields(), follow_redirects=False)
+    assert blocked.status_code == 403
+    assert "cookies may be blocked" in blocked.text
+    assert f'<a class="button" href="{path}">Back to the form</a>' in blocked.text
+    await client.get(path)  # this browser has the cookie now
+    stale = await client.post(
+        path, data={"_csrf_token": "stale", **signup_fields()}, follow_redirects=False
+    )
+    assert stale.status_code == 403
+    assert "open for too long" in stale.text and f'href="{path}"' in stale.text
+    resend = await client.post("/signup/resend", data={"_csrf_token": "x"})
+    assert 'href="/signup/check-email">Back to the form' in resend.text
+
+
+async def test_opening_set_password_and_invitation_links_changes_nothing(
+    fast_store: Store, client: Client
+) -> None:
+    """A scanner opens the reset link and an invitation link (twice): both still work for the
+    person afterwards, and nothing was written."""
+
+    link = await make_link(fast_store, confirm_email=False)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    await request_password_reset(fast_store, "ann@example.org", actor="w")
+    [reset] = await outbox_rows(fast_store, "set_password")
+    set_path = "/password/set/" + token_in(reset["values"]["set_password_url"], "password/set")
+    await invite(fast_store, "bo@example.org")
+    [invitation] = await outbox_rows(fast_store, "invitation")
+    invite_path = "/invite/" + token_in(invitation["values"]["accept_url"], "invite")
+    before = await fast_store.engine.scalar("SELECT count(*) FROM audit")
+    async with AsyncTestClient(client.app) as scanner:
+        for _ in range(2):
+            for path in (set_path, invite_path):
+                opened = await scanner.get(path)
+                assert opened.status_code == 200, path
+                assert '<meta name="robots" content="noindex' in opened.text
+    assert await fast_store.engine.scalar("SELECT count(*) FROM audit") == before
+    chosen = await submit(client, set_path, {"password": "a brand new passphrase here"})
+    assert chosen.status_code == 303
+    accepted = await submit(
+        client, invite_path, {"first_name": "Bo", "password": "another fine passphrase"}
+    )
+    assert accepted.status_code == 303
+
+
+async def test_a_used_confirmation_link_still_says_the_truth_after_housekeeping(
+    fast_store: Store, client: Client
+) -> None:
+    """Issue 17: housekeeping used to delete a used link, so a late click (or one after a
+    scanner's) said "This link doesn't work". It is kept 30 days and says what is true now:
+    waiting for approval, never "You can sign in now"."""
+    link = await make_link(fast_store, auto_accept=False)
+    await submit(client, f"/join/{link.token}", signup_fields())
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    path = "/confirm/" + token_in(mail["values"]["confirm_url"], "confirm")
+    await submit(client, path, {})
+    await run_housekeeping(fast_store, now=now() + timedelta(days=2))
+    later = await client.get(path)
+    assert later.status_code == 200
+    assert "Address confirmed: waiting for approval" in later.text
+    assert "You can sign in now" not in later.text
+    await run_housekeeping(fast_store, now=now() + timedelta(days=31))
+    assert (await client.get(path)).status_code == 404

@@ -17,6 +17,7 @@ import pytest
 from signup_server.app import MAX_BODY_SIZE
 from signup_server.runner import bind_socket, bound_port
 from store import Settings
+from store.link_attempts import wait_words
 
 from .fixtures_links import live_server
 from .fixtures_security import (
@@ -175,6 +176,10 @@ async def test_every_post_route_is_rate_limited_per_client(
         assert_html_page(limited, 429)
         assert "Too many attempts" in limited.text
         assert 0 < int(limited.headers["retry-after"]) <= 60
+        # the real wait in words, and a way back to the form (issue 17)
+        wait = wait_words(int(limited.headers["retry-after"]))
+        assert f"Please wait {wait}, then try again." in limited.text
+        assert "Back to the form</a>" in limited.text
         assert_security_headers(limited)
         # Another client is not held back by mallory, and pages are never limited.
         other = await world.client.post(

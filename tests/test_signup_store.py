@@ -134,17 +134,49 @@ async def test_without_confirmation_accounts_are_active_or_pending_at_once(
 async def test_existing_address_with_confirmation_gets_the_same_answer(fast_store: Store) -> None:
     link = await make_link(fast_store, max_uses=3)
     first = await sign_up_by_link(fast_store, link.token, form(), actor="web")
+    [mail] = await outbox_rows(fast_store, "confirm_email")
+    await confirm_email(fast_store, token_in(mail["values"]["confirm_url"], "confirm"), actor="w")
     again = await sign_up_by_link(
         fast_store, link.token, form("ANN@example.org", first_name="Eve"), actor="web"
     )
     assert first.kind == again.kind == "check_email"
     assert again.user_id is None
+    assert again.browser_proof  # the same shape of answer as a new address gets
     assert await uses_of(fast_store, link.id) == 1  # no use taken for an existing address
     [notice] = await outbox_rows(fast_store, "account_exists")
     assert notice["recipient"] == "ann@example.org"
     assert notice["values"]["forgot_url"].endswith("/password/forgot")
     names = await fast_store.engine.fetchall("SELECT first_name FROM users")
     assert [row[0] for row in names] == ["Ann"]
+
+
+async def test_signing_up_again_while_unconfirmed_sends_a_fresh_confirmation(
+    fast_store: Store,
+) -> None:
+    """Issue 17: the first email was lost; signing up again mails a new link (not "you already
+    have an account"), takes no second use, and this signup's name and password replace the
+    earlier ones. A fourth try within the hour is held back, with the same answer."""
+    link = await make_link(fast_store, max_uses=3)
+    first = await sign_up_by_link(fast_store, link.token, form(), actor="web")
+    again = await sign_up_by_link(
+        fast_store, link.token, form("ANN@example.org", first_name="Anne"), actor="web"
+    )
+    assert first.kind == again.kind == "check_email"
+    assert first.browser_proof != again.browser_proof  # the first browser's proof is stale now
+    assert await uses_of(fast_store, link.id) == 1
+    assert await outbox_rows(fast_store, "account_exists") == []
+    mails = await outbox_rows(fast_store, "confirm_email")
+    assert [m["recipient"] for m in mails] == ["ann@example.org", "ann@example.org"]
+    assert await fast_store.engine.scalar("SELECT first_name FROM users") == "Anne"
+    for _ in range(2):
+        held = await sign_up_by_link(fast_store, link.token, form(), actor="web")
+        assert held.kind == "check_email"
+    assert len(await outbox_rows(fast_store, "confirm_email")) == 3  # MAIL_LIMIT an hour
+    # The newest link confirms; so does the first one, still within its 24 hours.
+    outcome = await confirm_email(
+        fast_store, token_in(mails[0]["values"]["confirm_url"], "confirm"), actor="w"
+    )
+    assert outcome.status == "active"
 
 
 async def test_existing_address_without_confirmation_is_told(fast_store: Store) -> None:
@@ -163,7 +195,7 @@ async def test_existing_address_without_confirmation_is_told(fast_store: Store) 
         ({"email": ""}, "email", "Enter your email"),
         ({"email": "ann@other.example"}, "email", "acme.org"),
         ({"first_name": " "}, "first_name", "first name"),
-        ({"last_name": ""}, "last_name", "last name"),
+        ({"last_name": "Lee\u202e"}, "last_name", "last name"),  # empty is fine: "Sukarno"
         ({"password": "short", "password_confirm": "short"}, "password", "at least 8"),
         ({"password": "password123", "password_confirm": "password123"}, "password", "common"),
         ({"password": "ann@acme.org", "password_confirm": "ann@acme.org"}, "password", "email"),

@@ -39,10 +39,11 @@ def text_of(page: str) -> str:
 
 def assert_new_password_form(page: str) -> None:
     assert RULES in text_of(page)
-    for name in ("password", "password_confirm"):
-        field = re.search(rf'<input[^>]* id="{name}"[^>]*>', page)
-        assert field, name
-        assert 'autocomplete="new-password"' in field.group(0)
+    field = re.search(r'<input[^>]* id="password"[^>]*>', page)
+    assert field
+    assert 'autocomplete="new-password"' in field.group(0)
+    assert 'id="password_confirm"' not in page  # one field, with "Show password" (issue 17)
+    assert 'data-show-password="password"' in page
     assert 'aria-describedby="password-hint"' in page
 
 
@@ -193,7 +194,7 @@ def test_html_emails_share_one_look(kind: str) -> None:
         "set_password",
         "welcome",
     }:
-        assert "background:#00703c" in body, "the main action is a button"
+        assert "background:#1d4ed8" in body, "the main action is a button, the site's colour"
         assert "word-break:break-all" in body, "the address to copy wraps on a phone"
     if kind in {"invitation", "rejected"}:
         assert re.search(r'<blockquote style="[^"]*white-space:pre-line', body)

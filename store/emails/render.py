@@ -60,6 +60,15 @@ def _clean_text_body(text: str) -> str:
     return "\n".join(lines).strip("\n") + "\n"
 
 
+def greeting(context: Mapping[str, Any]) -> str:
+    """Whom "Hello …," names, the same way in every email: the first name when it is known,
+    else the recipient's name, else nobody ("Hello,"), never the bare address."""
+    first = context.get("first_name")
+    if isinstance(first, str) and first.strip():
+        return first.strip()
+    return str(context.get("recipient_name") or "").strip()
+
+
 def render(
     kind: str,
     values: Mapping[str, Any],
@@ -78,10 +87,12 @@ def render(
     }
     context.update(
         org=fold_header_text(settings.org),
+        contact=fold_header_text(settings.contact),
         public_url=settings.base_url,
         recipient=fold_header_text(recipient),
         recipient_name=fold_header_text(recipient_name),
     )
+    context["greeting"] = greeting(context)
     env = environment()
     try:
         subject = fold_header_text(env.get_template(f"{kind}.subject.txt").render(context))
