@@ -246,6 +246,18 @@ CREATE UNIQUE INDEX admins_live_key ON admins (fingerprint) WHERE removed_at IS 
 """Issue 23: admins who open the console over SSH, by public key, with a role. A removed
 admin's row stays (`removed_at`), so the name and key can be registered again later."""
 
+V12_SERVERS = """
+CREATE TABLE servers (
+    id          TEXT PRIMARY KEY,
+    url         TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    started_at  TEXT NOT NULL
+) STRICT;
+"""
+"""Issue 16: each serving process records its public URL while it serves (store.served_url),
+so a `--no-server` console shows and copies the links people can really open."""
+
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -257,6 +269,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (9, migrate_identities),  # issue 15: AUTOINCREMENT ids, users.email_key (a Python step)
     (10, V10_SIGN_IN_AND_MAIL_LIMITS),
     (11, V11_EVENT_SEQUENCES),
+    (12, V12_SERVERS),
     (15, V15_ADMINS),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
