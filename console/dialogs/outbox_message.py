@@ -18,6 +18,8 @@ from store.outbox import OutboxMessage, render_for_view
 from store.settings import Settings
 from store.text import clean_text
 
+from .copied import copy_and_tell
+
 
 def describe(message: OutboxMessage, subject: str) -> Text:
     """The envelope and state as label/value lines (values are data, never markup)."""
@@ -103,5 +105,4 @@ class OutboxMessageDialog(ModalScreen[None]):
         self.dismiss(None)
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self._body)
-        self.notify("Copied the message text to the clipboard (OSC 52).")
+        copy_and_tell(self.app, self._body, "message text", shown_here=True)
