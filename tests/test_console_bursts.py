@@ -3,6 +3,7 @@ types ahead) gives exactly what the same keys typed one by one give, in every fo
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,17 @@ async def test_reject_reason_burst_is_the_reason_stored(settings: Settings) -> N
 
         await eventually(listed)
         burst(app, "r", "Not staff", "enter", "q")
-        rows = await rows_of(
-            app, "SELECT status, decision_reason FROM users WHERE status = 'rejected'", 1
-        )
-        assert rows == [("rejected", "Not staff")]
+
+        async def quit_() -> bool:  # the q quits: read the file once the console has let go
+            return app.store is None
+
+        await eventually(quit_, timeout=30)
+    db = sqlite3.connect(settings.db)
+    try:
+        rows = db.execute("SELECT status, decision_reason FROM users").fetchall()
+    finally:
+        db.close()
+    assert rows == [("rejected", "Not staff")]
 
 
 async def test_path_dialog_burst_exports_to_the_path_typed(
