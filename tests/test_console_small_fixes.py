@@ -103,3 +103,20 @@ async def test_the_message_view_has_room_and_keeps_urls_whole(settings: Settings
         await eventually(laid_out)
         assert app.screen.query_one("#body-scroll").region.height >= 10
         await pilot.press("escape")
+
+
+async def test_the_row_detail_names_the_unconfirmed_mark(settings: Settings) -> None:
+    """The `!` column has no heading: the detail line read "· : ! ·"; it says what `!` means."""
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.store is not None
+        await add_user(app.store, "bea@example.org", first="Bea")
+        await pilot.press("f2")
+
+        async def detailed() -> bool:
+            return "bea@example.org" in plain(app, "#row-detail")
+
+        await eventually(detailed)
+        detail = plain(app, "#row-detail")
+        assert "address not confirmed" in detail
+        assert " : " not in detail and not detail.startswith(":")
