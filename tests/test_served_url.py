@@ -13,7 +13,7 @@ from store import Settings, Store
 from store.served_url import current_server, settings_for_links
 
 from .fixtures_links import make_link
-from .helpers import eventually, start_serve
+from .helpers import eventually, run_usher, start_serve
 
 PUBLIC = "https://signup.example.org"
 
@@ -50,6 +50,8 @@ async def test_a_no_server_console_shows_and_copies_the_served_url(settings: Set
 
             await eventually(copied, timeout=30)
             assert "127.0.0.1" not in app.clipboard
+            await pilot.press("escape")  # the first copy's "select it here" dialog
+            await eventually(listed, timeout=30)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
 
@@ -81,3 +83,18 @@ async def test_a_killed_server_no_longer_counts(settings: Settings, store: Store
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=60)
+
+
+def test_the_cli_prints_links_of_the_running_server(settings: Settings) -> None:
+    proc, _ = start_serve(Path(settings.db), "--public-url", PUBLIC)
+    try:
+        created = run_usher("links", "create", "--db", settings.db, "--level", "member")
+        assert created.returncode == 0, created.stderr
+        assert created.stdout.startswith(f"{PUBLIC}/join/"), created.stdout
+        listed = run_usher("links", "list", "--db", settings.db)
+        assert created.stdout.strip() in listed.stdout
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    after = run_usher("links", "list", "--db", settings.db)
+    assert PUBLIC not in after.stdout  # nobody serves now: the configured URL again
