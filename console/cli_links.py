@@ -28,7 +28,6 @@ from store.links import (
     parse_max_uses,
     revoke_link,
 )
-from store.served_url import current_server, settings_for_links
 
 from .cli import EXIT_OK, CliError
 
@@ -159,21 +158,6 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def _with_served_url(
-    settings: Settings, work: Callable[[Store], Awaitable[T]]
-) -> tuple[T, Settings]:
-    """`work`'s result, and the settings to build URLs with: those of the server running on
-    this database, if one runs (store.served_url), so printed links are ones people can open."""
-
-    async def run() -> tuple[T, Settings]:
-        async with await Store.open(settings, watch=False) as store:
-            served = settings_for_links(settings, await current_server(store))
-            store.settings = served
-            return await work(store), served
-
-    return asyncio.run(run())
-
-
 def _read_password(args: argparse.Namespace) -> str | None:
     if getattr(args, "password", None) is not None:
         return str(args.password)
@@ -232,7 +216,7 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
         except LinkError as error:
             raise CliError(str(error)) from None
 
-    link, settings = _with_served_url(settings, work)
+    link = _with_store(settings, work)
     if getattr(args, "json", False):
         _print_json(link_json(link, settings))
     else:
@@ -241,7 +225,7 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    links, settings = _with_served_url(settings, list_links)
+    links = _with_store(settings, list_links)
     if getattr(args, "json", False):
         _print_json([link_json(link, settings) for link in links])
     elif links:

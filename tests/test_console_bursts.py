@@ -109,15 +109,13 @@ async def test_reject_reason_burst_is_the_reason_stored(settings: Settings) -> N
         await eventually(listed)
         burst(app, "r", "Not staff", "enter", "q")
 
-        async def quit_() -> bool:  # the q quits: read the file once the console has let go
-            return app.store is None
+        async def quit_() -> bool:
+            return app.return_code is not None
 
-        await eventually(quit_, timeout=30)
-    db = sqlite3.connect(settings.db)
-    try:
-        rows = db.execute("SELECT status, decision_reason FROM users").fetchall()
-    finally:
-        db.close()
+        await eventually(quit_, timeout=30)  # `q` quits only once the decision is stored
+    with sqlite3.connect(settings.db) as conn:
+        rows = conn.execute("SELECT status, decision_reason FROM users").fetchall()
+    conn.close()
     assert rows == [("rejected", "Not staff")]
 
 

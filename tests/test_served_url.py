@@ -13,7 +13,7 @@ from store import Settings, Store
 from store.served_url import current_server, settings_for_links
 
 from .fixtures_links import make_link
-from .helpers import eventually, run_usher, start_serve
+from .helpers import eventually, start_serve
 
 PUBLIC = "https://signup.example.org"
 
@@ -85,16 +85,25 @@ async def test_a_killed_server_no_longer_counts(settings: Settings, store: Store
         proc.communicate(timeout=60)
 
 
-def test_the_cli_prints_links_of_the_running_server(settings: Settings) -> None:
-    proc, _ = start_serve(Path(settings.db), "--public-url", PUBLIC)
+
+async def test_migration_12_adds_only_the_servers_table(tmp_path: Path) -> None:
+    """Applied on its own, to a database at 11: the step that records serving processes."""
+    from store.engine import Engine
+    from store.migrations import MIGRATIONS, V12_SERVERS, migrate
+
+    engine = await Engine.open(str(tmp_path / "old.db"))
     try:
-        created = run_usher("links", "create", "--db", settings.db, "--level", "member")
-        assert created.returncode == 0, created.stderr
-        assert created.stdout.startswith(f"{PUBLIC}/join/"), created.stdout
-        listed = run_usher("links", "list", "--db", settings.db)
-        assert created.stdout.strip() in listed.stdout
+        for version, step in MIGRATIONS:
+            if version >= 12:
+                break
+            if isinstance(step, str):
+                step = step.replace("{secret_key}", "00" * 32)
+            await engine.migrate(version, step)
+        before = {str(r[0]) for r in await engine.fetchall("SELECT name FROM sqlite_master")}
+        assert await engine.migrate(12, V12_SERVERS)
+        after = {str(r[0]) for r in await engine.fetchall("SELECT name FROM sqlite_master")}
+        assert after - before == {"servers", "sqlite_autoindex_servers_1"}
+        assert await engine.user_version() == 12
+        await migrate(engine)  # and the rest still applies on top
     finally:
-        proc.kill()
-        proc.communicate(timeout=60)
-    after = run_usher("links", "list", "--db", settings.db)
-    assert PUBLIC not in after.stdout  # nobody serves now: the configured URL again
+        await engine.close()
