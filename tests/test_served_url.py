@@ -85,7 +85,6 @@ async def test_a_killed_server_no_longer_counts(settings: Settings, store: Store
         proc.communicate(timeout=60)
 
 
-
 async def test_migration_12_adds_only_the_servers_table(tmp_path: Path) -> None:
     """Applied on its own, to a database at 11: the step that records serving processes."""
     from store.engine import Engine
