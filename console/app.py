@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerFailed, WorkerState
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
 from signup_server.serve import PERIODIC_TASKS
-from store import Settings, Store
+from store import Settings, Store, served_url
 from store.acting import NotAllowed, allows_admins
 from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
@@ -34,6 +34,9 @@ from .navigation import Destination, destinations
 from .server_state import ServerState
 
 ACTIVITY_ROWS = 12
+SERVER_CHECK_SECONDS = 2.0
+"""How often a `--no-server` console looks again for the process serving its database (a
+server killed outright commits nothing the change feed could announce)."""
 MAIL_STOP_TIMEOUT = 5.0
 WRITE_STOP_TIMEOUT = 30.0
 """Seconds a decision, a creation or an export already under way gets to finish on quit."""
@@ -83,6 +86,9 @@ class UsherApp(App[int]):
         extra_route_handlers: Sequence[ControllerRouterHandler] = (),
     ) -> None:
         self.settings = settings
+        """What this console builds URLs with: with `--no-server`, the running server's public
+        URL replaces the configured one (store.served_url)."""
+        self._configured = settings
         self.destinations = self.DESTINATIONS
         super().__init__()
         self.store: Store | None = None
@@ -119,6 +125,8 @@ class UsherApp(App[int]):
         self.store = await Store.open(self.settings)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        if self._no_server:  # known before the first picture: the header never flickers
+            await self._check_server(self.store)
         await self.switch_mode("home")
         store = self.store
         supervised = self.supervisor.run
@@ -148,7 +156,11 @@ class UsherApp(App[int]):
     def _start_server(self) -> None:
         url = self.settings.base_url
         if self._no_server:
-            self.server_state = ServerState("external", url)
+            self.run_worker(
+                self.supervisor.run("Server finder", self._follow_server),
+                group="changes",
+                exit_on_error=False,
+            )
             return
         if self._sock is None:
             self.server_state = ServerState("down", url, self._server_down_reason or "not started")
@@ -168,7 +180,8 @@ class UsherApp(App[int]):
         self._server = make_server(web)
         watcher = asyncio.create_task(self._watch_started(self._server))
         try:
-            await self._server.serve(sockets=[sock])
+            async with served_url.serving(self.store, self.settings.base_url):
+                await self._server.serve(sockets=[sock])
         except SystemExit:
             raise RuntimeError("the server could not start (see the server log, F12)") from None
         finally:
@@ -263,6 +276,37 @@ class UsherApp(App[int]):
             await self.refresh_counts()
             async for _ in changes:
                 await self.refresh_counts()
+
+    async def _follow_server(self) -> None:
+        """Look for the process serving this database at each commit and every few seconds."""
+        assert self.store is not None
+        store = self.store
+        async with store.feed.listening() as changes:
+            while True:
+                await self._check_server(store)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(anext(changes), SERVER_CHECK_SECONDS)
+
+    async def _check_server(self, store: Store) -> None:
+        server = await served_url.current_server(store)
+        settings = served_url.settings_for_links(self._configured, server)
+        self.settings = store.settings = settings
+        before = self.server_state
+        if server is not None:
+            state = ServerState("elsewhere", server.url)
+        else:
+            state = ServerState("gone", settings.base_url)
+        if state == before:
+            return
+        self.server_state = state
+        if before.state == "elsewhere" and state.state == "gone":
+            self.notify(
+                f"The signup server at {before.url} stopped: links do not open until it runs.",
+                title="Signup server stopped",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
 
     async def refresh_counts(self) -> None:
         if self.store is None:

@@ -39,6 +39,7 @@ class KeyOrder:
         self._in_flight = False
         self._holds = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queued = False
         self.settled = asyncio.Event()
         """Set while no key is waiting or being handled (tests wait on it)."""
         self.settled.set()
@@ -50,6 +51,12 @@ class KeyOrder:
             self.settled.clear()
             return
         await self._send(event)
+
+    @property
+    def in_burst(self) -> bool:
+        """While a key is handed on: it came faster than keys are handled (it waited behind
+        another, or others wait behind it) — pasted without bracketed paste, or typed ahead."""
+        return self._in_flight and (self._queued or bool(self._waiting))
 
     def hold(self) -> Callable[[], None]:
         """Keys typed from now until the returned function is called wait (a short submit: the
@@ -68,8 +75,9 @@ class KeyOrder:
 
         return release
 
-    async def _send(self, event: events.Event) -> None:
+    async def _send(self, event: events.Event, *, queued: bool = False) -> None:
         self._in_flight = True
+        self._queued = queued
         self.settled.clear()
         target = self._focus_target()
         try:
@@ -107,7 +115,7 @@ class KeyOrder:
         if not self._waiting:
             self.settled.set()
             return
-        await self._send(self._waiting.popleft())
+        await self._send(self._waiting.popleft(), queued=True)
 
 
 def _chain(node: DOMNode) -> list[MessagePump]:

@@ -6,10 +6,13 @@ from typing import Literal
 
 import msgspec
 
-State = Literal["off", "starting", "up", "down", "external"]
+State = Literal["off", "starting", "up", "down", "elsewhere", "gone"]
 
 
 class ServerState(msgspec.Struct, frozen=True):
+    """`elsewhere`: this console serves nothing, another process does (store.served_url);
+    `gone`: nobody serves the database now."""
+
     state: State
     url: str = ""
     reason: str = ""
@@ -20,8 +23,10 @@ class ServerState(msgspec.Struct, frozen=True):
             return f"serving {self.url}"
         if self.state == "starting":
             return f"starting {self.url}"
-        if self.state == "external":
-            return f"no server here · links use {self.url}"
+        if self.state == "elsewhere":
+            return f"served by another process · {self.url}"
+        if self.state == "gone":
+            return f"no server running · links use {self.url}"
         if self.state == "down":
             return f"server down: {self.reason}"
         return "server stopped"

@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Any, TextIO
 
-from store import Settings, Store, StoreError
+from store import Settings, Store, StoreError, served_url
 from store.approvals import pending_digest_loop
 from store.delivery import run_delivery
 from store.housekeeping import housekeeping_loop
@@ -123,7 +123,8 @@ async def serve(
         print(serving_line(settings, store.path), file=out, flush=True)
         ready = asyncio.create_task(notify_ready(lambda: server.started, settings.base_url))
         try:
-            await server.serve(sockets=[sock])
+            async with served_url.serving(store, settings.base_url):
+                await server.serve(sockets=[sock])
         finally:
             for task in [*background, ready]:
                 task.cancel()

@@ -502,11 +502,24 @@ def parse_email_list(text: str) -> ParsedList:
 
 def lines_to_fix(text: str, parsed: ParsedList) -> str:
     """The pasted lines holding something that is not an address (with the header line, if
-    there was one), so that after sending the admin is left with exactly what still needs them."""
+    there was one), so that after sending the admin is left with exactly what still needs them:
+    on a line that also held addresses, only the parts that are not addresses."""
     wanted = {problem.line for problem in parsed.invalid}
     if not wanted:
         return ""
     if parsed.header_line is not None:
         wanted.add(parsed.header_line)
+    sent_on = {entry.line for entry in parsed.entries}
     lines = _LINE_BREAK.split(text)
-    return "\n".join(line for number, line in enumerate(lines, start=1) if number in wanted)
+    kept: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if number not in wanted:
+            continue
+        if number not in sent_on or number == parsed.header_line:
+            kept.append(line)
+            continue
+        # The line also held addresses that were just sent: keep only what is not one, in the
+        # order it was typed (the box must never offer to invite them a second time).
+        bad = [problem.text for problem in parsed.invalid if problem.line == number]
+        kept.append(", ".join(sorted(bad, key=lambda part: (line.find(part), part))))
+    return "\n".join(kept)

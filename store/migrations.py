@@ -263,6 +263,18 @@ CREATE INDEX link_password_attempts_client ON link_password_attempts (link_id, c
 """Issues 15 and 17: each guess at a link's password in the last 15 minutes, reserved before it
 is verified (store.link_attempts), keyed by digests of the browser, the typed address and the
 client, so the limit holds across processes and a room behind one address is not locked out."""
+V17_SERVERS = """
+CREATE TABLE servers (
+    id          TEXT PRIMARY KEY,
+    url         TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    started_at  TEXT NOT NULL
+) STRICT;
+"""
+"""Issue 16: each serving process records its public URL while it serves (store.served_url),
+so a `--no-server` console shows and copies the links people can really open."""
+
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -276,6 +288,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (11, V11_EVENT_SEQUENCES),
     (15, V15_ADMINS),
     (16, V16_LINK_GUESSES),
+    (17, V17_SERVERS),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""

@@ -79,3 +79,33 @@ def test_console_in_a_real_terminal(tmp_path: Path) -> None:
     finally:
         if session_alive(session):
             subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by `make test`")
+def test_console_opens_beside_a_running_serve_instead_of_a_busy_port(tmp_path: Path) -> None:
+    """`sudo -u usher usher console` on a database `usher serve` already serves, with the same
+    port: the console opens without a server of its own and names the real one (issue 21); it
+    used to start one that found the port busy."""
+    from .helpers import start_serve
+
+    db = tmp_path / "usher.db"
+    proc, url = start_serve(db, "--public-url", "https://signup.example.org")
+    found = re.search(r":(\d+)", url)
+    assert found is not None, url
+    port = found.group(1)
+    session = f"usher-{uuid.uuid4().hex[:8]}"
+    command = " ".join(usher_command("console", "--db", str(db), "--port", port))
+    try:
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+             f"cd {ROOT} && {command}"],
+            env=child_env(TERM="xterm-256color"),
+            check=True,
+        )  # fmt: skip
+        wait_for(session, r"served by another process · https://signup\.example\.org", 60)
+        assert "busy" not in capture(session)
+    finally:
+        if session_alive(session):
+            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        proc.terminate()
+        proc.communicate(timeout=60)

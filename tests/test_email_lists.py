@@ -329,5 +329,8 @@ def test_lines_to_fix_keeps_only_what_is_not_an_address_and_the_header() -> None
     text = "Name,Email\r\nAnn,ann@x.org\nBob,bob@@y.org\n\nCy,cy@z.org\nAnn,ann@x.org"
     assert lines_to_fix(text, parse_email_list(text)) == "Name,Email\nBob,bob@@y.org"
     loose = "ann@x.org; bad@@x.org\nbob@y.org\nann@x.org"
-    assert lines_to_fix(loose, parse_email_list(loose)) == "ann@x.org; bad@@x.org"
+    # issue 16: the address sent from that line does not stay in the box
+    assert lines_to_fix(loose, parse_email_list(loose)) == "bad@@x.org"
+    mixed = "ann@example.org, bob@\nAnn <ann2@example.org>\nbob@ cy@x.org example.org"
+    assert lines_to_fix(mixed, parse_email_list(mixed)) == "bob@\nbob@, example.org"
     assert lines_to_fix("ann@x.org\nann@x.org", parse_email_list("ann@x.org\nann@x.org")) == ""

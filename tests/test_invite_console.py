@@ -10,6 +10,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Static, TextArea
 
 from console.app import UsherApp
 from console.dialogs.ask import AskDialog
+from console.dialogs.copied import CopiedDialog
 from console.screens.invitations import InvitationsScreen
 from console.screens.invite import MAX_PROBLEM_ROWS, InviteScreen
 from store import Settings, Store
@@ -219,6 +220,14 @@ async def test_invitations_screen_resend_revoke_copy_and_live_status(settings: S
             return app.clipboard.startswith(f"{settings.base_url}/invite/")
 
         await eventually(copied)
+
+        async def offered() -> bool:  # the first copy offers the link to select by hand
+            return isinstance(app.screen, CopiedDialog) and app.clipboard in plain(
+                app.screen.query_one("#text", Static)
+            )
+
+        await eventually(offered)
+        await pilot.press("escape")
         fresh = await invitation_for_token(store, token_of(app.clipboard))
         assert fresh.email == "bob@y.org"
         assert not await store.engine.scalar(

@@ -11,6 +11,7 @@ from textual.widgets import Checkbox, DataTable, Input, Static
 
 from console.app import UsherApp
 from console.dialogs.confirm import ConfirmDialog
+from console.dialogs.copied import CopiedDialog
 from console.dialogs.link_details import LinkDetailsScreen
 from console.dialogs.link_form import NO_CONFIRM_NOTE, NO_SMTP_NOTE, LinkFormDialog
 from console.dialogs.qr import QrScreen
@@ -23,6 +24,10 @@ from store.signup import sign_up_by_link
 
 from .fixtures_links import form
 from .helpers import eventually
+
+
+async def _is(app: UsherApp, kind: type) -> bool:
+    return isinstance(app.screen, kind)
 
 
 def plain(cell: object) -> str:
@@ -89,6 +94,9 @@ async def test_create_copy_regenerate_and_revoke(settings: Settings) -> None:
 
         await pilot.press("c")
         assert app.clipboard == url
+        await eventually(lambda: _is(app, CopiedDialog))  # the first copy explains itself
+        await pilot.press("escape")
+        await eventually(lambda: _is(app, LinksScreen))
 
         await pilot.press("g")
         await pilot.pause()

@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input
 
 from console.app import UsherApp
+from console.dialogs.copied import CopiedDialog
 from console.dialogs.link_details import LinkDetailsScreen
 from console.dialogs.link_form import LinkFormDialog
 from console.screens.links import LinksScreen
@@ -175,6 +176,12 @@ async def create_link_in_console(app: UsherApp, pilot: Pilot[int]) -> str:
 
     await eventually(listed)
     await pilot.press("c")
+
+    async def offered() -> bool:  # the first copy shows the link to select by hand
+        return isinstance(app.screen, CopiedDialog)
+
+    await eventually(offered)
+    await pilot.press("escape")
     return app.clipboard
 
 

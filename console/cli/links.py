@@ -201,13 +201,13 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
 
-    async def work(store: Store) -> Link:
+    async def work(store: Store) -> tuple[Link, Settings]:
         try:
-            return await create_link(store, draft, actor=console_actor())
+            return await create_link(store, draft, actor=console_actor()), store.settings
         except LinkError as error:
             raise CliError(str(error)) from None
 
-    link = with_store(settings, work)
+    link, settings = with_store(settings, work)
     if getattr(args, "json", False):
         _print_json(link_json(link, settings))
     else:
@@ -216,7 +216,10 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    links = with_store(settings, list_links)
+    async def work(store: Store) -> tuple[list[Link], Settings]:
+        return await list_links(store), store.settings
+
+    links, settings = with_store(settings, work)
     if getattr(args, "json", False):
         _print_json([link_json(link, settings) for link in links])
     elif links:

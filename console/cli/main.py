@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from store import Settings, SettingsError, Store, StoreError, load_settings
+from store.served_url import current_server
 from store.version import usher_version
 
 from .errors import EXIT_FAILED, EXIT_OK, CliError, Handler
@@ -102,14 +103,16 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
 
     from ..app import UsherApp
 
-    asyncio.run(_check_store(settings))
+    served_elsewhere = asyncio.run(_check_store(settings))
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError(
             "the console needs a terminal (standard input and output are not one); "
             "`usher serve` runs the signup server alone, and commands such as "
             "`usher users list` work without one"
         )
-    no_server = bool(getattr(args, "no_server", False))
+    # A `usher serve` already serves this database: open beside it, not with a second server
+    # that would only find its port busy (the header names the server's URL).
+    no_server = bool(getattr(args, "no_server", False)) or served_elsewhere
     sock = None
     reason = ""
     if not no_server:
@@ -146,12 +149,14 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _check_store(settings: Settings) -> None:
+async def _check_store(settings: Settings) -> bool:
     """Open (and migrate) the database once before the TUI takes the terminal, so an unusable
-    file is a one-line error rather than a broken screen."""
+    file is a one-line error rather than a broken screen. True when a live signup server
+    already serves it (store.served_url)."""
     store = await Store.open(settings, watch=False)
     try:
         await _act_as_ssh_admin(store)
+        return await current_server(store) is not None
     finally:
         await store.close()
 

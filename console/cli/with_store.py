@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from store import Settings, Store
 from store.acting import NotAllowed
+from store.served_url import current_server, settings_for_links
 
 from .errors import CliError
 
@@ -21,12 +22,16 @@ def with_store(
     work: Callable[[Store], Awaitable[T]],
     refusals: tuple[type[Exception], ...] = (),
 ) -> T:
-    """`work(store)` on a freshly opened store, from synchronous command code. `NotAllowed` (the
-    acting admin's role) and the exceptions in `refusals` become a `CliError` with their
-    message."""
+    """`work(store)` on a freshly opened store, from synchronous command code.
+
+    `store.settings` carry the public URL of a signup server running on this database
+    (store.served_url). `NotAllowed` (the acting admin's role) and the exceptions in `refusals`
+    become a `CliError` with their message."""
 
     async def run() -> T:
         async with await Store.open(settings, watch=False) as store:
+            # Links and emails use the URL of the server running on this database, if any.
+            store.settings = settings_for_links(settings, await current_server(store))
             return await work(store)
 
     caught: tuple[type[Exception], ...] = (NotAllowed, *refusals)

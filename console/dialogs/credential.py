@@ -17,6 +17,8 @@ from textual.widgets import Button, Static
 
 from store.text import clean_line
 
+from .copied import copy_and_tell
+
 
 class CredentialDialog(ModalScreen[None]):
     DEFAULT_CSS = """
@@ -70,12 +72,8 @@ class CredentialDialog(ModalScreen[None]):
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.credential)
+        copy_and_tell(self.app, self.credential, "password", shown_here=True)
         self.copied = True
-        self.notify(
-            "Copied to your clipboard (OSC 52: over SSH, only where the terminal allows it).",
-            markup=False,
-        )
 
     @on(Button.Pressed, "#done")
     def action_close(self) -> None:

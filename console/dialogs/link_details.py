@@ -16,6 +16,7 @@ from store.links import Link, format_domains
 from store.records import User
 from store.text import clean_line
 
+from .copied import copy_and_tell
 from .qr import QrScreen
 
 STATUS_STYLE = {
@@ -113,8 +114,7 @@ class LinkDetailsScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.url)
-        self.notify("Copied the link's URL.", title="Copied")
+        copy_and_tell(self.app, self.url, "link", shown_here=True)
 
     def action_qr(self) -> None:
         self.app.push_screen(QrScreen(self.url, self.link.label or f"Link #{self.link.id}"))

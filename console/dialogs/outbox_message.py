@@ -3,12 +3,13 @@ the message is `kept` (then the admin passes the link on by hand, so it is shown
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import ScrollableContainer, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -17,6 +18,8 @@ from store.emails import TemplateProblem
 from store.outbox import OutboxMessage, render_for_view
 from store.settings import Settings
 from store.text import clean_text
+
+from .copied import copy_and_tell
 
 
 def describe(message: OutboxMessage, subject: str) -> Text:
@@ -28,36 +31,51 @@ def describe(message: OutboxMessage, subject: str) -> Text:
         else message.shown_recipient
     )
     created = f"{message.created_at.astimezone():%Y-%m-%d %H:%M:%S} ({ago(message.created_at)})"
+    if message.sent_at:
+        created += f" · sent {message.sent_at.astimezone():%Y-%m-%d %H:%M:%S}"
+    tries = f"{message.attempts} attempt{'' if message.attempts == 1 else 's'}"
     lines = [
         ("To", to),
         ("Subject", subject),
-        ("Kind", message.kind),
-        ("Status", message.status),
-        ("Attempts", str(message.attempts)),
+        ("Status", f"{message.status} · {message.kind} · {tries}"),
         ("Created", created),
         ("Event id" if message.is_webhook else "Message-ID", message.message_id),
     ]
-    if message.sent_at:
-        lines.append(("Sent", f"{message.sent_at.astimezone():%Y-%m-%d %H:%M:%S}"))
     if message.last_error:
         lines.append(("Last error", message.last_error))
     for label, value in lines:
         text.append(f"{label:<11}", style="bold")
         text.append(clean_text(value).replace("\n", " "))
         text.append("\n")
+    text.rstrip()
     return text
+
+
+def wrapped_body(body: str, width: int) -> str:
+    """Lines wrapped at spaces to `width`, never inside a word: a URL stays whole on its own
+    line (wider ones scroll sideways), so it can be read and selected in one piece."""
+    out: list[str] = []
+    for line in body.splitlines():
+        out.extend(
+            textwrap.wrap(line, max(width, 20), break_long_words=False, break_on_hyphens=False)
+            or [""]
+        )
+    return "\n".join(out)
 
 
 class OutboxMessageDialog(ModalScreen[None]):
     DEFAULT_CSS = """
     OutboxMessageDialog { align: center middle; }
     OutboxMessageDialog > Vertical {
-        width: 90; max-width: 100%; height: 90%;
+        width: 90; max-width: 100%; height: 100%;
         border: round $accent; background: $surface; padding: 0 1;
     }
-    OutboxMessageDialog #envelope { height: auto; margin-bottom: 1; }
-    OutboxMessageDialog #note { height: auto; color: $text-warning; margin-bottom: 1; }
-    OutboxMessageDialog VerticalScroll { height: 1fr; border-top: solid $primary; }
+    OutboxMessageDialog #envelope { height: auto; }
+    OutboxMessageDialog #note { height: auto; color: $text-warning; }
+    OutboxMessageDialog #body-scroll {
+        height: 1fr; border-top: solid $primary; overflow-x: auto; overflow-y: auto;
+    }
+    OutboxMessageDialog #body { width: auto; text-wrap: nowrap; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Close"),
@@ -91,9 +109,21 @@ class OutboxMessageDialog(ModalScreen[None]):
                     id="note",
                     markup=False,
                 )
-            with VerticalScroll(id="body-scroll"):
-                yield Static(Text(clean_text(self._body)), id="body")
+            with ScrollableContainer(id="body-scroll"):
+                yield Static(id="body")
         yield Footer()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._wrap)
+
+    def on_mount(self) -> None:
+        self._wrap()
+        self.call_after_refresh(self._wrap)
+
+    def _wrap(self) -> None:
+        scroll = self.query_one("#body-scroll")
+        width = (scroll.size.width or self.app.size.width - 4) - 2  # room for the scroll bar
+        self.query_one("#body", Static).update(Text(wrapped_body(clean_text(self._body), width)))
 
     @property
     def body(self) -> str:
@@ -103,5 +133,4 @@ class OutboxMessageDialog(ModalScreen[None]):
         self.dismiss(None)
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self._body)
-        self.notify("Copied the message text to the clipboard (OSC 52).")
+        copy_and_tell(self.app, self._body, "message text", shown_here=True)

@@ -25,7 +25,7 @@ from ..dialogs.ask import unless_admin_refused
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
 from ..widgets.filter_box import FilterBox
-from ..widgets.live_table import clip, cursor_key, room, sync_rows
+from ..widgets.live_table import Clipped, clip, cursor_key, room, sync_rows
 from .base import UsherScreen
 
 TICK_SECONDS = 10.0
@@ -40,6 +40,7 @@ def waiting(since: datetime, reference: datetime | None = None) -> str:
 
 
 UNCONFIRMED_MARK = "!"
+UNCONFIRMED_WORDS = "address not confirmed"
 """In the column before an address nobody proved (store.users.address_confirmed): the admin
 decides on it."""
 
@@ -160,12 +161,21 @@ class ApprovalsScreen(UsherScreen):
         sync_rows(self.table, [(str(user.id), self._cells(user)) for user in users])
         self._show_summary()
 
+    @staticmethod
+    def _proof_cell(user: UserView) -> Text:
+        """`!` in the table; the row's detail line says what it means."""
+        if address_confirmed(user):
+            return Text("")
+        cell = Clipped(UNCONFIRMED_MARK, style="bold yellow")
+        cell.whole = UNCONFIRMED_WORDS
+        return cell
+
     def _cells(self, user: UserView) -> list[Text]:
         spare = self.app.size.width - 80
         return [
             Text(MARK if user.id in self.selected else " ", style="bold green"),
             clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
-            Text("" if address_confirmed(user) else UNCONFIRMED_MARK, style="bold yellow"),
+            self._proof_cell(user),
             clip(clean_line(user.email), room(22, spare, 0.4)),  # 2 cells went to the mark
             Text(user.level),
             clip(clean_line(user.via), room(12, spare, 0.2)),

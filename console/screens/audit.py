@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input
 
 from store.records import AuditEntry
 
+from ..dialogs.audit_entry import AuditEntryDialog
 from ..widgets.filter_box import FilterBox
 from ..widgets.live_table import clip, sync_rows
 from .base import UsherScreen
@@ -25,9 +26,11 @@ class AuditScreen(UsherScreen):
     AUTO_FOCUS = "#audit"
     HELP: ClassVar[str] = (
         "Every change with its actor: the OS user (and SSH client) for console actions, the "
-        "client address for web ones. / filters by actor, action or subject; escape clears."
+        "client address for web ones. Enter opens an entry in full (a rejection's reason, a "
+        "level from → to). / filters by actor, action or subject; escape clears."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open"),
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
@@ -35,7 +38,10 @@ class AuditScreen(UsherScreen):
     AuditScreen DataTable { height: 1fr; }
     """
 
+    entries: dict[str, AuditEntry]
+
     def compose_body(self) -> ComposeResult:
+        self.entries = {}
         yield FilterBox("Filter by actor, action or subject")
         yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
@@ -50,6 +56,7 @@ class AuditScreen(UsherScreen):
             return
         term = self.query_one("#filter", Input).value.strip()
         entries = await self.usher.store.audit_entries(term, PAGE)
+        self.entries = {str(e.id): e for e in entries}
         sync_rows(self.query_one(DataTable), [(str(e.id), self._cells(e)) for e in entries])
 
     @staticmethod
@@ -60,6 +67,22 @@ class AuditScreen(UsherScreen):
             Text(entry.action.replace("_", " ")),
             Text(entry.subject),
         )
+
+    def selected(self) -> AuditEntry | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.entries.get(str(key))
+
+    def action_open(self) -> None:
+        entry = self.selected()
+        if entry is not None:
+            self.app.push_screen(AuditEntryDialog(entry))
+
+    @on(DataTable.RowSelected, "#audit")
+    def _row_chosen(self) -> None:
+        self.action_open()
 
     def _reload(self, *_: object) -> None:
         self.run_latest(self._load, "audit")

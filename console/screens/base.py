@@ -155,6 +155,8 @@ def row_text(table: DataTable[Any], key: RowKey) -> Text:
             continue
         if text:
             text.append(" · ", style="dim")
-        text.append(f"{column.label.plain}: ", style="dim")
+        label = column.label.plain.strip()
+        if label:  # a mark column has no name: its value says what it is
+            text.append(f"{label}: ", style="dim")
         text.append(value)
     return text

@@ -73,12 +73,30 @@ def crash_line(crash: TaskCrash) -> Text:
     return text
 
 
+def job_summary(entry: AuditEntry) -> str:
+    """`3 tokens deleted · 1 invitations expired`: the non-zero figures a job recorded."""
+    try:
+        details = entry.detail_values()
+    except Exception:
+        details = {}
+    parts = [
+        f"{value} {key.replace('_', ' ')}"
+        for key, value in details.items()
+        if isinstance(value, int) and not isinstance(value, bool) and value
+    ]
+    return " · ".join(parts) or "ran"
+
+
 def activity_line(entry: AuditEntry) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(entry.at.astimezone().strftime("%H:%M "), style="dim")
     text.append(entry.actor, style="cyan")
-    text.append(" ")
-    text.append(entry.action.replace("_", " "))
+    if entry.action == entry.actor:  # a background job names itself: say what it did instead
+        text.append(" ")
+        text.append(job_summary(entry))
+    else:
+        text.append(" ")
+        text.append(entry.action.replace("_", " "))
     if entry.subject:
         text.append(" ")
         text.append(entry.subject, style="bold")
@@ -169,8 +187,14 @@ class DashboardScreen(UsherScreen):
                 f"pending · {counts.invitations_bounced} bounced",
             ),
         )
-        last = ago(counts.last_signup_at) if counts.last_signup_at else "—"
-        self._set("last", figure("Last signup", last, counts.last_signup_email or ""))
+        if counts.last_signup_at is None:
+            self._set("last", figure("Last signup", "—"))
+        else:  # a time is no figure: it goes where the notes start, as the others' notes do
+            last = figure("Last signup", "")
+            last.append(f"  {ago(counts.last_signup_at)}", style="bold")
+            if counts.last_signup_email:
+                last.append(f" · {counts.last_signup_email}", style="dim")
+            self._set("last", last)
         self.query_one("#empty").display = counts.is_empty
 
     def _show_crashes(self, crashes: list[TaskCrash]) -> None:

@@ -27,6 +27,7 @@ from store.invitations import (
 )
 
 from ..dialogs.ask import AskDialog
+from ..dialogs.copied import copy_and_tell
 from ..widgets.live_table import clip, room
 from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice
@@ -333,11 +334,4 @@ class InvitationsScreen(UsherScreen):
         except InvitationError as error:
             self.notify(f"No link made: {error}", severity="error", markup=False)
             return
-        self.app.copy_to_clipboard(url)
-        self.notify(
-            f"Copied a fresh link for {invitation.email} (if your terminal did not take it, "
-            f"here it is): {url}",
-            title="Link copied",
-            timeout=30,
-            markup=False,
-        )
+        copy_and_tell(self.app, url, f"fresh link for {invitation.email}")

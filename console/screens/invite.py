@@ -45,7 +45,7 @@ from store.invitations import (
 
 from ..dialogs.ask import AskDialog, ask_now
 from ..widgets.levels import level_choices
-from ..widgets.text_boxes import SafeInput, SafeTextArea
+from ..widgets.text_boxes import PasteBox, SafeInput
 from ..widgets.toggles import Tick, start_at_chosen
 from .base import UsherScreen
 
@@ -190,7 +190,7 @@ class InviteScreen(UsherScreen):
             markup=False,
         )
         with Horizontal(id="main"):
-            yield SafeTextArea(
+            yield PasteBox(
                 id="paste",
                 soft_wrap=False,
                 show_line_numbers=True,

@@ -31,6 +31,7 @@ from store.links import (
 
 from ..dialogs.ask import unless_admin_refused
 from ..dialogs.confirm import ConfirmDialog
+from ..dialogs.copied import copy_and_tell
 from ..dialogs.link_details import LinkDetailsScreen
 from ..dialogs.link_form import LinkFormDialog
 from ..dialogs.qr import QrScreen
@@ -209,9 +210,8 @@ class LinksScreen(UsherScreen):
         if link is None:
             return
         url = link.url(self.usher.settings)
-        self.app.copy_to_clipboard(url)
-        note = "" if link.is_usable() else f"\nNote: this link is {link.state()}."
-        self.notify(url + note, title="Copied the URL", markup=False)
+        note = "" if link.is_usable() else f"Note: this link is {link.state()}."
+        copy_and_tell(self.app, url, "link", note=note)
 
     def action_qr(self) -> None:
         link = self.selected()

@@ -125,9 +125,11 @@ class UsherHeader(Vertical):
         app = self.app
         assert isinstance(app, UsherApp)
         state: ServerState = app.server_state
-        dot_style = {"up": "bold green", "starting": "yellow", "external": "cyan"}.get(
-            state.state, "bold red"
-        )
+        dot_style = {
+            "up": "bold green",
+            "starting": "yellow",
+            "elsewhere": "green",
+        }.get(state.state, "bold red")
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("● ", style=dot_style)
         text.append(state.label)

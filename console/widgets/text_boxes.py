@@ -12,11 +12,12 @@ selection stay on the characters they belong to.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.widgets import Input, TextArea
 
 from store.text import visible
 
-__all__ = ["SafeInput", "SafeTextArea"]
+__all__ = ["PasteBox", "SafeInput", "SafeTextArea"]
 
 
 class SafeTextArea(TextArea):
@@ -24,6 +25,21 @@ class SafeTextArea(TextArea):
         # Built from the document, not from super(): rich.Text drops BEL, BS and CR itself,
         # which would shift every later character away from its cursor column.
         return Text(visible(self.document.get_line(line_index)), end="", no_wrap=True)
+
+
+class PasteBox(SafeTextArea):
+    """A box for pasted lists: Tab moves on when typed, but a Tab inside a burst of keys (a
+    paste the terminal did not bracket, or text typed ahead over SSH) is text — a spreadsheet's
+    column break between name and address, never a jump to the next field."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        keys = getattr(self.app, "keys", None)
+        if event.key == "tab" and getattr(keys, "in_burst", False) and not self.read_only:
+            event.stop()
+            event.prevent_default()
+            self.insert("\t")
+            return
+        await super()._on_key(event)
 
 
 class SafeInput(Input):
