@@ -29,6 +29,7 @@ from store.bulk import (
 )
 from store.clock import from_db, now
 from store.csv_safe import ExportError, csv_text, neutralise, write_csv
+from store.emails.render import render as render_email
 from store.outbox import SECRET_KEYS_FIELD
 from store.tokens import is_one_time_hash, one_time_credential_matches, token_digest
 
@@ -196,18 +197,15 @@ async def test_notifications_carry_a_set_password_link_and_never_a_password(
 async def test_email_html_escapes_names(fast_store: Store) -> None:
     await run(fast_store, "<b>Eve</b> <i>x,eve@acme.org", notify=True)
     (message,) = await rows(fast_store, "SELECT * FROM outbox")
-    values = msgspec.json.decode(message["payload"])
-    context = {
-        **values,
-        "org": "Acme",
-        "public_url": "http://x",
-        "recipient": message["recipient"],
-        "recipient_name": message["recipient_name"],
-        "subject": "",
-    }
-    html = email_environment().get_template("account_created.html").render(context)
-    assert "<b>Eve</b>" not in html
-    assert "&lt;b&gt;Eve&lt;/b&gt;" in html
+    rendered = render_email(
+        message["kind"],
+        msgspec.json.decode(message["payload"]),
+        fast_store.settings,
+        recipient=message["recipient"],
+        recipient_name=message["recipient_name"],
+    )
+    assert "<b>Eve</b>" not in rendered.html
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in rendered.html  # greeted by the first name, as text
 
 
 async def test_no_notification_means_no_email_and_no_link(fast_store: Store) -> None:
