@@ -11,6 +11,7 @@ Run: `.venv/bin/python bench/bench_users_screen.py [--count N | --quick]` (one s
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -41,14 +42,28 @@ SIZE = (120, 40)
 OPEN_GOAL, PAGE_GOAL, COUNTED_GOAL, STALL_GOAL = 0.3, 0.1, 0.1, 0.02
 
 
-def timed_figure(name: str, seconds: float, goal: float | None = None) -> None:
-    """A time in ms against its goal (ratio = time / goal: below 1 passes)."""
+class Clock:
+    """Wall time and this thread's CPU time (the event loop's) since it was made: on a busy
+    machine the wall time includes waiting for a core, the CPU time does not."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.thread_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.thread_time() - self.cpu
+
+
+def timed_figure(name: str, measured: tuple[float, float], goal: float | None = None) -> None:
+    """A time in ms against its goal (ratio = time / goal: below 1 passes), and the loop's CPU
+    time in it."""
+    seconds, cpu = measured
+    value = f"{seconds * 1000:.0f} ms (CPU {cpu * 1000:.0f})"
     if goal is None:
-        figure(name, f"{seconds * 1000:.0f} ms")
+        figure(name, value)
         return
     figure(
         name,
-        f"{seconds * 1000:.0f} ms",
+        value,
         goal=f"< {goal * 1000:.0f} ms",
         ratio=seconds / goal,
         passed=seconds < goal,
@@ -109,8 +124,9 @@ async def bench_users(count: int, folder: str) -> None:
     app = UsherApp(settings, no_server=True)
     async with app.run_test(size=SIZE) as pilot, LoopStalls() as stalls:
         await pilot.pause()
+        gc.collect()  # the setup's garbage (50,000 rows written) is not the screen's to collect
         stalls.largest = 0.0  # from here: the app's own start is not measured
-        start = time.perf_counter()
+        clock = Clock()
         await pilot.press("f8")
 
         def shown() -> bool:
@@ -118,17 +134,17 @@ async def bench_users(count: int, folder: str) -> None:
             return isinstance(screen, UsersScreen) and screen.table.row_count == PAGE_SIZE
 
         await until(pilot, shown)
-        first = time.perf_counter() - start
+        first = clock.stop()
         screen = app.screen
         assert isinstance(screen, UsersScreen)
-        start = time.perf_counter()
+        clock = Clock()
         await pilot.press("right_square_bracket")
         await until(pilot, lambda: screen.page.offset == PAGE_SIZE)
-        next_page = time.perf_counter() - start
-        start = time.perf_counter()
+        next_page = clock.stop()
+        clock = Clock()
         screen.query_one("#search", Input).value = f"First{count * 3 // 7}"
         await until(pilot, lambda: screen.page.total < count and screen.table.row_count >= 1)
-        search = time.perf_counter() - start
+        search = clock.stop()
         await pilot.press("q")
     goals = count == SIZES[-1]  # the goals are for 50,000 users
     timed_figure(f"Users {count:,}: first page shown", first, OPEN_GOAL if goals else None)
@@ -143,8 +159,9 @@ async def bench_approvals(count: int, folder: str) -> None:
     app = UsherApp(settings, no_server=True)
     async with app.run_test(size=SIZE) as pilot, LoopStalls() as stalls:
         await pilot.pause()
+        gc.collect()
         stalls.largest = 0.0
-        start = time.perf_counter()
+        clock = Clock()
         await pilot.press("f2")
 
         def table_rows() -> int:
@@ -152,24 +169,24 @@ async def bench_approvals(count: int, folder: str) -> None:
             return screen.table.row_count if isinstance(screen, ApprovalsScreen) else -1
 
         await until(pilot, lambda: table_rows() == min(count, ApprovalsScreen.MAX_ROWS))
-        first = time.perf_counter() - start
+        first = clock.stop()
         screen = app.screen
         assert isinstance(screen, ApprovalsScreen) and app.store is not None
         # A decision elsewhere in the list: rows leave by diff.
         ids = list(screen.users)[:100]
-        start = time.perf_counter()
+        clock = Clock()
         await approve(app.store, ids, actor="bench")
         await until(pilot, lambda: ids[0] not in screen.users)
-        leave = time.perf_counter() - start
-        # A new sign-up (the newest: beyond the rows shown) is counted; the best of 5 and
-        # their median, each timed from the commit.
-        counted_each: list[float] = []
+        leave = clock.stop()
+        # A new sign-up (the newest: beyond the rows shown) is counted: the median of 5, each
+        # timed from the start of the write (so the write's own time is in it).
+        counted_each: list[tuple[float, float]] = []
         for i in range(5):
             before = screen.waiting_count
+            clock = Clock()
             await add_user(app.store, f"newest{i}@example.org", first="Newest")
-            start = time.perf_counter()
             await until(pilot, lambda: screen.waiting_count == before + 1)  # noqa: B023
-            counted_each.append(time.perf_counter() - start)
+            counted_each.append(clock.stop())
         await pilot.press("q")
     counted = sorted(counted_each)[len(counted_each) // 2]
     goals = count == SIZES[0]  # the goal is for 10,000 pending
