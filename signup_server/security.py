@@ -131,15 +131,25 @@ def security_headers_hook(settings: Settings) -> BeforeMessageSendHookHandler:
     }
     if settings.is_https:
         fixed["strict-transport-security"] = _HSTS
+    raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fixed.items()]
+    raw.append((b"cache-control", b"no-store"))  # what a response without its own gets
+    names = frozenset(name for name, _ in raw)
 
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
+        present = {name.lower(): value for name, value in message["headers"]}
+        if names.isdisjoint(present) and isinstance(message["headers"], list):
+            # The usual case, the same headers in one pass: none is set yet, so each is
+            # appended (`MutableScopeHeaders` searches the whole list for every one it sets).
+            message["headers"].extend(raw)
+            return
         headers = MutableScopeHeaders.from_message(message)
         for name, value in fixed.items():
             headers[name] = value
-        content_type = headers.get("content-type") or ""
-        if content_type.startswith("text/html") or "cache-control" not in headers:
+        if present.get(b"content-type", b"").startswith(b"text/html") or (
+            b"cache-control" not in present
+        ):
             # Pages can carry a CSRF token or someone's details: never keep them in a cache.
             headers["cache-control"] = "no-store"
 

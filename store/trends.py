@@ -30,26 +30,38 @@ class Funnel(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime
 
 
-def _local_day(stored: str) -> date:
-    return from_db(stored).astimezone().date()
+def _local_midnight(day: date) -> str:
+    """The instant `day` starts here, in the database's form (stored times sort as text)."""
+    return to_db(datetime.combine(day, datetime.min.time()).astimezone())
 
 
 async def signups_per_day(
     engine: Engine, days: int = SIGNUP_DAYS, today: date | None = None
 ) -> list[int]:
     """Accounts created on each of the last `days` local days, oldest first, today last (every
-    way in counts: links, invitations, single and bulk)."""
+    way in counts: links, invitations, single and bulk).
+
+    Counted in SQL, one indexed range per day: the dashboard asks after every commit, and
+    reading each row into Python took ~100 ms with 10,000 recent sign-ups.
+    """
     today = today or now().astimezone().date()
     first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, datetime.min.time()).astimezone() - timedelta(days=1)
-    rows = await engine.fetchall(
-        "SELECT created_at FROM users WHERE created_at >= ?", (to_db(since),)
-    )
+    bounds = [_local_midnight(first + timedelta(days=i)) for i in range(days + 1)]
     counts = [0] * days
+    ranges = ", ".join("(?, ?, ?)" for _ in range(days))
+    params: list[object] = []
+    for i in range(days):
+        params += [i, bounds[i], bounds[i + 1]]
+    rows = await engine.fetchall(
+        f"""WITH day(i, start, stop) AS (VALUES {ranges})
+            SELECT day.i AS i, (SELECT count(*) FROM users AS u
+                                WHERE u.created_at >= day.start AND u.created_at < day.stop)
+                               AS n
+            FROM day""",  # noqa: S608 - placeholders only
+        params,
+    )
     for row in rows:
-        index = (_local_day(str(row["created_at"])) - first).days
-        if 0 <= index < days:
-            counts[index] += 1
+        counts[int(row["i"])] = int(row["n"])
     return counts
 
 

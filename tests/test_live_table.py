@@ -93,3 +93,26 @@ async def test_reorders_rows_that_share_their_cell_objects() -> None:
         sync_rows(table, [("c", [Text(" "), Text("C")]), ("b", same), ("a", same)])
         assert row_keys(table) == ["c", "b", "a"]
         assert names(table) == ["C", "SAME", "SAME"]
+
+
+async def test_a_new_page_replaces_every_row_and_keeps_the_cursor_and_scroll_position() -> None:
+    """Every key new (the next page): the table is emptied at once rather than row by row; what
+    it shows, the result, the cursor's row number and the scroll offset are as before."""
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.table
+        first = [f"p1-{i:02}" for i in range(30)]
+        sync_rows(table, rows(*first))
+        table.move_cursor(row=20)
+        await pilot.pause()
+        scrolled = table.scroll_y
+        assert scrolled > 0
+
+        second = [f"p2-{i:02}" for i in range(30)]
+        result = sync_rows(table, rows(*second))
+        assert result == SyncResult(added=second, removed=first, changed=[])
+        assert row_keys(table) == second
+        assert names(table) == [name.upper() for name in second]
+        assert cursor_key(table) == "p2-20"
+        await pilot.pause()
+        assert table.scroll_y == scrolled

@@ -108,6 +108,9 @@ class ApprovalsScreen(UsherScreen):
         self.waiting_count = 0
         """Everyone waiting (that the filter lets through), shown or not."""
         self.selected: set[int] = set()
+        self._shown: dict[int, tuple[tuple[object, ...], list[Text]]] = {}
+        """Each row's cells and what they were made from: a reload reuses the very cells of an
+        unchanged row, so comparing 1,000 rows costs 1,000 `is`, not 7,000 Text comparisons."""
 
     def compose_body(self) -> ComposeResult:
         yield FilterBox("Filter by name, email or link")
@@ -158,7 +161,15 @@ class ApprovalsScreen(UsherScreen):
         self.waiting_count = max(len(users), total or 0)
         self.users = {user.id: user for user in users}
         self.selected &= set(self.users)
-        sync_rows(self.table, [(str(user.id), self._cells(user)) for user in users])
+        width = self.app.size.width
+        shown: dict[int, tuple[tuple[object, ...], list[Text]]] = {}
+        for user in users:
+            made_from = (user, user.id in self.selected, waiting(user.created_at), width)
+            kept = self._shown.get(user.id)
+            cells = kept[1] if kept is not None and kept[0] == made_from else self._cells(user)
+            shown[user.id] = (made_from, cells)
+        self._shown = shown
+        sync_rows(self.table, [(str(user_id), cells) for user_id, (_, cells) in shown.items()])
         self._show_summary()
 
     @staticmethod

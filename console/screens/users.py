@@ -92,6 +92,9 @@ class UsersScreen(UsherScreen):
         super().__init__()
         self.page = UserPage(users=[], offset=0, total=0)
         self.page_offset = 0
+        self._asked: UserQuery | None = None
+        """The view last read: the filter bar's widgets announce their first values as changes
+        when they mount, and each such reload of the same view re-read and re-drew the page."""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filters"):
@@ -159,6 +162,7 @@ class UsersScreen(UsherScreen):
         if store is None:
             return
         query = self.view_query()
+        self._asked = query
         page = await page_users(store.engine, query, offset=self.page_offset, limit=PAGE_SIZE)
         if query != self.view_query():
             return  # the view changed while we read; the reload for the new one follows
@@ -207,7 +211,8 @@ class UsersScreen(UsherScreen):
     @on(Input.Changed, "#search")
     @on(Select.Changed)
     def _view_changed(self) -> None:
-        self._reload_soon()
+        if self.view_query() != self._asked:
+            self._reload_soon()
 
     @on(Input.Submitted, "#search")
     def action_to_table(self) -> None:
