@@ -41,27 +41,22 @@ async def signups_per_day(
     """Accounts created on each of the last `days` local days, oldest first, today last (every
     way in counts: links, invitations, single and bulk).
 
-    Counted in SQL, one indexed range per day: the dashboard asks after every commit, and
-    reading each row into Python took ~100 ms with 10,000 recent sign-ups.
+    Counted in SQL (SQLite's `localtime` is this process's zone, as Python's): the dashboard asks
+    after every commit, and reading each row into Python took ~100 ms with 10,000 recent
+    sign-ups.
     """
     today = today or now().astimezone().date()
     first = today - timedelta(days=days - 1)
-    bounds = [_local_midnight(first + timedelta(days=i)) for i in range(days + 1)]
     counts = [0] * days
-    ranges = ", ".join("(?, ?, ?)" for _ in range(days))
-    params: list[object] = []
-    for i in range(days):
-        params += [i, bounds[i], bounds[i + 1]]
     rows = await engine.fetchall(
-        f"""WITH day(i, start, stop) AS (VALUES {ranges})
-            SELECT day.i AS i, (SELECT count(*) FROM users AS u
-                                WHERE u.created_at >= day.start AND u.created_at < day.stop)
-                               AS n
-            FROM day""",  # noqa: S608 - placeholders only
-        params,
+        """SELECT date(created_at, 'localtime') AS day, count(*) AS n FROM users
+           WHERE created_at >= ? GROUP BY day""",
+        (_local_midnight(first),),
     )
     for row in rows:
-        counts[int(row["i"])] = int(row["n"])
+        index = (date.fromisoformat(str(row["day"])) - first).days
+        if 0 <= index < days:
+            counts[index] += int(row["n"])
     return counts
 
 

@@ -84,3 +84,11 @@ def test_every_email_greets_the_same_way_and_never_by_the_bare_address() -> None
         render(kind, EMAIL_SAMPLES[kind], plain).subject for kind in ("approved", "account_created")
     }
     assert len(subjects) == 2  # approved and account-created say different things
+
+
+def test_no_email_breaks_an_address_mid_word() -> None:
+    """The "copy this address" fallback under each button wraps only where it must
+    (`overflow-wrap:anywhere`), never at every character (`word-break:break-all`)."""
+    for kind, values in EMAIL_SAMPLES.items():
+        html = render(kind, values, Settings(), recipient="a@x.org").html
+        assert "break-all" not in html, kind

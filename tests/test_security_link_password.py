@@ -369,7 +369,7 @@ async def test_migration_16_adds_the_guesses_table_and_keeps_links(tmp_path: Pat
                 "INSERT INTO invite_links (token, level, created_at) "
                 "VALUES ('t', 'member', '2026-01-01T00:00:00.000000Z')"
             )
-        assert (await migrate(engine)) == [16]
+        assert (await migrate(engine))[0] == 16
     finally:
         await engine.close()
     with sqlite3.connect(path) as conn:
