@@ -265,6 +265,28 @@ def _url(settings: Settings, path: str) -> str:
     return f"{settings.base_url}{path}"
 
 
+async def tell_account_exists(
+    tx: Transaction, settings: Settings, email: str, first_name: str, last_name: str
+) -> None:
+    """Someone signed up (or moved a signup) to an address that has an account: its owner gets
+    an `account_exists` email (sign in, or reset the password), within the per-address mail
+    limit. The stranger sees the same answer as for a new address (no enumeration)."""
+    allowance = await reserve_message(tx, email, "account_exists")
+    if allowance.allowed:
+        await enqueue(
+            tx,
+            settings,
+            to=email,
+            name=f"{first_name} {last_name}".strip(),
+            kind="account_exists",
+            values={
+                "first_name": first_name,
+                "login_url": _url(settings, "/login"),
+                "forgot_url": _url(settings, "/password/forgot"),
+            },
+        )
+
+
 async def _new_action_token(
     tx: Transaction, user_id: int, purpose: str, valid_for: timedelta
 ) -> str:
@@ -544,21 +566,13 @@ async def sign_up_by_link(
                 return await _sign_up_again(
                     tx, store.settings, found, first, last, password_hash, secret, actor=actor
                 )
-            first_name, last_name = found["existing_first_name"], found["existing_last_name"]
-            allowance = await reserve_message(tx, str(found["existing_email"]), "account_exists")
-            if allowance.allowed:
-                await enqueue(
-                    tx,
-                    store.settings,
-                    to=str(found["existing_email"]),
-                    name=f"{first_name} {last_name}".strip(),
-                    kind="account_exists",
-                    values={
-                        "first_name": str(first_name),
-                        "login_url": _url(store.settings, "/login"),
-                        "forgot_url": _url(store.settings, "/password/forgot"),
-                    },
-                )
+            await tell_account_exists(
+                tx,
+                store.settings,
+                str(found["existing_email"]),
+                str(found["existing_first_name"]),
+                str(found["existing_last_name"]),
+            )
             await record(
                 tx,
                 actor,

@@ -18,8 +18,13 @@ from .core import Store
 from .engine import Row, Transaction
 from .links import domain_allowed
 from .mail_limits import Allowance, reserve_message
-from .outbox import enqueue
-from .signup import FormRefused, check_email_address, domains_words, queue_confirmation
+from .signup import (
+    FormRefused,
+    check_email_address,
+    domains_words,
+    queue_confirmation,
+    tell_account_exists,
+)
 from .webhooks import emit
 
 __all__ = ["change_signup_address", "resend_confirmation"]
@@ -134,17 +139,12 @@ async def _give_way(tx: Transaction, store: Store, row: Row, taken: Row, *, acto
         await tx.execute(
             "UPDATE invite_links SET uses = max(uses - 1, 0) WHERE id = ?", (row["link_id"],)
         )
-    await enqueue(
+    await tell_account_exists(
         tx,
         store.settings,
-        to=str(taken["email"]),
-        name=f"{taken['first_name']} {taken['last_name']}".strip(),
-        kind="account_exists",
-        values={
-            "first_name": str(taken["first_name"]),
-            "login_url": f"{store.settings.base_url}/login",
-            "forgot_url": f"{store.settings.base_url}/password/forgot",
-        },
+        str(taken["email"]),
+        str(taken["first_name"]),
+        str(taken["last_name"]),
     )
     await record(tx, actor, "signup_withdrawn", str(row["email"]), {"link_id": row["link_id"]})
     await emit(tx, store.settings, "user.deleted", row)
