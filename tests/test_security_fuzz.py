@@ -319,7 +319,7 @@ async def test_junk_pasted_into_the_console_is_previewed_not_a_crash(
                 await pilot.pause()
                 return str(summary.render()) != previous
 
-            await eventually(previewed, timeout=20)
+            await eventually(previewed, timeout=60)
             before = str(summary.render())
         assert app.is_running and app.screen is screen
         for table in screen.query(DataTable):
