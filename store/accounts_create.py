@@ -26,6 +26,7 @@ from .passwords import Hasher
 from .records import Level
 from .settings import Settings
 from .tokens import (
+    SET_PASSWORD_VALID,
     new_one_time_credential,
     new_token,
     one_time_credential_hash,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 ONE_TIME_CREDENTIAL_LIFETIME = timedelta(days=7)
 """How long a generated first password (or a shared "one for all" one) works (ASVS 5 §6.4.1)."""
-SET_PASSWORD_LIFETIME = timedelta(hours=72)
 ACCOUNT_CREATED = "account_created"
 """The email kind (templates `store/emails/templates/account_created.*`)."""
 PREPARE_IN_THREAD = 200
@@ -133,7 +133,7 @@ def account_created_values(
         "login_url": f"{settings.base_url}/login",
         "sign_in_email": account.email,
         "set_password_url": set_password_url(settings, token),
-        "set_password_hours": int(SET_PASSWORD_LIFETIME.total_seconds() // 3600),
+        "set_password_hours": int(SET_PASSWORD_VALID.total_seconds() // 3600),
         "first_name": account.first_name,
         "has_initial_password": account.credential.hash is not None,
     }
@@ -145,7 +145,7 @@ def prepare_accounts(
     """Rows, token digests and email rows for every account (CPU only: run it in a thread for
     big batches, before taking the write lock)."""
     now = clock.db_now()
-    token_expires = clock.db_now(SET_PASSWORD_LIFETIME)
+    token_expires = clock.db_now(SET_PASSWORD_VALID)
     user_rows: list[tuple[Any, ...]] = []
     digests: list[str | None] = []
     emails: list[OutboxRow | None] = []

@@ -42,6 +42,7 @@ from .settings import Settings
 from .text import one_line, text_problem
 from .throttle import Throttled, clear_failures, reserve_sign_in
 from .tokens import (
+    SET_PASSWORD_VALID,
     is_one_time_hash,
     new_token,
     one_time_credential_matches,
@@ -89,7 +90,6 @@ __all__ = [
 
 CONFIRM_VALID = timedelta(hours=24)
 UNCONFIRMED_VALID = timedelta(hours=24)
-SET_PASSWORD_VALID = timedelta(hours=72)
 SESSION_VALID = timedelta(hours=12)
 ONE_TIME_VALID = timedelta(days=7)
 MAX_NAME = 100

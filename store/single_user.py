@@ -26,7 +26,6 @@ import msgspec
 from . import clock
 from .accounts_create import (
     ONE_TIME_CREDENTIAL_LIFETIME,
-    SET_PASSWORD_LIFETIME,
     AccountOptions,
     InsertOutcome,
     NewAccount,
@@ -41,6 +40,7 @@ from .engine import Engine
 from .passwords import password_problem
 from .records import Level
 from .text import one_line, text_problem
+from .tokens import SET_PASSWORD_VALID
 from .users import LEVELS, UserView, get_user
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ FIELDS = ("first_name", "last_name", "email", "level", "password")
 """Form fields in page order (the keys of `check_fields`' answer)."""
 MAX_NAME = 100
 AUDIT_ACTION = "user_added"
-SET_PASSWORD_HOURS = int(SET_PASSWORD_LIFETIME.total_seconds() // 3600)
+SET_PASSWORD_HOURS = int(SET_PASSWORD_VALID.total_seconds() // 3600)
 ONE_TIME_DAYS = ONE_TIME_CREDENTIAL_LIFETIME.days
 
 

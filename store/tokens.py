@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 TOKEN_BYTES = 32
 ONE_TIME_PREFIX = "otc$"
@@ -58,3 +59,8 @@ def is_one_time_hash(stored: str | None) -> bool:
 
 def one_time_credential_matches(stored: str, attempt: str) -> bool:
     return same_secret(stored, one_time_credential_hash(attempt))
+
+
+SET_PASSWORD_VALID = timedelta(hours=72)
+"""How long a "choose your password" link works, wherever it is made (reset, admin resend,
+accounts created without a password): one lifetime, one constant."""

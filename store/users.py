@@ -21,10 +21,9 @@ from .clock import db_now, to_db
 from .core import Store
 from .csv_safe import write_csv
 from .engine import Engine, Transaction
-from .outbox import enqueue
 from .records import AuditEntry, Level, User, UserStatus, from_row, from_rows
+from .signup import queue_set_password_email
 from .text import like_pattern
-from .tokens import new_token, token_digest
 from .webhooks import emit
 
 LEVELS: tuple[Level, ...] = get_args(Level)
@@ -33,9 +32,6 @@ Source = Literal["link", "invitation", "single", "bulk"]
 SOURCES: tuple[Source, ...] = get_args(Source)
 Sort = Literal["newest", "oldest", "name", "email", "status", "level"]
 SORTS: tuple[Sort, ...] = get_args(Sort)
-
-SET_PASSWORD_HOURS = 72
-"""A set-password link works this long (DESIGN: set-password links 72 hours)."""
 
 CHUNK = 500
 """Ids per `IN (…)` list: far below SQLite's variable limit, and the same on PostgreSQL."""
@@ -309,35 +305,18 @@ async def send_set_password_link(store: Store, user_id: int, *, actor: str) -> U
     The raw token exists only in the outbox payload (scrubbed once sent); we store its SHA-256.
     """
     require("users")
-    token = new_token()
-    now = db_now()
-    expires = db_now(timedelta(hours=SET_PASSWORD_HOURS))
     async with store.write("users", "action_tokens") as tx:
         row = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
         if row is None or row["status"] != "active":
             await _refuse(tx, user_id, "send a set-password link to", "the account is not active")
         user = from_row(row, User)
-        await tx.execute(
-            "UPDATE action_tokens SET used_at = ? "
-            "WHERE user_id = ? AND purpose = 'set_password' AND used_at IS NULL",
-            (now, user.id),
-        )
-        await tx.execute(
-            "INSERT INTO action_tokens (token_hash, purpose, user_id, expires_at, created_at) "
-            "VALUES (?, 'set_password', ?, ?, ?)",
-            (token_digest(token), user.id, expires, now),
-        )
-        await enqueue(
+        await queue_set_password_email(
             tx,
             store.settings,
-            to=user.email,
+            user_id=user.id,
+            email=user.email,
+            first_name=user.first_name,
             name=user.name,
-            kind="set_password",
-            values={
-                "set_password_url": f"{store.settings.base_url}/password/set/{token}",
-                "expires_hours": SET_PASSWORD_HOURS,
-            },
-            secret_keys=["set_password_url"],
         )
         await record(tx, actor, "set_password_link_sent", user.email, {"user_id": user.id})
     return user

@@ -43,7 +43,8 @@ def render(kind: str, row: dict[str, Any], settings: Settings) -> tuple[str, str
 
 
 async def test_set_password_renders_for_the_users_screen_too(fast_store: Store) -> None:
-    """The Users screen's "resend set-password link" queues the same kind with its own values."""
+    """The Users screen's "resend set-password link" queues the same email, made by the same
+    function, as a reset does (it used to mint its own token with its own value keys)."""
     auto = await make_link(fast_store, confirm_email=False)
     outcome = await sign_up_by_link(fast_store, auto.token, form("bob@example.org"), actor="w")
     assert outcome.user_id is not None
@@ -52,7 +53,7 @@ async def test_set_password_renders_for_the_users_screen_too(fast_store: Store) 
     _, text, html = render("set_password", row, fast_store.settings)
     assert row["values"]["set_password_url"] in text
     assert f'href="{row["values"]["set_password_url"]}"' in html
-    assert "Hello Ann Lee," in text  # no first name in these values: the full name
+    assert "Hello Ann," in text  # greeted by first name, as every email is
     assert "for 72 hours" in text
 
 

@@ -146,7 +146,7 @@ async def test_set_password_link_is_stored_hashed_and_replaces_the_last(store: S
     payload = mails[-1]["payload"]
     url = payload["set_password_url"]
     assert url.startswith(f"{store.settings.base_url}/password/set/")
-    assert payload["expires_hours"] == 72
+    assert payload["valid_hours"] == 72
     assert payload["_secret_keys"] == ["set_password_url"]
     token = url.rsplit("/", 1)[1]
     async with store.write() as tx:
