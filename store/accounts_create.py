@@ -26,6 +26,7 @@ from .passwords import Hasher
 from .records import Level
 from .settings import Settings
 from .tokens import (
+    ONE_TIME_CREDENTIAL_VALID,
     SET_PASSWORD_VALID,
     new_one_time_credential,
     new_token,
@@ -37,8 +38,7 @@ from .webhooks import emit_many
 if TYPE_CHECKING:
     from .core import Store
 
-ONE_TIME_CREDENTIAL_LIFETIME = timedelta(days=7)
-"""How long a generated first password (or a shared "one for all" one) works (ASVS 5 §6.4.1)."""
+ONE_TIME_CREDENTIAL_LIFETIME = ONE_TIME_CREDENTIAL_VALID
 ACCOUNT_CREATED = "account_created"
 """The email kind (templates `store/emails/templates/account_created.*`)."""
 PREPARE_IN_THREAD = 200

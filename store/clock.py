@@ -61,3 +61,13 @@ def ago(moment: datetime, reference: datetime | None = None) -> str:
         return f"{seconds // 3600} h ago"
     days = seconds // 86400
     return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+def lifetime_words(span: timedelta) -> str:
+    """`72 hours`, `7 days`, `14 days`: how long something works, for help texts and messages
+    that must say what the store's constant says."""
+    hours = int(span.total_seconds() // 3600)
+    if hours % 24 or hours <= 72:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    days = hours // 24
+    return f"{days} day{'s' if days != 1 else ''}"

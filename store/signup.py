@@ -42,6 +42,7 @@ from .settings import Settings
 from .text import one_line, text_problem
 from .throttle import Throttled, clear_failures, reserve_sign_in
 from .tokens import (
+    ONE_TIME_CREDENTIAL_VALID,
     SET_PASSWORD_VALID,
     is_one_time_hash,
     new_token,
@@ -91,7 +92,7 @@ __all__ = [
 CONFIRM_VALID = timedelta(hours=24)
 UNCONFIRMED_VALID = timedelta(hours=24)
 SESSION_VALID = timedelta(hours=12)
-ONE_TIME_VALID = timedelta(days=7)
+ONE_TIME_VALID = ONE_TIME_CREDENTIAL_VALID
 MAX_NAME = 100
 BLOCKED: frozenset[str] = frozenset({"pending", "rejected", "disabled"})
 """Statuses that may only see their own state: no password change, no reset."""

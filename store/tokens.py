@@ -64,3 +64,6 @@ def one_time_credential_matches(stored: str, attempt: str) -> bool:
 SET_PASSWORD_VALID = timedelta(hours=72)
 """How long a "choose your password" link works, wherever it is made (reset, admin resend,
 accounts created without a password): one lifetime, one constant."""
+ONE_TIME_CREDENTIAL_VALID = timedelta(days=7)
+"""How long a generated first password (or a shared "one for all" one) works before it must
+be replaced (ASVS 5 §6.4.1), wherever it was made."""

@@ -16,8 +16,9 @@ from typing import Any, TextIO
 
 from store import Settings, Store
 from store.audit import console_actor
+from store.clock import lifetime_words
 from store.email_lists import ListEntry, ParsedList, parse_email_list
-from store.invitations import InvitationError, SendResult, send_invitations
+from store.invitations import INVITATION_VALID, InvitationError, SendResult, send_invitations
 from store.migrations import LEVELS
 from store.text import clean_line
 
@@ -38,7 +39,7 @@ def register(
             "Invite everyone in a pasted list (from --file or standard input): addresses "
             "separated by commas, semicolons, tabs, spaces or new lines, 'Name <addr>' forms, "
             "or a spreadsheet column or CSV with a header. Each person gets an email with a "
-            "link valid for 14 days."
+            f"link valid for {lifetime_words(INVITATION_VALID)}."
         ),
         argument_default=argparse.SUPPRESS,
     )

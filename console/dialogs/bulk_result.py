@@ -15,8 +15,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from store.bulk import BulkResult, write_credentials, write_problem_report
+from store.clock import lifetime_words
 from store.csv_safe import ExportError, export_folder
 from store.text import clean_line
+from store.tokens import ONE_TIME_CREDENTIAL_VALID
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
 from ..words import counted
@@ -144,7 +146,8 @@ class BulkResultDialog(ModalScreen[None]):
             PathDialog(
                 "Save the one-time passwords",
                 "A CSV created readable only by you (mode 0600). Hand each person theirs; "
-                "they expire in 7 days and must be changed at first sign-in.",
+                f"they expire in {lifetime_words(ONE_TIME_CREDENTIAL_VALID)} and must be changed "
+                "at first sign-in.",
                 str(export_folder() / f"usher-passwords-{self.result.batch_id}.csv"),
                 purpose="create",
                 action="Save",

@@ -15,9 +15,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from store.audit import console_actor
-from store.clock import ago
+from store.clock import ago, lifetime_words
 from store.records import AuditEntry
 from store.text import clean_line
+from store.tokens import SET_PASSWORD_VALID
 from store.users import (
     UsersError,
     UserView,
@@ -183,7 +184,8 @@ class UserDetailDialog(ModalScreen[None]):
         self.run_worker(
             self._act(
                 send_set_password_link(self.store, user.id, actor=console_actor()),
-                "A set-password link (valid 72 h) is queued in the outbox.",
+                f"A set-password link (valid {lifetime_words(SET_PASSWORD_VALID)}) is queued in "
+                "the outbox.",
             )
         )
 

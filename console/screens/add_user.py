@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from store.audit import console_actor
+from store.clock import lifetime_words
 from store.single_user import (
     FIELDS,
     ONE_TIME_DAYS,
@@ -35,6 +36,7 @@ from store.single_user import (
     existing_user_id,
 )
 from store.text import clean_line
+from store.tokens import ONE_TIME_CREDENTIAL_VALID, SET_PASSWORD_VALID
 
 from ..dialogs.ask import admin_question, ask_now
 from ..dialogs.credential import CredentialDialog
@@ -72,8 +74,9 @@ class AddUserScreen(UsherScreen):
         "Type the first name, last name (optional) and email; tab moves on, enter too. "
         "Problems show next to each field as you type — also an address that already has an "
         "account (ctrl+o then opens that user on the Users screen).\n\n"
-        "Password: let them choose (default: the email carries a single-use link, 72 hours), "
-        "generate one (a one-time password shown to you once, with c to copy it; 7 days), or "
+        "Password: let them choose (default: the email carries a single-use link, "
+        f"{lifetime_words(SET_PASSWORD_VALID)}), generate one (a one-time password shown to you "
+        f"once, with c to copy it; {lifetime_words(ONE_TIME_CREDENTIAL_VALID)}), or "
         "set it now (8 to 128 characters, not easy to guess: not a common password or pattern, "
         "nothing built on their name, email or the organisation's name). A "
         "generated or set password must be changed at first sign-in and is never emailed.\n\n"

@@ -48,9 +48,11 @@ from store.bulk import (
     write_problem_report,
 )
 from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
+from store.clock import lifetime_words
 from store.csv_safe import ExportError, export_folder
 from store.engine import DatabaseError
 from store.records import Level
+from store.tokens import ONE_TIME_CREDENTIAL_VALID
 
 from ..dialogs.ask import AskDialog
 from ..dialogs.bulk_result import BulkResultDialog
@@ -108,7 +110,8 @@ class BulkScreen(UsherScreen):
         "ctrl+t shows every parsed row instead.\n\n"
         "Passwords: one for all (typed once, hashed once, changed at first sign-in); random for "
         "each (one-time passwords shown to you once at the end — w saves them to a private CSV; "
-        "they expire in 7 days); or given on each line. Notified users get an email with a "
+        f"they expire in {lifetime_words(ONE_TIME_CREDENTIAL_VALID)}); or given on each line. "
+        "Notified users get an email with a "
         "single-use link to choose their password; passwords are never emailed.\n\n"
         "ctrl+s (or the button) adds the users after asking once; escape cancels while passwords "
         "are being prepared, and then nothing is written. x exports the problem lines as CSV."

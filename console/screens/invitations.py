@@ -14,7 +14,9 @@ from textual.widgets import DataTable, Input, RadioButton, RadioSet, Static
 
 from store.audit import console_actor
 from store.changes import EXTERNAL
+from store.clock import lifetime_words
 from store.invitations import (
+    INVITATION_VALID,
     STATUSES,
     Invitation,
     InvitationError,
@@ -322,7 +324,8 @@ class InvitationsScreen(UsherScreen):
             AskDialog(
                 f"Make a fresh link for {invitation.email}?",
                 "Only a fingerprint of each link is stored, so the link cannot be shown again: "
-                "this makes a new one (valid for 14 days) and the link already emailed stops "
+                f"this makes a new one (valid for {lifetime_words(INVITATION_VALID)}) and the link "
+                "already emailed stops "
                 "working. Pass the new link on yourself.",
                 "Make and copy",
             )

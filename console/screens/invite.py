@@ -32,7 +32,7 @@ from textual.widgets import (
 )
 
 from store.audit import console_actor
-from store.clock import ago, now
+from store.clock import ago, lifetime_words, now
 from store.email_lists import ParsedList, lines_to_fix, parse_email_list
 from store.invitations import (
     INVITATION_VALID,
@@ -145,7 +145,7 @@ class InviteScreen(UsherScreen):
         "○ has a pending invitation (tick Re-invite to send them a new link, else they are "
         "skipped). Choose the level, add a message if you like, then ctrl+s (or the Send "
         "button) sends: it asks once, then every invitation and its email are written "
-        "together. Each link works once, for 14 days."
+        f"together. Each link works once, for {lifetime_words(INVITATION_VALID)}."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True, key_display="^s"),

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 
 from store.audit import console_actor
 from store.changes import EXTERNAL
+from store.clock import lifetime_words
 from store.links import (
     Link,
     LinkDraft,
@@ -28,6 +29,7 @@ from store.links import (
     regenerate_link,
     revoke_link,
 )
+from store.signup import UNCONFIRMED_VALID
 
 from ..dialogs.ask import unless_admin_refused
 from ..dialogs.confirm import ConfirmDialog
@@ -75,7 +77,8 @@ class LinksScreen(UsherScreen):
         "e  edit              g      regenerate (new URL; the old one stops at once)\n"
         "r  revoke (asks once)\n\n"
         "Uses count accounts made through the link; an unconfirmed account that is not "
-        "confirmed within 24 hours gives its use back. The table updates by itself. "
+        f"confirmed within {lifetime_words(UNCONFIRMED_VALID)} gives its use back. The table "
+        "updates by itself. "
         "On this screen q shows the QR code: quit with ctrl+q."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
