@@ -148,11 +148,7 @@ async def login_submit(
         else:
             await sign_out(store, session_token(request, settings))  # no session fixation
             user = session.user
-            target = (
-                "/account/password"
-                if user.status == "active" and user.must_change_password
-                else "/account"
-            )
+            target = "/account/password" if user.must_change_now else "/account"
             return Redirect(target, status_code=303, cookies=[session_cookie(settings, session)])
     return page("login.html", status_code=400, errors=errors, email=data.email, notice=None)
 
@@ -179,7 +175,7 @@ async def account(
     _, user = await current_user(request, store, settings)
     if user is None:
         return Redirect("/login", status_code=303)
-    if user.status == "active" and user.must_change_password:
+    if user.must_change_now:
         return Redirect("/account/password", status_code=303)
     changed = notice == "password-changed"
     return page("account.html", user=user, password_changed=changed)
@@ -192,7 +188,7 @@ async def password_page(
     _, user = await current_user(request, store, settings)
     if user is None:
         return Redirect("/login", status_code=303)
-    if user.status != "active":
+    if not user.may_change_password:
         return Redirect("/account", status_code=303)
     return page(
         "account_password.html",
@@ -209,7 +205,7 @@ async def password_submit(
     token, user = await current_user(request, store, settings)
     if user is None:
         return Redirect("/login", status_code=303)
-    if user.status != "active":
+    if not user.may_change_password:
         return Redirect("/account", status_code=303)
     try:
         session = await change_password(

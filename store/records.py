@@ -48,6 +48,16 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
+    @property
+    def may_change_password(self) -> bool:
+        """Only an active account changes its password; the others see only their state."""
+        return self.status == "active"
+
+    @property
+    def must_change_now(self) -> bool:
+        """Signed in with a first (generated or shared) password: change it before anything."""
+        return self.may_change_password and self.must_change_password
+
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     id: int
