@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 INVITATION_VALID = timedelta(days=14)
+REVOCABLE = ("pending", "bounced")
+"""The invitation statuses that can still be revoked (its link may yet be used)."""
 MAX_MESSAGE = 2000
 """Longest personal message, in characters (it goes into every email of the batch)."""
 MAX_NAME = 100
@@ -113,6 +115,11 @@ class Invitation(msgspec.Struct, frozen=True, kw_only=True):
     accepted_at: datetime | None = None
     sent_at: datetime | None = None
     outbox_id: int | None = None
+
+    @property
+    def revocable(self) -> bool:
+        """Only an invitation still open can be withdrawn (REVOCABLE)."""
+        return self.status in REVOCABLE
 
     @property
     def last_sent(self) -> datetime:
@@ -713,9 +720,9 @@ async def revoke_invitation(store: Store, invitation_id: int, *, actor: str) -> 
     async with store.write("invitations", "outbox", "audit") as tx:
         invitation = await _invitation_in(tx, invitation_id)
         changed = await tx.execute(
-            """UPDATE invitations SET status = 'revoked', outbox_id = NULL
-               WHERE id = ? AND status IN ('pending', 'bounced')""",
-            (invitation.id,),
+            "UPDATE invitations SET status = 'revoked', outbox_id = NULL"
+            " WHERE id = ? AND status IN (?, ?)",
+            (invitation.id, *REVOCABLE),
         )
         if not changed:
             raise InvitationError(f"{invitation.email}'s invitation is already {invitation.status}")

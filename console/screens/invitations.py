@@ -280,7 +280,7 @@ class InvitationsScreen(UsherScreen):
         store = self.usher.store
         if store is None:
             return
-        if invitation.status not in ("pending", "bounced"):
+        if not invitation.revocable:
             self.notify(
                 f"{invitation.email}'s invitation is {invitation.status}: nothing to revoke.",
                 severity="warning",
