@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 import msgspec
 
+from ..languages import install
 from ..settings import Settings
 from ..text import clean_text
 from .message import fold_header_text
@@ -33,9 +34,17 @@ class RenderedEmail(msgspec.Struct, frozen=True):
     html: str
 
 
+LANGUAGE_KEY = "usher_language"
+"""The context key that names the language an email is written in."""
+
+
+def _language_of(context: Mapping[str, Any]) -> str:
+    return str(context.get(LANGUAGE_KEY) or "en")
+
+
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html",), default_for_string=False, default=False
@@ -46,6 +55,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,  # templates ship with Usher: no stat() of three files per message
     )
+    install(env, _language_of)
+    return env
 
 
 def known_kinds() -> list[str]:
@@ -76,8 +87,10 @@ def render(
     *,
     recipient: str = "",
     recipient_name: str = "",
+    language: str | None = None,
 ) -> RenderedEmail:
-    """Subject, text and HTML of `kind` filled with `values` and the common variables."""
+    """Subject, text and HTML of `kind` filled with `values` and the common variables, in
+    `language` (default: `USHER_LANGUAGE`)."""
     if not kind or not all(ch.isalnum() or ch in "-_" for ch in kind) or kind.startswith("_"):
         raise TemplateProblem(f"{kind!r} is not a valid email kind")
     context: dict[str, Any] = {
@@ -93,6 +106,7 @@ def render(
         recipient_name=fold_header_text(recipient_name),
     )
     context["greeting"] = greeting(context)
+    context[LANGUAGE_KEY] = language or settings.language
     env = environment()
     try:
         subject = fold_header_text(env.get_template(f"{kind}.subject.txt").render(context))
