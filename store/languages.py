@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -32,6 +32,7 @@ __all__ = [
     "PSEUDO",
     "SHIPPED",
     "choose",
+    "date_and_time",
     "direction",
     "install",
     "language_problem",
@@ -151,7 +152,18 @@ def _as_html_text(text: str) -> str:
 
 
 def _babel_locale(code: str) -> Locale:
-    return Locale.parse("en" if code == PSEUDO else code)
+    """British English for English (the pages' spelling, "12 December 2026")."""
+    return Locale.parse("en_GB" if code in (PSEUDO, DEFAULT) else code)
+
+
+def date_and_time(moment: datetime, code: str) -> str:
+    """The locale's long date and short time, the zone named ("12 December 2026 at 14:00 UTC")."""
+    locale = _babel_locale(code)
+    pattern = str(locale.datetime_formats["long"]).replace("'", "")
+    date = format_date(moment, format="long", locale=locale)
+    time = format_time(moment, format="short", tzinfo=moment.tzinfo, locale=locale)
+    zone = moment.tzname() or "UTC"
+    return pattern.replace("{1}", date).replace("{0}", f"{time} {zone}")
 
 
 def install(
@@ -183,10 +195,8 @@ def install(
 
     @jinja2.pass_context
     def date_time(context: jinja2.runtime.Context, moment: datetime) -> str:
-        """Date, time and its zone ("12 December 2026, 14:00 UTC")."""
-        return format_datetime(
-            moment, format="long", tzinfo=moment.tzinfo, locale=_babel_locale(language_of(context))
-        )
+        """Date, time and its zone ("12 December 2026 at 14:00 UTC")."""
+        return date_and_time(moment, language_of(context))
 
     @jinja2.pass_context
     def number(context: jinja2.runtime.Context, value: float) -> str:

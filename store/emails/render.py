@@ -14,7 +14,8 @@ from typing import Any
 import jinja2
 import msgspec
 
-from ..languages import install
+from ..clock import from_db
+from ..languages import install, translations
 from ..settings import Settings
 from ..text import clean_text
 from .message import fold_header_text
@@ -33,6 +34,19 @@ class RenderedEmail(msgspec.Struct, frozen=True):
     text: str
     html: str
 
+
+def N_(message: str) -> str:
+    """Marks a string for `make messages` (pybabel extract) that is translated later."""
+    return message
+
+
+LEVEL_WORDS = {
+    "admin": N_("an admin"),
+    "manager": N_("a manager"),
+    "member": N_("a member"),
+    "viewer": N_("a viewer"),
+}
+""""You asked to join Acme as a member": the level with its article, a phrase per language."""
 
 LANGUAGE_KEY = "usher_language"
 """The context key that names the language an email is written in."""
@@ -56,6 +70,16 @@ def environment() -> jinja2.Environment:
         auto_reload=False,  # templates ship with Usher: no stat() of three files per message
     )
     install(env, _language_of)
+
+    @jinja2.pass_context
+    def level_phrase(context: jinja2.runtime.Context) -> str:
+        """The context's level in the email's language ("a member", "un membre"…)."""
+        words = LEVEL_WORDS.get(str(context.get("level")))
+        if words:
+            return translations(_language_of(context)).gettext(words)
+        return str(context.get("level_words") or context.get("level") or "")
+
+    env.globals["level_phrase"] = level_phrase
     return env
 
 
@@ -107,6 +131,11 @@ def render(
     )
     context["greeting"] = greeting(context)
     context[LANGUAGE_KEY] = language or settings.language
+    if isinstance(expires_at := context.get("expires_at"), str):
+        try:
+            context["expires_moment"] = from_db(expires_at)
+        except ValueError:
+            pass
     env = environment()
     try:
         subject = fold_header_text(env.get_template(f"{kind}.subject.txt").render(context))
