@@ -30,7 +30,7 @@ def remember_language_hook(settings: Settings) -> BeforeMessageSendHookHandler:
     emails this browser's signup sends) keep the language."""
 
     async def remember_language(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start" or scope.get("type") != "http":
+        if message["type"] != "http.response.start":
             return
         code = asked_language(scope.get("query_string", b""))
         if code is None:

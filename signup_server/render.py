@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import weakref
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +17,7 @@ from litestar.template import TemplateConfig
 from litestar.template.base import csrf_token
 
 from store import Settings
-from store.languages import COOKIE, choose, install
+from store.languages import COOKIE, ContextLike, choose, install
 from store.text import visible
 
 from .deps import settings_from
@@ -63,7 +62,7 @@ def template_config(
     environment.globals["org"] = settings.org
     environment.globals["contact"] = settings.contact
 
-    def language_of(context: Mapping[str, Any]) -> str:
+    def language_of(context: ContextLike) -> str:
         """A cached page names its language; any other page asks its request."""
         named = context.get(LANGUAGE_KEY)
         if isinstance(named, str):

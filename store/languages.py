@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 from babel import Locale
@@ -29,8 +29,10 @@ from babel.support import NullTranslations, Translations
 __all__ = [
     "COOKIE",
     "DEFAULT",
+    "N_",
     "PSEUDO",
     "SHIPPED",
+    "ContextLike",
     "choose",
     "date_and_time",
     "direction",
@@ -46,9 +48,6 @@ DEFAULT = "en"
 SHIPPED: dict[str, str] = {
     "en": "English",
     "fr": "Français",
-    "de": "Deutsch",
-    "es": "Español",
-    "ar": "العربية",
 }
 """Every language Usher speaks, each named in itself (as the switcher shows it)."""
 RIGHT_TO_LEFT = frozenset({"ar"})
@@ -58,6 +57,17 @@ COOKIE = "usher_language"
 _WEIGHTED = re.compile(
     r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$"
 )
+
+
+class ContextLike(Protocol):
+    """A template's context (Jinja's `Context`) or a plain mapping: what names the language."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def N_(message: str) -> str:
+    """Marks a string in Python for `make messages`; a template translates it when shown."""
+    return message
 
 
 def language_problem(code: str) -> str | None:
@@ -166,9 +176,7 @@ def date_and_time(moment: datetime, code: str) -> str:
     return pattern.replace("{1}", date).replace("{0}", f"{time} {zone}")
 
 
-def install(
-    environment: jinja2.Environment, language_of: Callable[[Mapping[str, Any]], str]
-) -> None:
+def install(environment: jinja2.Environment, language_of: Callable[[ContextLike], str]) -> None:
     """Give `environment` gettext, ngettext and Babel's formatting, each in the language
     `language_of(template context)` names, so one environment serves every language."""
     environment.add_extension("jinja2.ext.i18n")
@@ -183,6 +191,12 @@ def install(
     def ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
         text = translations(language_of(context)).ngettext(singular, plural, n)
         return _as_html_text(text) if context.eval_ctx.autoescape else text
+
+    @jinja2.pass_context
+    def translate(context: jinja2.runtime.Context, message: str) -> str:
+        """A string marked with `N_` in Python, translated as plain text (escaped when shown,
+        unlike `_()`, whose result is the catalogue's trusted markup)."""
+        return translations(language_of(context)).gettext(message)
 
     @jinja2.pass_context
     def language(context: jinja2.runtime.Context) -> str:
@@ -209,7 +223,10 @@ def install(
 
     environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.globals.update(
-        language=language, direction=lambda code: direction(code), languages=SHIPPED
+        translate=translate,
+        language=language,
+        direction=lambda code: direction(code),
+        languages=SHIPPED,
     )
     environment.filters.update(
         or_list=or_list, long_date=long_date, date_time=date_time, number=number

@@ -6,6 +6,7 @@ name like `<script>` arrives as text. Undefined values raise instead of renderin
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -15,7 +16,7 @@ import jinja2
 import msgspec
 
 from ..clock import from_db
-from ..languages import install, translations
+from ..languages import N_, ContextLike, install, translations
 from ..settings import Settings
 from ..text import clean_text
 from .message import fold_header_text
@@ -35,11 +36,6 @@ class RenderedEmail(msgspec.Struct, frozen=True):
     html: str
 
 
-def N_(message: str) -> str:
-    """Marks a string for `make messages` (pybabel extract) that is translated later."""
-    return message
-
-
 LEVEL_WORDS = {
     "admin": N_("an admin"),
     "manager": N_("a manager"),
@@ -52,7 +48,7 @@ LANGUAGE_KEY = "usher_language"
 """The context key that names the language an email is written in."""
 
 
-def _language_of(context: Mapping[str, Any]) -> str:
+def _language_of(context: ContextLike) -> str:
     return str(context.get(LANGUAGE_KEY) or "en")
 
 
@@ -132,10 +128,8 @@ def render(
     context["greeting"] = greeting(context)
     context[LANGUAGE_KEY] = language or settings.language
     if isinstance(expires_at := context.get("expires_at"), str):
-        try:
+        with contextlib.suppress(ValueError):  # an old row's own text stays as it was
             context["expires_moment"] = from_db(expires_at)
-        except ValueError:
-            pass
     env = environment()
     try:
         subject = fold_header_text(env.get_template(f"{kind}.subject.txt").render(context))
