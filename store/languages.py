@@ -48,6 +48,9 @@ DEFAULT = "en"
 SHIPPED: dict[str, str] = {
     "en": "English",
     "fr": "Français",
+    "de": "Deutsch",
+    "es": "Español",
+    "ar": "العربية",
 }
 """Every language Usher speaks, each named in itself (as the switcher shows it)."""
 RIGHT_TO_LEFT = frozenset({"ar"})

@@ -54,11 +54,11 @@ TAG = re.compile(r"<[^>]+>")
         (None, None, "en"),
         (None, "fr-FR,fr;q=0.9,en;q=0.8", "fr"),
         (None, "fr-CA", "fr"),
-        (None, "ja, de;q=0.5, fr;q=0.7", "fr"),  # the preferred one among those shipped
+        (None, "ja, de;q=0.5, es;q=0.7", "es"),  # the preferred one among those shipped
         (None, "ja, zh", "en"),  # none shipped: the default
-        (None, "fr;q=0, en;q=0.1", "en"),  # q=0 means "not this one"
-        ("en", "fr", "en"),  # the switcher wins over the browser
-        ("xx", "fr", "fr"),  # a cookie naming nothing shipped is ignored
+        (None, "de;q=0, fr;q=0.1", "fr"),  # q=0 means "not this one"
+        ("ar", "fr", "ar"),  # the switcher wins over the browser
+        ("xx", "de", "de"),  # a cookie naming nothing shipped is ignored
         (None, "fr;q=abc, \u202ede\u202c, " + "x" * 5000, "en"),  # junk changes nothing
         (None, ",".join(["ja"] * 100) + ",fr", "en"),  # only the first 32 are read
     ],
@@ -70,7 +70,7 @@ def test_the_language_is_the_switchers_then_the_browsers_then_the_default(
 
 
 def test_usher_language_names_a_shipped_language(tmp_path: Path) -> None:
-    assert load_settings({}, environ={"USHER_LANGUAGE": "fr"}).language == "fr"
+    assert load_settings({}, environ={"USHER_LANGUAGE": "de"}).language == "de"
     with pytest.raises(SettingsError, match="USHER_LANGUAGE"):
         Settings(language="klingon")
     assert direction("ar") == "rtl" and direction("fr") == "ltr"
@@ -273,7 +273,7 @@ async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]
         yield test_client
 
 
-async def test_accept_language_picks_french_and_the_switcher_remembers_english(
+async def test_accept_language_picks_french_and_the_switcher_remembers_german(
     client: Client, fast_store: Store
 ) -> None:
     link = await make_link(fast_store)
@@ -283,15 +283,33 @@ async def test_accept_language_picks_french_and_the_switcher_remembers_english(
     assert "Créer mon compte" in french.text
     english = await client.get(path)
     assert "Create my account" in english.text  # nothing asked: English
-    switched = await client.get(f"{path}?lang=en", headers={"Accept-Language": "fr"})
-    assert '<html lang="en"' in switched.text
-    assert f"{COOKIE}=en" in switched.headers["set-cookie"]
+    switched = await client.get(f"{path}?lang=de", headers={"Accept-Language": "fr"})
+    assert '<html lang="de" dir="ltr">' in switched.text
+    assert "Mein Konto anlegen" in switched.text
+    assert f"{COOKIE}=de" in switched.headers["set-cookie"]
     assert "samesite=lax" in switched.headers["set-cookie"].lower()
     later = await client.get(path, headers={"Accept-Language": "fr"})  # the cookie now
-    assert '<html lang="en"' in later.text
+    assert '<html lang="de"' in later.text
+    spanish = await client.get(f"{path}?lang=es")
+    assert "Crear mi cuenta" in spanish.text
+    arabic = await client.get(f"{path}?lang=ar")
+    assert '<html lang="ar" dir="rtl">' in arabic.text
+    assert "إنشاء حسابي" in arabic.text
 
 
 async def test_a_bogus_switch_sets_nothing(client: Client) -> None:
     page = await client.get("/?lang=%0d%0aSet-Cookie:%20x=1")
     assert page.status_code == 200
     assert COOKIE not in page.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+@pytest.mark.parametrize("kind", known_kinds())
+def test_every_email_renders_in_every_language(kind: str, code: str) -> None:
+    settings = Settings(org="Acme", public_url="https://join.acme.org")
+    mail = render(kind, EMAIL_SAMPLES[kind], settings, recipient="ann@acme.org", language=code)
+    for part in (mail.subject, mail.text, mail.html):
+        assert "%(" not in part and part.strip()
+    assert f'<html lang="{code}" dir="{direction(code)}">' in mail.html
+    english = render(kind, EMAIL_SAMPLES[kind], settings, recipient="ann@acme.org")
+    assert mail.text != english.text
