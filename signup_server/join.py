@@ -32,7 +32,7 @@ from store.signup import (
 from . import security
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
-from .render import cached_page, echoed, page
+from .render import cached_page, echoed, page, page_language
 from .security import client_ip
 from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
@@ -123,7 +123,13 @@ async def join_submit(
     guesser = link_attempts.Guesser(browser=browser, email=data.email, client=ip)
     try:
         outcome = await sign_up_by_link(
-            store, token, data, actor=web_actor(ip), link=link, guesser=guesser
+            store,
+            token,
+            data,
+            actor=web_actor(ip),
+            link=link,
+            guesser=guesser,
+            language=page_language(request, settings),
         )
     except TokenUnusable as error:
         raise gone_for(error) from None

@@ -29,6 +29,7 @@ from babel.support import NullTranslations, Translations
 __all__ = [
     "COOKIE",
     "DEFAULT",
+    "LANGUAGE_FIELD",
     "N_",
     "PSEUDO",
     "SHIPPED",
@@ -57,6 +58,8 @@ RIGHT_TO_LEFT = frozenset({"ar"})
 PSEUDO = "qps-ploc"
 """Not shipped: only `USHER_LANGUAGE` can ask for it, for tests and for checking a layout."""
 COOKIE = "usher_language"
+LANGUAGE_FIELD = "_language"
+"""An outbox payload's language (bookkeeping, like `_secret_keys`): the one its reader chose."""
 _WEIGHTED = re.compile(
     r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$"
 )

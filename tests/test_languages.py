@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import pytest
 from babel.messages.pofile import read_po
 from litestar import Litestar
@@ -34,7 +35,7 @@ from store.languages import (
 )
 from store.settings import SettingsError
 
-from .fixtures_links import fast_store, make_link
+from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows
 from .fixtures_ux import EMAIL_SAMPLES
 
 __all__ = ["fast_store"]
@@ -313,3 +314,23 @@ def test_every_email_renders_in_every_language(kind: str, code: str) -> None:
     assert f'<html lang="{code}" dir="{direction(code)}">' in mail.html
     english = render(kind, EMAIL_SAMPLES[kind], settings, recipient="ann@acme.org")
     assert mail.text != english.text
+
+
+async def test_a_french_signup_gets_its_confirmation_in_french(
+    client: Client, fast_store: Store
+) -> None:
+    link = await make_link(fast_store, confirm_email=True)
+    path = f"/join/{link.token}"
+    french = {"Accept-Language": "fr"}
+    page = await client.get(path, headers=french)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert token
+    fields = {"email": "lea@example.org", "first_name": "Léa", "password": GOOD_PASSWORD}
+    done = await client.post(
+        path, data={"_csrf_token": token.group(1), **fields}, headers=french, follow_redirects=True
+    )
+    assert "Consultez vos e-mails" in done.text
+    [row] = await outbox_rows(fast_store)
+    mail = render(row["kind"], msgspec.json.decode(row["payload"]), fast_store.settings)
+    assert mail.subject == "Confirmez votre adresse e-mail pour Usher"
+    assert "Bonjour Léa," in mail.text

@@ -16,7 +16,7 @@ import jinja2
 import msgspec
 
 from ..clock import from_db
-from ..languages import N_, ContextLike, install, translations
+from ..languages import LANGUAGE_FIELD, N_, PSEUDO, SHIPPED, ContextLike, install, translations
 from ..settings import Settings
 from ..text import clean_text
 from .message import fold_header_text
@@ -110,7 +110,7 @@ def render(
     language: str | None = None,
 ) -> RenderedEmail:
     """Subject, text and HTML of `kind` filled with `values` and the common variables, in
-    `language` (default: `USHER_LANGUAGE`)."""
+    `language`, else the payload's own (`_language`), else `USHER_LANGUAGE`."""
     if not kind or not all(ch.isalnum() or ch in "-_" for ch in kind) or kind.startswith("_"):
         raise TemplateProblem(f"{kind!r} is not a valid email kind")
     context: dict[str, Any] = {
@@ -126,7 +126,8 @@ def render(
         recipient_name=fold_header_text(recipient_name),
     )
     context["greeting"] = greeting(context)
-    context[LANGUAGE_KEY] = language or settings.language
+    asked = language or values.get(LANGUAGE_FIELD)
+    context[LANGUAGE_KEY] = asked if asked in SHIPPED or asked == PSEUDO else settings.language
     if isinstance(expires_at := context.get("expires_at"), str):
         with contextlib.suppress(ValueError):  # an old row's own text stays as it was
             context["expires_moment"] = from_db(expires_at)
