@@ -39,9 +39,7 @@ async def test_a_french_browser_signs_up_and_reads_its_email_in_french(
 ) -> None:
     inbox, smtp_port = smtp
     sock, bound = listening
-    fast_store.settings = msgspec.structs.replace(
-        bound, smtp_url=f"smtp://127.0.0.1:{smtp_port}"
-    )
+    fast_store.settings = msgspec.structs.replace(bound, smtp_url=f"smtp://127.0.0.1:{smtp_port}")
     link = await make_link(fast_store, confirm_email=True)
     checker = PageChecker("languages-fr")
     stop = asyncio.Event()
