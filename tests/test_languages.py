@@ -334,3 +334,11 @@ async def test_a_french_signup_gets_its_confirmation_in_french(
     mail = render(row["kind"], msgspec.json.decode(row["payload"]), fast_store.settings)
     assert mail.subject == "Confirmez votre adresse e-mail pour Usher"
     assert "Bonjour Léa," in mail.text
+
+
+@pytest.mark.parametrize("code", [*TRANSLATED, PSEUDO])
+def test_a_translated_sentence_still_escapes_what_it_carries(code: str) -> None:
+    settings = Settings(org="Acme", public_url="https://join.acme.org")
+    values = {**EMAIL_SAMPLES["invitation"], "inviter": '<img src=x onerror="alert(1)">'}
+    mail = render("invitation", values, settings, recipient="ann@acme.org", language=code)
+    assert "<img" not in mail.html and "&lt;img src=x" in mail.html
