@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 LOCK   := requirements.lock
 
-.PHONY: console serve install lock test test-loaded lint bench system-packages screenshots
+.PHONY: console serve install lock test test-loaded lint bench system-packages screenshots messages
 
 ## Runtime dependencies exactly as locked (every file's hash checked), then Usher itself
 $(RUNTIME): pyproject.toml $(LOCK)
@@ -66,3 +66,18 @@ bench: $(STAMP)
 ## SVGs Textual renders, the invitee's pages as PNGs from chromium at a phone's size
 screenshots: $(STAMP) system-packages
 	$(PY) scripts/screenshots.py --out deploy/screenshots
+
+## Translations: extract every page's and email's text into store/locale/usher.pot, then bring
+## each language's store/locale/<code>/LC_MESSAGES/usher.po up to date (new strings empty,
+## changed ones fuzzy: tests/test_languages.py fails until a translator fills them in).
+## No .mo to build: store/languages.py compiles the .po in memory when it is first used.
+messages: $(STAMP)
+	$(VENV)/bin/pybabel extract -F store/locale/babel.cfg -k N_ --no-location --sort-output \
+		--project Usher --copyright-holder "Usher's authors" -o store/locale/usher.pot .
+	for code in fr de es ar; do \
+		if [ -f store/locale/$$code/LC_MESSAGES/usher.po ]; then \
+			$(VENV)/bin/pybabel update -D usher -i store/locale/usher.pot -d store/locale -l $$code --no-wrap; \
+		else \
+			$(VENV)/bin/pybabel init -D usher -i store/locale/usher.pot -d store/locale -l $$code --no-wrap; \
+		fi; \
+	done

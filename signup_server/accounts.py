@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from store.audit import web_actor
 from store.clock import now
+from store.languages import N_
 from store.signup import (
     FormRefused,
     PasswordChange,
@@ -58,9 +59,9 @@ NewPasswordBody = Annotated[NewPasswordForm, Body(media_type=RequestEncodingType
 ChangeBody = Annotated[PasswordChange, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 LOGIN_NOTICES = {
-    "signed-out": "You have signed out.",
-    "password-set": "Your password is set. Sign in with it now.",
-    "confirmed": "Your email address is confirmed. Sign in with the password you chose.",
+    "signed-out": N_("You have signed out."),
+    "password-set": N_("Your password is set. Sign in with it now."),
+    "confirmed": N_("Your email address is confirmed. Sign in with the password you chose."),
 }
 UNCONFIRMED = (
     "This address is not confirmed yet: open the link in the email we sent to it, then sign in"

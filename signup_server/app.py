@@ -19,6 +19,7 @@ from .errors import exception_handlers, log_exception
 from .health import HEALTH_ROUTES, count_refusals, metrics_route
 from .invite import INVITE_ROUTES
 from .join import JOIN_ROUTES
+from .language_switch import remember_language_hook
 from .limit_store import ExpiringMemoryStore
 from .recovery import RECOVERY_ROUTES
 from .render import STATIC_DIR, template_config
@@ -87,7 +88,11 @@ def create_app(
         csrf_config=csrf_config(settings, secret_key),
         middleware=[rate_limit_config(settings).middleware],
         stores={RATE_LIMIT_STORE: ExpiringMemoryStore()},
-        before_send=[security_headers_hook(settings), count_refusals],
+        before_send=[
+            security_headers_hook(settings),
+            remember_language_hook(settings),
+            count_refusals,
+        ],
         after_exception=[log_exception],
         exception_handlers=exception_handlers,
         template_config=template_config(settings, debug=debug),

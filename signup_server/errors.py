@@ -21,6 +21,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap, Scope
 
 from store.engine import DatabaseError, temporarily_unavailable
+from store.languages import N_
 from store.link_attempts import wait_words
 from store.text import clean_line
 
@@ -60,42 +61,49 @@ class ErrorPage(msgspec.Struct, frozen=True):
 
 
 _LINK_GONE = ErrorPage(
-    "This link doesn't work",
-    "The link may be mistyped, or it has expired or been used already. "
-    "Check the link you were sent, or ask the person who sent it for a new one.",
+    N_("This link doesn't work"),
+    N_(
+        "The link may be mistyped, or it has expired or been used already. "
+        "Check the link you were sent, or ask the person who sent it for a new one."
+    ),
 )
 
 ERROR_PAGES: dict[int, ErrorPage] = {
     400: ErrorPage(
-        "Something in that request was not right",
-        "Go back, check what you entered and try again.",
+        N_("Something in that request was not right"),
+        N_("Go back, check what you entered and try again."),
     ),
     403: ErrorPage(
-        "This form has expired",
-        "For your security, forms only work for a while. Go back, reload the page and try again.",
+        N_("This form has expired"),
+        N_(
+            "For your security, forms only work for a while. "
+            "Go back, reload the page and try again."
+        ),
     ),
     404: _LINK_GONE,
     405: ErrorPage(
-        "That can't be done here",
-        "This page doesn't accept that kind of request. Go back and try again.",
+        N_("That can't be done here"),
+        N_("This page doesn't accept that kind of request. Go back and try again."),
     ),
     410: _LINK_GONE,
     413: ErrorPage(
-        "That was too much to send",
-        "What you sent is larger than this service accepts. Shorten it and try again.",
+        N_("That was too much to send"),
+        N_("What you sent is larger than this service accepts. Shorten it and try again."),
     ),
     429: ErrorPage(
-        "Too many attempts",
-        "Too many forms came from here in a short time, so this one was not accepted.",
+        N_("Too many attempts"),
+        N_("Too many forms came from here in a short time, so this one was not accepted."),
     ),
     500: ErrorPage(
-        "Something went wrong",
-        "The problem is on our side, not yours. Please try again in a few minutes.",
+        N_("Something went wrong"),
+        N_("The problem is on our side, not yours. Please try again in a few minutes."),
     ),
     503: ErrorPage(
-        "The service is busy",
-        "Nothing was saved, and the problem is on our side, not yours. "
-        "Wait a minute, then go back and send the form again.",
+        N_("The service is busy"),
+        N_(
+            "Nothing was saved, and the problem is on our side, not yours. "
+            "Wait a minute, then go back and send the form again."
+        ),
     ),
 }
 

@@ -38,7 +38,6 @@ AcceptBody = Annotated[AcceptForm, Body(media_type=RequestEncodingType.URL_ENCOD
 ACCEPTED_PAGE = "/invitation/accepted"
 SIGN_IN_PAGE = "/invitation/sign-in"
 _DONE_OUTCOMES = {"accepted", "sign-in"}
-_ARTICLE = {"admin": "an"}
 
 
 def _form_page(
@@ -54,9 +53,9 @@ def _form_page(
         status_code=status_code,
         token=token,
         email=invitation.email,
-        level_words=f"{_ARTICLE.get(invitation.level, 'a')} {invitation.level}",
+        level=invitation.level,
         message=invitation.message,
-        expires=f"{invitation.expires_at.day} {invitation.expires_at:%B %Y}",
+        expires_at=invitation.expires_at,
         values=values,
         errors=errors or {},
     )

@@ -27,13 +27,12 @@ from store.signup import (
     link_for_page,
     sign_up_by_link,
     usable_link,
-    with_article,
 )
 
 from . import security
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
-from .render import cached_page, echoed, page
+from .render import cached_page, echoed, page, page_language
 from .security import client_ip
 from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
@@ -59,13 +58,6 @@ def gone_for(error: TokenUnusable) -> Exception:
     return Gone() if error.known else NotFoundException()
 
 
-def _domain_hint(link: Link) -> str | None:
-    if not link.domains:
-        return None
-    words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in link.domains]
-    return "Use an address at " + " or ".join(words) + "."
-
-
 def _join_page(
     link: Link,
     token: FromPath[str],
@@ -89,11 +81,11 @@ def _join_context(link: Link, token: str) -> dict[str, Any]:
     """What the page shows of the link (everything but the form's errors and values)."""
     return {
         "token": token,
-        "level_words": with_article(link.level),
+        "level": link.level,
         "needs_approval": not link.auto_accept,
         "confirm": link.confirm_email,
         "has_password": link.has_password,
-        "domain_hint": _domain_hint(link),
+        "domains": tuple(link.domains),
     }
 
 
@@ -131,7 +123,13 @@ async def join_submit(
     guesser = link_attempts.Guesser(browser=browser, email=data.email, client=ip)
     try:
         outcome = await sign_up_by_link(
-            store, token, data, actor=web_actor(ip), link=link, guesser=guesser
+            store,
+            token,
+            data,
+            actor=web_actor(ip),
+            link=link,
+            guesser=guesser,
+            language=page_language(request, settings),
         )
     except TokenUnusable as error:
         raise gone_for(error) from None

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from .addresses import local_part_problem
+from .languages import language_problem as problem_with_language
 from .passwords import (
     DEFAULT_MEMORY_KIB,
     DEFAULT_PARALLELISM,
@@ -61,6 +62,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     contact: str = ""
     """USHER_CONTACT: whom invitees ask when a link is dead or an account closed ("Ann Lee,
     ann@acme.org"), shown on those pages and in the emails; empty: "the person who invited you"."""
+    language: str = "en"
+    """USHER_LANGUAGE: the invitee pages' and emails' language when the browser asks for none
+    that Usher ships (`store.languages.SHIPPED`)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -121,6 +125,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise SettingsError(
                 f"contact (USHER_CONTACT) {contact_problem or 'must be at most 200 characters'}"
             )
+        language_problem = problem_with_language(self.language)
+        if language_problem:
+            raise SettingsError(f"language (USHER_LANGUAGE) {language_problem}")
         if not self.mail_from:
             self.mail_from = f"usher@{socket.gethostname() or 'localhost'}"
         for name, address in [("mail_from", self.mail_from)] + [("notify", a) for a in self.notify]:

@@ -31,6 +31,7 @@ from .clock import db_now, from_db, now, to_db
 from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
+from .languages import LANGUAGE_FIELD
 from .link_attempts import Guesser, check_link_password
 from .links import Link, domain_allowed, link_by_token
 from .mail_limits import Allowance, reserve_message
@@ -313,12 +314,18 @@ async def _new_set_password_token(tx: Transaction, user_id: int) -> str:
 
 
 async def _queue_status_email(
-    tx: Transaction, settings: Settings, user_row: dict[str, object], status: str
+    tx: Transaction,
+    settings: Settings,
+    user_row: dict[str, object],
+    status: str,
+    language: str | None = None,
 ) -> None:
     """Welcome an active account, or tell a pending one it waits for approval."""
     email = str(user_row["email"])
     name = f"{user_row['first_name']} {user_row['last_name']}".strip()
     values = {"first_name": str(user_row["first_name"]), "level": str(user_row["level"])}
+    if language:
+        values[LANGUAGE_FIELD] = language
     if status == "active":
         await enqueue(
             tx,
@@ -498,8 +505,12 @@ async def sign_up_by_link(
     actor: str,
     link: Link | None = None,
     guesser: Guesser | None = None,
+    language: str | None = None,
 ) -> SignupOutcome:
     """Create an account through the link `token`, or say why not.
+
+    `language` is the one the signup page was read in (`store.languages.choose`): the emails
+    this signup sends are written in it.
 
     FormRefused: something typed must change (the page shows it again). TokenUnusable: the link
     stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
@@ -641,9 +652,10 @@ async def sign_up_by_link(
                 last_name=last,
                 level=level,
                 needs_approval=not bool(current["auto_accept"]),
+                language=language,
             )
         else:
-            await _queue_status_email(tx, store.settings, user_row, status)
+            await _queue_status_email(tx, store.settings, user_row, status, language)
         await record(
             tx,
             actor,
@@ -670,10 +682,12 @@ async def queue_confirmation(
     last_name: str,
     level: str,
     needs_approval: bool,
+    language: str | None = None,
 ) -> None:
     """A fresh confirmation link (24 h) and the email carrying it, inside the caller's
     transaction. Earlier links of the account keep working until they expire."""
     confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
+    language_field = {LANGUAGE_FIELD: language} if language else {}
     await enqueue(
         tx,
         settings,
@@ -686,6 +700,7 @@ async def queue_confirmation(
             "confirm_url": _url(settings, f"/confirm/{confirm_token}"),
             "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
             "needs_approval": needs_approval,
+            **language_field,
         },
         secret_keys=["confirm_url"],
     )

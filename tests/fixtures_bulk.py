@@ -7,6 +7,8 @@ from pathlib import Path
 
 import jinja2
 
+from store.emails.render import environment
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
 
 
@@ -26,15 +28,5 @@ def people(count: int, *, passwords: bool = False, start: int = 0, domain: str =
 
 
 def email_environment() -> jinja2.Environment:
-    """Our templates, with a minimal layout when the shared one (issue 3) is not here yet."""
-    fallback = jinja2.DictLoader(
-        {
-            "_layout.txt": "{% block body %}{% endblock %}\n-- \n{{ org }}",
-            "_layout.html": "<html><body>{% block body %}{% endblock %}</body></html>",
-        }
-    )
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATES), fallback]),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
+    """The emails' own environment (with gettext: English when the context names no language)."""
+    return environment()

@@ -22,6 +22,7 @@ from store.approvals import (
     send_pending_digest,
 )
 from store.clock import db_now
+from store.languages import install
 from store.users import set_level
 
 from .fixtures_users import add_link, add_user, audit_actions, outbox_rows, status_of
@@ -217,6 +218,7 @@ def test_email_templates_render(kind: str, values: dict[str, object], expected: 
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    install(env, lambda _context: "en")  # the templates' gettext, in English
     common = {
         "org": "Acme",
         "public_url": "https://join.acme.org",

@@ -6,6 +6,7 @@ name like `<script>` arrives as text. Undefined values raise instead of renderin
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 import jinja2
 import msgspec
 
+from ..clock import from_db
+from ..languages import LANGUAGE_FIELD, N_, PSEUDO, SHIPPED, ContextLike, install, translations
 from ..settings import Settings
 from ..text import clean_text
 from .message import fold_header_text
@@ -33,9 +36,25 @@ class RenderedEmail(msgspec.Struct, frozen=True):
     html: str
 
 
+LEVEL_WORDS = {
+    "admin": N_("an admin"),
+    "manager": N_("a manager"),
+    "member": N_("a member"),
+    "viewer": N_("a viewer"),
+}
+""""You asked to join Acme as a member": the level with its article, a phrase per language."""
+
+LANGUAGE_KEY = "usher_language"
+"""The context key that names the language an email is written in."""
+
+
+def _language_of(context: ContextLike) -> str:
+    return str(context.get(LANGUAGE_KEY) or "en")
+
+
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html",), default_for_string=False, default=False
@@ -46,6 +65,18 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,  # templates ship with Usher: no stat() of three files per message
     )
+    install(env, _language_of)
+
+    @jinja2.pass_context
+    def level_phrase(context: jinja2.runtime.Context) -> str:
+        """The context's level in the email's language ("a member", "un membre"…)."""
+        words = LEVEL_WORDS.get(str(context.get("level")))
+        if words:
+            return translations(_language_of(context)).gettext(words)
+        return str(context.get("level_words") or context.get("level") or "")
+
+    env.globals["level_phrase"] = level_phrase
+    return env
 
 
 def known_kinds() -> list[str]:
@@ -76,8 +107,10 @@ def render(
     *,
     recipient: str = "",
     recipient_name: str = "",
+    language: str | None = None,
 ) -> RenderedEmail:
-    """Subject, text and HTML of `kind` filled with `values` and the common variables."""
+    """Subject, text and HTML of `kind` filled with `values` and the common variables, in
+    `language`, else the payload's own (`_language`), else `USHER_LANGUAGE`."""
     if not kind or not all(ch.isalnum() or ch in "-_" for ch in kind) or kind.startswith("_"):
         raise TemplateProblem(f"{kind!r} is not a valid email kind")
     context: dict[str, Any] = {
@@ -93,6 +126,11 @@ def render(
         recipient_name=fold_header_text(recipient_name),
     )
     context["greeting"] = greeting(context)
+    asked = language or values.get(LANGUAGE_FIELD)
+    context[LANGUAGE_KEY] = asked if asked in SHIPPED or asked == PSEUDO else settings.language
+    if isinstance(expires_at := context.get("expires_at"), str):
+        with contextlib.suppress(ValueError):  # an old row's own text stays as it was
+            context["expires_moment"] = from_db(expires_at)
     env = environment()
     try:
         subject = fold_header_text(env.get_template(f"{kind}.subject.txt").render(context))
