@@ -45,3 +45,15 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
         timeout=60,
     )
     assert result.stdout.split() == []
+
+
+def test_the_console_app_is_what_screens_read_as_the_console(tmp_path: Path) -> None:
+    """Screens know the app only as `console.context.Console` (mypy checks the assignment
+    below; `console_of` checks at run time): a member renamed in one and not the other fails."""
+    from console.app import UsherApp
+    from console.context import Console, console_of
+    from store import Settings
+
+    app = UsherApp(Settings(db=str(tmp_path / "usher.db")))
+    console: Console = app
+    assert console_of(app) is console

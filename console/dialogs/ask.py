@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-if TYPE_CHECKING:
-    from ..app import UsherApp
+from ..key_order import KeyOrder
 
 
 class AskDialog(ModalScreen[bool]):
@@ -71,7 +70,7 @@ class AskDialog(ModalScreen[bool]):
 
 
 async def ask_now(
-    app: UsherApp, dialog: AskDialog, release: Callable[[], None]
+    app: App[Any], keys: KeyOrder, dialog: AskDialog, release: Callable[[], None]
 ) -> tuple[bool, Callable[[], None]]:
     """Show `dialog` while keys are held (`release` lets them go once it has the focus, so the
     keys typed ahead answer it). Returns the answer and a new hold, taken as it was answered:
@@ -82,7 +81,7 @@ async def ask_now(
 
     def answered(value: bool | None) -> None:
         if not answer.done():
-            answer.set_result((bool(value), app.keys.hold()))
+            answer.set_result((bool(value), keys.hold()))
 
     await app.push_screen(dialog, callback=answered)
     release()
@@ -95,7 +94,7 @@ def admin_question(who: str, what: str) -> AskDialog:
 
 
 def unless_admin_refused(
-    app: UsherApp, level: str, who: str, what: str, go: Callable[[], object]
+    app: App[Any], level: str, who: str, what: str, go: Callable[[], object]
 ) -> None:
     """`go()` now for any level but admin; for admin, after a yes to `admin_question`."""
     if level != "admin":

@@ -358,7 +358,8 @@ class AddUserScreen(UsherScreen):
         name = " ".join(part for part in (form.first_name, form.last_name) if part).strip()
         who = clean_line(name or form.email)
         return await ask_now(
-            self.usher,
+            self.app,
+            self.usher.keys,
             admin_question(who, f"{clean_line(form.email)} will be able to do everything."),
             release,
         )

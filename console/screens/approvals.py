@@ -319,7 +319,7 @@ class ApprovalsScreen(UsherScreen):
         def answered(level: str | None) -> None:
             if level is not None:
                 unless_admin_refused(
-                    self.usher,
+                    self.app,
                     level,
                     who or f"{len(users)} people",
                     "They will be able to do everything.",

@@ -48,7 +48,7 @@ class AuditScreen(UsherScreen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("When", "Actor", "Action", "Subject")
-        self.watch(self.usher, "activity", self._reload, init=False)
+        self.watch(self.app, "activity", self._reload, init=False)
         self.run_latest(self._load, "audit")
 
     async def _load(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from collections.abc import Set as AbstractSet
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -20,11 +20,9 @@ from textual.worker import Worker
 
 from store.text import clean_line
 
+from ..context import Console, console_of
 from ..widgets.filter_box import FilterBox
 from ..widgets.header import UsherHeader
-
-if TYPE_CHECKING:
-    from ..app import UsherApp
 
 
 class UsherScreen(Screen[None]):
@@ -45,12 +43,8 @@ class UsherScreen(Screen[None]):
         """Key holds taken until a first load (`follow_changes`)."""
 
     @property
-    def usher(self) -> UsherApp:
-        from ..app import UsherApp
-
-        app = self.app
-        assert isinstance(app, UsherApp)
-        return app
+    def usher(self) -> Console:
+        return console_of(self.app)
 
     def run_latest(
         self,

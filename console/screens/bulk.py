@@ -200,7 +200,7 @@ class BulkScreen(UsherScreen):
     def on_mount(self) -> None:
         start_at_chosen(self.query(RadioSet))
         self._sync_mode()
-        self.watch(self.usher, "counts", self._database_changed, init=False)
+        self.watch(self.app, "counts", self._database_changed, init=False)
         self.query_one("#lines", TextArea).focus()
 
     # ---------------------------------------------------------------- reading the form

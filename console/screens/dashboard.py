@@ -140,9 +140,9 @@ class DashboardScreen(UsherScreen):
         yield Vertical(id="activity")
 
     def on_mount(self) -> None:
-        self.watch(self.usher, "counts", self._show_counts)
-        self.watch(self.usher, "activity", self._show_activity)
-        self.watch(self.usher, "task_crashes", self._show_crashes)
+        self.watch(self.app, "counts", self._show_counts)
+        self.watch(self.app, "activity", self._show_activity)
+        self.watch(self.app, "task_crashes", self._show_crashes)
         self.follow_changes(TREND_TOPICS, self._reload_trends, "home-trends")
 
     async def _reload_trends(self) -> None:

@@ -379,7 +379,7 @@ class InviteScreen(UsherScreen):
         question = AskDialog(
             f"Send {count:,} {people} as {level}?", "\n".join(body), f"Send {count:,}"
         )
-        confirmed, answered = await ask_now(self.usher, question, releases[0])
+        confirmed, answered = await ask_now(self.app, self.usher.keys, question, releases[0])
         releases.append(answered)
         if not confirmed:
             return

@@ -183,7 +183,7 @@ class LinksScreen(UsherScreen):
             )
 
         unless_admin_refused(
-            self.usher,
+            self.app,
             draft.level,
             "everyone who joins by this link",
             "Each of them will be able to do everything.",

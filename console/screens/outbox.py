@@ -129,7 +129,7 @@ class OutboxScreen(UsherScreen):
         table = self.query_one(DataTable)
         for label, key in COLUMNS:
             table.add_column(label, key=key)
-        self.watch(self.usher, "counts", self._counts_changed)
+        self.watch(self.app, "counts", self._counts_changed)
 
     # ------------------------------------------------------------ live rows
 

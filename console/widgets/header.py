@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from store.records import Counts
 
+from ..context import console_of
 from ..server_state import ServerState
 
 
@@ -81,16 +82,13 @@ class UsherHeader(Vertical):
         self._refresh_nav()
 
     def _refresh_nav(self, *_: object) -> None:
-        from ..app import UsherApp
-
-        app = self.app
-        assert isinstance(app, UsherApp)
+        app = console_of(self.app)
         badges = badge_counts(app.counts)
         start = Text("Usher", style="bold")
         if app.settings.org != "Usher":
             start.append(" · ")
             start.append(app.settings.org, style="bold")
-        width = self.size.width or app.size.width - 2  # the content width (padding: 0 1)
+        width = self.size.width or self.app.size.width - 2  # the content width (padding: 0 1)
         text = Text()
         for names, gap in (("full", "  "), ("full", " "), ("short", " "), ("current", " ")):
             entries = [start]
@@ -120,10 +118,7 @@ class UsherHeader(Vertical):
         self.query_one("#nav", Static).update(text)
 
     def _refresh_status(self, *_: object) -> None:
-        from ..app import UsherApp
-
-        app = self.app
-        assert isinstance(app, UsherApp)
+        app = console_of(self.app)
         state: ServerState = app.server_state
         dot_style = {
             "up": "bold green",
