@@ -11,8 +11,8 @@ from typing import Any
 from textual.widgets import Checkbox, DataTable, RadioSet
 
 from console.app import UsherApp
+from console.dialogs.ask import AskDialog
 from console.dialogs.bulk_result import result_notes
-from console.dialogs.confirm import ConfirmDialog
 from console.dialogs.erase_user import ask_and_erase
 from console.dialogs.link_details import LinkDetailsScreen
 from console.dialogs.link_form import LinkFormDialog
@@ -118,7 +118,7 @@ async def test_erased_message_names_the_address_and_id(settings: Settings) -> No
         screen = app.screen
         assert isinstance(screen, UsherScreen)
         await ask_and_erase(screen, user_id)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await until(pilot, lambda: isinstance(app.screen, AskDialog))
         await pilot.press("y")
         await until(pilot, lambda: recorder.saw("Erased"))
     [message] = [m for m in recorder.messages if m.startswith("Erased")]

@@ -13,7 +13,7 @@ import msgspec
 from textual.widgets import DataTable
 
 from console.app import UsherApp
-from console.dialogs.confirm import ConfirmDialog
+from console.dialogs.ask import AskDialog
 from store import Settings, Store
 from store.approvals import approve, reject, send_pending_digest
 from store.erasure import erase_users, pseudonym
@@ -209,7 +209,7 @@ async def test_users_screen_erases_after_asking_once(settings: Settings) -> None
 
         async def asking() -> bool:
             await pilot.pause()
-            return isinstance(app.screen, ConfirmDialog)
+            return isinstance(app.screen, AskDialog)
 
         await eventually(asking)
         await pilot.press("y")

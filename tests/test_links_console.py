@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Checkbox, DataTable, Input, Static
 
 from console.app import UsherApp
-from console.dialogs.confirm import ConfirmDialog
+from console.dialogs.ask import AskDialog
 from console.dialogs.copied import CopiedDialog
 from console.dialogs.link_details import LinkDetailsScreen
 from console.dialogs.link_form import NO_CONFIRM_NOTE, NO_SMTP_NOTE, LinkFormDialog
@@ -100,7 +100,7 @@ async def test_create_copy_regenerate_and_revoke(settings: Settings) -> None:
 
         await pilot.press("g")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmDialog)
+        assert isinstance(app.screen, AskDialog)
         await pilot.press("y")
 
         async def regenerated() -> bool:
@@ -116,7 +116,7 @@ async def test_create_copy_regenerate_and_revoke(settings: Settings) -> None:
 
         await pilot.press("r")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmDialog)
+        assert isinstance(app.screen, AskDialog)
         await pilot.press("n")  # cancel: nothing happens
         await pilot.pause()
         assert rows(app)[0][-1] == "active"

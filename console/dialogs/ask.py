@@ -2,8 +2,8 @@
 create accounts in bulk, close without saving passwords).
 
 One dialog so every "are you sure?" reads and answers the same way: Enter on the focused
-confirm button goes ahead, escape or Cancel leaves things as they are. For deleting things,
-with y/n keys and a warning border, see `confirm.py`.
+button answers, escape or Cancel leaves things as they are; deleting things (`destructive`)
+starts on Cancel, has a warning border and takes y/n.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ class AskDialog(ModalScreen[bool]):
     """Answers True to go ahead, False to leave things as they are (escape or Cancel).
 
     Title and body are user data (addresses, names): shown literally, never as markup. The body
-    may hold several lines (one per fact); an empty body is left out.
+    may hold several lines (one per fact); an empty body is left out. A `destructive` question
+    (erase, revoke, replace) has a warning border, starts on Cancel and also takes `y` / `n`;
+    any other starts on its confirm button, so Enter goes ahead.
     """
 
     DEFAULT_CSS = """
@@ -35,18 +37,28 @@ class AskDialog(ModalScreen[bool]):
         width: 72; max-width: 100%; height: auto;
         border: round $accent; background: $surface; padding: 1 2;
     }
+    AskDialog.destructive > Vertical { width: 64; border: round $warning; }
     AskDialog .title { text-style: bold; margin-bottom: 1; }
     AskDialog .body { color: $text-muted; }
+    AskDialog.destructive .body { color: $text; }
     AskDialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     AskDialog Button { margin-left: 1; }
+    AskDialog.destructive Button { margin-left: 2; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+    ]
 
-    def __init__(self, title: str, body: str, confirm_label: str) -> None:
-        super().__init__()
+    def __init__(
+        self, title: str, body: str, confirm_label: str, *, destructive: bool = False
+    ) -> None:
+        super().__init__(classes="destructive" if destructive else None)
         self._title = title
         self._body = body
         self._confirm_label = confirm_label
+        self.destructive = destructive
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -54,11 +66,21 @@ class AskDialog(ModalScreen[bool]):
             if self._body:
                 yield Static(self._body, classes="body", markup=False)
             with Horizontal():
-                yield Button("Cancel", id="cancel")
-                yield Button(self._confirm_label, id="confirm", variant="primary")
+                if self.destructive:
+                    yield Button("Cancel", id="cancel", compact=True)
+                    yield Button(
+                        f"{self._confirm_label} (y)", id="confirm", variant="error", compact=True
+                    )
+                else:
+                    yield Button("Cancel", id="cancel")
+                    yield Button(self._confirm_label, id="confirm", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm", Button).focus()
+        self.query_one("#cancel" if self.destructive else "#confirm", Button).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`y` and `n` answer only a destructive question (elsewhere they stay unbound)."""
+        return self.destructive or action != "answer"
 
     @on(Button.Pressed, "#confirm")
     def _confirm(self) -> None:
@@ -67,6 +89,9 @@ class AskDialog(ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
 
 
 async def ask_now(

@@ -10,7 +10,7 @@ from store.erasure import erase_users
 from store.text import clean_line
 from store.users import get_user
 
-from .confirm import ConfirmDialog
+from .ask import AskDialog
 
 if TYPE_CHECKING:
     from ..screens.base import UsherScreen
@@ -54,7 +54,10 @@ async def ask_and_erase(screen: UsherScreen, user_id: int) -> None:
         else:
             screen.notify("That user is gone already.", severity="warning")
 
-    dialog = ConfirmDialog(
-        "Erase user", erase_message(clean_line(user.name), clean_line(user.email)), "Erase"
+    dialog = AskDialog(
+        "Erase user",
+        erase_message(clean_line(user.name), clean_line(user.email)),
+        "Erase",
+        destructive=True,
     )
     screen.app.push_screen(dialog, answered)

@@ -17,7 +17,7 @@ from store.audit import console_actor
 from store.changes import EXTERNAL
 
 from ..dialogs.admin_form import AdminFormDialog, NewAdmin
-from ..dialogs.confirm import ConfirmDialog
+from ..dialogs.ask import AskDialog
 from ..widgets.live_table import sync_rows
 from .base import UsherScreen
 
@@ -108,8 +108,11 @@ class AdminsScreen(UsherScreen):
         name = self.selected()
         if name is None:
             return
-        dialog = ConfirmDialog(
-            f"Remove {name}?", "Their key stops working and their sessions end.", "Remove"
+        dialog = AskDialog(
+            f"Remove {name}?",
+            "Their key stops working and their sessions end.",
+            "Remove",
+            destructive=True,
         )
         self.app.push_screen(dialog, lambda yes: self._remove(name) if yes else None)
 

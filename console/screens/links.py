@@ -31,8 +31,7 @@ from store.links import (
 )
 from store.signup import UNCONFIRMED_VALID
 
-from ..dialogs.ask import unless_admin_refused
-from ..dialogs.confirm import ConfirmDialog
+from ..dialogs.ask import AskDialog, unless_admin_refused
 from ..dialogs.copied import copy_and_tell
 from ..dialogs.link_details import LinkDetailsScreen
 from ..dialogs.link_form import LinkFormDialog
@@ -259,11 +258,12 @@ class LinksScreen(UsherScreen):
             )
 
         self.app.push_screen(
-            ConfirmDialog(
+            AskDialog(
                 "Regenerate link",
                 f"Give {name!r} a new URL? The current URL stops working at once; "
                 "accounts already made stay.",
                 "Regenerate",
+                destructive=True,
             ),
             answer,
         )
@@ -287,11 +287,12 @@ class LinksScreen(UsherScreen):
             )
 
         self.app.push_screen(
-            ConfirmDialog(
+            AskDialog(
                 "Revoke link",
                 f"Revoke {name!r}? Nobody can join through it any more; "
                 "accounts already made stay.",
                 "Revoke",
+                destructive=True,
             ),
             answer,
         )
