@@ -17,7 +17,6 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
@@ -38,6 +37,7 @@ from store.single_user import (
 from store.text import clean_line
 from store.tokens import ONE_TIME_CREDENTIAL_VALID, SET_PASSWORD_VALID
 
+from ..debounce import Debounce
 from ..dialogs.ask import admin_question, ask_now
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
@@ -116,7 +116,7 @@ class AddUserScreen(UsherScreen):
     def __init__(self) -> None:
         super().__init__()
         self._touched: set[str] = set()
-        self._lookup: Timer | None = None
+        self._lookup = Debounce(self, LOOKUP_DELAY, self._start_lookup)
         self.taken: AddressTaken | None = None
         """The account that already has the typed address (the offer to open it)."""
         self.busy = False
@@ -197,7 +197,7 @@ class AddUserScreen(UsherScreen):
             self._touched.add(field)
         if field == "email":
             self._set_taken(None)
-            self._schedule_lookup()
+            self._lookup.poke()
         self.show_errors()
 
     @on(Input.Blurred)
@@ -255,11 +255,6 @@ class AddUserScreen(UsherScreen):
             line.update(Text(f"✗ {clean_line(message)}" if message else ""))
             line.set_class(message is not None, "shown")
         return errors
-
-    def _schedule_lookup(self) -> None:
-        if self._lookup is not None:
-            self._lookup.stop()
-        self._lookup = self.set_timer(LOOKUP_DELAY, self._start_lookup)
 
     def _start_lookup(self) -> None:
         self.run_latest(self._look_up, "add-user-lookup")

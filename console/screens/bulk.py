@@ -21,7 +21,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.timer import Timer
 from textual.widgets import (
     Button,
     Checkbox,
@@ -54,6 +53,7 @@ from store.engine import DatabaseError
 from store.records import Level
 from store.tokens import ONE_TIME_CREDENTIAL_VALID
 
+from ..debounce import Debounce
 from ..dialogs.ask import AskDialog
 from ..dialogs.bulk_result import BulkResultDialog
 from ..dialogs.path import PathDialog
@@ -149,7 +149,7 @@ class BulkScreen(UsherScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._timer: Timer | None = None
+        self._debounce = Debounce(self, DEBOUNCE, self._start_preview)
         self._parsed: ParsedLines | None = None
         """The last parse, before the database check (re-checked when the database changes)."""
         self.preview: ParsedLines | None = None
@@ -298,16 +298,9 @@ class BulkScreen(UsherScreen):
 
     def _schedule_preview(self, delay: float = DEBOUNCE) -> None:
         self._pending = True
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if delay <= 0:
-            self._start_preview()
-        else:
-            self._timer = self.set_timer(delay, self._start_preview)
+        self._debounce.poke(delay)
 
     def _start_preview(self) -> None:
-        self._timer = None
         text = self.lines_area.text
         self.run_worker(self._preview(text, self.mode), exclusive=True, group="bulk-preview")
 
@@ -478,9 +471,7 @@ class BulkScreen(UsherScreen):
         if self.importing or self.usher.store is None:
             return
         if self._pending or self.preview is None or self.preview.mode != self.mode:
-            if self._timer is not None:
-                self._timer.stop()
-                self._timer = None
+            self._debounce.cancel()
             await self._preview(self.lines_area.text, self.mode)
         parsed = self.preview
         if parsed is None or parsed.ready_count == 0:

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import (
     Button,
     Checkbox,
@@ -43,6 +42,7 @@ from store.invitations import (
     send_invitations,
 )
 
+from ..debounce import Debounce
 from ..dialogs.ask import AskDialog, ask_now
 from ..widgets.levels import level_choices
 from ..widgets.text_boxes import PasteBox, SafeInput
@@ -179,7 +179,7 @@ class InviteScreen(UsherScreen):
     def __init__(self) -> None:
         super().__init__()
         self._generation = 0
-        self._debounce: Timer | None = None
+        self._debounce = Debounce(self, DEBOUNCE_SECONDS, self._start_parse)
         self._preview: InvitePreview | None = None
         self._rows: dict[str, ProblemRow] = {}
 
@@ -244,12 +244,9 @@ class InviteScreen(UsherScreen):
     @on(TextArea.Changed, "#paste")
     def _text_changed(self) -> None:
         self._generation += 1
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(DEBOUNCE_SECONDS, self._start_parse)
+        self._debounce.poke()
 
     def _start_parse(self) -> None:
-        self._debounce = None
         self._parse(self.query_one("#paste", TextArea).text, self._generation)
 
     @work(thread=True, exclusive=True, group="parse", exit_on_error=False)
