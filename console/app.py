@@ -32,21 +32,16 @@ from .key_order import KeyOrder
 from .logs import LogBuffer, LogLine, capture_logs
 from .navigation import Destination, destinations
 from .server_state import ServerState
+from .writes import Writes
 
 ACTIVITY_ROWS = 12
 SERVER_CHECK_SECONDS = 2.0
 """How often a `--no-server` console looks again for the process serving its database (a
 server killed outright commits nothing the change feed could announce)."""
 MAIL_STOP_TIMEOUT = 5.0
+"""Seconds quitting waits for the mail worker to finish the message it is sending."""
 WRITE_STOP_TIMEOUT = 30.0
 """Seconds a decision, a creation or an export already under way gets to finish on quit."""
-WRITE_GROUPS = frozenset(
-    {"action", "add-user", "admins-action", "decide", "level", "links-action", "send",
-     "users-export"}
-)  # fmt: skip
-"""Workers that write what the admin asked for: `q` typed right behind an Enter quits only
-once that Enter's work is stored."""
-"""Seconds quitting waits for the mail worker to finish the message it is sending."""
 
 
 class UsherApp(App[int]):
@@ -108,6 +103,8 @@ class UsherApp(App[int]):
         self._mail_stop = asyncio.Event()
         self.supervisor = Supervisor(on_crash=self._task_crashed)
         """Runs every background task: a crash is logged and shown on Home, the task restarts."""
+        self.writes = Writes()
+        """Workers storing what the admin asked for: quitting waits for them."""
         self.keys = KeyOrder(self, super().on_event)
         """Keys from the terminal, one at a time (see `key_order`)."""
 
@@ -224,7 +221,7 @@ class UsherApp(App[int]):
         if self._quitting:
             return
         self._quitting = True
-        await self._finish_writes()
+        await self.writes.finish(WRITE_STOP_TIMEOUT)
         if self._server is not None:
             self._server.stop()
         self._mail_stop.set()
@@ -244,14 +241,6 @@ class UsherApp(App[int]):
             await self.store.close()
             self.store = None
         self.exit(0)
-
-    async def _finish_writes(self) -> None:
-        for worker in list(self.workers):
-            if worker.group in WRITE_GROUPS and not worker.is_finished:
-                try:
-                    await asyncio.wait_for(worker.wait(), WRITE_STOP_TIMEOUT)
-                except Exception:  # its own failure was already shown; quitting goes on
-                    worker.cancel()
 
     async def on_unmount(self) -> None:
         """However the app ends (quit, test harness, crash): stop the server, close the

@@ -16,6 +16,7 @@ from store.supervise import Supervisor
 from .key_order import KeyOrder
 from .logs import LogBuffer, LogLine
 from .server_state import ServerState
+from .writes import Writes
 
 
 class Place(Protocol):
@@ -37,6 +38,7 @@ class Console(Protocol):
     store: Store | None
     keys: KeyOrder
     supervisor: Supervisor
+    writes: Writes
     log_buffer: LogBuffer
     log_listeners: set[Callable[[LogLine], None]]
     counts: Counts | None

@@ -300,3 +300,37 @@ async def test_f2_then_a_in_one_burst_approves_the_person_shown(settings: Settin
         burst(app, "f2", "a")
         rows = await rows_of(app, "SELECT email FROM users WHERE status = 'active'", 1)
         assert rows == [("bea@example.org",)]
+
+
+async def test_disable_escape_quit_burst_in_a_user_detail_stores_the_disable(
+    settings: Settings,
+) -> None:
+    """`d ⎋ q` typed at once in a user's detail: the disable started by `d` is stored, though
+    the dialog it ran in closes and the console quits right behind it."""
+    from console.dialogs.user_detail import UserDetailDialog
+
+    from .test_users_console import open_users
+
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.store is not None
+        await add_user(app.store, "zed@example.org", status="active", source="single")
+        await open_users(pilot, app, 1)
+        await pilot.press("enter")
+
+        async def detail_shown() -> bool:
+            await pilot.pause()
+            screen = app.screen
+            return isinstance(screen, UserDetailDialog) and screen.user is not None
+
+        await eventually(detail_shown)
+        burst(app, "d", "escape", "q")
+
+        async def quit_() -> bool:
+            return app.return_code is not None
+
+        await eventually(quit_, timeout=30)
+    with sqlite3.connect(settings.db) as conn:
+        rows = conn.execute("SELECT status FROM users").fetchall()
+    conn.close()
+    assert rows == [("disabled",)]

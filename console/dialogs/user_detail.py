@@ -3,14 +3,16 @@ set-password link) and their history from the audit log. Stays current while ope
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import Awaitable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
@@ -31,6 +33,7 @@ from store.users import (
     user_history,
 )
 
+from ..context import console_of
 from ..widgets.live_table import sync_rows
 from .level import LevelDialog
 
@@ -161,7 +164,7 @@ class UserDetailDialog(ModalScreen[None]):
         def answered(level: str | None) -> None:
             if level is not None:
                 change = set_level(self.store, [user.id], level, actor=console_actor())
-                self.run_worker(self._act(change, f"Level is now {level}."))
+                self._start(self._act(change, f"Level is now {level}."))
 
         self.app.push_screen(
             LevelDialog(f"Level for {clean_line(user.email)}", user.level), answered
@@ -173,21 +176,26 @@ class UserDetailDialog(ModalScreen[None]):
             return
         actor = console_actor()
         if user.status == "disabled":
-            self.run_worker(self._act(enable_user(self.store, user.id, actor=actor), "Enabled."))
+            self._start(self._act(enable_user(self.store, user.id, actor=actor), "Enabled."))
         else:
-            self.run_worker(self._act(disable_user(self.store, user.id, actor=actor), "Disabled."))
+            self._start(self._act(disable_user(self.store, user.id, actor=actor), "Disabled."))
 
     def action_send_link(self) -> None:
         user = self.user
         if user is None:
             return
-        self.run_worker(
+        self._start(
             self._act(
                 send_set_password_link(self.store, user.id, actor=console_actor()),
                 f"A set-password link (valid {lifetime_words(SET_PASSWORD_VALID)}) is queued in "
                 "the outbox.",
             )
         )
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a change the admin asked for as the app's worker, not this dialog's: closing the
+        dialog right behind the key (`d ⎋`) would cancel it. Quitting waits for it."""
+        console_of(self.app).writes.track(self.app.run_worker(work, group="user-change"))
 
     async def _act(self, operation: Awaitable[object], done: str = "") -> None:
         """Run one store operation; its refusal is a notification, never a traceback."""
@@ -198,4 +206,5 @@ class UserDetailDialog(ModalScreen[None]):
             return
         if done:
             self.notify(done, markup=False)
-        await self.reload()
+        with contextlib.suppress(NoMatches):  # the dialog closed meanwhile: nothing to show
+            await self.reload()

@@ -325,7 +325,7 @@ class AddUserScreen(UsherScreen):
         self.query_one("#add", Button).disabled = True
         # Read now, and keep the keys typed meanwhile for the fresh form (or the question).
         release = self.usher.keys.hold()
-        self.run_worker(self._add(self.form(), release), group="add-user", exit_on_error=False)
+        self.run_write(self._add(self.form(), release), group="add-user", exit_on_error=False)
 
     async def _add(self, form: NewUserForm, release: Callable[[], None]) -> None:
         store = self.usher.store

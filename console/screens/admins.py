@@ -78,7 +78,7 @@ class AdminsScreen(UsherScreen):
             await self._load()
             self.notify(said(admin), markup=False)
 
-        self.run_worker(runner(), group="admins-action")
+        self.run_write(runner(), group="admins-action")
 
     def action_new(self) -> None:
         self.app.push_screen(AdminFormDialog(), self._add)

@@ -256,7 +256,7 @@ class ApprovalsScreen(UsherScreen):
         if not users:
             self.notify("No one to approve here.", severity="warning")
             return
-        self.run_worker(self._decide(users, approved=True), group="decide")
+        self.run_write(self._decide(users, approved=True), group="decide")
 
     def action_reject(self) -> None:
         users = self.targets()
@@ -266,7 +266,7 @@ class ApprovalsScreen(UsherScreen):
 
         def answered(reason: str | None) -> None:
             if reason is not None:
-                self.run_worker(self._decide(users, approved=False, reason=reason), group="decide")
+                self.run_write(self._decide(users, approved=False, reason=reason), group="decide")
 
         self.app.push_screen(RejectDialog(names_of(users)), answered)
 
@@ -323,7 +323,7 @@ class ApprovalsScreen(UsherScreen):
                     level,
                     who or f"{len(users)} people",
                     "They will be able to do everything.",
-                    lambda: self.run_worker(self._set_level(users, level), group="level"),
+                    lambda: self.run_write(self._set_level(users, level), group="level"),
                 )
 
         self.app.push_screen(LevelDialog(title, current), answered)

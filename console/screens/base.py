@@ -60,6 +60,13 @@ class UsherScreen(Screen[None]):
         """
         return self.run_worker(work, exclusive=True, group=group, exit_on_error=exit_on_error)
 
+    def run_write(
+        self, work: Coroutine[Any, Any, Any], group: str, *, exit_on_error: bool = True
+    ) -> Worker[Any]:
+        """Run `work`, which stores what the admin asked for: quitting waits for it."""
+        worker = self.run_worker(work, group=group, exit_on_error=exit_on_error)
+        return self.usher.writes.track(worker)
+
     def open_filter(self, box: Input) -> None:
         """`/`: show the filter `box` and focus it at once.
 

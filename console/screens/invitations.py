@@ -251,7 +251,7 @@ class InvitationsScreen(UsherScreen):
     def action_resend(self) -> None:
         invitation = self._target()
         if invitation is not None:
-            self._resend(invitation)
+            self.usher.writes.track(self._resend(invitation))
 
     @work(group="action", exit_on_error=False)
     async def _resend(self, invitation: Invitation) -> None:
@@ -273,7 +273,7 @@ class InvitationsScreen(UsherScreen):
     def action_revoke(self) -> None:
         invitation = self._target()
         if invitation is not None:
-            self._revoke(invitation)
+            self.usher.writes.track(self._revoke(invitation))
 
     @work(group="action", exit_on_error=False)
     async def _revoke(self, invitation: Invitation) -> None:

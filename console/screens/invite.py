@@ -329,7 +329,7 @@ class InviteScreen(UsherScreen):
         until the question is on screen (they answer it) — never land in what is being sent."""
         text = self.query_one("#paste", TextArea).text
         message = self.query_one("#message", Input).value
-        self._send(text, message, self.usher.keys.hold())
+        self.usher.writes.track(self._send(text, message, self.usher.keys.hold()))
 
     @on(Button.Pressed, "#send")
     def _send_pressed(self) -> None:

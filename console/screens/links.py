@@ -162,7 +162,7 @@ class LinksScreen(UsherScreen):
             await self.reload()
             done(link)
 
-        self.run_worker(runner(), group="links-action")
+        self.run_write(runner(), group="links-action")
 
     def action_new(self) -> None:
         smtp = self.usher.settings.smtp_configured

@@ -260,7 +260,7 @@ class UsersScreen(UsherScreen):
 
         def answered(path: str | None) -> None:
             if path is not None:
-                self.run_worker(self._export(query, path), group="users-export")
+                self.run_write(self._export(query, path), group="users-export")
 
         dialog = PathDialog(
             "Export users as CSV",
