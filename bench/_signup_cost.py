@@ -25,15 +25,9 @@ import aiosqlite
 import msgspec
 from litestar import Litestar, get
 from litestar.enums import MediaType
-from litestar.stores.memory import MemoryStore
 
 from signup_server.app import create_app
-from signup_server.security import (
-    RATE_LIMIT_STORE,
-    csrf_config,
-    rate_limit_config,
-    security_headers_hook,
-)
+from signup_server.security import csrf_config, post_limit, security_headers_hook
 from store import Settings, Store, load_settings
 from store.engine import read_data_version
 from store.links import LinkDraft, create_link
@@ -48,13 +42,12 @@ async def hello() -> str:
     return "<!doctype html><title>Hello</title><p>Hello, world</p>"
 
 
-def hello_app(settings: Settings, secret_key: str) -> Litestar:
+def hello_app(store: Store, settings: Settings, secret_key: str) -> Litestar:
     """Litestar's hello world with the signup server's security layer and nothing else."""
     return Litestar(
         route_handlers=[hello],
         csrf_config=csrf_config(settings, secret_key),
-        middleware=[rate_limit_config(settings).middleware],
-        stores={RATE_LIMIT_STORE: MemoryStore()},
+        middleware=[post_limit(store, settings)],
         before_send=[security_headers_hook(settings)],
         logging_config=None,
         openapi_config=None,
@@ -287,7 +280,7 @@ async def signup_cost(requests: int = 300) -> Cost:
                 await conn.set_trace_callback(None)
 
             get_cpu, post_cpu, signup_cpu = await cpu_per_request(one_get, one_post, requests)
-            hello = Asgi(hello_app(settings, await store.secret_key()))
+            hello = Asgi(hello_app(store, settings, await store.secret_key()))
             get_hello = await cpu_per_get(hello, "/hello", requests)
     return Cost(
         get_statements=get_statements,

@@ -174,7 +174,7 @@ async def run(count: int, rounds: int, samples: int) -> None:
             )
             app = create_app(store, settings, secret_key=secret)
             usher = Running(app, settings.host)
-            plain = Running(hello_app(settings, secret), settings.host)
+            plain = Running(hello_app(store, settings, secret), settings.host)
             try:
                 await usher.started()
                 await plain.started()

@@ -19,9 +19,7 @@ import signal
 import struct
 import sys
 import termios
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
@@ -29,49 +27,21 @@ import asyncssh
 
 from store import Settings, Store
 from store.admins import Admin, admin_by_fingerprint, list_admins
+from store.request_limits import count, refused_for
 from store.text import clean_line
 
 log = logging.getLogger("usher.ssh")
 
 LOGIN_TIMEOUT = 30.0
 FAILURE_LIMIT = 10
-FAILURE_WINDOW = 60.0
+"""Unknown keys one peer address may offer in a minute, across every server process
+(`store.request_limits`); then each of its keys is refused unread until the minute passes."""
 HANGUP_GRACE = 5.0
 STRIPPED_ENV = ("SUDO_USER", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "USHER_ADMIN")
 
 
 class SshStartFailed(Exception):
     """The SSH server could not start (a busy port, an unreadable host key)."""
-
-
-class FailureLimiter:
-    """At most `limit` refused keys per peer address in `window` seconds; then the peer is
-    refused outright until the window passes (a key-guessing brake, per process)."""
-
-    def __init__(
-        self,
-        limit: int = FAILURE_LIMIT,
-        window: float = FAILURE_WINDOW,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, peer: str) -> deque[float]:
-        times = self._failures.setdefault(peer, deque())
-        cutoff = self.clock() - self.window
-        while times and times[0] <= cutoff:
-            times.popleft()
-        if not times:
-            del self._failures[peer]
-        return times
-
-    def blocked(self, peer: str) -> bool:
-        return len(self._recent(peer)) >= self.limit
-
-    def failed(self, peer: str) -> None:
-        self._recent(peer)
-        self._failures.setdefault(peer, deque()).append(self.clock())
 
 
 def host_key_path(store: Store) -> Path:
@@ -213,7 +183,6 @@ class SshConsoleServer:
 
     def __init__(self, store: Store, settings: Settings, *, console_argv: list[str] | None = None):
         self.store, self.settings = store, settings
-        self.limiter = FailureLimiter()
         self.sessions: set[ConsoleSession] = set()
         self.console_argv = console_argv or [
             sys.executable,
@@ -337,14 +306,15 @@ class _Gate(asyncssh.SSHServer):
         return False
 
     def public_key_auth_supported(self) -> bool:
-        return not self.server.limiter.blocked(self.peer)
+        return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        if self.server.limiter.blocked(self.peer):
+        engine = self.server.store.engine
+        if await refused_for(engine, "ssh-key", self.peer, FAILURE_LIMIT):
             return False
         admin = await admin_by_fingerprint(self.server.store, key.get_fingerprint("sha256"))
         if admin is None:
-            self.server.limiter.failed(self.peer)
+            await count(engine, "ssh-key", self.peer)
             log.warning("refused an unknown SSH key from %s", self.peer)
             return False
         assert self.conn is not None

@@ -20,11 +20,10 @@ from .health import HEALTH_ROUTES, count_refusals, metrics_route
 from .invite import INVITE_ROUTES
 from .join import JOIN_ROUTES
 from .language_switch import remember_language_hook
-from .limit_store import ExpiringMemoryStore
 from .recovery import RECOVERY_ROUTES
 from .render import STATIC_DIR, template_config
 from .routes import healthz, index
-from .security import RATE_LIMIT_STORE, csrf_config, rate_limit_config, security_headers_hook
+from .security import csrf_config, post_limit, security_headers_hook
 
 __all__ = ["MAX_BODY_SIZE", "create_app"]
 
@@ -86,8 +85,7 @@ def create_app(
         dependencies=_dependencies(store, settings),
         state=State({STATE_STORE: store, STATE_SETTINGS: settings, STATE_SECRET_KEY: secret_key}),
         csrf_config=csrf_config(settings, secret_key),
-        middleware=[rate_limit_config(settings).middleware],
-        stores={RATE_LIMIT_STORE: ExpiringMemoryStore()},
+        middleware=[post_limit(store, settings)],
         before_send=[
             security_headers_hook(settings),
             remember_language_hook(settings),

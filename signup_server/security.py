@@ -7,27 +7,29 @@ of it is configured per route.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar.config.csrf import CSRFConfig
-from litestar.connection import ASGIConnection, Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
-from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.types import BeforeMessageSendHookHandler, Message, Scope
+from litestar.enums import ScopeType
+from litestar.exceptions import TooManyRequestsException
+from litestar.types import ASGIApp, BeforeMessageSendHookHandler, Message, Receive, Scope, Send
 
-from store import Settings
+from store import Settings, Store
 from store.proxies import client_address
+from store.request_limits import admit
 from store.throttle import client_key
 
 __all__ = [
     "CSP",
     "CSRF_FIELD",
     "PERMISSIONS_POLICY",
-    "RATE_LIMIT_STORE",
     "client_ip",
     "csrf_config",
     "csrf_cookie_name",
-    "rate_limit_config",
+    "post_limit",
     "security_headers_hook",
 ]
 
@@ -42,9 +44,6 @@ PERMISSIONS_POLICY = (
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
 )
 """The signup pages need none of the browser's powerful features: none may be asked for."""
-
-RATE_LIMIT_STORE = "rate_limit"
-"""Name of the per-process memory store that holds the POST counters."""
 
 _CSRF_EXCLUDE = [r"^/healthz$", r"^/static/"]
 _HSTS = "max-age=31536000"
@@ -87,28 +86,25 @@ def csrf_config(settings: Settings, secret_key: str) -> CSRFConfig:
 # --- rate limit ----------------------------------------------------------------------------------
 
 
-async def _is_post(request: Request[Any, Any, Any]) -> bool:
-    """Only POSTs cost anything (sign-ups, sign-ins, hashing); pages are never limited.
-
-    Async on purpose: Litestar runs a sync throttle check in a worker thread."""
-    return request.method == "POST"
-
-
-def rate_limit_config(settings: Settings) -> RateLimitConfig:
+def post_limit(store: Store, settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     """`settings.rate_limit` POSTs per client per minute (an IPv6 client: per /64, see
-    `store.throttle.client_key`). The middleware sits outside the CSRF check, so refused
-    forgeries count too."""
+    `store.throttle.client_key`), counted in the database (`store.request_limits`), so every
+    process serving it shares one count. Only POSTs cost anything (sign-ups, sign-ins,
+    hashing); pages are never limited. It sits outside the CSRF check, so refused forgeries
+    count too; a refusal is a 429 whose Retry-After is the honest wait."""
 
-    def identify(request: Request[Any, Any, Any]) -> str:
-        return client_key(client_ip(request, settings))
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == ScopeType.HTTP and scope["method"] == "POST":
+                client = client_key(client_ip(ASGIConnection(scope), settings))
+                wait = await admit(store.engine, "post", client, settings.rate_limit)
+                if wait:
+                    raise TooManyRequestsException(headers={"Retry-After": str(wait)})
+            await app(scope, receive, send)
 
-    return RateLimitConfig(
-        rate_limit=("minute", settings.rate_limit),
-        identifier_for_request=identify,
-        check_throttle_handler=_is_post,
-        store=RATE_LIMIT_STORE,
-        set_rate_limit_headers=True,
-    )
+        return limited
+
+    return middleware
 
 
 # --- response headers ----------------------------------------------------------------------------

@@ -275,6 +275,19 @@ CREATE TABLE servers (
 """Issue 16: each serving process records its public URL while it serves (store.served_url),
 so a `--no-server` console shows and copies the links people can really open."""
 
+V19_CLIENT_EVENTS = """
+CREATE TABLE client_events (
+    id      INTEGER PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    client  TEXT NOT NULL,
+    at      TEXT NOT NULL
+) STRICT;
+CREATE INDEX client_events_client ON client_events (kind, client, at);
+CREATE INDEX client_events_at ON client_events (kind, at);
+"""
+"""Per-client limits that hold across processes (store.request_limits): each POST per client
+and each refused SSH key per peer in the last minute, under a digest of the client."""
+
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -289,6 +302,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (15, V15_ADMINS),
     (16, V16_LINK_GUESSES),
     (17, V17_SERVERS),
+    (19, V19_CLIENT_EVENTS),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""

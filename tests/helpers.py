@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +68,25 @@ def start_serve(db: Path, *extra: str, **env: str) -> tuple[subprocess.Popen[str
         _, err = proc.communicate(timeout=10)
         raise AssertionError(f"usher serve printed no URL: {line!r} {err[-2000:]!r}")
     return proc, match.group(1)
+
+
+@contextlib.contextmanager
+def two_servers(db: Path, **env: str) -> Iterator[list[str]]:
+    """Two `usher serve` processes on one database file (`env`: their USHER_* settings); their
+    URLs. Each must stop cleanly, without a traceback."""
+    servers = [start_serve(db, **env), start_serve(db, **env)]
+    try:
+        yield [url for _, url in servers]
+    finally:
+        for proc, _ in servers:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in servers:
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate(timeout=10)
+            assert "Traceback" not in (err or ""), err[-3000:]
 
 
 async def eventually(

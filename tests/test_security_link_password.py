@@ -5,14 +5,10 @@ counted (CountingHasher), never guessed from timing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import re
-import signal
 import socket
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -46,7 +42,7 @@ from .fixtures_security import (
     csrf_from,
     open_world,
 )
-from .helpers import start_serve
+from .helpers import two_servers
 
 __all__ = ["fast_store", "listening"]
 
@@ -376,24 +372,6 @@ async def test_migration_16_adds_the_guesses_table_and_keeps_links(tmp_path: Pat
         assert conn.execute("SELECT token FROM invite_links").fetchall() == [("t",)]
         assert conn.execute("SELECT count(*) FROM link_password_attempts").fetchone() == (0,)
     conn.close()
-
-
-@contextlib.contextmanager
-def two_servers(db: Path) -> Iterator[list[str]]:
-    """Two `usher serve` processes on one database file; their URLs."""
-    servers = [start_serve(db), start_serve(db)]
-    try:
-        yield [url for _, url in servers]
-    finally:
-        for proc, _ in servers:
-            proc.send_signal(signal.SIGTERM)
-        for proc, _ in servers:
-            try:
-                _, err = proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                _, err = proc.communicate(timeout=10)
-            assert "Traceback" not in (err or ""), err[-3000:]
 
 
 async def test_two_usher_serve_processes_share_the_count(settings: Settings) -> None:
