@@ -27,17 +27,7 @@ class NewAdmin(msgspec.Struct, frozen=True):
 
 
 class AdminFormDialog(ModalScreen[NewAdmin | None]):
-    DEFAULT_CSS = """
-    AdminFormDialog { align: center middle; }
-    AdminFormDialog > Vertical {
-        width: 76; max-width: 100%; height: auto;
-        border: round $accent; background: $surface; padding: 1 2;
-    }
-    AdminFormDialog #title { text-style: bold; margin-bottom: 1; }
-    AdminFormDialog TextArea { height: 5; }
-    AdminFormDialog #error { color: $text-error; height: auto; }
-    AdminFormDialog #hint { color: $text-muted; margin-top: 1; }
-    """
+    CSS_PATH = "admin_form.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "save", "Add", priority=True),

@@ -31,20 +31,7 @@ class AskDialog(ModalScreen[bool]):
     any other starts on its confirm button, so Enter goes ahead.
     """
 
-    DEFAULT_CSS = """
-    AskDialog { align: center middle; }
-    AskDialog > Vertical {
-        width: 72; max-width: 100%; height: auto;
-        border: round $accent; background: $surface; padding: 1 2;
-    }
-    AskDialog.destructive > Vertical { width: 64; border: round $warning; }
-    AskDialog .title { text-style: bold; margin-bottom: 1; }
-    AskDialog .body { color: $text-muted; }
-    AskDialog.destructive .body { color: $text; }
-    AskDialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    AskDialog Button { margin-left: 1; }
-    AskDialog.destructive Button { margin-left: 2; }
-    """
+    CSS_PATH = "ask.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("y", "answer(True)", "Yes"),

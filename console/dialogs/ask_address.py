@@ -18,16 +18,7 @@ from ..widgets.text_boxes import SafeInput
 
 
 class AskAddressDialog(ModalScreen[str | None]):
-    DEFAULT_CSS = """
-    AskAddressDialog { align: center middle; }
-    AskAddressDialog > Vertical {
-        width: 64; max-width: 100%; height: auto;
-        border: round $accent; background: $surface; padding: 1 2;
-    }
-    AskAddressDialog #title { text-style: bold; margin-bottom: 1; }
-    AskAddressDialog #error { color: $text-error; height: auto; }
-    AskAddressDialog #hint { color: $text-muted; margin-top: 1; }
-    """
+    CSS_PATH = "ask_address.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, hint: str = "") -> None:

@@ -59,15 +59,7 @@ def entry_text(entry: AuditEntry) -> Text:
 
 
 class AuditEntryDialog(ModalScreen[None]):
-    DEFAULT_CSS = """
-    AuditEntryDialog { align: center middle; }
-    AuditEntryDialog > Vertical {
-        width: 76; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    AuditEntryDialog VerticalScroll { height: auto; max-height: 18; }
-    AuditEntryDialog Horizontal { height: auto; align-horizontal: right; }
-    """
+    CSS_PATH = "audit_entry.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "close", "Back")]
 
     def __init__(self, entry: AuditEntry) -> None:

@@ -41,19 +41,7 @@ def result_notes(result: BulkResult, smtp: bool) -> list[str]:
 
 
 class BulkResultDialog(ModalScreen[None]):
-    DEFAULT_CSS = """
-    BulkResultDialog { align: center middle; }
-    BulkResultDialog > Vertical {
-        width: 100%; height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    BulkResultDialog .title { text-style: bold; }
-    BulkResultDialog .note { color: $text-muted; }
-    BulkResultDialog .section { text-style: bold; margin-top: 1; }
-    BulkResultDialog #credentials { height: 1fr; min-height: 3; }
-    BulkResultDialog #skipped { height: 1fr; min-height: 3; }
-    BulkResultDialog #detail { height: 1; color: $text-muted; }
-    """
+    CSS_PATH = "bulk_result.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "save_passwords", "Save passwords"),
         Binding("x", "export_problems", "Export problems"),

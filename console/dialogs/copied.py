@@ -25,15 +25,7 @@ _explained: weakref.WeakSet[App[Any]] = weakref.WeakSet()
 class CopiedDialog(ModalScreen[None]):
     """The copied text on a line of its own (never wrapped inside a word), to select by hand."""
 
-    DEFAULT_CSS = """
-    CopiedDialog { align: center middle; }
-    CopiedDialog > Vertical {
-        width: 100%; height: auto; border: round $accent; background: $surface; padding: 0 1;
-    }
-    CopiedDialog #text { text-style: bold; margin: 1 0; text-wrap: nowrap; }
-    CopiedDialog .note { color: $text-muted; }
-    CopiedDialog Horizontal { height: auto; align-horizontal: right; }
-    """
+    CSS_PATH = "copied.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "close", "Done")]
 
     def __init__(self, text: str, what: str) -> None:

@@ -21,17 +21,7 @@ from .copied import copy_and_tell
 
 
 class CredentialDialog(ModalScreen[None]):
-    DEFAULT_CSS = """
-    CredentialDialog { align: center middle; }
-    CredentialDialog > Vertical {
-        width: 64; max-width: 100%; height: auto;
-        border: round $accent; background: $surface; padding: 1 2;
-    }
-    CredentialDialog #credential { text-style: bold; margin: 1 0; }
-    CredentialDialog .note { color: $text-muted; }
-    CredentialDialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    CredentialDialog Button { margin-left: 2; }
-    """
+    CSS_PATH = "credential.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy", "Copy"),
         Binding("escape,enter", "close", "Done"),

@@ -25,15 +25,7 @@ DESCRIPTIONS = {
 class LevelDialog(ModalScreen[str | None]):
     """Answers the chosen level, or None when cancelled."""
 
-    DEFAULT_CSS = """
-    LevelDialog { align: center middle; }
-    LevelDialog > Vertical {
-        width: 56; max-width: 100%; height: auto;
-        border: round $accent; background: $surface; padding: 1 2;
-    }
-    LevelDialog .title { text-style: bold; margin-bottom: 1; }
-    LevelDialog OptionList { height: auto; }
-    """
+    CSS_PATH = "level.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, current: str | None = None) -> None:

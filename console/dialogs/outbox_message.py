@@ -64,19 +64,7 @@ def wrapped_body(body: str, width: int) -> str:
 
 
 class OutboxMessageDialog(ModalScreen[None]):
-    DEFAULT_CSS = """
-    OutboxMessageDialog { align: center middle; }
-    OutboxMessageDialog > Vertical {
-        width: 90; max-width: 100%; height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    OutboxMessageDialog #envelope { height: auto; }
-    OutboxMessageDialog #note { height: auto; color: $text-warning; }
-    OutboxMessageDialog #body-scroll {
-        height: 1fr; border-top: solid $primary; overflow-x: auto; overflow-y: auto;
-    }
-    OutboxMessageDialog #body { width: auto; text-wrap: nowrap; }
-    """
+    CSS_PATH = "outbox_message.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Close"),
         Binding("c", "copy", "Copy body"),

@@ -40,18 +40,7 @@ def path_problem(text: str, purpose: Purpose) -> str:
 class PathDialog(ModalScreen[str | None]):
     """Answers the chosen path (user-expanded), or None when cancelled."""
 
-    DEFAULT_CSS = """
-    PathDialog { align: center middle; }
-    PathDialog > Vertical {
-        width: 76; max-width: 100%; height: auto;
-        border: round $accent; background: $surface; padding: 1 2;
-    }
-    PathDialog .title { text-style: bold; }
-    PathDialog #note { color: $text-muted; margin-bottom: 1; }
-    PathDialog #problem { color: $text-error; height: auto; }
-    PathDialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    PathDialog Button { margin-left: 1; }
-    """
+    CSS_PATH = "path.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(

@@ -15,12 +15,7 @@ from ..widgets.qr import qr_text
 
 
 class QrScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    QrScreen { align: center middle; background: $background; }
-    QrScreen > Vertical { width: 100%; height: auto; }
-    QrScreen #code { width: auto; height: auto; }
-    QrScreen .caption { width: 100%; text-align: center; color: $text-muted; }
-    """
+    CSS_PATH = "qr.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,enter", "close", "Close"),
     ]

@@ -30,17 +30,7 @@ def people_line(names: Sequence[str]) -> Text:
 class RejectDialog(ModalScreen[str | None]):
     """Answers the reason ("" for none), or None when cancelled."""
 
-    DEFAULT_CSS = """
-    RejectDialog { align: center middle; }
-    RejectDialog > Vertical {
-        width: 70; max-width: 100%; height: auto;
-        border: round $error; background: $surface; padding: 1 2;
-    }
-    RejectDialog .title { text-style: bold; }
-    RejectDialog #who { margin-bottom: 1; color: $text-muted; }
-    RejectDialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    RejectDialog Button { margin-left: 1; }
-    """
+    CSS_PATH = "reject.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, names: Sequence[str]) -> None:

@@ -37,10 +37,7 @@ class AdminsScreen(UsherScreen):
         Binding("r", "remove", "Remove"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
-    DEFAULT_CSS = """
-    AdminsScreen DataTable { height: 1fr; }
-    AdminsScreen #empty { color: $text-muted; padding: 1 2; }
-    """
+    CSS_PATH = "admins.tcss"
 
     def compose_body(self) -> ComposeResult:
         yield Static(

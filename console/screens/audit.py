@@ -34,9 +34,7 @@ class AuditScreen(UsherScreen):
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
-    DEFAULT_CSS = """
-    AuditScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "audit.tcss"
 
     entries: dict[str, AuditEntry]
 

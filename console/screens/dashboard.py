@@ -110,21 +110,7 @@ class DashboardScreen(UsherScreen):
         "also when another Usher process (usher serve) made the change. "
         "Pending approvals and failed emails also show as badges in the header."
     )
-    DEFAULT_CSS = """
-    DashboardScreen #figures {
-        grid-size: 1; grid-rows: 1;
-        height: auto; padding: 1 1 0 1;
-    }
-    DashboardScreen #figures Static { height: 1; }
-    DashboardScreen #activity-title { padding: 1 1 0 1; text-style: bold; }
-    DashboardScreen #activity { padding: 0 1; height: 1fr; }
-    DashboardScreen #crashes { height: auto; padding: 1 1 0 1; display: none; }
-    DashboardScreen #empty { padding: 1 2; color: $text-warning; }
-    DashboardScreen #trend { height: 1; padding: 0 1; }
-    DashboardScreen #trend-label { width: auto; }
-    DashboardScreen #signups { width: 14; }  /* one cell a day */
-    DashboardScreen #funnels { height: auto; padding: 1 1 0 1; }
-    """
+    CSS_PATH = "dashboard.tcss"
 
     def compose_body(self) -> ComposeResult:
         with Grid(id="figures"):

@@ -18,15 +18,7 @@ GLOBAL_HELP = (
 
 
 class HelpScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll {
-        width: 72; max-width: 100%; height: auto; max-height: 90%;
-        border: round $accent; background: $surface; padding: 1 2;
-    }
-    HelpScreen .title { text-style: bold; margin-bottom: 1; }
-    HelpScreen .global { color: $text-muted; margin-top: 1; }
-    """
+    CSS_PATH = "help.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f11", "dismiss_help", "Close"),
     ]

@@ -92,16 +92,7 @@ class InvitationsScreen(UsherScreen):
         Binding("slash", "search", "Search", key_display="/", priority=True),
         Binding("escape", "clear_search", "Clear", show=False),
     ]
-    DEFAULT_CSS = """
-    InvitationsScreen #status-filter {
-        height: 1; width: 100%; border: none; padding: 0; layout: horizontal;
-    }
-    InvitationsScreen #status-filter RadioButton { width: auto; }
-    InvitationsScreen #search { display: none; }
-    InvitationsScreen #search.shown { display: block; }
-    InvitationsScreen #invitations { height: 1fr; }
-    InvitationsScreen #note { height: 1; padding: 0 1; color: $text-muted; }
-    """
+    CSS_PATH = "invitations.tcss"
 
     def __init__(self) -> None:
         super().__init__()

@@ -108,12 +108,7 @@ class OutboxScreen(UsherScreen):
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "clear_filter", "Clear", show=False),
     ]
-    DEFAULT_CSS = """
-    OutboxScreen #summary { height: 2; padding: 0 1; }
-    OutboxScreen DataTable { height: 1fr; }
-    OutboxScreen #empty { padding: 1 2; color: $text-muted; display: none; }
-    OutboxScreen #empty.shown { display: block; }
-    """
+    CSS_PATH = "outbox.tcss"
 
     def __init__(self) -> None:
         super().__init__()

@@ -77,16 +77,7 @@ class UsersScreen(UsherScreen):
         Binding("delete,X", "erase", "Erase", key_display="del"),
         Binding("escape", "to_table", "Table", show=False),
     ]
-    DEFAULT_CSS = """
-    UsersScreen #filters { height: 1; padding: 0 1; }
-    UsersScreen #search { width: 1fr; min-width: 14; }
-    UsersScreen #by-status { width: 15; margin-left: 1; }
-    UsersScreen #by-level { width: 12; margin-left: 1; }
-    UsersScreen #by-source { width: 13; margin-left: 1; }
-    UsersScreen #by-sort { width: 15; margin-left: 1; }
-    UsersScreen #pageinfo { height: 1; padding: 0 1; color: $text-muted; }
-    UsersScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "users.tcss"
 
     def __init__(self) -> None:
         super().__init__()
