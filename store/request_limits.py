@@ -7,7 +7,7 @@ A sliding window, exactly: each event is a row, and a client is over its limit w
 `limit`-th newest event is younger than the window, so the wait given (Retry-After) is the
 moment that event leaves it. The check and the count run in one write transaction, so two
 processes admitting at once share one count; a client already over the limit is refused by a
-read alone (hammering costs no write). Clients are stored as digests (no address in clear)
+read alone (hammering costs no write), and one that may go ahead costs one conditional insert. Clients are stored as digests (no address in clear)
 and their rows are dropped once older than the window.
 """
 
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from .clock import from_db, now, to_db
-from .engine import Engine, Transaction
+from .engine import Engine
 
 __all__ = ["WINDOWS", "Kind", "admit", "count", "refused_for"]
 
@@ -32,6 +32,8 @@ _NTH_NEWEST = (
     "SELECT at FROM client_events WHERE kind = ? AND client = ? ORDER BY at DESC LIMIT 1 OFFSET ?"
 )
 _COUNT = "INSERT INTO client_events (kind, client, at) VALUES (?, ?, ?)"
+_COUNT_UNDER_LIMIT = """INSERT INTO client_events (kind, client, at)
+SELECT ?, ?, ? WHERE (SELECT count(*) FROM client_events WHERE kind = ? AND client = ? AND at > ?) < ?"""
 _FORGET = "DELETE FROM client_events WHERE kind = ? AND at <= ?"
 
 
@@ -55,11 +57,6 @@ async def refused_for(engine: Engine, kind: Kind, client: str, limit: int) -> in
     return _wait(row[0] if row else None, kind, now())
 
 
-async def _record(tx: Transaction, kind: Kind, digest: str, moment: datetime) -> None:
-    await tx.execute(_COUNT, (kind, digest, to_db(moment)))
-    tx.defer(_FORGET, (kind, to_db(moment - WINDOWS[kind])))
-
-
 async def admit(engine: Engine, kind: Kind, client: str, limit: int) -> int:
     """Count one `kind` event of `client` if fewer than `limit` are in the window; return 0
     then, else the seconds to wait (for Retry-After) without counting it."""
@@ -69,15 +66,19 @@ async def admit(engine: Engine, kind: Kind, client: str, limit: int) -> int:
     digest = _digest(kind, client)
     async with engine.write() as tx:
         moment = now()
-        row = await tx.fetchone(_NTH_NEWEST, (kind, digest, limit - 1))
-        wait = _wait(row[0] if row else None, kind, moment)
-        if wait:
-            return wait
-        await _record(tx, kind, digest, moment)
-    return 0
+        since = to_db(moment - WINDOWS[kind])
+        counted = await tx.execute(
+            _COUNT_UNDER_LIMIT, (kind, digest, to_db(moment), kind, digest, since, limit)
+        )
+        tx.defer(_FORGET, (kind, since))
+    if counted:
+        return 0
+    return await refused_for(engine, kind, client, limit) or 1  # another process came first
 
 
 async def count(engine: Engine, kind: Kind, client: str) -> None:
     """Count one `kind` event of `client` whatever the limit (a refused SSH key)."""
+    moment = now()
     async with engine.write() as tx:
-        await _record(tx, kind, _digest(kind, client), now())
+        await tx.execute(_COUNT, (kind, _digest(kind, client), to_db(moment)))
+        tx.defer(_FORGET, (kind, to_db(moment - WINDOWS[kind])))

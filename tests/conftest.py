@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+from litestar.testing import AsyncTestClient
 
+from signup_server import create_app
 from store import Settings, Store, load_settings
+
+from .fixtures_links import fast_store
+from .fixtures_security import Client
+
+__all__ = ["fast_store"]
 
 hypothesis_settings.register_profile("usher", deadline=None)
 hypothesis_settings.load_profile("usher")
@@ -40,6 +47,14 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
+    """The signup server in process, on the test's store."""
+    app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
 
 
 def _sqlite_threads() -> list[threading.Thread]:

@@ -41,6 +41,7 @@ INVITEE = "ivy@example.org"
 """Holds a pending invitation in every world."""
 
 Client = AsyncTestClient[Litestar]
+"""What the `client` fixture (conftest.py) gives: the signup server in process."""
 
 
 class CountingHasher(Hasher):
@@ -90,6 +91,15 @@ def csrf_from(html: str) -> str:
     match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
     assert match, "the page has no CSRF hidden input"
     return match.group(1)
+
+
+async def submit(
+    client: Client, path: str, fields: dict[str, str], *, page: str | None = None
+) -> httpx.Response:
+    """GET the form (or `page`), then POST it with its CSRF token, not following redirects."""
+    form_page = await client.get(page or path)
+    token = csrf_from(form_page.text)
+    return await client.post(path, data={"_csrf_token": token, **fields}, follow_redirects=False)
 
 
 def without_csrf(html: str) -> str:

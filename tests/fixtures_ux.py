@@ -3,21 +3,9 @@ with the page's CSRF token, and sample values for every email kind."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-
-from signup_server import create_app
-from store import Settings, Store
-
 from .fixtures_links import GOOD_PASSWORD
-
-Client = AsyncTestClient[Litestar]
 
 URL = "https://join.acme.org/a/very/long/path/that/must/wrap/" + "x" * 60
 """Long enough that an email which does not wrap its URLs overflows a phone's width."""
@@ -65,25 +53,6 @@ EMAIL_SAMPLES: dict[str, dict[str, Any]] = {
     "test": {"sent_by": "alice@host"},
     "welcome": {"first_name": "Ann", "level": "member", "login_url": URL},
 }
-
-
-@pytest.fixture
-async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
-
-
-async def submit(
-    client: Client, path: str, fields: dict[str, str], *, page: str | None = None
-) -> httpx.Response:
-    """GET the form (or `page`), then POST it with its CSRF token, not following redirects."""
-    form_page = await client.get(page or path)
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', form_page.text)
-    assert match, f"no CSRF field on {page or path}"
-    return await client.post(
-        path, data={"_csrf_token": match.group(1), **fields}, follow_redirects=False
-    )
 
 
 def signup_fields(email: str = "ann@example.org", **extra: str) -> dict[str, str]:

@@ -35,6 +35,7 @@ from store.approvals import approve
 from store.links import LinkDraft, create_link
 
 from .fixtures_links import GOOD_PASSWORD
+from .fixtures_security import csrf_from
 from .fixtures_users import (
     add_link,
     add_user,
@@ -46,7 +47,6 @@ from .fixtures_users import (
 )
 from .helpers import ROOT, child_env, eventually
 from .test_console_shell import header_text
-from .test_join_web import csrf_from
 
 
 class SignupForm(msgspec.Struct):

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from signup_server import create_app
 from store import Store
 from store.invitations import list_invitations, resend_invitation, revoke_invitation
 
@@ -25,21 +22,9 @@ from .fixtures_invitations import (
     token_of,
 )
 from .fixtures_links import GOOD_PASSWORD, fast_store
+from .fixtures_security import csrf_from
 
 __all__ = ["fast_store"]
-
-
-@pytest.fixture
-async def client(fast_store: Store) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    app = create_app(fast_store, fast_store.settings, secret_key=await fast_store.secret_key())
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
-
-
-def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF hidden input"
-    return match.group(1)
 
 
 async def path_for(store: Store, email: str) -> str:
@@ -50,7 +35,7 @@ async def submit(
     client: AsyncTestClient[Litestar], path: str, **fields: str
 ) -> tuple[httpx.Response, httpx.Response]:
     page = await client.get(path)
-    form = {"_csrf_token": csrf_token_from(page.text), **fields}
+    form = {"_csrf_token": csrf_from(page.text), **fields}
     return page, await client.post(path, data=form, follow_redirects=False)
 
 
@@ -186,7 +171,7 @@ async def test_an_existing_account_is_sent_to_sign_in(
             "VALUES ('ann@x.org', 'ann@x.org', 'member', 'active', 'x', 'x')"
         )
     response = await client.post(
-        path, data={"_csrf_token": csrf_token_from(page.text), **GOOD}, follow_redirects=False
+        path, data={"_csrf_token": csrf_from(page.text), **GOOD}, follow_redirects=False
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/invitation/sign-in"

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from signup_server import create_app
-from store import Settings, Store
+from store import Store
 from store.clock import now
 from store.housekeeping import run_housekeeping
 from store.link_attempts import BROWSER_TRIES
@@ -24,32 +21,9 @@ from store.signup import SignupForm, confirm_email, request_password_reset, sign
 
 from .fixtures_invitations import invite
 from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in
+from .fixtures_security import Client, csrf_from, submit
 
 __all__ = ["fast_store"]
-
-Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
-
-
-def csrf_from(text: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', text)
-    assert match, "no CSRF field on the page"
-    return match.group(1)
-
-
-async def submit(
-    client: Client, path: str, fields: dict[str, str], *, page: str | None = None
-) -> httpx.Response:
-    """GET the form (or `page`), then POST it with its CSRF token, not following redirects."""
-    form_page = await client.get(page or path)
-    token = csrf_from(form_page.text)
-    return await client.post(path, data={"_csrf_token": token, **fields}, follow_redirects=False)
 
 
 def signup_fields(email: str = "ann@example.org", **extra: str) -> dict[str, str]:

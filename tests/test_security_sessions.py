@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
@@ -48,28 +46,14 @@ from .fixtures_links import (
     outbox_rows,
     token_in,
 )
-from .fixtures_security import CountingHasher, from_peer
+from .fixtures_security import Client, CountingHasher, csrf_from, from_peer
 from .helpers import run_usher
 
 __all__ = ["fast_store"]
 
-Client = AsyncTestClient[Litestar]
 VICTIM = "victim@example.org"
 STRANGER_PASSWORD = "the stranger chose this one"
 OWN_PASSWORD = "the owner's own passphrase"
-
-
-@pytest.fixture
-async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
-
-
-def csrf_from(text: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', text)
-    assert match, text[:300]
-    return match.group(1)
 
 
 async def post(client: Client, path: str, fields: dict[str, str], **headers: str) -> httpx.Response:

@@ -17,9 +17,10 @@ from store.passwords import MAX_LENGTH, MIN_LENGTH
 
 from .fixtures_invitations import accept_link, invite
 from .fixtures_links import GOOD_PASSWORD, browser, fast_store, make_link, outbox_rows
-from .fixtures_ux import EMAIL_SAMPLES, Client, client, signup_fields, submit
+from .fixtures_security import Client, submit
+from .fixtures_ux import EMAIL_SAMPLES, signup_fields
 
-__all__ = ["browser", "client", "fast_store"]
+__all__ = ["browser", "fast_store"]
 
 RULES = (
     f"Use {MIN_LENGTH} to {MAX_LENGTH} characters that are not easy to guess: not a common "
