@@ -7,8 +7,9 @@ A sliding window, exactly: each event is a row, and a client is over its limit w
 `limit`-th newest event is younger than the window, so the wait given (Retry-After) is the
 moment that event leaves it. The check and the count run in one write transaction, so two
 processes admitting at once share one count; a client already over the limit is refused by a
-read alone (hammering costs no write), and one that may go ahead costs one conditional insert. Clients are stored as digests (no address in clear)
-and their rows are dropped once older than the window.
+read alone (hammering costs no write), and one that may go ahead costs one conditional insert.
+Clients are stored as digests (no address in clear) and their rows are dropped once older than
+the window.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ _NTH_NEWEST = (
 )
 _COUNT = "INSERT INTO client_events (kind, client, at) VALUES (?, ?, ?)"
 _COUNT_UNDER_LIMIT = """INSERT INTO client_events (kind, client, at)
-SELECT ?, ?, ? WHERE (SELECT count(*) FROM client_events WHERE kind = ? AND client = ? AND at > ?) < ?"""
+SELECT ?, ?, ?
+WHERE (SELECT count(*) FROM client_events WHERE kind = ? AND client = ? AND at > ?) < ?"""
 _FORGET = "DELETE FROM client_events WHERE kind = ? AND at <= ?"
 
 
