@@ -1,5 +1,6 @@
 """The language switcher: a plain link to the same page with `?lang=fr` (no JavaScript, no
-path echoed into the page), and the `before_send` hook that remembers it in a cookie."""
+path echoed into the page), and the `before_send` hook that remembers it in a cookie. Also the
+cookie that carries a link's language from the join form to the pages after it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,30 @@ from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from store import Settings
 from store.languages import COOKIE, SHIPPED
+from store.signup import UNCONFIRMED_VALID
 
-__all__ = ["QUERY", "asked_language", "remember_language_hook"]
+__all__ = ["FLOW_COOKIE", "QUERY", "asked_language", "flow_cookie", "remember_language_hook"]
 
 QUERY = "lang"
 _YEAR = 365 * 24 * 3600
+FLOW_COOKIE = "usher_flow_language"
+"""The language the admin set for the signup this browser is in the middle of (its link's,
+its account's): "check your email", "confirmed" and sign-in keep it, though they show no link.
+Not the invitee's choice (that is `COOKIE`, which wins); gone when the signup would expire."""
+
+
+def flow_cookie(settings: Settings, language: str | None) -> Cookie:
+    """`FLOW_COOKIE` set to `language`, or removed when the link has none (so an earlier
+    link's language does not linger)."""
+    return Cookie(
+        key=FLOW_COOKIE,
+        value=language if language in SHIPPED else "",
+        max_age=int(UNCONFIRMED_VALID.total_seconds()) if language in SHIPPED else 0,
+        path="/",
+        httponly=True,
+        secure=settings.is_https,
+        samesite="lax",
+    )
 
 
 def asked_language(query_string: bytes | str) -> str | None:

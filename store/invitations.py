@@ -32,9 +32,10 @@ from .clock import db_now, from_db, now, to_db
 from .core import Store
 from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
 from .engine import Row, Transaction
+from .languages import checked_language
 from .mail_files import follow_in
 from .migrations import LEVELS
-from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
+from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id, with_language
 from .passwords import problem_off_loop
 from .records import Level, User, from_row, from_rows
 from .settings import Settings
@@ -94,7 +95,7 @@ UnusableReason = Literal["unknown", "accepted", "expired", "revoked"]
 _UNSENT = "('queued', 'kept', 'failed')"
 _STATUS = "CASE WHEN status = 'pending' AND expires_at <= :now THEN 'expired' ELSE status END"
 _SELECT = f"""SELECT id, email, name, level, message, {_STATUS} AS status, expires_at, created_by,
-                     created_at, accepted_at, sent_at, outbox_id
+                     created_at, accepted_at, sent_at, outbox_id, language
               FROM invitations"""  # noqa: S608 - constant text, no user input
 _ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
 
@@ -115,6 +116,9 @@ class Invitation(msgspec.Struct, frozen=True, kw_only=True):
     accepted_at: datetime | None = None
     sent_at: datetime | None = None
     outbox_id: int | None = None
+    language: str | None = None
+    """Set by the admin for the batch: the invitation's email and pages are written in it (and
+    the account made from it keeps it); None: the invitee's browser decides."""
 
     @property
     def revocable(self) -> bool:
@@ -334,11 +338,18 @@ def _email_values(
 
 
 def _outbox_row(
-    settings: Settings, outbox_id: int, to: str, name: str, values: dict[str, Any], at: str
+    settings: Settings,
+    outbox_id: int,
+    to: str,
+    name: str,
+    values: dict[str, Any],
+    at: str,
+    language: str | None,
 ) -> tuple[Any, ...]:
     """One outbox row in `store.outbox.enqueue`'s shape, with its id chosen by us (the batch
-    insert cannot return ids, and the invitation must point at its message)."""
-    payload = dict(values)
+    insert cannot return ids, and the invitation must point at its message). The invitee has
+    no account yet: the batch's `language` is theirs."""
+    payload = with_language(values, language)
     payload[SECRET_KEYS_FIELD] = ["accept_url"]
     status = "queued" if settings.smtp_configured else "kept"
     return (
@@ -418,14 +429,21 @@ async def send_invitations(
     message: str = "",
     reinvite: bool = False,
     valid: timedelta = INVITATION_VALID,
+    language: str | None = None,
 ) -> SendResult:
     """Invite every entry in one transaction: invitations, their emails and the audit entry.
 
     Entries whose address has an account are skipped; a pending invitation is re-sent with a
     new link when `reinvite`, else skipped; an expired, revoked or bounced one is replaced.
+    `language` (a shipped code, None: the invitee's browser decides) is stored on each
+    invitation and its email is written in it.
     """
     require("invitations")
     checked_level = _check_level(level)
+    try:
+        written_in = checked_language(language)
+    except ValueError as error:
+        raise InvitationError(str(error)) from None
     cleaned = _check_message(message)
     settings = store.settings
     unique: dict[str, ListEntry] = {}
@@ -481,6 +499,7 @@ async def send_invitations(
                         at,
                         at,
                         outbox_id,
+                        written_in,
                     )
                 )
             else:
@@ -496,6 +515,7 @@ async def send_invitations(
                         expires_db,
                         at,
                         outbox_id,
+                        written_in,
                         invitation_id,
                     )
                 )
@@ -511,7 +531,7 @@ async def send_invitations(
                 expires=expires,
             )
             outbox_rows.append(
-                _outbox_row(settings, outbox_id, entry.address, entry.name, values, at)
+                _outbox_row(settings, outbox_id, entry.address, entry.name, values, at, written_in)
             )
         if outbox_rows:
             await tx.executemany(
@@ -524,15 +544,16 @@ async def send_invitations(
             await tx.executemany(
                 """INSERT INTO invitations (id, email, name, level, message, status, token_hash,
                                             expires_at, created_by, created_at, sent_at,
-                                            outbox_id)
-                   VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
+                                            outbox_id, language)
+                   VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)""",
                 inserts,
             )
         if updates:
             await tx.executemany(
                 """UPDATE invitations
                    SET name = ?, level = ?, message = ?, status = 'pending', token_hash = ?,
-                       expires_at = ?, sent_at = ?, outbox_id = ?, accepted_at = NULL
+                       expires_at = ?, sent_at = ?, outbox_id = ?, language = ?,
+                       accepted_at = NULL
                    WHERE id = ? AND status != 'accepted'""",
                 updates,
             )
@@ -550,6 +571,7 @@ async def send_invitations(
                     "skipped_existing": len(existing),
                     "skipped_pending": len(skipped_pending),
                     "message": bool(cleaned),
+                    "language": written_in,
                     "addresses": [entry.address for entry in (*invited, *reinvited)],
                 },
             )
@@ -662,6 +684,7 @@ async def _reissue(
                 values=values,
                 name=invitation.name,
                 secret_keys=["accept_url"],
+                language=invitation.language,
             )
         await tx.execute(
             """UPDATE invitations
@@ -848,8 +871,13 @@ async def _form_errors(
     return first, last, errors
 
 
-async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor: str) -> User:
+async def accept_invitation(
+    store: Store, token: str, form: AcceptForm, *, actor: str, language: str | None = None
+) -> User:
     """Create the invited person's account, active at once (the admin chose them).
+
+    The account keeps `language`, the one the page was read in (the invitation's unless the
+    invitee switched), else the invitation's own.
 
     Raises InvitationUnusable (used, expired, revoked, unknown — also when another request
     accepted it a moment ago), AccountExists (the address has an account: sign in instead) or
@@ -879,12 +907,13 @@ async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor
         user_id = await tx.execute(
             """INSERT INTO users (email, email_key, first_name, last_name, level, status,
                                   password_hash, source, invitation_id, created_at, updated_at,
-                                  confirmed_at)
-               VALUES (?, ?, ?, ?, ?, 'active', ?, 'invitation', ?, ?, ?, ?)
+                                  confirmed_at, language)
+               VALUES (?, ?, ?, ?, ?, 'active', ?, 'invitation', ?, ?, ?, ?, ?)
                ON CONFLICT DO NOTHING""",
             (invitation.email, address_key(invitation.email), first, last, invitation.level)
             + (password_hash, invitation.id)
-            + (at,) * 3,
+            + (at,) * 3
+            + (language or invitation.language,),
         )
         if not user_id:
             raise AccountExists(invitation.email)  # made a moment ago: nothing is written

@@ -288,6 +288,14 @@ CREATE INDEX client_events_at ON client_events (kind, at);
 """Per-client limits that hold across processes (store.request_limits): each POST per client
 and each refused SSH key per peer in the last minute, under a digest of the client."""
 
+V20_LANGUAGES = """
+ALTER TABLE invite_links ADD COLUMN language TEXT;
+ALTER TABLE invitations ADD COLUMN language TEXT;
+ALTER TABLE users ADD COLUMN language TEXT;
+"""
+"""Issue 22: the language an admin sets on a link or an invitation (NULL: the invitee's browser
+decides), and each person's language, in which every later email to them is written."""
+
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -303,6 +311,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (16, V16_LINK_GUESSES),
     (17, V17_SERVERS),
     (19, V19_CLIENT_EVENTS),
+    (20, V20_LANGUAGES),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""

@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .acting import require
-from .addresses import AddressProblem, normalise_address
+from .addresses import AddressProblem, address_key, normalise_address
 from .audit import record
 from .clock import db_now, to_db
 from .emails import RenderedEmail, fold_header_text, render
 from .engine import Transaction
+from .languages import LANGUAGE_FIELD
 from .migrations import OUTBOX_STATUSES
 from .records import OutboxStatus, from_row, from_rows
 from .settings import Settings
@@ -35,6 +36,22 @@ def new_message_id(settings: Settings) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
+def with_language(values: Mapping[str, Any], language: str | None) -> dict[str, Any]:
+    """The payload `values` written in `language` (None: as rendering decides)."""
+    payload = dict(values)
+    if language:
+        payload[LANGUAGE_FIELD] = language
+    return payload
+
+
+async def recipient_language(tx: Transaction, address: str) -> str | None:
+    """The language stored with the account at `address`, if there is one and it has one."""
+    found = await tx.fetchone(
+        "SELECT language FROM users WHERE email_key = ?", (address_key(address),)
+    )
+    return str(found["language"]) if found is not None and found["language"] else None
+
+
 async def enqueue(
     tx: Transaction,
     settings: Settings,
@@ -44,6 +61,7 @@ async def enqueue(
     values: Mapping[str, Any],
     name: str = "",
     secret_keys: Collection[str] = (),
+    language: str | None = None,
 ) -> int:
     """Queue one message inside the caller's transaction; return its outbox id.
 
@@ -51,8 +69,16 @@ async def enqueue(
     time, together with `org`, `public_url`, `recipient` and `recipient_name`. Keys named in
     `secret_keys` hold raw tokens (or URLs containing them): scrubbed after sending.
     Without SMTP the message is `kept` for the admin to pass on by hand.
+
+    The message is written in `language` when the caller knows the recipient's (it just
+    stored it with their account, or the recipient has none: an invitation); otherwise in the
+    language stored with the recipient's account (`recipient_language`), the one place every
+    later email (approval, rejection, reset, set-password...) learns it.
     """
     payload = dict(values)
+    if LANGUAGE_FIELD not in payload:
+        written_in = language or await recipient_language(tx, to)
+        payload = with_language(payload, written_in)
     if secret_keys:
         payload[SECRET_KEYS_FIELD] = sorted(secret_keys)
     status = "queued" if settings.smtp_configured else "kept"

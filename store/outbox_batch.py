@@ -14,7 +14,7 @@ import msgspec
 
 from .clock import db_now
 from .engine import Transaction
-from .outbox import SECRET_KEYS_FIELD, new_message_id
+from .outbox import SECRET_KEYS_FIELD, new_message_id, with_language
 from .settings import Settings
 
 OutboxRow = tuple[str, str, str, str, str, str, str, str]
@@ -33,9 +33,11 @@ def outbox_row(
     name: str = "",
     secret_keys: Collection[str] = (),
     now: str | None = None,
+    language: str | None = None,
 ) -> OutboxRow:
-    """One message ready to insert (see `enqueue` for the meaning of each argument)."""
-    payload = dict(values)
+    """One message ready to insert (see `enqueue` for the meaning of each argument; a batch
+    names its recipients' `language` itself: it is the one it stores with their accounts)."""
+    payload = with_language(values, language)
     if secret_keys:
         payload[SECRET_KEYS_FIELD] = sorted(secret_keys)
     status = "queued" if settings.smtp_configured else "kept"

@@ -43,6 +43,9 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     decided_by: str | None = None
     decided_at: datetime | None = None
     decision_reason: str | None = None
+    language: str | None = None
+    """The language every email to them is written in (`store.outbox.enqueue`); None: not
+    chosen, USHER_LANGUAGE (else English) applies."""
 
     @property
     def name(self) -> str:

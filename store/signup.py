@@ -31,7 +31,6 @@ from .clock import db_now, from_db, now, to_db
 from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
-from .languages import LANGUAGE_FIELD
 from .link_attempts import Guesser, check_link_password
 from .links import Link, domain_allowed, link_by_token
 from .mail_limits import Allowance, reserve_message
@@ -186,6 +185,8 @@ class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
     email: str = ""
     kept_password: bool = False
     """True when the browser that signed up confirmed: the signup password still opens it."""
+    language: str | None = None
+    """The account's language: the pages after confirming are written in it."""
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -324,8 +325,6 @@ async def _queue_status_email(
     email = str(user_row["email"])
     name = f"{user_row['first_name']} {user_row['last_name']}".strip()
     values = {"first_name": str(user_row["first_name"]), "level": str(user_row["level"])}
-    if language:
-        values[LANGUAGE_FIELD] = language
     if status == "active":
         await enqueue(
             tx,
@@ -334,9 +333,18 @@ async def _queue_status_email(
             name=name,
             kind="welcome",
             values={**values, "login_url": _url(settings, "/login")},
+            language=language,
         )
     elif status == "pending":
-        await enqueue(tx, settings, to=email, name=name, kind="pending_approval", values=values)
+        await enqueue(
+            tx,
+            settings,
+            to=email,
+            name=name,
+            kind="pending_approval",
+            values=values,
+            language=language,
+        )
 
 
 async def queue_set_password_email(
@@ -509,8 +517,9 @@ async def sign_up_by_link(
 ) -> SignupOutcome:
     """Create an account through the link `token`, or say why not.
 
-    `language` is the one the signup page was read in (`store.languages.choose`): the emails
-    this signup sends are written in it.
+    `language` is the one the signup page was read in (`store.languages.choose`: the link's,
+    unless the invitee switched): it is stored with the account, and every email to them is
+    written in it.
 
     FormRefused: something typed must change (the page shows it again). TokenUnusable: the link
     stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
@@ -576,7 +585,15 @@ async def sign_up_by_link(
             secret = await _secret_in(tx)
             if found["existing_status"] == "unconfirmed":
                 return await _sign_up_again(
-                    tx, store.settings, found, first, last, password_hash, secret, actor=actor
+                    tx,
+                    store.settings,
+                    found,
+                    first,
+                    last,
+                    password_hash,
+                    secret,
+                    actor=actor,
+                    language=language,
                 )
             await tell_account_exists(
                 tx,
@@ -629,9 +646,22 @@ async def sign_up_by_link(
         key = address_key(email)
         user_id = await tx.execute(
             """INSERT INTO users (email, email_key, first_name, last_name, level, status,
-                   password_hash, must_change_password, source, link_id, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
-            (email, key, first, last, level, status, password_hash, link.id, moment, moment),
+                   password_hash, must_change_password, source, link_id, created_at, updated_at,
+                   language)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?, ?)""",
+            (
+                email,
+                key,
+                first,
+                last,
+                level,
+                status,
+                password_hash,
+                link.id,
+                moment,
+                moment,
+                language,
+            ),
         )
         created = {"id": user_id, "email": email, "level": level, "status": status}
         await emit(tx, store.settings, "user.created", created)
@@ -687,7 +717,6 @@ async def queue_confirmation(
     """A fresh confirmation link (24 h) and the email carrying it, inside the caller's
     transaction. Earlier links of the account keep working until they expire."""
     confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
-    language_field = {LANGUAGE_FIELD: language} if language else {}
     await enqueue(
         tx,
         settings,
@@ -700,9 +729,9 @@ async def queue_confirmation(
             "confirm_url": _url(settings, f"/confirm/{confirm_token}"),
             "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
             "needs_approval": needs_approval,
-            **language_field,
         },
         secret_keys=["confirm_url"],
+        language=language,
     )
 
 
@@ -723,6 +752,7 @@ async def _sign_up_again(
     secret: str,
     *,
     actor: str,
+    language: str | None = None,
 ) -> SignupOutcome:
     """The address signed up before and was never confirmed (the email was lost, or went to
     spam): this signup's name and password replace the earlier ones and a fresh confirmation
@@ -732,9 +762,10 @@ async def _sign_up_again(
     user_id = int(found["existing_id"])
     email = str(found["existing_email"])
     await tx.execute(
-        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?
+        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?,
+                            language = coalesce(?, language)
            WHERE id = ? AND status = 'unconfirmed'""",
-        (first, last, password_hash, db_now(), user_id),
+        (first, last, password_hash, db_now(), language, user_id),
     )
     allowance = await reserve_message(tx, email, "confirm_email")
     if allowance.allowed:
@@ -774,7 +805,7 @@ async def confirm_email(
         row = await tx.fetchone(
             """SELECT t.id AS token_id, t.used_at, t.expires_at, u.id AS user_id, u.email,
                       u.first_name, u.last_name, u.level, u.status, l.auto_accept,
-                      u.created_at AS signed_up_at, u.password_hash
+                      u.created_at AS signed_up_at, u.password_hash, u.language
                FROM action_tokens t JOIN users u ON u.id = t.user_id
                LEFT JOIN invite_links l ON l.id = u.link_id
                WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
@@ -787,7 +818,12 @@ async def confirm_email(
                 await tx.execute(
                     "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
                 )
-            return ConfirmOutcome(status=row["status"], already=True, email=str(row["email"]))
+            return ConfirmOutcome(
+                status=row["status"],
+                already=True,
+                email=str(row["email"]),
+                language=row["language"],
+            )
         if row["used_at"] is not None or str(row["expires_at"]) <= moment:
             raise TokenUnusable(known=True)
         status: UserStatus = await admitted_status(
@@ -812,7 +848,7 @@ async def confirm_email(
         )
         await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row["user_id"],))
         set_token = None if same_browser else await _new_set_password_token(tx, int(row["user_id"]))
-        await _queue_status_email(tx, store.settings, _as_dict(row), status)
+        await _queue_status_email(tx, store.settings, _as_dict(row), status, row["language"])
         await record(
             tx,
             actor,
@@ -821,7 +857,7 @@ async def confirm_email(
             {"status": status, "same_browser": same_browser},
         )
         confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
-        for private in ("signed_up_at", "password_hash"):
+        for private in ("signed_up_at", "password_hash", "language"):
             confirmed.pop(private, None)
         await emit(tx, store.settings, "user.confirmed", confirmed)
         tx.touch("users", "action_tokens", "sessions")
@@ -830,6 +866,7 @@ async def confirm_email(
         set_password_token=set_token,
         email=str(row["email"]),
         kept_password=same_browser,
+        language=row["language"],
     )
 
 

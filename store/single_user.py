@@ -37,6 +37,7 @@ from .accounts_create import (
 from .acting import require
 from .addresses import AddressProblem, UndeliverableAddress, address_key, normalise_address
 from .engine import Engine
+from .languages import checked_language
 from .passwords import password_problem
 from .records import Level
 from .text import one_line, text_problem
@@ -62,7 +63,7 @@ __all__ = [
 
 PasswordChoice = Literal["link", "generate", "set"]
 PASSWORD_CHOICES: tuple[PasswordChoice, ...] = get_args(PasswordChoice)
-FIELDS = ("first_name", "last_name", "email", "level", "password")
+FIELDS = ("first_name", "last_name", "email", "level", "language", "password")
 """Form fields in page order (the keys of `check_fields`' answer)."""
 MAX_NAME = 100
 AUDIT_ACTION = "user_added"
@@ -81,6 +82,8 @@ class NewUserForm(msgspec.Struct, kw_only=True):
     password: str = ""
     """Only for `set`; ignored otherwise."""
     send_email: bool = True
+    language: str = ""
+    """A shipped code stored with the account (its emails are written in it); empty: none."""
 
 
 class UserAdded(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,6 +145,14 @@ def _email_problem(value: str) -> str | None:
     return None
 
 
+def _language_problem(value: str) -> str | None:
+    try:
+        checked_language(value)
+    except ValueError as problem:
+        return str(problem)
+    return None
+
+
 def _choice(value: str) -> PasswordChoice | None:
     for choice in PASSWORD_CHOICES:
         if choice == value:
@@ -167,6 +178,7 @@ def check_fields(form: NewUserForm, *, org: str = "") -> dict[str, str]:
         "last_name": _name_problem(form.last_name, "last name", required=False),
         "email": _email_problem(form.email),
         "level": None if _level(form.level) else f"Choose one of {', '.join(LEVELS)}",
+        "language": _language_problem(form.language),
     }
     choice = _choice(form.choice)
     if choice is None:
@@ -238,6 +250,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
         source="single",
         must_change_password=choice != "link",
         notify=form.send_email,
+        language=checked_language(form.language),
     )
 
     def describe(outcome: InsertOutcome) -> tuple[str, dict[str, object]]:
@@ -247,6 +260,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
             "password": choice,
             "must_change_password": options.must_change_password,
             "emailed": form.send_email,
+            "language": options.language,
         }
 
     outcome = await create_accounts(
