@@ -380,6 +380,7 @@ def user_to_json(user: UserView) -> dict[str, Any]:
         "decided_by": user.decided_by,
         "decided_at": _iso(user.decided_at),
         "decision_reason": user.decision_reason,
+        "language": user.language,
     }
 
 
