@@ -16,6 +16,7 @@ from store.emails.render import render
 
 from .helpers import run_usher as usher
 
+LEVEL = ["--level", "member"]
 SETTINGS = Settings(org="Acme", public_url="https://join.acme.org")
 
 
@@ -102,7 +103,7 @@ def test_users_import_stores_the_batchs_language(tmp_path: Path) -> None:
     [
         (["links", "create"], ["--level", "member"]),
         (["invite"], ["--level", "member"]),
-        (["users", "add"], ["--first", "A", "--last", "B", "--email", "a@x.org", "--level", "member"]),
+        (["users", "add"], ["--first", "A", "--last", "", "--email", "a@x.org", *LEVEL]),
         (["users", "import"], ["-", "--level", "member", "--passwords", "random"]),
     ],
 )  # fmt: skip
