@@ -40,6 +40,7 @@ __all__ = [
     "choose",
     "date_and_time",
     "direction",
+    "english_name",
     "install",
     "language_problem",
     "pseudo",
@@ -138,6 +139,13 @@ def choose(
         if found:
             return found
     return DEFAULT
+
+
+def english_name(code: str) -> str:
+    """ "German" for `de`: how the console (which stays English) names a language."""
+    if code not in SHIPPED:
+        return code
+    return str(Locale.parse(code).get_display_name("en") or code)
 
 
 def direction(code: str) -> str:

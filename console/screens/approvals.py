@@ -25,6 +25,7 @@ from ..dialogs.ask import unless_admin_refused
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
 from ..widgets.filter_box import FilterBox
+from ..widgets.language_select import language_cell
 from ..widgets.live_table import Clipped, clip, cursor_key, room, sync_rows
 from .base import UsherScreen
 
@@ -130,6 +131,7 @@ class ApprovalsScreen(UsherScreen):
         table.add_column(" ", key="unproven", width=1)
         table.add_column("Email", key="email")
         table.add_column("Level", key="level")
+        table.add_column("Lang", key="language")
         table.add_column("Via", key="via")
         table.add_column("Waiting", key="waiting")
         self.follow_changes(TOPICS, self.reload, "approvals-feed")
@@ -185,10 +187,11 @@ class ApprovalsScreen(UsherScreen):
         spare = self.app.size.width - 80
         return [
             Text(MARK if user.id in self.selected else " ", style="bold green"),
-            clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
+            clip(clean_line(user.name) or "—", room(14, spare, 0.3)),
             self._proof_cell(user),
-            clip(clean_line(user.email), room(22, spare, 0.4)),  # 2 cells went to the mark
+            clip(clean_line(user.email), room(20, spare, 0.4)),  # cells went to mark and Lang
             Text(user.level),
+            language_cell(user.language),
             clip(clean_line(user.via), room(12, spare, 0.2)),
             Text(waiting(user.created_at)),
         ]

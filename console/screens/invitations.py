@@ -30,6 +30,7 @@ from store.invitations import (
 
 from ..dialogs.ask import AskDialog
 from ..dialogs.copied import copy_and_tell
+from ..widgets.language_select import language_cell
 from ..widgets.live_table import clip, room
 from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice
@@ -65,8 +66,9 @@ def invitation_cells(invitation: Invitation, spare: int = 0) -> tuple[Text, ...]
     return (
         Text(_when(invitation)),
         clip(invitation.email, room(28, spare, 0.4)),
-        clip(invitation.name, room(18, spare, 0.3)),
+        clip(invitation.name, room(14, spare, 0.3)),  # 4 cells went to Lang
         Text(invitation.level),
+        language_cell(invitation.language),
         Text(invitation.status, style=_STATUS_STYLES.get(invitation.status, "")),
         Text(expires, style="dim"),
     )
@@ -119,6 +121,7 @@ class InvitationsScreen(UsherScreen):
             ("email", "Email"),
             ("name", "Name"),
             ("level", "Level"),
+            ("language", "Lang"),
             ("status", "Status"),
             ("expires", "Expires"),
         ):
@@ -169,7 +172,7 @@ class InvitationsScreen(UsherScreen):
             table.remove_row(key)
             del self._shown[key]
             self._invitations.pop(key, None)
-        columns = ("sent", "email", "name", "level", "status", "expires")
+        columns = ("sent", "email", "name", "level", "language", "status", "expires")
         added = False
         for key, invitation in wanted.items():
             cells = invitation_cells(invitation, self.app.size.width - 80)

@@ -32,6 +32,7 @@ from store.users import (
 from ..dialogs.erase_user import ask_and_erase
 from ..dialogs.path import PathDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
+from ..widgets.language_select import language_cell
 from ..widgets.live_table import OpenTable, clip, cursor_key, room, sync_rows
 from ..widgets.text_boxes import SafeInput
 from .base import UsherScreen
@@ -122,6 +123,7 @@ class UsersScreen(UsherScreen):
         table.add_column("Name", key="name")
         table.add_column("Email", key="email")
         table.add_column("Level", key="level")
+        table.add_column("Lang", key="language")
         table.add_column("Status", key="status")
         table.add_column("Via", key="via")
         table.add_column("Signed up", key="created")
@@ -175,9 +177,10 @@ class UsersScreen(UsherScreen):
     def _cells(self, user: UserView) -> list[Text]:
         spare = self.app.size.width - 80
         return [
-            clip(clean_line(user.name) or "—", room(18, spare, 0.3)),
-            clip(clean_line(user.email), room(26, spare, 0.4)),
+            clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
+            clip(clean_line(user.email), room(24, spare, 0.4)),  # 4 cells went to Lang
             Text(user.level),
+            language_cell(user.language),
             Text(user.status, style=STATUS_STYLE.get(user.status, "")),
             clip(clean_line(user.via), room(14, spare, 0.1)),
             Text(_date(user.created_at)),
