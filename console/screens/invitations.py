@@ -65,8 +65,8 @@ def invitation_cells(invitation: Invitation, spare: int = 0) -> tuple[Text, ...]
         expires = invitation.expires_at.astimezone().strftime("%Y-%m-%d")
     return (
         Text(_when(invitation)),
-        clip(invitation.email, room(28, spare, 0.4)),
-        clip(invitation.name, room(14, spare, 0.3)),  # 4 cells went to Lang
+        clip(invitation.email, room(24, spare, 0.4)),  # 6 cells went to Lang
+        clip(invitation.name, room(16, spare, 0.3)),
         Text(invitation.level),
         language_cell(invitation.language),
         Text(invitation.status, style=_STATUS_STYLES.get(invitation.status, "")),

@@ -177,8 +177,8 @@ class UsersScreen(UsherScreen):
     def _cells(self, user: UserView) -> list[Text]:
         spare = self.app.size.width - 80
         return [
-            clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
-            clip(clean_line(user.email), room(24, spare, 0.4)),  # 4 cells went to Lang
+            clip(clean_line(user.name) or "—", room(15, spare, 0.3)),
+            clip(clean_line(user.email), room(23, spare, 0.4)),  # 6 cells went to Lang
             Text(user.level),
             language_cell(user.language),
             Text(user.status, style=STATUS_STYLE.get(user.status, "")),
