@@ -64,7 +64,7 @@ TAG = re.compile(r"<[^>]+>")
         (None, ",".join(["ja"] * 100) + ",fr", "en"),  # only the first 32 are read
     ],
 )
-def test_the_language_is_the_switchers_then_the_browsers_then_english(
+def test_the_language_is_the_switchers_then_the_browsers_then_the_default(
     cookie: str | None, header: str | None, expected: str
 ) -> None:
     assert choose(switched=cookie, accept_language=header) == expected
