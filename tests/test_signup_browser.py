@@ -94,7 +94,7 @@ async def test_console_link_to_confirmed_account(
         async def used(text: str) -> bool:
             await pilot.pause()
             table = app.screen.query_one("#links", DataTable)
-            return str(table.get_row_at(0)[3]) == text
+            return str(table.get_row_at(0)[4]) == text
 
         await eventually(lambda: used("1"))
 

@@ -192,7 +192,7 @@ class ApprovalsScreen(UsherScreen):
             clip(clean_line(user.email), room(20, spare, 0.4)),  # cells went to mark and Lang
             Text(user.level),
             language_cell(user.language),
-            clip(clean_line(user.via), room(12, spare, 0.2)),
+            clip(clean_line(user.via), room(10, spare, 0.2)),
             Text(waiting(user.created_at)),
         ]
 
