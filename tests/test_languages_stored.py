@@ -22,7 +22,7 @@ from store.email_lists import parse_email_list
 from store.emails.render import render
 from store.invitations import AcceptForm, InvitationError, accept_invitation, send_invitations
 from store.links import LinkError
-from store.signup import request_password_reset
+from store.signup import request_password_reset, sign_up_by_link
 from store.single_user import NewUserForm, Refused, UserAdded, add_user
 from store.users import get_user, send_set_password_link
 
@@ -30,6 +30,7 @@ from .fixtures_links import (
     GOOD_PASSWORD,
     cheap_hasher,
     fast_store,
+    form,
     make_link,
     outbox_rows,
     token_in,
@@ -266,3 +267,17 @@ async def test_a_code_usher_does_not_ship_is_refused_everywhere(fast_store: Stor
     with pytest.raises(BulkError, match="not one Usher speaks"):
         await create_batch(fast_store, parsed, BulkOptions(language="xx"), actor="t")
     assert await fast_store.engine.scalar("SELECT count(*) FROM users") == 0
+
+
+async def test_a_rejection_is_written_in_the_language_the_signup_was_read_in(
+    fast_store: Store,
+) -> None:
+    link = await make_link(fast_store, auto_accept=False, confirm_email=False)
+    outcome = await sign_up_by_link(
+        fast_store, link.token, form("ana@example.org"), actor="web", language="es"
+    )
+    assert outcome.kind == "pending" and outcome.user_id is not None
+    await reject(fast_store, [outcome.user_id], actor="tester", reason="Not staff")
+    assert await mail_languages(fast_store) == ["es", "es"]  # waiting, then rejected
+    kinds = [row["kind"] for row in await outbox_rows(fast_store)]
+    assert kinds == ["pending_approval", "rejected"]
