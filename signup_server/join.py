@@ -33,7 +33,7 @@ from . import security
 from .deps import SettingsDep, StoreDep
 from .errors import Gone
 from .language_switch import flow_cookie
-from .render import cached_page, echoed, page, page_language, written_for
+from .render import cached_page, echoed, page, page_language, switched_language, written_for
 from .security import client_ip
 from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
@@ -193,6 +193,7 @@ async def confirm_submit(
             token,
             actor=web_actor(client_ip(request, settings)),
             browser_proof=signup_proof(request, settings),
+            language=switched_language(request),
         )
     except TokenUnusable as error:
         raise gone_for(error) from None

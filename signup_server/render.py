@@ -17,7 +17,7 @@ from litestar.template import TemplateConfig
 from litestar.template.base import csrf_token
 
 from store import Settings
-from store.languages import COOKIE, ContextLike, choose, install
+from store.languages import COOKIE, SHIPPED, ContextLike, choose, install
 from store.text import visible
 
 from .deps import settings_from
@@ -30,6 +30,7 @@ __all__ = [
     "echoed",
     "page",
     "page_language",
+    "switched_language",
     "template_config",
     "written_for",
 ]
@@ -99,6 +100,13 @@ def written_for(request: Request[Any, Any, Any], language: str | None) -> None:
     request.state[_SET_FOR] = language or ""
 
 
+def switched_language(request: Request[Any, Any, Any]) -> str | None:
+    """The invitee's own choice: a switcher link's `?lang=` (its cookie is only read from the
+    next page), else the cookie it set; None when they never switched."""
+    asked = asked_language(request.scope.get("query_string", b"")) or request.cookies.get(COOKIE)
+    return asked if asked in SHIPPED else None
+
+
 def page_language(request: Request[Any, Any, Any], settings: Settings) -> str:
     """The language this request's page is written in (`store.languages.choose`): a
     switcher link's `?lang=` first, as the cookie it sets is only read from the next page;
@@ -107,8 +115,7 @@ def page_language(request: Request[Any, Any, Any], settings: Settings) -> str:
     state = request.state
     set_for = state.get(_SET_FOR) if _SET_FOR in state else request.cookies.get(FLOW_COOKIE)
     return choose(
-        switched=asked_language(request.scope.get("query_string", b""))
-        or request.cookies.get(COOKIE),
+        switched=switched_language(request),
         set_for=set_for or None,
         configured=settings.language,
         accept_language=request.headers.get("accept-language"),

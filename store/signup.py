@@ -786,7 +786,12 @@ async def _sign_up_again(
 
 
 async def confirm_email(
-    store: Store, token: str, *, actor: str, browser_proof: str = ""
+    store: Store,
+    token: str,
+    *,
+    actor: str,
+    browser_proof: str = "",
+    language: str | None = None,
 ) -> ConfirmOutcome:
     """Confirm the address behind a confirmation token: the account becomes active, or pending
     when its link asks for approval. A second visit says it is done already.
@@ -797,7 +802,10 @@ async def confirm_email(
     typed the password and opened the mail), the signup password is dropped here and whoever
     confirmed chooses the password next (`set_password_token`), and every session of the
     account ends (the status change does that, migration 10). The stranger's password never
-    opens the account the real owner confirmed."""
+    opens the account the real owner confirmed.
+
+    `language`: the one the confirmer switched the page to, if they did; it becomes the
+    account's (every later email is written in it)."""
     digest = token_digest(token)
     moment = db_now()
     secret = await store.secret_key() if browser_proof else ""
@@ -836,19 +844,20 @@ async def confirm_email(
             str(row["signed_up_at"]),
             row["password_hash"],
         )
+        written_in = language or row["language"]
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
                    password_hash = CASE WHEN ? THEN password_hash END,
-                   must_change_password = 0, password_expires_at = NULL
+                   must_change_password = 0, password_expires_at = NULL, language = ?
                WHERE id = ? AND status = 'unconfirmed'""",
-            (status, moment, moment, same_browser, row["user_id"]),
+            (status, moment, moment, same_browser, written_in, row["user_id"]),
         )
         await tx.execute(
             "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
         )
         await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row["user_id"],))
         set_token = None if same_browser else await _new_set_password_token(tx, int(row["user_id"]))
-        await _queue_status_email(tx, store.settings, _as_dict(row), status, row["language"])
+        await _queue_status_email(tx, store.settings, _as_dict(row), status, written_in)
         await record(
             tx,
             actor,
@@ -866,7 +875,7 @@ async def confirm_email(
         set_password_token=set_token,
         email=str(row["email"]),
         kept_password=same_browser,
-        language=row["language"],
+        language=written_in,
     )
 
 

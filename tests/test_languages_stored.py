@@ -281,3 +281,21 @@ async def test_a_rejection_is_written_in_the_language_the_signup_was_read_in(
     assert await mail_languages(fast_store) == ["es", "es"]  # waiting, then rejected
     kinds = [row["kind"] for row in await outbox_rows(fast_store)]
     assert kinds == ["pending_approval", "rejected"]
+
+
+async def test_switching_on_the_confirmation_page_becomes_the_accounts_language(
+    client: Client, fast_store: Store
+) -> None:
+    link = await make_link(fast_store, language="de", auto_accept=False, confirm_email=True)
+    await join(client, link.token, "lea@example.org", headers=FRENCH)
+    assert await stored_language(fast_store, "lea@example.org") == "de"
+    [confirmation] = await outbox_rows(fast_store, "confirm_email")
+    path = "/confirm/" + token_in(confirmation["values"]["confirm_url"], "confirm")
+    opened = await client.get(f"{path}?lang=fr", headers=FRENCH)  # the switcher link
+    assert lang_of(opened.text) == "fr"
+    done = await client.post(
+        path, data={"_csrf_token": csrf_from(opened.text)}, headers=FRENCH, follow_redirects=True
+    )
+    assert done.status_code == 200 and lang_of(done.text) == "fr"
+    assert await stored_language(fast_store, "lea@example.org") == "fr"
+    assert await mail_languages(fast_store, "pending_approval") == ["fr"]
