@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from store.clock import db_now
 
-from .fixtures_links import Inbox, smtp
+from .fixtures_smtp import Inbox, SmtpServer, running
 from .helpers import free_port, run_usher
-
-__all__ = ["smtp"]
 
 
 def check(db: Path, *args: str, **env: str) -> tuple[int, dict[str, Any]]:
@@ -166,15 +163,8 @@ class Accounts:
 
 @pytest.fixture
 def smtp_with_auth() -> Iterator[int]:
-    port = free_port()
-    controller = Controller(
-        Inbox(), hostname="127.0.0.1", port=port, authenticator=Accounts(), auth_require_tls=False
-    )
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
+    with running(SmtpServer(authenticator=Accounts(), auth_require_tls=False)) as server:
+        yield server.port
 
 
 def test_smtp_auth_is_tried_and_a_wrong_password_fails(tmp_path: Path, smtp_with_auth: int) -> None:
