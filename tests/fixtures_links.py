@@ -184,4 +184,3 @@ class PageChecker:
         await page.screenshot(path=str(path), full_page=True)
         results = await self.axe.run(page, options=WCAG_21_AA)
         assert results.violations_count == 0, f"{name}: {results.generate_report()}"
-
