@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from store.clock import db_now
 
-from .fixtures_smtp import Inbox, SmtpServer, running
+from .fixtures_smtp import Inbox, PasswordCheck, SmtpServer, running
 from .helpers import free_port, run_usher
 
 
@@ -150,20 +149,11 @@ def test_unreachable_smtp_fails(tmp_path: Path) -> None:
     assert "cannot connect" in checks["SMTP"]["detail"]
 
 
-class Accounts:
-    """aiosmtpd authenticator: one login, one password."""
-
-    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            b"bob",
-            b"hunter22",
-        )
-        return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture
 def smtp_with_auth() -> Iterator[int]:
-    with running(SmtpServer(authenticator=Accounts(), auth_require_tls=False)) as server:
+    with running(
+        SmtpServer(authenticator=PasswordCheck("bob", "hunter22"), auth_require_tls=False)
+    ) as server:
         yield server.port
 
 
