@@ -54,6 +54,7 @@ from .bulk_lines import (
 from .csv_safe import write_csv
 from .passwords import password_problem
 from .records import Level
+from .refusal import Refused
 
 if TYPE_CHECKING:
     from .core import Store
@@ -66,7 +67,7 @@ IN_THREAD_FROM = 500
 """From this many lines on, pure-CPU steps run in a worker thread (no loop stall > a few ms)."""
 
 
-class BulkError(Exception):
+class BulkError(Refused):
     """The batch cannot be created as asked; the message says why, for people."""
 
 

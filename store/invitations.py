@@ -37,6 +37,7 @@ from .migrations import LEVELS
 from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
 from .passwords import problem_off_loop
 from .records import Level, User, from_row, from_rows
+from .refusal import FormRefused, Refused
 from .settings import Settings
 from .signup import name_problem
 from .text import clean_line, paragraphs, text_problem
@@ -177,7 +178,7 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
         return len(self.existing) + len(self.skipped_pending)
 
 
-class InvitationError(Exception):
+class InvitationError(Refused):
     """An admin action on an invitation cannot be done; the message says why, for people."""
 
 
@@ -196,12 +197,8 @@ class AccountExists(Exception):
     """The invited address has an account already: the person should sign in."""
 
 
-class AcceptRefused(Exception):
+class AcceptRefused(FormRefused):
     """The acceptance form has problems; `errors` maps field names to messages, in page order."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 class AcceptForm(msgspec.Struct, kw_only=True):

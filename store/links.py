@@ -21,6 +21,7 @@ from .core import Store
 from .engine import Row
 from .migrations import LEVELS
 from .records import Level, User, from_rows
+from .refusal import Refused
 from .settings import Settings
 from .text import one_line, text_problem
 from .tokens import new_token
@@ -72,7 +73,7 @@ EXPIRY_CHOICES: list[tuple[str, str]] = [
 """(label, `parse_expiry` text) offered by the console; the CLI takes any `parse_expiry` text."""
 
 
-class LinkError(ValueError):
+class LinkError(Refused, ValueError):
     """A link cannot be made or changed as asked; the message is for people, as is."""
 
 

@@ -20,6 +20,7 @@ from .emails import RenderedEmail, fold_header_text, render
 from .engine import Transaction
 from .migrations import OUTBOX_STATUSES
 from .records import OutboxStatus, from_row, from_rows
+from .refusal import Refused
 from .settings import Settings
 from .webhooks import shown_url
 
@@ -85,7 +86,7 @@ REDACTED = "[hidden: one-time link]"
 ADMIN_PAGE = 500
 
 
-class OutboxError(Exception):
+class OutboxError(Refused):
     """An outbox action cannot be done; the message says why and what to do, for people."""
 
 

@@ -38,6 +38,7 @@ from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
 from .passwords import problem_off_loop
 from .records import User, UserStatus, from_row
+from .refusal import FormRefused
 from .seats import admitted_status
 from .settings import Settings
 from .text import one_line, text_problem
@@ -110,17 +111,6 @@ def with_article(level: str) -> str:
 
 
 # --- errors and results ------------------------------------------------------------------------
-
-
-class FormRefused(Exception):
-    """The form cannot be accepted; `errors` maps field names to messages for people.
-
-    Fields come in page order; a key starting with "_" is about the whole form.
-    """
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 class TokenUnusable(Exception):

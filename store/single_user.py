@@ -39,6 +39,7 @@ from .addresses import AddressProblem, UndeliverableAddress, address_key, normal
 from .engine import Engine
 from .passwords import password_problem
 from .records import Level
+from .refusal import FormRefused
 from .text import one_line, text_problem
 from .tokens import SET_PASSWORD_VALID
 from .users import LEVELS, UserView, get_user
@@ -106,10 +107,9 @@ class AddressTaken(msgspec.Struct, frozen=True, kw_only=True):
         return {"email": f"{self.email} already has an account"}
 
 
-class Refused(msgspec.Struct, frozen=True, kw_only=True):
-    """Field name → what to fix; nothing was written."""
-
-    errors: dict[str, str]
+Refused = FormRefused
+"""Field name → what to fix (`errors`); nothing was written. The one refusal type of
+store.refusal, returned here beside the other outcomes rather than raised."""
 
 
 AddOutcome = UserAdded | AddressTaken | Refused

@@ -22,6 +22,7 @@ from .core import Store
 from .csv_safe import write_csv
 from .engine import Engine, Transaction
 from .records import AuditEntry, Level, User, UserStatus, from_row, from_rows
+from .refusal import Refused
 from .signup import queue_set_password_email
 from .text import like_pattern
 from .webhooks import emit
@@ -49,7 +50,7 @@ _SELECT = """SELECT u.*, l.label AS link_label
              FROM users AS u LEFT JOIN invite_links AS l ON l.id = u.link_id"""
 
 
-class UsersError(Exception):
+class UsersError(Refused):
     """An action on a user cannot be done; the message says why, for people."""
 
 
