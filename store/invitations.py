@@ -32,14 +32,13 @@ from .clock import db_now, from_db, now, to_db
 from .core import Store
 from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
 from .engine import Row, Transaction
+from .forms import name_problem, new_password_errors, own_names
 from .mail_files import follow_in
 from .migrations import LEVELS
 from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
-from .passwords import problem_off_loop
 from .records import Level, User, from_row, from_rows
 from .refusal import FormRefused, Refused
 from .settings import Settings
-from .signup import name_problem
 from .text import clean_line, paragraphs, text_problem
 from .tokens import new_token, token_digest
 from .webhooks import emit
@@ -82,7 +81,6 @@ REVOCABLE = ("pending", "bounced")
 """The invitation statuses that can still be revoked (its link may yet be used)."""
 MAX_MESSAGE = 2000
 """Longest personal message, in characters (it goes into every email of the batch)."""
-MAX_NAME = 100
 EMAIL_KIND = "invitation"
 """The outbox kind: templates `store/emails/templates/invitation.*`."""
 CHUNK = 500
@@ -826,22 +824,14 @@ async def _form_errors(
     errors: dict[str, str] = {}
     first = name_problem(form.first_name, "first name", errors, "first_name")
     last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
-    if not form.password:
-        errors["password"] = "Enter a password"  # noqa: S105 - a message, not a password
-    else:
-        names = tuple(n for n in (first, last, f"{first} {last}".strip()) if n)
-        problem = await problem_off_loop(
-            form.password, email=invitation.email, names=names, org=store.settings.org
-        )
-        if problem:
-            errors["password"] = problem
-    if (
-        "password" not in errors
-        and form.password_confirm
-        and form.password != form.password_confirm
-    ):
-        mismatch = "The two passwords don't match: type the same one twice"
-        errors["password_confirm"] = mismatch
+    await new_password_errors(
+        form.password,
+        form.password_confirm,
+        email=invitation.email,
+        names=own_names(first, last),
+        org=store.settings.org,
+        errors=errors,
+    )
     return first, last, errors
 
 

@@ -19,29 +19,22 @@ from typing import Literal
 
 import msgspec
 
-from .addresses import (
-    AddressProblem,
-    UndeliverableAddress,
-    address_key,
-    domain_of,
-    normalise_address,
-)
+from .addresses import address_key, domain_of
 from .audit import record
 from .clock import db_now, from_db, now, to_db
 from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
+from .forms import check_email_address, name_problem, new_password_errors, own_names
 from .languages import LANGUAGE_FIELD
 from .link_attempts import Guesser, check_link_password
 from .links import Link, domain_allowed, link_by_token
 from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
-from .passwords import problem_off_loop
 from .records import User, UserStatus, from_row
 from .refusal import FormRefused
 from .seats import admitted_status
 from .settings import Settings
-from .text import one_line, text_problem
 from .throttle import Throttled, clear_failures, reserve_sign_in
 from .tokens import (
     ONE_TIME_CREDENTIAL_VALID,
@@ -95,7 +88,6 @@ CONFIRM_VALID = timedelta(hours=24)
 UNCONFIRMED_VALID = timedelta(hours=24)
 SESSION_VALID = timedelta(hours=12)
 ONE_TIME_VALID = ONE_TIME_CREDENTIAL_VALID
-MAX_NAME = 100
 BLOCKED: frozenset[str] = frozenset({"pending", "rejected", "disabled"})
 """Statuses that may only see their own state: no password change, no reset."""
 CLOSED: frozenset[str] = frozenset({"rejected", "disabled"})
@@ -189,63 +181,12 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
 # --- small rules -------------------------------------------------------------------------------
 
 
-def check_email_address(text: str) -> str:
-    """The normalised address (store.addresses, no DNS), or ValueError worded for the form."""
-    if not text.strip():
-        raise ValueError("Enter your email address")
-    try:
-        return normalise_address(text)
-    except UndeliverableAddress as problem:
-        raise ValueError(str(problem)) from None
-    except AddressProblem as problem:
-        raise ValueError(
-            f"Enter an email address in the correct format, like name@example.org ({problem})"
-        ) from None
-
-
 def _as_dict(row: Row) -> dict[str, object]:
     return dict(zip(row.keys(), row, strict=True))
 
 
 def _refuse(errors: dict[str, str], field: str, message: str) -> None:
     errors[field] = message
-
-
-def name_problem(
-    value: str, label: str, errors: dict[str, str], field: str, *, required: bool = True
-) -> str:
-    """The name cleaned to one line; a problem goes into `errors[field]`. A last name may be
-    empty (people with one name: "Sukarno"), as the admin side allows."""
-    cleaned = one_line(value)
-    problem = text_problem(value)
-    if problem:
-        errors[field] = f"Your {label} {problem}"
-    elif not cleaned and required:
-        errors[field] = f"Enter your {label}"
-    elif len(cleaned) > MAX_NAME:
-        errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
-    return cleaned
-
-
-async def _new_password_errors(
-    store: Store,
-    password: str,
-    confirm: str,
-    *,
-    email: str,
-    names: tuple[str, ...],
-    errors: dict[str, str],
-) -> None:
-    if not password:
-        _refuse(errors, "password", "Enter a password")
-    else:
-        problem = await problem_off_loop(password, email=email, names=names, org=store.settings.org)
-        if problem:
-            errors["password"] = problem
-    if "password" not in errors and confirm and password != confirm:  # one field: no confirm
-        _refuse(
-            errors, "password_confirm", "The two passwords don't match: type the same one twice"
-        )
 
 
 def domains_words(domains: tuple[str, ...]) -> str:
@@ -524,12 +465,12 @@ async def sign_up_by_link(
         )
     first = name_problem(form.first_name, "first name", errors, "first_name")
     last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
-    await _new_password_errors(
-        store,
+    await new_password_errors(
         form.password,
         form.password_confirm,
         email=email or form.email.strip(),
-        names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
+        names=own_names(first, last),
+        org=store.settings.org,
         errors=errors,
     )
     if link.has_password:
@@ -991,12 +932,12 @@ async def change_password(
         if not await _password_matches(store, row, form.current_password):
             _refuse(errors, "current_password", "Your current password is not right")
     names = (str(row["first_name"]), str(row["last_name"]))
-    await _new_password_errors(
-        store,
+    await new_password_errors(
         form.password,
         form.password_confirm,
         email=str(row["email"]),
         names=names,
+        org=store.settings.org,
         errors=errors,
     )
     if (
@@ -1095,12 +1036,12 @@ async def set_password_by_token(
     address, so an unconfirmed account is confirmed on the way."""
     user = await set_password_account(store, token)
     errors: dict[str, str] = {}
-    await _new_password_errors(
-        store,
+    await new_password_errors(
         password,
         password_confirm,
         email=user.email,
         names=(user.first_name, user.last_name),
+        org=store.settings.org,
         errors=errors,
     )
     if errors:
