@@ -34,13 +34,13 @@ from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
 from .engine import Row, Transaction
 from .forms import name_problem, new_password_errors, own_names
 from .mail_files import follow_in
-from .migrations import LEVELS
 from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
 from .records import Level, User, from_row, from_rows
 from .refusal import FormRefused, Refused
 from .settings import Settings
 from .text import clean_line, paragraphs, text_problem
 from .tokens import new_token, token_digest
+from .vocabulary import INVITATION_STATUSES, LEVELS, AuditAction, InvitationStatus, level_named
 from .webhooks import emit
 
 __all__ = [
@@ -86,8 +86,7 @@ EMAIL_KIND = "invitation"
 CHUNK = 500
 """Addresses per `IN (…)` lookup (well under SQLite's variable limit)."""
 
-InvitationStatus = Literal["pending", "accepted", "expired", "revoked", "bounced"]
-STATUSES: tuple[InvitationStatus, ...] = ("pending", "accepted", "expired", "revoked", "bounced")
+STATUSES = INVITATION_STATUSES
 UnusableReason = Literal["unknown", "accepted", "expired", "revoked"]
 
 _UNSENT = "('queued', 'kept', 'failed')"
@@ -285,9 +284,10 @@ async def _open_invitations(fetchall: Fetch, addresses: Sequence[str], at: str) 
 
 
 def _check_level(level: str) -> Level:
-    if level not in LEVELS:
+    named = level_named(level)
+    if named is None:
         raise InvitationError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
-    return level  # type: ignore[return-value]
+    return named
 
 
 def _check_message(message: str) -> str:
@@ -624,7 +624,7 @@ async def _reissue(
     actor: str,
     valid: timedelta,
     send_email: bool,
-    action: str,
+    action: AuditAction,
 ) -> tuple[Invitation, str]:
     """A new token and expiry for a not-accepted invitation (its old link dies), with a new
     email when `send_email`; returns the invitation as it is now and the new token."""

@@ -18,10 +18,10 @@ from .audit import record
 from .clock import db_now, to_db
 from .emails import RenderedEmail, fold_header_text, render
 from .engine import Transaction
-from .migrations import OUTBOX_STATUSES
 from .records import OutboxStatus, from_row, from_rows
 from .refusal import Refused
 from .settings import Settings
+from .vocabulary import OUTBOX_STATUSES
 from .webhooks import shown_url
 
 if TYPE_CHECKING:

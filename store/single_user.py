@@ -39,11 +39,11 @@ from .addresses import AddressProblem, address_key, normalise_address
 from .engine import Engine
 from .forms import email_problem, name_problem, own_names
 from .passwords import password_problem
-from .records import Level
 from .refusal import FormRefused
 from .text import one_line
 from .tokens import SET_PASSWORD_VALID
-from .users import LEVELS, UserView, get_user
+from .users import UserView, get_user
+from .vocabulary import LEVELS, AuditAction, level_named
 
 if TYPE_CHECKING:
     from .core import Store
@@ -66,7 +66,7 @@ PasswordChoice = Literal["link", "generate", "set"]
 PASSWORD_CHOICES: tuple[PasswordChoice, ...] = get_args(PasswordChoice)
 FIELDS = ("first_name", "last_name", "email", "level", "password")
 """Form fields in page order (the keys of `check_fields`' answer)."""
-AUDIT_ACTION = "user_added"
+AUDIT_ACTION: AuditAction = "user_added"
 SET_PASSWORD_HOURS = int(SET_PASSWORD_VALID.total_seconds() // 3600)
 ONE_TIME_DAYS = ONE_TIME_CREDENTIAL_LIFETIME.days
 
@@ -125,13 +125,6 @@ def _choice(value: str) -> PasswordChoice | None:
     return None
 
 
-def _level(value: str) -> Level | None:
-    for level in LEVELS:
-        if level == value:
-            return level
-    return None
-
-
 def check_fields(form: NewUserForm, *, org: str = "") -> dict[str, str]:
     """Every field's problem, in page order ({} = the form can be submitted). Pure, and cheap
     but for a password's strength estimate (a few ms, remembered): the console calls it on each
@@ -144,7 +137,7 @@ def check_fields(form: NewUserForm, *, org: str = "") -> dict[str, str]:
     problems: dict[str, str | None] = {
         **named,
         "email": email_problem(form.email, voice="their"),
-        "level": None if _level(form.level) else f"Choose one of {', '.join(LEVELS)}",
+        "level": None if level_named(form.level) else f"Choose one of {', '.join(LEVELS)}",
     }
     choice = _choice(form.choice)
     if choice is None:
@@ -194,7 +187,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
     if taken is not None:
         return AddressTaken(user_id=taken, email=email)
     choice = _choice(form.choice)
-    level = _level(form.level)
+    level = level_named(form.level)
     assert choice is not None and level is not None  # check_fields said so
 
     shown: str | None = None

@@ -25,12 +25,13 @@ from .records import AuditEntry, Level, User, UserStatus, from_row, from_rows
 from .refusal import Refused
 from .signup import queue_set_password_email
 from .text import like_pattern
+from .vocabulary import LEVELS as LEVELS
+from .vocabulary import SOURCES as SOURCES
+from .vocabulary import USER_STATUSES, level_named
+from .vocabulary import Source as Source
 from .webhooks import emit
 
-LEVELS: tuple[Level, ...] = get_args(Level)
-STATUSES: tuple[UserStatus, ...] = get_args(UserStatus)
-Source = Literal["link", "invitation", "single", "bulk"]
-SOURCES: tuple[Source, ...] = get_args(Source)
+STATUSES = USER_STATUSES
 Sort = Literal["newest", "oldest", "name", "email", "status", "level"]
 SORTS: tuple[Sort, ...] = get_args(Sort)
 
@@ -218,8 +219,10 @@ async def set_level(
     One transaction; users already at that level are left alone and not returned.
     """
     require("users")
-    if level not in LEVELS:
+    named = level_named(level)
+    if named is None:
         raise UsersError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
+    level = named
     changes: list[LevelChange] = []
     now = db_now()
     async with store.write("users") as tx:

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from store import Settings, Store
 from store.audit import console_actor
 from store.mail_limits import MAIL_LIMIT, held_back_counts
-from store.migrations import OUTBOX_STATUSES
 from store.outbox import (
     OutboxMessage,
     list_messages,
@@ -25,6 +24,7 @@ from store.outbox import (
     send_test,
 )
 from store.text import clean_line
+from store.vocabulary import OUTBOX_STATUSES
 
 from .errors import EXIT_OK, CliError
 from .with_store import with_store

@@ -14,7 +14,6 @@ from textual.widgets import DataTable, Input, Static
 
 from store.audit import console_actor
 from store.clock import ago
-from store.migrations import OUTBOX_STATUSES
 from store.outbox import (
     OutboxError,
     OutboxMessage,
@@ -28,6 +27,7 @@ from store.outbox import (
 from store.records import Counts
 from store.smtp_url import SmtpUrlError, parse_smtp_url
 from store.text import clean_line
+from store.vocabulary import OUTBOX_STATUSES
 
 from ..dialogs.ask_address import AskAddressDialog
 from ..dialogs.outbox_message import OutboxMessageDialog
