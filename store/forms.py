@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from .addresses import AddressProblem, UndeliverableAddress, normalise_address
+from .addresses import AddressProblem, UndeliverableAddress, domain_of, normalise_address
+from .links import domain_allowed
 from .passwords import problem_off_loop
 from .text import one_line, text_problem
 
@@ -18,9 +19,11 @@ __all__ = [
     "PASSWORDS_DIFFER",
     "Voice",
     "check_email_address",
+    "domains_words",
     "email_problem",
     "name_problem",
     "new_password_errors",
+    "outside_domains",
     "own_names",
 ]
 
@@ -81,6 +84,21 @@ def email_problem(text: str, *, voice: Voice = "your") -> str | None:
     except AddressProblem as problem:
         return str(problem)
     return None
+
+
+def domains_words(domains: tuple[str, ...]) -> str:
+    """`acme.org or any address ending .acme.org`: a link's domains in words."""
+    words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in domains]
+    return " or ".join(words)
+
+
+def outside_domains(domains: tuple[str, ...], email: str) -> str | None:
+    """Why `email` may not sign up by a link for `domains` only (the hint names them), or None
+    when it may (a link without domains takes every address)."""
+    if domain_allowed(domains, domain_of(email)):
+        return None
+    words = domains_words(domains)
+    return f"Use an email address at {words}: this link is only for those addresses"
 
 
 def own_names(first: str, last: str) -> tuple[str, ...]:

@@ -34,11 +34,11 @@ from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
 from .engine import Row, Transaction
 from .forms import name_problem, new_password_errors, own_names
 from .mail_files import follow_in
-from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
+from .outbox import enqueue, outbox_row
 from .records import Level, User, from_row, from_rows
 from .refusal import FormRefused, Refused
 from .settings import Settings
-from .text import clean_line, paragraphs, text_problem
+from .text import clean_line, like_pattern, paragraphs, text_problem, with_article
 from .tokens import new_token, token_digest
 from .vocabulary import INVITATION_STATUSES, LEVELS, AuditAction, InvitationStatus, level_named
 from .webhooks import emit
@@ -94,7 +94,6 @@ _STATUS = "CASE WHEN status = 'pending' AND expires_at <= :now THEN 'expired' EL
 _SELECT = f"""SELECT id, email, name, level, message, {_STATUS} AS status, expires_at, created_by,
                      created_at, accepted_at, sent_at, outbox_id
               FROM invitations"""  # noqa: S608 - constant text, no user input
-_ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
 
 
 # --- records, results and refusals --------------------------------------------------------------
@@ -220,10 +219,6 @@ def suggested_names(invitation: Invitation) -> tuple[str, str]:
     return split_name(invitation.name)
 
 
-def _with_article(level: str) -> str:
-    return f"{_ARTICLE.get(level, 'a')} {level}"
-
-
 def _inviter(actor: str) -> str:
     """`alice (ssh 10.0.0.7)` → `alice`: the name shown in the email, without the address.
     Service names say nothing to the invitee: the email then speaks of "the person who
@@ -318,7 +313,7 @@ def _email_values(
         "invitation_id": invitation_id,
         "first_name": split_name(name)[0],
         "level": level,
-        "level_words": _with_article(level),
+        "level_words": with_article(level),
         "message": message,
         "inviter": inviter,
         "accept_url": accept_url(settings, token),
@@ -331,22 +326,13 @@ def _email_values(
 def _outbox_row(
     settings: Settings, outbox_id: int, to: str, name: str, values: dict[str, Any], at: str
 ) -> tuple[Any, ...]:
-    """One outbox row in `store.outbox.enqueue`'s shape, with its id chosen by us (the batch
+    """One outbox row (`store.outbox.outbox_row`) with its id chosen by us in front (the batch
     insert cannot return ids, and the invitation must point at its message)."""
-    payload = dict(values)
-    payload[SECRET_KEYS_FIELD] = ["accept_url"]
-    status = "queued" if settings.smtp_configured else "kept"
-    return (
-        outbox_id,
-        to,
-        name,
-        EMAIL_KIND,
-        msgspec.json.encode(payload).decode(),
-        status,
-        at,
-        new_message_id(settings),
-        at,
+    secret = ("accept_url",)
+    row = outbox_row(
+        settings, to=to, kind=EMAIL_KIND, values=values, name=name, secret_keys=secret, now=at
     )
+    return (outbox_id, *row)
 
 
 async def _next_id(tx: Transaction, table: Literal["invitations", "outbox"]) -> int:
@@ -560,10 +546,6 @@ async def send_invitations(
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 async def list_invitations(
     store: Store,
     *,
@@ -579,7 +561,7 @@ async def list_invitations(
         params["status"] = status
     if search.strip():
         where.append("(email LIKE :like ESCAPE '\\' OR name LIKE :like ESCAPE '\\')")
-        params["like"] = _like(search.strip())
+        params["like"] = like_pattern(search.strip())
     sql = _SELECT
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -36,8 +36,15 @@ def new_message_id(settings: Settings) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
-async def enqueue(
-    tx: Transaction,
+OutboxRow = tuple[str, str, str, str, str, str, str, str]
+"""recipient, recipient_name, kind, payload, status, next_attempt_at, message_id, created_at."""
+
+INSERT_ROW = """INSERT INTO outbox (recipient, recipient_name, kind, payload, status,
+                                    next_attempt_at, message_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def outbox_row(
     settings: Settings,
     *,
     to: str,
@@ -45,8 +52,9 @@ async def enqueue(
     values: Mapping[str, Any],
     name: str = "",
     secret_keys: Collection[str] = (),
-) -> int:
-    """Queue one message inside the caller's transaction; return its outbox id.
+    now: str | None = None,
+) -> OutboxRow:
+    """One message ready to insert (no I/O), the one shape of every email's outbox row.
 
     `kind` names the templates (`store/emails/templates/<kind>.*`); `values` fill them at send
     time, together with `org`, `public_url`, `recipient` and `recipient_name`. Keys named in
@@ -57,22 +65,33 @@ async def enqueue(
     if secret_keys:
         payload[SECRET_KEYS_FIELD] = sorted(secret_keys)
     status = "queued" if settings.smtp_configured else "kept"
-    now = db_now()
-    outbox_id = await tx.execute(
-        """INSERT INTO outbox (recipient, recipient_name, kind, payload, status,
-                               next_attempt_at, message_id, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            to,
-            name,
-            kind,
-            msgspec.json.encode(payload).decode(),
-            status,
-            now,
-            new_message_id(settings),
-            now,
-        ),
+    at = now or db_now()
+    return (
+        to,
+        name,
+        kind,
+        msgspec.json.encode(payload).decode(),
+        status,
+        at,
+        new_message_id(settings),
+        at,
     )
+
+
+async def enqueue(
+    tx: Transaction,
+    settings: Settings,
+    *,
+    to: str,
+    kind: str,
+    values: Mapping[str, Any],
+    name: str = "",
+    secret_keys: Collection[str] = (),
+) -> int:
+    """Queue one message inside the caller's transaction; return its outbox id. The arguments
+    are `outbox_row`'s."""
+    row = outbox_row(settings, to=to, kind=kind, values=values, name=name, secret_keys=secret_keys)
+    outbox_id = await tx.execute(INSERT_ROW, row)
     tx.touch("outbox")
     return outbox_id
 

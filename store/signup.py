@@ -19,23 +19,30 @@ from typing import Literal
 
 import msgspec
 
-from .addresses import address_key, domain_of
+from .addresses import address_key
 from .audit import record
-from .clock import db_now, from_db, now, to_db
+from .clock import db_now, from_db, lifetime_words, now, to_db
 from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
-from .forms import check_email_address, name_problem, new_password_errors, own_names
+from .forms import (
+    check_email_address,
+    domains_words,
+    name_problem,
+    new_password_errors,
+    outside_domains,
+    own_names,
+)
 from .languages import LANGUAGE_FIELD
 from .link_attempts import Guesser, check_link_password
-from .links import Link, domain_allowed, link_by_token
+from .links import Link, link_by_token
 from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
 from .records import User, UserStatus, from_row
 from .refusal import FormRefused
 from .seats import admitted_status
 from .settings import Settings
-from .throttle import Throttled, clear_failures, reserve_sign_in
+from .throttle import FORGET_AFTER, Throttled, clear_failures, reserve_sign_in
 from .tokens import (
     ONE_TIME_CREDENTIAL_VALID,
     SET_PASSWORD_VALID,
@@ -93,14 +100,6 @@ BLOCKED: frozenset[str] = frozenset({"pending", "rejected", "disabled"})
 CLOSED: frozenset[str] = frozenset({"rejected", "disabled"})
 """Statuses whose set-password links stop working. A pending account may still use the link
 that confirming its address gave it (it cannot ask for a reset)."""
-
-_ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
-
-
-def with_article(level: str) -> str:
-    """`a member`, `an admin`: for "You'll join Acme as a member"."""
-    return f"{_ARTICLE.get(level, 'a')} {level}"
-
 
 # --- errors and results ------------------------------------------------------------------------
 
@@ -187,11 +186,6 @@ def _as_dict(row: Row) -> dict[str, object]:
 
 def _refuse(errors: dict[str, str], field: str, message: str) -> None:
     errors[field] = message
-
-
-def domains_words(domains: tuple[str, ...]) -> str:
-    words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in domains]
-    return " or ".join(words)
 
 
 def _url(settings: Settings, path: str) -> str:
@@ -458,11 +452,9 @@ async def sign_up_by_link(
         email = check_email_address(form.email)
     except ValueError as error:
         errors["email"] = str(error)
-    if email and not domain_allowed(link.domains, domain_of(email)):
-        errors["email"] = (
-            f"Use an email address at {domains_words(link.domains)}: "
-            "this link is only for those addresses"
-        )
+    outside = outside_domains(link.domains, email) if email else None
+    if outside:
+        errors["email"] = outside
     first = name_problem(form.first_name, "first name", errors, "first_name")
     last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
     await new_password_errors(
@@ -542,13 +534,9 @@ async def sign_up_by_link(
         if taken != 1 or current is None:
             raise TokenUnusable(known=True)
         domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
-        if not domain_allowed(domains, domain_of(email)):
-            raise FormRefused(
-                {
-                    "email": f"Use an email address at {domains_words(domains)}: "
-                    "this link is only for those addresses"
-                }
-            )
+        outside = outside_domains(domains, email)
+        if outside:
+            raise FormRefused({"email": outside})
         level = str(current["level"])
         status: UserStatus
         if confirm:
@@ -923,10 +911,11 @@ async def change_password(
             async with store.write("sign_in_failures") as tx:
                 await reserve_sign_in(tx, str(row["email"]))
         except Throttled as throttled:
+            wait = throttled.wait_words() or lifetime_words(FORGET_AFTER)
             raise FormRefused(
                 {
                     "current_password": "Too many wrong passwords lately: try again in "
-                    f"{throttled.wait_words() or '24 hours'}, or reset your password by email"
+                    f"{wait}, or reset your password by email"
                 }
             ) from None
         if not await _password_matches(store, row, form.current_password):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, NoReturn, cast, get_args
 
@@ -387,10 +387,16 @@ def user_to_json(user: UserView) -> dict[str, Any]:
     }
 
 
+def export_cells(users: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+    """The CSV export's rows (EXPORT_COLUMNS, in order) of users in `user_to_json`'s shape:
+    the console's export and `usher users export` write the same file."""
+    return [[user[column] for column in EXPORT_COLUMNS] for user in users]
+
+
 async def export_users_csv(
     engine: Engine, query: UserQuery, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> int:
     """Write every user matching `query` (the current view, all pages) to a 0600 CSV file."""
     users = await list_users(engine, query)
-    rows = [[user_to_json(user)[column] for column in EXPORT_COLUMNS] for user in users]
+    rows = export_cells(user_to_json(user) for user in users)
     return await asyncio.to_thread(write_csv, path, EXPORT_COLUMNS, rows, overwrite=overwrite)
