@@ -446,6 +446,60 @@ async def sign_up_by_link(
     """
     if link is None or not same_secret(link.token, token):
         link = await usable_link(store, token)
+    email, first, last = await _checked_form(store, link, form, guesser)
+
+    password_hash = await store.hasher.hash(form.password)  # before the write lock, always
+    moment = db_now()
+    async with store.write("users", "invite_links") as tx:
+        found = await _signup_state(tx, email, link.id)
+        if found["stale"]:  # rare: accounts left unconfirmed too long go first, then look again
+            await expire_unconfirmed_in(tx, store.settings)
+            found = await _signup_state(tx, email, link.id)
+        current = found if found["link_id"] is not None else None
+        confirm = bool(current["confirm_email"]) if current else link.confirm_email
+        if found["existing_id"] is not None:
+            return await _existing_address(
+                tx, store.settings, found, link, first, last, password_hash, confirm, actor=actor
+            )
+        current = await _take_one_use(tx, link, token, current, email, moment)
+        user_id, status = await _create_link_account(
+            tx,
+            store.settings,
+            link,
+            current,
+            NewSignup(email=email, first=first, last=last, password_hash=password_hash),
+            confirm=confirm,
+            moment=moment,
+            actor=actor,
+            language=language,
+        )
+    kind: Literal["check_email", "pending", "active"] = (
+        "check_email" if status == "unconfirmed" else status
+    )
+    proof = ""
+    if kind == "check_email":  # only then is the secret read: an auto-accept signup stays lean
+        proof = browser_proof(await store.secret_key(), user_id, moment, password_hash)
+    return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
+
+
+class NewSignup(msgspec.Struct, frozen=True, kw_only=True):
+    """What a checked signup form gives the transaction: the address, names, the hash."""
+
+    email: str
+    first: str
+    last: str
+    password_hash: str
+
+    def __repr__(self) -> str:  # the hash stays out of logs and tracebacks
+        return f"NewSignup(email={self.email!r}, password_hash=***)"
+
+
+async def _checked_form(
+    store: Store, link: Link, form: SignupForm, guesser: Guesser | None
+) -> tuple[str, str, str]:
+    """The signup form checked before anything is hashed or written: (address, first name,
+    last name), or FormRefused with every field's problem. A wrong link password counts as a
+    guess (store.link_attempts)."""
     errors: dict[str, str] = {}
     email = ""
     try:
@@ -478,117 +532,143 @@ async def sign_up_by_link(
             )
     if errors:
         raise FormRefused(errors)
+    return email, first, last
 
-    password_hash = await store.hasher.hash(form.password)  # before the write lock, always
-    moment = db_now()
-    async with store.write("users", "invite_links") as tx:
-        found = await _signup_state(tx, email, link.id)
-        if found["stale"]:  # rare: accounts left unconfirmed too long go first, then look again
-            await expire_unconfirmed_in(tx, store.settings)
-            found = await _signup_state(tx, email, link.id)
-        current = found if found["link_id"] is not None else None
-        confirm = bool(current["confirm_email"]) if current else link.confirm_email
-        if found["existing_id"] is not None:
-            if not confirm:
-                raise FormRefused(
-                    {
-                        "email": "An account with this address already exists: "
-                        "sign in, or reset your password if you have forgotten it"
-                    }
-                )
-            secret = await _secret_in(tx)
-            if found["existing_status"] == "unconfirmed":
-                return await _sign_up_again(
-                    tx, store.settings, found, first, last, password_hash, secret, actor=actor
-                )
-            await tell_account_exists(
-                tx,
-                store.settings,
-                str(found["existing_email"]),
-                str(found["existing_first_name"]),
-                str(found["existing_last_name"]),
-            )
-            await record(
-                tx,
-                actor,
-                "signup_existing_address",
-                str(found["existing_email"]),
-                {"link_id": link.id},
-            )
-            # A proof like any other signup's (the answer looks the same); it opens nothing:
-            # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
-            existing = int(found["existing_id"])
-            return SignupOutcome(
-                kind="check_email",
-                browser_proof=browser_proof(
-                    secret, existing, str(found["existing_created_at"]), password_hash
-                ),
-            )
-        taken = await tx.execute(
-            """UPDATE invite_links SET uses = uses + 1
-               WHERE id = ? AND token = ? AND revoked_at IS NULL
-                 AND (expires_at IS NULL OR expires_at > ?)
-                 AND (max_uses IS NULL OR uses < max_uses)""",
-            (link.id, token, moment),
+
+async def _existing_address(
+    tx: Transaction,
+    settings: Settings,
+    found: Row,
+    link: Link,
+    first: str,
+    last: str,
+    password_hash: str,
+    confirm: bool,
+    *,
+    actor: str,
+) -> SignupOutcome:
+    """The address has an account. Unconfirmed: this signup replaces it (`_sign_up_again`).
+    Otherwise its owner is told, and the stranger sees what a new signup sees (no
+    enumeration) — unless the link confirms no address, when there is nothing to hide."""
+    if not confirm:
+        raise FormRefused(
+            {
+                "email": "An account with this address already exists: "
+                "sign in, or reset your password if you have forgotten it"
+            }
         )
-        if taken != 1 or current is None:
-            raise TokenUnusable(known=True)
-        domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
-        outside = outside_domains(domains, email)
-        if outside:
-            raise FormRefused({"email": outside})
-        level = str(current["level"])
-        status: UserStatus
-        if confirm:
-            status = "unconfirmed"
-        else:
-            status = await admitted_status(
-                tx, store.settings, auto_accept=bool(current["auto_accept"])
-            )
-        key = address_key(email)
-        user_id = await tx.execute(
-            """INSERT INTO users (email, email_key, first_name, last_name, level, status,
-                   password_hash, must_change_password, source, link_id, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
-            (email, key, first, last, level, status, password_hash, link.id, moment, moment),
+    secret = await _secret_in(tx)
+    if found["existing_status"] == "unconfirmed":
+        return await _sign_up_again(
+            tx, settings, found, first, last, password_hash, secret, actor=actor
         )
-        created = {"id": user_id, "email": email, "level": level, "status": status}
-        await emit(tx, store.settings, "user.created", created)
-        user_row: dict[str, object] = {
-            "email": email,
-            "first_name": first,
-            "last_name": last,
-            "level": level,
-        }
-        if status == "unconfirmed":
-            await reserve_message(tx, email, "confirm_email")  # counts toward resends
-            await queue_confirmation(
-                tx,
-                store.settings,
-                user_id=user_id,
-                email=email,
-                first_name=first,
-                last_name=last,
-                level=level,
-                needs_approval=not bool(current["auto_accept"]),
-                language=language,
-            )
-        else:
-            await _queue_status_email(tx, store.settings, user_row, status, language)
-        await record(
-            tx,
-            actor,
-            "signed_up",
-            email,
-            {"link_id": link.id, "link": str(current["label"]), "status": status},
-        )
-    kind: Literal["check_email", "pending", "active"] = (
-        "check_email" if status == "unconfirmed" else status
+    await tell_account_exists(
+        tx,
+        settings,
+        str(found["existing_email"]),
+        str(found["existing_first_name"]),
+        str(found["existing_last_name"]),
     )
-    proof = ""
-    if kind == "check_email":  # only then is the secret read: an auto-accept signup stays lean
-        proof = browser_proof(await store.secret_key(), user_id, moment, password_hash)
-    return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
+    await record(
+        tx,
+        actor,
+        "signup_existing_address",
+        str(found["existing_email"]),
+        {"link_id": link.id},
+    )
+    # A proof like any other signup's (the answer looks the same); it opens nothing:
+    # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
+    existing = int(found["existing_id"])
+    return SignupOutcome(
+        kind="check_email",
+        browser_proof=browser_proof(
+            secret, existing, str(found["existing_created_at"]), password_hash
+        ),
+    )
+
+
+async def _take_one_use(
+    tx: Transaction, link: Link, token: str, current: Row | None, email: str, moment: str
+) -> Row:
+    """One use of the link, in one statement that also checks it still works (`uses <
+    max_uses`: N uses never admit N+1), then its domains as they are now; returns the link's
+    row as the transaction read it."""
+    taken = await tx.execute(
+        """UPDATE invite_links SET uses = uses + 1
+           WHERE id = ? AND token = ? AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?)
+             AND (max_uses IS NULL OR uses < max_uses)""",
+        (link.id, token, moment),
+    )
+    if taken != 1 or current is None:
+        raise TokenUnusable(known=True)
+    domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
+    outside = outside_domains(domains, email)
+    if outside:
+        raise FormRefused({"email": outside})
+    return current
+
+
+async def _create_link_account(
+    tx: Transaction,
+    settings: Settings,
+    link: Link,
+    current: Row,
+    signup: NewSignup,
+    *,
+    confirm: bool,
+    moment: str,
+    actor: str,
+    language: str | None,
+) -> tuple[int, Literal["unconfirmed", "pending", "active"]]:
+    """Insert the account (unconfirmed when the link confirms addresses, else pending or
+    active), its `user.created` event, its first email and the audit entry; returns the new
+    id and status."""
+    email, first, last = signup.email, signup.first, signup.last
+    level = str(current["level"])
+    status: Literal["unconfirmed", "pending", "active"]
+    if confirm:
+        status = "unconfirmed"
+    else:
+        status = await admitted_status(tx, settings, auto_accept=bool(current["auto_accept"]))
+    key = address_key(email)
+    user_id = await tx.execute(
+        """INSERT INTO users (email, email_key, first_name, last_name, level, status,
+               password_hash, must_change_password, source, link_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
+        (email, key, first, last, level, status, signup.password_hash, link.id, moment, moment),
+    )
+    created = {"id": user_id, "email": email, "level": level, "status": status}
+    await emit(tx, settings, "user.created", created)
+    user_row: dict[str, object] = {
+        "email": email,
+        "first_name": first,
+        "last_name": last,
+        "level": level,
+    }
+    if status == "unconfirmed":
+        await reserve_message(tx, email, "confirm_email")  # counts toward resends
+        await queue_confirmation(
+            tx,
+            settings,
+            user_id=user_id,
+            email=email,
+            first_name=first,
+            last_name=last,
+            level=level,
+            needs_approval=not bool(current["auto_accept"]),
+            language=language,
+        )
+    else:
+        await _queue_status_email(tx, settings, user_row, status, language)
+    await record(
+        tx,
+        actor,
+        "signed_up",
+        email,
+        {"link_id": link.id, "link": str(current["label"]), "status": status},
+    )
+    return user_id, status
 
 
 async def queue_confirmation(
