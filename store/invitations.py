@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -408,138 +409,181 @@ async def send_invitations(
     require("invitations")
     checked_level = _check_level(level)
     cleaned = _check_message(message)
-    settings = store.settings
-    unique: dict[str, ListEntry] = {}
-    for entry in entries:
-        unique.setdefault(address_key(entry.address), entry)
-    batch = list(unique.values())
+    batch = _one_per_address(entries)
     tokens = [new_token() for _ in batch]
-    inviter = _inviter(actor)
     addresses = [entry.address for entry in batch]
     async with store.write("invitations", "outbox", "audit") as tx:
         moment = now()
         at = to_db(moment)
-        expires = moment + valid
-        expires_db = to_db(expires)
         accounts = await _accounts_among(tx.fetchall, addresses)
         open_ = await _open_invitations(tx.fetchall, addresses, at)
-        next_invitation = await _next_id(tx, "invitations")
-        next_outbox = await _next_id(tx, "outbox")
-        invited: list[ListEntry] = []
-        reinvited: list[ListEntry] = []
-        existing: list[ListEntry] = []
-        skipped_pending: list[ListEntry] = []
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        outbox_rows: list[tuple[Any, ...]] = []
-        superseded: list[int | None] = []
-        ids: list[int] = []
+        plan = _SendPlan(
+            settings=store.settings,
+            level=checked_level,
+            message=cleaned,
+            actor=actor,
+            inviter=_inviter(actor),
+            at=at,
+            expires=moment + valid,
+            next_invitation=await _next_id(tx, "invitations"),
+            next_outbox=await _next_id(tx, "outbox"),
+        )
         for entry, token in zip(batch, tokens, strict=True):
             key = address_key(entry.address)
             found = open_.get(key)
             if key in accounts:
-                existing.append(entry)
-                continue
-            if found is not None and found.status == "pending" and not reinvite:
-                skipped_pending.append(entry)
-                continue
-            outbox_id = next_outbox
-            next_outbox += 1
-            if found is None:
-                invitation_id = next_invitation
-                next_invitation += 1
-                invited.append(entry)
-                inserts.append(
-                    (
-                        invitation_id,
-                        entry.address,
-                        entry.name,
-                        checked_level,
-                        cleaned,
-                        token_digest(token),
-                        expires_db,
-                        actor,
-                        at,
-                        at,
-                        outbox_id,
-                    )
-                )
+                plan.existing.append(entry)
+            elif found is not None and found.status == "pending" and not reinvite:
+                plan.skipped_pending.append(entry)
             else:
-                invitation_id = found.id
-                (reinvited if found.status == "pending" else invited).append(entry)
-                superseded.append(found.outbox_id)
-                updates.append(
-                    (
-                        entry.name,
-                        checked_level,
-                        cleaned,
-                        token_digest(token),
-                        expires_db,
-                        at,
-                        outbox_id,
-                        invitation_id,
-                    )
-                )
-            ids.append(invitation_id)
-            values = _email_values(
-                settings,
-                invitation_id=invitation_id,
-                name=entry.name,
-                level=checked_level,
-                message=cleaned,
-                inviter=inviter,
-                token=token,
-                expires=expires,
-            )
-            outbox_rows.append(
-                _outbox_row(settings, outbox_id, entry.address, entry.name, values, at)
-            )
-        if outbox_rows:
-            await tx.executemany(
-                """INSERT INTO outbox (id, recipient, recipient_name, kind, payload, status,
-                                       next_attempt_at, message_id, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                outbox_rows,
-            )
-        if inserts:
-            await tx.executemany(
-                """INSERT INTO invitations (id, email, name, level, message, status, token_hash,
-                                            expires_at, created_by, created_at, sent_at,
-                                            outbox_id)
-                   VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
-                inserts,
-            )
-        if updates:
-            await tx.executemany(
-                """UPDATE invitations
-                   SET name = ?, level = ?, message = ?, status = 'pending', token_hash = ?,
-                       expires_at = ?, sent_at = ?, outbox_id = ?, accepted_at = NULL
-                   WHERE id = ? AND status != 'accepted'""",
-                updates,
-            )
-        await _withdraw_unsent(tx, store.settings, superseded)
-        if ids:
-            await record(
-                tx,
-                actor,
-                "invitations_sent",
-                f"{len(ids)} {'person' if len(ids) == 1 else 'people'} as {checked_level}",
-                {
-                    "level": checked_level,
-                    "invited": len(invited),
-                    "reinvited": len(reinvited),
-                    "skipped_existing": len(existing),
-                    "skipped_pending": len(skipped_pending),
-                    "message": bool(cleaned),
-                    "addresses": [entry.address for entry in (*invited, *reinvited)],
-                },
-            )
+                plan.invite(entry, token, found)
+        await _write_plan(tx, plan)
+        if plan.ids:
+            await _record_sent(tx, plan)
     return SendResult(
-        invited=invited,
-        reinvited=reinvited,
-        existing=existing,
-        skipped_pending=skipped_pending,
-        invitation_ids=ids,
+        invited=plan.invited,
+        reinvited=plan.reinvited,
+        existing=plan.existing,
+        skipped_pending=plan.skipped_pending,
+        invitation_ids=plan.ids,
+    )
+
+
+def _one_per_address(entries: Sequence[ListEntry]) -> list[ListEntry]:
+    """The entries, the first of each address (compared as `address_key` does)."""
+    unique: dict[str, ListEntry] = {}
+    for entry in entries:
+        unique.setdefault(address_key(entry.address), entry)
+    return list(unique.values())
+
+
+@dataclass(kw_only=True)
+class _SendPlan:
+    """One send decided entry by entry before anything is written: the rows to insert or
+    update (ids chosen by us: the write transaction keeps other writers out) and who is
+    invited, re-invited or skipped, for the result and the audit entry."""
+
+    settings: Settings
+    level: Level
+    message: str
+    actor: str
+    inviter: str
+    at: str
+    expires: datetime
+    next_invitation: int
+    next_outbox: int
+    invited: list[ListEntry] = field(default_factory=list)
+    reinvited: list[ListEntry] = field(default_factory=list)
+    existing: list[ListEntry] = field(default_factory=list)
+    skipped_pending: list[ListEntry] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    superseded: list[int | None] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+
+    def invite(self, entry: ListEntry, token: str, found: _Open | None) -> None:
+        """A new invitation for `entry`, or its earlier one (expired, revoked, bounced, or
+        pending when re-inviting) given a new link; either way one new email."""
+        expires_db = to_db(self.expires)
+        outbox_id = self.next_outbox
+        self.next_outbox += 1
+        if found is None:
+            invitation_id = self.next_invitation
+            self.next_invitation += 1
+            self.invited.append(entry)
+            self.inserts.append(
+                (
+                    invitation_id,
+                    entry.address,
+                    entry.name,
+                    self.level,
+                    self.message,
+                    token_digest(token),
+                    expires_db,
+                    self.actor,
+                    self.at,
+                    self.at,
+                    outbox_id,
+                )
+            )
+        else:
+            invitation_id = found.id
+            (self.reinvited if found.status == "pending" else self.invited).append(entry)
+            self.superseded.append(found.outbox_id)
+            self.updates.append(
+                (
+                    entry.name,
+                    self.level,
+                    self.message,
+                    token_digest(token),
+                    expires_db,
+                    self.at,
+                    outbox_id,
+                    invitation_id,
+                )
+            )
+        self.ids.append(invitation_id)
+        values = _email_values(
+            self.settings,
+            invitation_id=invitation_id,
+            name=entry.name,
+            level=self.level,
+            message=self.message,
+            inviter=self.inviter,
+            token=token,
+            expires=self.expires,
+        )
+        self.outbox_rows.append(
+            _outbox_row(self.settings, outbox_id, entry.address, entry.name, values, self.at)
+        )
+
+
+async def _write_plan(tx: Transaction, plan: _SendPlan) -> None:
+    """The plan's rows, one statement per kind, and the unsent emails it supersedes withdrawn."""
+    if plan.outbox_rows:
+        await tx.executemany(
+            """INSERT INTO outbox (id, recipient, recipient_name, kind, payload, status,
+                                   next_attempt_at, message_id, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            plan.outbox_rows,
+        )
+    if plan.inserts:
+        await tx.executemany(
+            """INSERT INTO invitations (id, email, name, level, message, status, token_hash,
+                                        expires_at, created_by, created_at, sent_at,
+                                        outbox_id)
+               VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
+            plan.inserts,
+        )
+    if plan.updates:
+        await tx.executemany(
+            """UPDATE invitations
+               SET name = ?, level = ?, message = ?, status = 'pending', token_hash = ?,
+                   expires_at = ?, sent_at = ?, outbox_id = ?, accepted_at = NULL
+               WHERE id = ? AND status != 'accepted'""",
+            plan.updates,
+        )
+    await _withdraw_unsent(tx, plan.settings, plan.superseded)
+
+
+async def _record_sent(tx: Transaction, plan: _SendPlan) -> None:
+    """One audit entry for the whole send."""
+    count = len(plan.ids)
+    await record(
+        tx,
+        plan.actor,
+        "invitations_sent",
+        f"{count} {'person' if count == 1 else 'people'} as {plan.level}",
+        {
+            "level": plan.level,
+            "invited": len(plan.invited),
+            "reinvited": len(plan.reinvited),
+            "skipped_existing": len(plan.existing),
+            "skipped_pending": len(plan.skipped_pending),
+            "message": bool(plan.message),
+            "addresses": [entry.address for entry in (*plan.invited, *plan.reinvited)],
+        },
     )
 
 
