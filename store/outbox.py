@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import msgspec
@@ -44,32 +44,34 @@ INSERT_ROW = """INSERT INTO outbox (recipient, recipient_name, kind, payload, st
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
+class Message(TypedDict):
+    """An email to queue: `kind` names the templates (`store/emails/templates/<kind>.*`);
+    `values` fill them at send time, together with `org`, `public_url`, `recipient` and
+    `recipient_name`. Keys named in `secret_keys` hold raw tokens (or URLs containing them):
+    scrubbed after sending."""
+
+    to: str
+    kind: str
+    values: Mapping[str, Any]
+    name: NotRequired[str]
+    secret_keys: NotRequired[Collection[str]]
+
+
 def outbox_row(
-    settings: Settings,
-    *,
-    to: str,
-    kind: str,
-    values: Mapping[str, Any],
-    name: str = "",
-    secret_keys: Collection[str] = (),
-    now: str | None = None,
+    settings: Settings, *, now: str | None = None, **message: Unpack[Message]
 ) -> OutboxRow:
     """One message ready to insert (no I/O), the one shape of every email's outbox row.
-
-    `kind` names the templates (`store/emails/templates/<kind>.*`); `values` fill them at send
-    time, together with `org`, `public_url`, `recipient` and `recipient_name`. Keys named in
-    `secret_keys` hold raw tokens (or URLs containing them): scrubbed after sending.
-    Without SMTP the message is `kept` for the admin to pass on by hand.
-    """
+    Without SMTP the message is `kept` for the admin to pass on by hand."""
+    values, secret_keys = message["values"], message.get("secret_keys", ())
     payload = dict(values)
     if secret_keys:
         payload[SECRET_KEYS_FIELD] = sorted(secret_keys)
     status = "queued" if settings.smtp_configured else "kept"
     at = now or db_now()
     return (
-        to,
-        name,
-        kind,
+        message["to"],
+        message.get("name", ""),
+        message["kind"],
         msgspec.json.encode(payload).decode(),
         status,
         at,
@@ -78,19 +80,9 @@ def outbox_row(
     )
 
 
-async def enqueue(
-    tx: Transaction,
-    settings: Settings,
-    *,
-    to: str,
-    kind: str,
-    values: Mapping[str, Any],
-    name: str = "",
-    secret_keys: Collection[str] = (),
-) -> int:
-    """Queue one message inside the caller's transaction; return its outbox id. The arguments
-    are `outbox_row`'s."""
-    row = outbox_row(settings, to=to, kind=kind, values=values, name=name, secret_keys=secret_keys)
+async def enqueue(tx: Transaction, settings: Settings, **message: Unpack[Message]) -> int:
+    """Queue one message inside the caller's transaction; return its outbox id."""
+    row = outbox_row(settings, **message)
     outbox_id = await tx.execute(INSERT_ROW, row)
     tx.touch("outbox")
     return outbox_id
