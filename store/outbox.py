@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import msgspec
@@ -18,9 +18,10 @@ from .audit import record
 from .clock import db_now, to_db
 from .emails import RenderedEmail, fold_header_text, render
 from .engine import Transaction
-from .migrations import OUTBOX_STATUSES
 from .records import OutboxStatus, from_row, from_rows
+from .refusal import Refused
 from .settings import Settings
+from .vocabulary import OUTBOX_STATUSES
 from .webhooks import shown_url
 
 if TYPE_CHECKING:
@@ -35,43 +36,54 @@ def new_message_id(settings: Settings) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
-async def enqueue(
-    tx: Transaction,
-    settings: Settings,
-    *,
-    to: str,
-    kind: str,
-    values: Mapping[str, Any],
-    name: str = "",
-    secret_keys: Collection[str] = (),
-) -> int:
-    """Queue one message inside the caller's transaction; return its outbox id.
+OutboxRow = tuple[str, str, str, str, str, str, str, str]
+"""recipient, recipient_name, kind, payload, status, next_attempt_at, message_id, created_at."""
 
-    `kind` names the templates (`store/emails/templates/<kind>.*`); `values` fill them at send
-    time, together with `org`, `public_url`, `recipient` and `recipient_name`. Keys named in
-    `secret_keys` hold raw tokens (or URLs containing them): scrubbed after sending.
-    Without SMTP the message is `kept` for the admin to pass on by hand.
-    """
+INSERT_ROW = """INSERT INTO outbox (recipient, recipient_name, kind, payload, status,
+                                    next_attempt_at, message_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+class Message(TypedDict):
+    """An email to queue: `kind` names the templates (`store/emails/templates/<kind>.*`);
+    `values` fill them at send time, together with `org`, `public_url`, `recipient` and
+    `recipient_name`. Keys named in `secret_keys` hold raw tokens (or URLs containing them):
+    scrubbed after sending."""
+
+    to: str
+    kind: str
+    values: Mapping[str, Any]
+    name: NotRequired[str]
+    secret_keys: NotRequired[Collection[str]]
+
+
+def outbox_row(
+    settings: Settings, *, now: str | None = None, **message: Unpack[Message]
+) -> OutboxRow:
+    """One message ready to insert (no I/O), the one shape of every email's outbox row.
+    Without SMTP the message is `kept` for the admin to pass on by hand."""
+    values, secret_keys = message["values"], message.get("secret_keys", ())
     payload = dict(values)
     if secret_keys:
         payload[SECRET_KEYS_FIELD] = sorted(secret_keys)
     status = "queued" if settings.smtp_configured else "kept"
-    now = db_now()
-    outbox_id = await tx.execute(
-        """INSERT INTO outbox (recipient, recipient_name, kind, payload, status,
-                               next_attempt_at, message_id, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            to,
-            name,
-            kind,
-            msgspec.json.encode(payload).decode(),
-            status,
-            now,
-            new_message_id(settings),
-            now,
-        ),
+    at = now or db_now()
+    return (
+        message["to"],
+        message.get("name", ""),
+        message["kind"],
+        msgspec.json.encode(payload).decode(),
+        status,
+        at,
+        new_message_id(settings),
+        at,
     )
+
+
+async def enqueue(tx: Transaction, settings: Settings, **message: Unpack[Message]) -> int:
+    """Queue one message inside the caller's transaction; return its outbox id."""
+    row = outbox_row(settings, **message)
+    outbox_id = await tx.execute(INSERT_ROW, row)
     tx.touch("outbox")
     return outbox_id
 
@@ -85,7 +97,7 @@ REDACTED = "[hidden: one-time link]"
 ADMIN_PAGE = 500
 
 
-class OutboxError(Exception):
+class OutboxError(Refused):
     """An outbox action cannot be done; the message says why and what to do, for people."""
 
 
