@@ -18,7 +18,9 @@ from litestar.template.base import csrf_token
 
 from store import Settings
 from store.languages import COOKIE, SHIPPED, ContextLike, choose, install
+from store.signup import CONFIRM_VALID
 from store.text import visible
+from store.tokens import SET_PASSWORD_VALID
 
 from .deps import settings_from
 from .language_switch import FLOW_COOKIE, asked_language
@@ -71,6 +73,9 @@ def template_config(
     )
     environment.globals["org"] = settings.org
     environment.globals["contact"] = settings.contact
+    # The lifetimes pages promise are the store's (store.signup, store.tokens).
+    environment.globals["confirm_hours"] = int(CONFIRM_VALID.total_seconds() // 3600)
+    environment.globals["set_password_hours"] = int(SET_PASSWORD_VALID.total_seconds() // 3600)
 
     def language_of(context: ContextLike) -> str:
         """A cached page names its language; any other page asks its request."""

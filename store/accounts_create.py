@@ -33,6 +33,7 @@ from .tokens import (
     one_time_credential_hash,
     token_digest,
 )
+from .vocabulary import AuditAction
 from .webhooks import emit_many
 
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ async def create_accounts(
     options: AccountOptions,
     *,
     actor: str,
-    action: str,
+    action: AuditAction,
     describe: Describe,
 ) -> InsertOutcome:
     """Prepare, then write the accounts, their emails and one audit entry in one transaction.

@@ -55,6 +55,8 @@ from .csv_safe import write_csv
 from .languages import checked_language
 from .passwords import password_problem
 from .records import Level
+from .refusal import Refused
+from .vocabulary import AuditAction
 
 if TYPE_CHECKING:
     from .core import Store
@@ -62,12 +64,12 @@ if TYPE_CHECKING:
 RANDOM_CHUNK = 1000
 PROGRESS_EVERY = 0.05
 """Seconds between progress reports (the first and the last are always sent)."""
-AUDIT_ACTION = "users_imported"
+AUDIT_ACTION: AuditAction = "users_imported"
 IN_THREAD_FROM = 500
 """From this many lines on, pure-CPU steps run in a worker thread (no loop stall > a few ms)."""
 
 
-class BulkError(Exception):
+class BulkError(Refused):
     """The batch cannot be created as asked; the message says why, for people."""
 
 

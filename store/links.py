@@ -20,11 +20,12 @@ from .clock import ago, db_now, from_db, now, to_db
 from .core import Store
 from .engine import Row
 from .languages import checked_language
-from .migrations import LEVELS
 from .records import Level, User, from_rows
+from .refusal import Refused
 from .settings import Settings
 from .text import one_line, text_problem
 from .tokens import new_token
+from .vocabulary import LEVELS, level_named
 
 __all__ = [
     "DEFAULT_EXPIRY",
@@ -73,7 +74,7 @@ EXPIRY_CHOICES: list[tuple[str, str]] = [
 """(label, `parse_expiry` text) offered by the console; the CLI takes any `parse_expiry` text."""
 
 
-class LinkError(ValueError):
+class LinkError(Refused, ValueError):
     """A link cannot be made or changed as asked; the message is for people, as is."""
 
 
@@ -199,10 +200,10 @@ def parse_expiry(text: str) -> timedelta | None:
 
 
 def parse_level(text: str) -> Level:
-    level = text.strip().lower()
-    if level not in LEVELS:
+    level = level_named(text.strip().lower())
+    if level is None:
         raise LinkError(f"level {text.strip()!r} is not one of: {', '.join(LEVELS)}")
-    return cast(Level, level)
+    return level
 
 
 def parse_max_uses(text: str) -> int | None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
 from .engine import Row
-
-Level = Literal["admin", "manager", "member", "viewer"]
-UserStatus = Literal["unconfirmed", "pending", "active", "rejected", "disabled"]
-OutboxStatus = Literal["queued", "sending", "sent", "failed", "kept"]
+from .vocabulary import Level as Level
+from .vocabulary import OutboxStatus as OutboxStatus
+from .vocabulary import UserStatus as UserStatus
 
 T = TypeVar("T", bound=msgspec.Struct)
 

@@ -19,18 +19,17 @@ from store.delivery import run_delivery
 
 from .fixtures_links import (
     GOOD_PASSWORD,
-    Inbox,
     PageChecker,
     browser,
     fast_store,
     listening,
     live_server,
     make_link,
-    smtp,
 )
+from .fixtures_smtp import Inbox
 from .helpers import eventually
 
-__all__ = ["browser", "fast_store", "listening", "smtp"]
+__all__ = ["browser", "fast_store", "listening"]
 
 pytestmark = pytest.mark.browser
 

@@ -208,10 +208,7 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     async def work(store: Store) -> tuple[Link, Settings]:
-        try:
-            return await create_link(store, draft, actor=console_actor()), store.settings
-        except LinkError as error:
-            raise CliError(str(error)) from None
+        return await create_link(store, draft, actor=console_actor()), store.settings
 
     link, settings = with_store(settings, work)
     if getattr(args, "json", False):
@@ -240,13 +237,7 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     if not raw.isdigit():
         raise CliError(f"link id must be a number, not {args.id!r} (see `usher links list`)")
 
-    async def work(store: Store) -> Link:
-        try:
-            return await revoke_link(store, int(raw), actor=console_actor())
-        except LinkError as error:
-            raise CliError(str(error)) from None
-
-    link = with_store(settings, work)
+    link = with_store(settings, lambda store: revoke_link(store, int(raw), actor=console_actor()))
     name = f" ({link.label})" if link.label else ""
     print(f"revoked link #{link.id}{name}: its URL no longer works")
     return EXIT_OK

@@ -18,8 +18,9 @@ from store.approvals import Decision, approve, count_pending, list_pending, reje
 from store.audit import console_actor
 from store.changes import EXTERNAL
 from store.clock import ago
+from store.refusal import Refused
 from store.text import clean_line
-from store.users import UsersError, UserView, address_confirmed, set_level
+from store.users import UserView, address_confirmed, set_level
 
 from ..dialogs.ask import unless_admin_refused
 from ..dialogs.level import LevelDialog
@@ -337,8 +338,8 @@ class ApprovalsScreen(UsherScreen):
             return
         try:
             changes = await set_level(store, [u.id for u in users], level, actor=console_actor())
-        except UsersError as error:
-            self.notify(str(error), severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error)
             return
         if changes:
             who = names_of(users)[0] if len(users) == 1 else f"{len(changes)} people"

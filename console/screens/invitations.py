@@ -19,7 +19,6 @@ from store.invitations import (
     INVITATION_VALID,
     STATUSES,
     Invitation,
-    InvitationError,
     InvitationStatus,
     fresh_invitation_link,
     invitation_counts,
@@ -27,6 +26,7 @@ from store.invitations import (
     resend_invitation,
     revoke_invitation,
 )
+from store.refusal import Refused
 
 from ..dialogs.ask import AskDialog
 from ..dialogs.copied import copy_and_tell
@@ -254,8 +254,8 @@ class InvitationsScreen(UsherScreen):
             return
         try:
             updated = await resend_invitation(store, invitation.id, actor=console_actor())
-        except InvitationError as error:
-            self.notify(f"Not resent: {error}", severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error, doing="Not resent")
             return
         expires = updated.expires_at.astimezone().strftime("%Y-%m-%d")
         self.notify(
@@ -292,8 +292,8 @@ class InvitationsScreen(UsherScreen):
             return
         try:
             await revoke_invitation(store, invitation.id, actor=console_actor())
-        except InvitationError as error:
-            self.notify(f"Not revoked: {error}", severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error, doing="Not revoked")
             return
         self.notify(f"Revoked the invitation to {invitation.email}.", markup=False)
 
@@ -328,7 +328,7 @@ class InvitationsScreen(UsherScreen):
             return
         try:
             _, url = await fresh_invitation_link(store, invitation.id, actor=console_actor())
-        except InvitationError as error:
-            self.notify(f"No link made: {error}", severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error, doing="No link made")
             return
         copy_and_tell(self.app, url, f"fresh link for {invitation.email}")

@@ -20,7 +20,6 @@ from store.clock import lifetime_words
 from store.links import (
     Link,
     LinkDraft,
-    LinkError,
     create_link,
     edit_link,
     get_link,
@@ -29,6 +28,7 @@ from store.links import (
     regenerate_link,
     revoke_link,
 )
+from store.refusal import Refused
 from store.signup import UNCONFIRMED_VALID
 
 from ..dialogs.ask import AskDialog, unless_admin_refused
@@ -159,8 +159,8 @@ class LinksScreen(UsherScreen):
         async def runner() -> None:
             try:
                 link = await work()
-            except LinkError as error:
-                self.notify(str(error), title="Not done", severity="error", markup=False)
+            except Refused as error:
+                self.show_refusal(error, title="Not done")
                 return
             await self.reload()
             done(link)

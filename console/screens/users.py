@@ -16,7 +16,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from store.changes import EXTERNAL
-from store.csv_safe import ExportError, export_folder
+from store.csv_safe import export_folder
+from store.refusal import Refused
 from store.text import clean_line
 from store.users import (
     LEVELS,
@@ -272,8 +273,8 @@ class UsersScreen(UsherScreen):
             return
         try:
             count = await export_users_csv(store.engine, query, path)
-        except ExportError as error:
-            self.notify(str(error), severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error)
             return
         where = Path(path).resolve()
         users = f"{count:,} user{'s' if count != 1 else ''}"
