@@ -4,8 +4,10 @@ cookie that carries a link's language from the join form to the pages after it."
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
+from litestar import Request
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
@@ -13,7 +15,16 @@ from store import Settings
 from store.languages import COOKIE, SHIPPED
 from store.signup import UNCONFIRMED_VALID
 
-__all__ = ["FLOW_COOKIE", "QUERY", "asked_language", "flow_cookie", "remember_language_hook"]
+from .cookies import cookie_value, expired_cookie, private_cookie
+
+__all__ = [
+    "FLOW_COOKIE",
+    "QUERY",
+    "asked_language",
+    "flow_cookie",
+    "flow_language",
+    "remember_language_hook",
+]
 
 QUERY = "lang"
 _YEAR = 365 * 24 * 3600
@@ -25,16 +36,17 @@ Not the invitee's choice (that is `COOKIE`, which wins); gone when the signup wo
 
 def flow_cookie(settings: Settings, language: str | None) -> Cookie:
     """`FLOW_COOKIE` set to `language`, or removed when the link has none (so an earlier
-    link's language does not linger)."""
-    return Cookie(
-        key=FLOW_COOKIE,
-        value=language if language in SHIPPED else "",
-        max_age=int(UNCONFIRMED_VALID.total_seconds()) if language in SHIPPED else 0,
-        path="/",
-        httponly=True,
-        secure=settings.is_https,
-        samesite="lax",
-    )
+    link's language does not linger). A person's cookie like the others (`cookies`)."""
+    if language not in SHIPPED:
+        return expired_cookie(settings, FLOW_COOKIE)
+    lifetime = int(UNCONFIRMED_VALID.total_seconds())
+    return private_cookie(settings, FLOW_COOKIE, str(language), max_age=lifetime)
+
+
+def flow_language(request: Request[Any, Any, Any], settings: Settings) -> str | None:
+    """The language `flow_cookie` carries, if it names a shipped one."""
+    value = cookie_value(request, settings, FLOW_COOKIE)
+    return value if value in SHIPPED else None
 
 
 def asked_language(query_string: bytes | str) -> str | None:

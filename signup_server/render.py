@@ -23,7 +23,7 @@ from store.text import visible
 from store.tokens import SET_PASSWORD_VALID
 
 from .deps import settings_from
-from .language_switch import FLOW_COOKIE, asked_language
+from .language_switch import asked_language, flow_language
 
 __all__ = [
     "STATIC_DIR",
@@ -116,9 +116,9 @@ def page_language(request: Request[Any, Any, Any], settings: Settings) -> str:
     """The language this request's page is written in (`store.languages.choose`): a
     switcher link's `?lang=` first, as the cookie it sets is only read from the next page;
     then what `written_for` named, else the language of the signup this browser is in the
-    middle of (`FLOW_COOKIE`, set by the join and confirmation forms)."""
+    middle of (`flow_language`, set by the join and confirmation forms)."""
     state = request.state
-    set_for = state.get(_SET_FOR) if _SET_FOR in state else request.cookies.get(FLOW_COOKIE)
+    set_for = state.get(_SET_FOR) if _SET_FOR in state else flow_language(request, settings)
     return choose(
         switched=switched_language(request),
         set_for=set_for or None,
