@@ -198,8 +198,12 @@ async def test_ten_thousand_random_accounts_with_progress_and_live_keys(
             assert screen.importing, "still waiting for the lock: the keys were answered meanwhile"
 
         async def finished() -> bool:
+            """The result dialog is up and has filled its tables (in its on_mount, which can
+            run a moment after the screen is pushed on a loaded machine)."""
             await pilot.pause()
-            return isinstance(app.screen, BulkResultDialog)
+            shown = app.screen
+            tables = shown.query("#credentials").results(DataTable)
+            return isinstance(shown, BulkResultDialog) and any(t.row_count for t in tables)
 
         await eventually(finished, timeout=30)
         result_dialog = app.screen

@@ -18,6 +18,7 @@ from store.acting import ROLES
 from store.admins import Admin, add_admin, list_admins, remove_admin, set_role
 from store.audit import console_actor
 
+from .commands import subcommand
 from .errors import EXIT_OK, CliError
 from .with_store import with_store
 
@@ -33,28 +34,40 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     actions = admins.add_subparsers(dest="admins_action", metavar="ACTION", required=True)
 
-    add = actions.add_parser("add", parents=[common], help="register an admin's public key")
+    add = subcommand(
+        actions, "add", run_add, common=common, omitted=None, help="register an admin's public key"
+    )
     add.add_argument("name", metavar="NAME", help="how the audit log names them")
     add.add_argument(
         "--key", required=True, metavar="FILE", help="their OpenSSH public key (.pub); - = stdin"
     )
     add.add_argument("--role", required=True, choices=ROLES, help="owner, manager or approver")
-    add.set_defaults(handler=run_add)
 
-    listing = actions.add_parser("list", parents=[common], help="list the admins")
+    listing = subcommand(
+        actions, "list", run_list, common=common, omitted=None, help="list the admins"
+    )
     listing.add_argument("--json", action="store_true", help="print a JSON array")
-    listing.set_defaults(handler=run_list)
 
-    remove = actions.add_parser(
-        "remove", parents=[common], help="remove an admin (their SSH sessions end)"
+    remove = subcommand(
+        actions,
+        "remove",
+        run_remove,
+        common=common,
+        omitted=None,
+        help="remove an admin (their SSH sessions end)",
     )
     remove.add_argument("name", metavar="NAME")
-    remove.set_defaults(handler=run_remove)
 
-    role = actions.add_parser("set-role", parents=[common], help="change an admin's role")
+    role = subcommand(
+        actions,
+        "set-role",
+        run_set_role,
+        common=common,
+        omitted=None,
+        help="change an admin's role",
+    )
     role.add_argument("name", metavar="NAME")
     role.add_argument("role", metavar="ROLE", choices=ROLES)
-    role.set_defaults(handler=run_set_role)
 
 
 def _read_key(source: str) -> str:

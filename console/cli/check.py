@@ -15,23 +15,24 @@ from store import Settings
 from store.checks import all_passed, run_checks
 from store.text import clean_line
 
+from .commands import subcommand
 from .errors import EXIT_FAILED, EXIT_OK
 
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "--  "}
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    check = commands.add_parser(
+    check = subcommand(
+        commands,
         "check",
-        parents=[common],
-        argument_default=argparse.SUPPRESS,
+        run_check,
+        common=common,
         help="check the configuration (database, file modes, URL, SMTP, webhooks, clock)",
     )
     check.add_argument(
         "--send-to", metavar="ADDRESS", help="also send a test message to this address"
     )
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
-    check.set_defaults(handler=run_check)
 
 
 def run_check(args: argparse.Namespace, settings: Settings) -> int:

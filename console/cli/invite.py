@@ -22,6 +22,7 @@ from store.invitations import INVITATION_VALID, InvitationError, SendResult, sen
 from store.migrations import LEVELS
 from store.text import clean_line
 
+from .commands import subcommand
 from .errors import EXIT_OK, CliError
 from .language import add_language_argument, language_of
 
@@ -32,9 +33,11 @@ def register(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
 ) -> None:
-    invite = commands.add_parser(
+    invite = subcommand(
+        commands,
         "invite",
-        parents=[common],
+        run_invite,
+        common=common,
         help="email invitations to a pasted list of addresses",
         description=(
             "Invite everyone in a pasted list (from --file or standard input): addresses "
@@ -42,7 +45,6 @@ def register(
             "or a spreadsheet column or CSV with a header. Each person gets an email with a "
             f"link valid for {lifetime_words(INVITATION_VALID)}."
         ),
-        argument_default=argparse.SUPPRESS,
     )
     invite.add_argument("--level", required=True, choices=LEVELS, help="the invitees' user level")
     invite.add_argument("--file", metavar="F", help="read the list from F (default: stdin; - too)")
@@ -54,7 +56,6 @@ def register(
     )
     add_language_argument(invite, whose="the invitations'")
     invite.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    invite.set_defaults(handler=run_invite)
 
 
 def _read_list(path: str | None, stdin: TextIO) -> str:

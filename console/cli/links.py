@@ -27,6 +27,7 @@ from store.links import (
     revoke_link,
 )
 
+from .commands import subcommand
 from .errors import EXIT_OK, CliError
 from .language import add_language_argument, language_of
 from .with_store import with_store
@@ -42,11 +43,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     actions = links.add_subparsers(dest="links_action", metavar="ACTION", required=True)
 
-    create = actions.add_parser(
-        "create",
-        parents=[common],
-        help="create a link and print its URL",
-        argument_default=argparse.SUPPRESS,
+    create = subcommand(
+        actions, "create", run_create, common=common, help="create a link and print its URL"
     )
     create.add_argument("--level", required=True, help="admin, manager, member or viewer")
     secret = create.add_mutually_exclusive_group()
@@ -75,23 +73,19 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     add_language_argument(create, whose="the link's")
     create.add_argument("--public-url", help="URL people open (USHER_PUBLIC_URL)")
     create.add_argument("--json", action="store_true", help="print the created link as JSON")
-    create.set_defaults(handler=run_create)
 
-    listing = actions.add_parser(
-        "list", parents=[common], help="list every link", argument_default=argparse.SUPPRESS
-    )
+    listing = subcommand(actions, "list", run_list, common=common, help="list every link")
     listing.add_argument("--public-url", help="URL people open (USHER_PUBLIC_URL)")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
-    listing.set_defaults(handler=run_list)
 
-    revoke = actions.add_parser(
+    revoke = subcommand(
+        actions,
         "revoke",
-        parents=[common],
+        run_revoke,
+        common=common,
         help="stop a link at once (accounts made through it stay)",
-        argument_default=argparse.SUPPRESS,
     )
     revoke.add_argument("id", help="the link's numeric id (see `usher links list`)")
-    revoke.set_defaults(handler=run_revoke)
 
 
 # --- output --------------------------------------------------------------------------------------

@@ -15,38 +15,39 @@ from store.housekeeping import HousekeepingReport, run_housekeeping
 from store.instance_lock import DatabaseInUse
 
 from ..words import counted
+from .commands import subcommand
 from .errors import EXIT_OK, CliError
 from .with_store import with_store
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    backup = commands.add_parser(
+    backup = subcommand(
+        commands,
         "backup",
-        parents=[common],
-        argument_default=argparse.SUPPRESS,
+        run_backup,
+        common=common,
         help="write a consistent copy of the live database to a new file (mode 0600)",
     )
     backup.add_argument("file", help="the new backup file")
     backup.add_argument("--json", action="store_true", help="print the result as JSON")
-    backup.set_defaults(handler=run_backup)
 
-    restore_cmd = commands.add_parser(
+    restore_cmd = subcommand(
+        commands,
         "restore",
-        parents=[common],
-        argument_default=argparse.SUPPRESS,
+        run_restore,
+        common=common,
         help="replace the database with a backup (stop consoles and servers first)",
     )
     restore_cmd.add_argument("file", help="a file written by `usher backup`")
-    restore_cmd.set_defaults(handler=run_restore)
 
-    housekeeping = commands.add_parser(
+    housekeeping = subcommand(
+        commands,
         "housekeeping",
-        parents=[common],
-        argument_default=argparse.SUPPRESS,
+        run_housekeeping_command,
+        common=common,
         help="delete expired tokens, stale unconfirmed accounts and old sent mail now",
     )
     housekeeping.add_argument("--json", action="store_true", help="print the counts as JSON")
-    housekeeping.set_defaults(handler=run_housekeeping_command)
 
 
 def run_backup(args: argparse.Namespace, settings: Settings) -> int:

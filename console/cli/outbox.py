@@ -26,6 +26,7 @@ from store.outbox import (
 from store.text import clean_line
 from store.vocabulary import OUTBOX_STATUSES
 
+from .commands import subcommand
 from .errors import EXIT_OK, CliError
 from .with_store import with_store
 
@@ -39,33 +40,36 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
 
-    listing = actions.add_parser(
-        "list", parents=[common], help="list messages, newest first", argument_default=None
+    listing = subcommand(
+        actions, "list", run_list, common=common, omitted=None, help="list messages, newest first"
     )
     listing.add_argument("--status", choices=OUTBOX_STATUSES, help="only messages in this state")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
-    listing.set_defaults(handler=run_list)
 
-    again = actions.add_parser(
-        "retry", parents=[common], help="queue failed messages again now", argument_default=None
+    again = subcommand(
+        actions,
+        "retry",
+        run_retry,
+        common=common,
+        omitted=None,
+        help="queue failed messages again now",
     )
     again.add_argument("ids", nargs="*", type=int, metavar="ID", help="message numbers")
     again.add_argument("--all-failed", action="store_true", help="every failed message")
-    again.set_defaults(handler=run_retry)
 
-    kept = actions.add_parser(
+    subcommand(
+        actions,
         "send-kept",
-        parents=[common],
+        run_send_kept,
+        common=common,
+        omitted=None,
         help="queue every kept message for sending (needs USHER_SMTP_URL)",
-        argument_default=None,
     )
-    kept.set_defaults(handler=run_send_kept)
 
-    test = actions.add_parser(
-        "test", parents=[common], help="queue a test message", argument_default=None
+    test = subcommand(
+        actions, "test", run_test, common=common, omitted=None, help="queue a test message"
     )
     test.add_argument("address", help="where to send it")
-    test.set_defaults(handler=run_test)
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:

@@ -28,6 +28,7 @@ from store.single_user import (
 from store.text import clean_line
 from store.users import LEVELS, user_to_json
 
+from ..commands import subcommand
 from ..errors import EXIT_OK, CliError
 from ..language import add_language_argument, language_of
 
@@ -46,9 +47,11 @@ def register(
     group: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
 ) -> None:
-    parser = group.add_parser(
+    parser = subcommand(
+        group,
         "add",
-        parents=[common],
+        run_add,
+        common=common,
         help="add one user (their account exists at once; they are emailed)",
         description=(
             "Add one user. Without a password option they choose one with the single-use link "
@@ -56,7 +59,6 @@ def register(
             "--password must be changed at first sign-in. Passwords on the command line are "
             "visible to other local users: prefer --password-file - (standard input)."
         ),
-        argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("--first", required=True, metavar="F", help="first name")
     parser.add_argument("--last", required=True, metavar="L", help="last name (may be empty)")
@@ -77,7 +79,6 @@ def register(
     )
     add_language_argument(parser, whose="their")
     parser.add_argument("--json", action="store_true", help="print the created user as JSON")
-    parser.set_defaults(handler=run_add)
 
 
 def _read_password(name: str) -> str:

@@ -14,6 +14,7 @@ from store.audit import console_actor
 from store.text import clean_line
 from store.users import STATUSES, UserQuery, UserView, list_users, resolve_users, user_to_json
 
+from ..commands import subcommand
 from ..errors import EXIT_OK, CliError
 from ..with_store import with_store
 
@@ -25,38 +26,34 @@ def register(
     common: argparse.ArgumentParser,
 ) -> None:
 
-    listing = group.add_parser(
-        "list",
-        parents=[common],
-        help="list users (every match unless --limit)",
-        argument_default=argparse.SUPPRESS,
+    listing = subcommand(
+        group, "list", run_list, common=common, help="list users (every match unless --limit)"
     )
     listing.add_argument("--status", choices=STATUSES, help="only users with this status")
     listing.add_argument("--limit", type=_positive, help="at most N users (newest first)")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
-    listing.set_defaults(handler=run_list)
 
-    approving = group.add_parser(
+    approving = subcommand(
+        group,
         "approve",
-        parents=[common],
+        run_approve,
+        common=common,
         help="approve pending users (they get an email)",
-        argument_default=argparse.SUPPRESS,
     )
     approving.add_argument("ids", nargs="*", metavar="ID", help="numeric id or email address")
     approving.add_argument("--all-pending", action="store_true", help="approve everyone pending")
     approving.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    approving.set_defaults(handler=run_approve)
 
-    rejecting = group.add_parser(
+    rejecting = subcommand(
+        group,
         "reject",
-        parents=[common],
+        run_reject,
+        common=common,
         help="reject pending users (they get an email, with the reason if given)",
-        argument_default=argparse.SUPPRESS,
     )
     rejecting.add_argument("ids", nargs="+", metavar="ID", help="numeric id or email address")
     rejecting.add_argument("--reason", help="why; included in their email")
     rejecting.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    rejecting.set_defaults(handler=run_reject)
 
 
 def _positive(text: str) -> int:

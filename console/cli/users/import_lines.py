@@ -32,6 +32,7 @@ from store.clock import to_db
 from store.migrations import LEVELS
 
 from ...words import counted
+from ..commands import subcommand
 from ..errors import EXIT_FAILED, EXIT_OK, CliError
 from ..language import add_language_argument, language_of
 
@@ -43,9 +44,11 @@ PROGRESS_LINE_EVERY = 1.0
 def register(
     users: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    parser = users.add_parser(
+    parser = subcommand(
+        users,
         "import",
-        parents=[common],
+        run_import,
+        common=common,
         help="create many accounts from lines of FirstName LastName,Email[,Password]",
         description=(
             "Create an account for each line of FILE (CSV or tab-separated; a header row naming "
@@ -54,7 +57,6 @@ def register(
             "never re-created. Passwords on the command line are visible to other local users: "
             "prefer --password-file -."
         ),
-        argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("file", metavar="FILE", help="the lines to import; - reads stdin")
     parser.add_argument("--level", required=True, choices=LEVELS, help="the users' level")
@@ -78,7 +80,6 @@ def register(
     )
     add_language_argument(parser, whose="the users'")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(handler=run_import)
 
 
 # ------------------------------------------------------------------ reading the inputs

@@ -17,6 +17,7 @@ from store.users import STATUSES, UserView, resolve_users
 from store.users_export import FORMATS, Format, export_text, export_to_file
 
 from ...words import counted
+from ..commands import subcommand
 from ..errors import EXIT_OK, CliError
 from ..with_store import with_store
 
@@ -24,27 +25,27 @@ from ..with_store import with_store
 def register(
     group: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    delete = group.add_parser(
+    delete = subcommand(
+        group,
         "delete",
-        parents=[common],
-        argument_default=argparse.SUPPRESS,
+        run_delete,
+        common=common,
         help="erase people: their account, invitations and messages; the audit keeps a pseudonym",
     )
     delete.add_argument("ids", nargs="+", metavar="ID", help="numeric id or email address")
     delete.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     delete.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    delete.set_defaults(handler=run_delete)
 
-    export = group.add_parser(
+    export = subcommand(
+        group,
         "export",
-        parents=[common],
-        argument_default=argparse.SUPPRESS,
+        run_export,
+        common=common,
         help="write every user (or one status) as CSV or JSON to FILE (0600) or standard output",
     )
     export.add_argument("file", nargs="?", metavar="FILE", help="a new file (default: stdout)")
     export.add_argument("--status", choices=STATUSES, help="only users with this status")
     export.add_argument("--format", choices=FORMATS, default="csv", help="csv (default) or json")
-    export.set_defaults(handler=run_export)
 
 
 # ---------------------------------------------------------------------------- delete
