@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import psycopg
 
+from store import Settings, Store, load_settings
+from store.dialect import is_postgres_url, to_postgres
+
 from .fixtures_postgres import PostgresServer
 
 
@@ -23,3 +26,102 @@ def test_the_throwaway_server_gives_each_test_its_own_empty_database(
         assert row == (0,)
     finally:
         postgres_server.drop_database(other)
+
+
+async def test_a_store_opens_on_a_postgresql_url_and_writes_and_reads(
+    empty_postgres_url: str,
+) -> None:
+    settings = load_settings({"db": empty_postgres_url}, environ={})
+    async with await Store.open(settings) as store:
+        assert len(await store.secret_key()) == 64
+        async with store.write("t") as tx:
+            first = await tx.execute(
+                "INSERT INTO audit (at, actor, action) VALUES (?, ?, ?)", ("now", "me", "x")
+            )
+            row = await tx.fetchone("SELECT * FROM audit WHERE id = ?", (first,))
+        assert row is not None and row["actor"] == "me" and row[2] == "me"
+        assert await store.engine.scalar("SELECT count(*) FROM audit WHERE actor LIKE 'M%'") == 1
+        assert await store.healthy()
+
+
+async def test_both_engines_have_the_same_tables_columns_and_indexes(
+    postgres_url: str, settings: Settings
+) -> None:
+    """The PostgreSQL schema is derived from the SQLite migrations: a migration that adds a
+    table, a column or an index shows up on both, or this fails."""
+    async with await Store.open(settings) as sqlite_store:
+        tables = await sqlite_store.engine.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+        on_sqlite = {
+            str(t[0]): {
+                str(c["name"])
+                for c in await sqlite_store.engine.fetchall(f'PRAGMA table_info("{t[0]}")')
+            }
+            for t in tables
+        }
+        sqlite_indexes = {
+            str(r[0])
+            for r in await sqlite_store.engine.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
+    async with await Store.open(load_settings({"db": postgres_url}, environ={})) as pg_store:
+        on_postgres: dict[str, set[str]] = {}
+        for row in await pg_store.engine.fetchall(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        ):
+            on_postgres.setdefault(str(row[0]), set()).add(str(row[1]))
+        pg_indexes = {
+            str(r[0])
+            for r in await pg_store.engine.fetchall(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            )
+        }
+    assert on_postgres == on_sqlite
+    assert "users" in on_postgres and "email_key" in on_postgres["users"]
+    assert sqlite_indexes <= pg_indexes
+
+
+async def test_a_later_migration_s_new_column_and_index_are_added_to_an_existing_database(
+    postgres_url: str,
+) -> None:
+    """`prepare` completes a database made by an older Usher: here a column and an index are
+    dropped as if they came from a newer migration, and opening again brings them back."""
+    settings = load_settings({"db": postgres_url}, environ={})
+    async with await Store.open(settings, watch=False) as store, store.write() as tx:
+        await tx.execute("DROP INDEX client_events_at")
+        await tx.execute("ALTER TABLE users DROP COLUMN password_expires_at")
+    async with await Store.open(settings, watch=False) as store:
+        columns = await store.engine.fetchall(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
+        )
+        assert "password_expires_at" in {str(c[0]) for c in columns}
+        assert (
+            await store.engine.scalar(
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'client_events_at'"
+            )
+            == 1
+        )
+
+
+def test_the_dialect_translates_what_differs_and_leaves_literals_alone() -> None:
+    assert to_postgres("SELECT * FROM t WHERE a = ? AND b LIKE :b") == (
+        'SELECT * FROM t WHERE a = %s AND b COLLATE "C" ILIKE %(b)s'
+    )
+    assert to_postgres("SELECT '?', 'a%' WHERE x = ?") == "SELECT '?', 'a%%' WHERE x = %s"
+    assert to_postgres("INSERT OR IGNORE INTO t (a) VALUES (?)") == (
+        "INSERT INTO t (a) VALUES (%s) ON CONFLICT DO NOTHING"
+    )
+    assert to_postgres(
+        "INSERT INTO k (kind, count) VALUES (?, 1) "
+        "ON CONFLICT (kind) DO UPDATE SET count = count + 1"
+    ).endswith('DO UPDATE SET count = "k".count + 1')
+    assert to_postgres("SELECT 1 FROM t WHERE name = ? COLLATE NOCASE") == (
+        'SELECT 1 FROM t WHERE name = %s COLLATE "nocase"'
+    )
+    claim = to_postgres("UPDATE o SET s = 1 WHERE id IN (SELECT id FROM o WHERE s = 0 LIMIT ?)")
+    assert claim.endswith("LIMIT %s FOR UPDATE SKIP LOCKED)")
+    assert is_postgres_url("postgresql://u:p@db:5432/usher?sslmode=require")
+    assert is_postgres_url("postgres://db/usher") and not is_postgres_url("./usher.db")
