@@ -13,6 +13,10 @@ What changes, and why it is safe:
 - `x IN (SELECT value FROM json_each(?))` compares as text (the ids in a JSON array), and the
   JSON functions SQLite has built in are `usher_json_*` functions (`POSTGRES_COMPAT`);
 - `date(t, 'localtime')` → `usher_date(…)`;
+- `? IS NULL` → `CAST(? AS text) IS NULL` (a parameter needs a type there);
+- `x IS ?` → `x IS NOT DISTINCT FROM ?` (SQLite's IS compares any two values);
+- `LIMIT ?` → `LIMIT NULLIF(?, -1)`: SQLite's "no limit" is -1, PostgreSQL's NULL;
+- `FROM (SELECT …)` gets an alias (PostgreSQL before 16 needs one);
 - a claim (`UPDATE t … WHERE id IN (SELECT id FROM t … LIMIT n)`) locks the rows it picks with
   `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait for or take each other's rows.
 `sum(boolean)`, a number plus a boolean and a two-argument `max`/`min` exist on PostgreSQL as
@@ -108,6 +112,9 @@ _JSON_IN = re.compile(
 _FUNCTIONS = re.compile(
     r"(?<![:\w])(json_each|json_extract|json_set|json_valid|date)\(", re.IGNORECASE
 )
+_LIMIT = re.compile(r"\bLIMIT\s+(\?|:\w+)", re.IGNORECASE)
+_PARAM_IS_NULL = re.compile(r"(\?|:\w+)\s+IS\s+(NOT\s+)?NULL\b", re.IGNORECASE)
+_IS_PARAM = re.compile(r"\bIS\s+(NOT\s+)?(\?|:\w+)", re.IGNORECASE)
 _INSERT_TABLE = re.compile(r"^\s*INSERT\s+INTO\s+\"?(\w+)\"?", re.IGNORECASE)
 _UPSERT_SET = re.compile(
     r"(\bDO\s+UPDATE\s+SET\b)(.*?)(\bWHERE\b|\bRETURNING\b|$)", re.IGNORECASE | re.DOTALL
@@ -139,6 +146,11 @@ def _code(text: str) -> str:
     text = _NOCASE.sub('COLLATE "nocase"', text)
     text = _JSON_IN.sub(r"CAST(\1 AS text)\2json_each(", text)
     text = _FUNCTIONS.sub(lambda m: f"usher_{m.group(1).lower()}(", text)
+    text = _LIMIT.sub(r"LIMIT NULLIF(\1, -1)", text)
+    text = _PARAM_IS_NULL.sub(r"CAST(\1 AS text) IS \2NULL", text)
+    text = _IS_PARAM.sub(
+        lambda m: f"IS {'' if m.group(1) else 'NOT '}DISTINCT FROM {m.group(2)}", text
+    )
     text = text.replace("%", "%%").replace("?", "%s")
     return _NAMED.sub(r"%(\1)s", text)
 
@@ -203,6 +215,23 @@ def _skip_locked(sql: str) -> str:
     return f"{sql[:close]} FOR UPDATE SKIP LOCKED{sql[close:]}"
 
 
+_SUBQUERY = re.compile(r"\bFROM\s*\(\s*SELECT\b", re.IGNORECASE)
+_ALIASED = re.compile(r"\s*(AS\b|(?!(WHERE|GROUP|ORDER|LIMIT|UNION|JOIN|LEFT|INNER|ON)\b)\w)", re.I)
+
+
+def _alias_subqueries(sql: str) -> str:
+    """`FROM (SELECT …)` needs a name on PostgreSQL before 16: give it one."""
+    for number, match in enumerate(reversed(list(_SUBQUERY.finditer(sql)))):
+        start = sql.index("(", match.start())
+        depth, at = 1, start + 1
+        while at < len(sql) and depth:
+            depth += {"(": 1, ")": -1}.get(sql[at], 0)
+            at += 1
+        if not _ALIASED.match(sql, at):
+            sql = f"{sql[:at]} AS usher_from_{number}{sql[at:]}"
+    return sql
+
+
 @functools.lru_cache(maxsize=4096)
 def to_postgres(sql: str) -> str:
     """SQLite's statement `sql` as PostgreSQL's (see the module doc for each rule)."""
@@ -220,7 +249,7 @@ def to_postgres(sql: str) -> str:
             out = f"{out[: returning.start()]}ON CONFLICT DO NOTHING {out[returning.start() :]}"
         else:
             out = f"{out.rstrip().rstrip(';')} ON CONFLICT DO NOTHING"
-    return _skip_locked(out)
+    return _alias_subqueries(_skip_locked(out))
 
 
 def inserts_into(sql: str) -> str | None:

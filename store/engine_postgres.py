@@ -101,9 +101,11 @@ def _row_factory(cursor: AsyncCursor[Any]) -> RowMaker[PgRow]:
 
 
 class _BoolAsInt(Dumper):
-    """SQLite has no booleans: a Python bool is stored as 0 or 1 (the columns are integers)."""
+    """SQLite has no booleans: a Python bool is sent as an untyped '1' or '0', which
+    PostgreSQL reads as a number in an integer column and as true/false where it needs a
+    boolean (`CASE WHEN ?`)."""
 
-    oid = psycopg.adapters.types["int8"].oid
+    oid = 0
     format = Format.TEXT
 
     def dump(self, obj: Any) -> bytes:
@@ -250,7 +252,9 @@ class PostgresEngine(Engine):
             with _translated_errors():
                 done = await prepare(conn)
         self._with_id = frozenset(
-            table.name for table in postgres_schema().tables if "id" in table.columns
+            table.name
+            for table in postgres_schema().tables
+            if "IDENTITY" in table.columns.get("id", "")
         )
         return done
 

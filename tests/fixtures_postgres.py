@@ -16,16 +16,20 @@ import itertools
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from store import Settings, Store, load_settings
+from store.dialect import is_postgres_url, to_postgres
+from store.engine_postgres import PgRow
 
 URL_VARIABLE = "USHER_TEST_POSTGRES_URL"
 TEMPLATE = "usher_template"
@@ -224,3 +228,28 @@ def empty_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield url
     finally:
         postgres_server.drop_database(url)
+
+
+def sync_rows(db: str | os.PathLike[str], sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Rows read by a separate connection, as another process would (SQLite's SQL on either
+    engine; rows by index and by name)."""
+    target = os.fspath(db)
+    if not is_postgres_url(target):
+        with contextlib.closing(sqlite3.connect(target)) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(conn.execute(sql, params).fetchall())
+    with psycopg.connect(target, autocommit=True) as pg:
+        cursor = pg.execute(to_postgres(sql), params)
+        names = {column.name: i for i, column in enumerate(cursor.description or ())}
+        return [PgRow(row, names) for row in cursor.fetchall()]
+
+
+def sync_run(db: str | os.PathLike[str], sql: str, params: Sequence[Any] = ()) -> None:
+    """One statement committed by a separate connection, as another process would."""
+    target = os.fspath(db)
+    if not is_postgres_url(target):
+        with contextlib.closing(sqlite3.connect(target)) as conn, conn:
+            conn.execute(sql, params)
+        return
+    with psycopg.connect(target, autocommit=True) as pg:
+        pg.execute(to_postgres(sql), params)

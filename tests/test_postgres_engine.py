@@ -122,6 +122,6 @@ def test_the_dialect_translates_what_differs_and_leaves_literals_alone() -> None
         'SELECT 1 FROM t WHERE name = %s COLLATE "nocase"'
     )
     claim = to_postgres("UPDATE o SET s = 1 WHERE id IN (SELECT id FROM o WHERE s = 0 LIMIT ?)")
-    assert claim.endswith("LIMIT %s FOR UPDATE SKIP LOCKED)")
+    assert claim.endswith("LIMIT NULLIF(%s, -1) FOR UPDATE SKIP LOCKED)")
     assert is_postgres_url("postgresql://u:p@db:5432/usher?sslmode=require")
     assert is_postgres_url("postgres://db/usher") and not is_postgres_url("./usher.db")
