@@ -220,6 +220,7 @@ class PostgresEngine(Engine):
         """This process's id in NOTIFY payloads (its own notifications are not news)."""
         self._external = 0
         self._listening = False
+        self._listener_pid: int | None = None
         self._listener: asyncio.Task[None] | None = None
         self.heard = asyncio.Event()
         """Set whenever another process's notification arrives (tests wait on it)."""
@@ -334,6 +335,16 @@ class PostgresEngine(Engine):
             self._watched_at = time.monotonic()
         return self._external
 
+    @property
+    def listening(self) -> bool:
+        """Whether the listener is connected (other processes' commits are being heard)."""
+        return self._listening
+
+    @property
+    def listener_pid(self) -> int | None:
+        """The server process of the listener's connection (to watch or end it)."""
+        return self._listener_pid
+
     def _heard(self) -> None:
         self._external += 1
         self._changed()
@@ -348,6 +359,7 @@ class PostgresEngine(Engine):
                 conn = await AsyncConnection.connect(self.url, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {dialect.NOTIFY_CHANNEL}")
+                    self._listener_pid = conn.info.backend_pid
                     self._listening = True
                     if not first:
                         self._heard()

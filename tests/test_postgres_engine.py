@@ -3,12 +3,22 @@ migrations, the dialect, the change feed and claims across pools."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+
 import psycopg
 
 from store import Settings, Store, load_settings
+from store.changes import EXTERNAL
+from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.dialect import is_postgres_url, to_postgres
+from store.engine_postgres import PostgresEngine
 
 from .fixtures_postgres import PostgresServer
+from .fixtures_smtp import queue_messages, with_smtp
+from .fixtures_users import add_user
+from .helpers import eventually
 
 
 def test_the_throwaway_server_gives_each_test_its_own_empty_database(
@@ -125,3 +135,113 @@ def test_the_dialect_translates_what_differs_and_leaves_literals_alone() -> None
     assert claim.endswith("LIMIT NULLIF(%s, -1) FOR UPDATE SKIP LOCKED)")
     assert is_postgres_url("postgresql://u:p@db:5432/usher?sslmode=require")
     assert is_postgres_url("postgres://db/usher") and not is_postgres_url("./usher.db")
+
+
+async def _listening(store: Store) -> PostgresEngine:
+    engine = store.engine
+    assert isinstance(engine, PostgresEngine)
+
+    async def connected() -> bool:
+        return engine.listening
+
+    await eventually(connected)
+    return engine
+
+
+async def test_a_commit_on_one_server_reaches_another_s_change_feed(postgres_url: str) -> None:
+    """Two stores on two pools, as two `usher serve` processes: one's commit is announced to
+    the other through LISTEN/NOTIFY (waited for as the approvals table waits for it), and a
+    store never hears its own commits a second time."""
+    settings = load_settings({"db": postgres_url}, environ={})
+    async with await Store.open(settings) as one, await Store.open(settings) as two:
+        first, second = await _listening(one), await _listening(two)
+        async with two.feed.listening() as changes:
+            started = time.monotonic()
+            await add_user(one, "ann@example.org")
+            topics = await asyncio.wait_for(anext(changes), 10)
+            took = time.monotonic() - started
+        assert EXTERNAL in topics
+        print(f"another server's commit reached the change feed in {took * 1000:.0f} ms")
+        second.heard.clear()
+        first.heard.clear()
+        await add_user(two, "bea@example.org")
+        await asyncio.wait_for(first.heard.wait(), 10)
+        assert await first.data_version() == 1  # two's commit: its own (ann) was no news
+        cache = first.read_cache()
+        assert cache is not None and cache == {}
+
+
+async def test_the_listener_reconnects_by_itself_and_hears_again(
+    postgres_url: str, postgres_server: PostgresServer
+) -> None:
+    settings = load_settings({"db": postgres_url}, environ={})
+    async with await Store.open(settings) as one, await Store.open(settings) as two:
+        await _listening(one)
+        engine = await _listening(two)
+        pid = engine.listener_pid
+        engine.heard.clear()
+        with postgres_server.admin() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # Back again, it counts one change (what it missed while away is unknown) ...
+        await asyncio.wait_for(engine.heard.wait(), 10)
+        assert engine.listener_pid != pid and engine.listening
+        engine.heard.clear()
+        # ... and hears the other server's commits as before.
+        await add_user(one, "cy@example.org")
+        await asyncio.wait_for(engine.heard.wait(), 10)
+
+
+NO_RELAY = "smtp://127.0.0.1:9"
+"""Messages are queued (not kept) with an SMTP URL; these tests only claim, never send."""
+
+
+def _claimer(store: Store, name: str, batch: int = 4) -> DeliveryWorker:
+    return DeliveryWorker(store, None, DeliveryPolicy(batch=batch), f"{name}:{os.getpid()}:x")
+
+
+async def test_three_servers_claiming_at_once_take_each_message_once(postgres_url: str) -> None:
+    """Three stores (three pools, as three `usher serve`) claim 60 messages in batches of 4 at
+    the same time until none is left: every message is claimed by exactly one of them."""
+    settings = with_smtp(load_settings({"db": postgres_url}, environ={}), NO_RELAY)
+    stores = [await Store.open(settings, watch=False) for _ in range(3)]
+    try:
+        queued = await queue_messages(stores[0], [f"p{i}@example.org" for i in range(60)])
+        claimed: dict[str, list[int]] = {}
+
+        async def drain(store: Store, name: str) -> None:
+            worker = _claimer(store, name)
+            try:
+                while batch := await worker.claim():
+                    claimed.setdefault(name, []).extend(message.id for message in batch)
+                    await asyncio.sleep(0)
+            finally:
+                worker.release_mark()
+
+        await asyncio.gather(*(drain(s, f"server{n}") for n, s in enumerate(stores)))
+        every = [i for ids in claimed.values() for i in ids]
+        assert sorted(every) == sorted(queued)
+        assert len(claimed) >= 2  # they really took turns
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_claim_skips_rows_another_connection_has_locked(postgres_url: str) -> None:
+    """FOR UPDATE SKIP LOCKED: rows locked elsewhere are passed over at once, not waited for,
+    and taken by the next claim once they are free."""
+    settings = with_smtp(load_settings({"db": postgres_url}, environ={}), NO_RELAY)
+    async with await Store.open(settings, watch=False) as store:
+        queued = await queue_messages(store, [f"p{i}@example.org" for i in range(6)])
+        worker = _claimer(store, "skipper", batch=10)
+        try:
+            async with await psycopg.AsyncConnection.connect(postgres_url) as other:
+                await other.execute(
+                    "SELECT id FROM outbox WHERE id = ANY(%s) FOR UPDATE", (queued[:2],)
+                )
+                # Without SKIP LOCKED this would wait for `other` for ever (30 s: a hang guard).
+                first = await asyncio.wait_for(worker.claim(), 30)
+            second = await worker.claim()
+        finally:
+            worker.release_mark()
+        assert sorted(m.id for m in first) == queued[2:]
+        assert sorted(m.id for m in second) == queued[:2]
