@@ -225,6 +225,7 @@ class PostgresEngine(Engine):
         self.heard = asyncio.Event()
         """Set whenever another process's notification arrives (tests wait on it)."""
         self._with_id: frozenset[str] = frozenset()
+        self._scheduler: AsyncConnection[Any] | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> PostgresEngine:
@@ -265,6 +266,10 @@ class PostgresEngine(Engine):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
+        if self._scheduler is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self._scheduler.close()
+            self._scheduler = None
         async with self._write_lock:
             await self._pool.close()
 
@@ -402,15 +407,29 @@ class PostgresEngine(Engine):
             f"pg_dump -Fc -f {target} '{redacted(self.url)}'"
         )
 
-    async def try_scheduler_lock(self) -> AsyncConnection[Any] | None:
-        """A connection holding the session advisory lock for scheduled work, or None when
-        another server holds it (its death releases it)."""
-        conn = await AsyncConnection.connect(self.url, autocommit=True)
+    async def holds_scheduler_lock(self) -> bool:
+        """Whether this process is the one that runs scheduled work: it takes the session
+        advisory lock on a connection of its own if it is free, and keeps it while that
+        connection lives (a dead server's lock is released with its connection, and the next
+        server to ask takes it over)."""
+        if self._scheduler is not None:
+            try:
+                await self._scheduler.execute("SELECT 1")
+                return True
+            except psycopg.Error:
+                with contextlib.suppress(psycopg.Error):
+                    await self._scheduler.close()
+                self._scheduler = None
+        try:
+            conn = await AsyncConnection.connect(self.url, autocommit=True)
+        except psycopg.Error:
+            return False
         cursor = await conn.execute(
             "SELECT pg_try_advisory_lock(%s)", (dialect.SCHEDULER_LOCK_KEY,)
         )
         row = await cursor.fetchone()
         if row is not None and row[0]:
-            return conn
+            self._scheduler = conn
+            return True
         await conn.close()
-        return None
+        return False

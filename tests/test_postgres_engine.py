@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -14,6 +15,7 @@ from store.changes import EXTERNAL
 from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.dialect import is_postgres_url, to_postgres
 from store.engine_postgres import PostgresEngine
+from store.schedule import runs_scheduled_work
 
 from .fixtures_postgres import PostgresServer
 from .fixtures_smtp import queue_messages, with_smtp
@@ -245,3 +247,21 @@ async def test_a_claim_skips_rows_another_connection_has_locked(postgres_url: st
             worker.release_mark()
         assert sorted(m.id for m in first) == queued[2:]
         assert sorted(m.id for m in second) == queued[:2]
+
+
+async def test_scheduled_work_runs_on_one_server_and_moves_when_it_stops(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings({"db": postgres_url}, environ={})
+    one = await Store.open(settings, watch=False)
+    async with await Store.open(settings, watch=False) as two:
+        try:
+            assert await runs_scheduled_work(one)
+            assert await runs_scheduled_work(one)  # it keeps it
+            assert not await runs_scheduled_work(two)
+        finally:
+            await one.close()
+        assert await runs_scheduled_work(two)  # the first server is gone: the next takes over
+    on_sqlite = load_settings({"db": str(tmp_path / "usher.db")}, environ={})
+    async with await Store.open(on_sqlite) as a, await Store.open(on_sqlite) as b:
+        assert await runs_scheduled_work(a) and await runs_scheduled_work(b)  # as before
