@@ -2,7 +2,8 @@
 `to_postgres` turns each statement into PostgreSQL's (once per distinct text, cached).
 
 What changes, and why it is safe:
-- placeholders: `?` → `%s`, `:name` → `%(name)s`, a literal `%` → `%%` (psycopg's format);
+- placeholders: `?` → `%s`, `?1` → `%(_1)s`, `:name` → `%(name)s`, a literal `%` → `%%`
+  (psycopg's format; `parameters` gives numbered ones their names);
 - `LIKE` → `COLLATE "C" ILIKE`: SQLite's LIKE ignores the case of ASCII letters only, and so
   does ILIKE under the "C" collation (which also lets it run on "nocase" columns);
 - `COLLATE NOCASE` → `COLLATE "nocase"`, a case-insensitive ICU collation made by
@@ -31,6 +32,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
+from typing import Any
 
 WRITE_LOCK_KEY = 0x7573686572  # "usher"
 WRITE_LOCK_SQL = f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
@@ -112,6 +115,7 @@ _JSON_IN = re.compile(
 _FUNCTIONS = re.compile(
     r"(?<![:\w])(json_each|json_extract|json_set|json_valid|date)\(", re.IGNORECASE
 )
+_NUMBERED = re.compile(r"\?(\d+)")
 _LIMIT = re.compile(r"\bLIMIT\s+(\?|:\w+)", re.IGNORECASE)
 _PARAM_IS_NULL = re.compile(r"(\?|:\w+)\s+IS\s+(NOT\s+)?NULL\b", re.IGNORECASE)
 _IS_PARAM = re.compile(r"\bIS\s+(NOT\s+)?(\?|:\w+)", re.IGNORECASE)
@@ -151,7 +155,8 @@ def _code(text: str) -> str:
     text = _IS_PARAM.sub(
         lambda m: f"IS {'' if m.group(1) else 'NOT '}DISTINCT FROM {m.group(2)}", text
     )
-    text = text.replace("%", "%%").replace("?", "%s")
+    text = text.replace("%", "%%")
+    text = _NUMBERED.sub(r"%(_\1)s", text).replace("?", "%s")
     return _NAMED.sub(r"%(\1)s", text)
 
 
@@ -250,6 +255,13 @@ def to_postgres(sql: str) -> str:
         else:
             out = f"{out.rstrip().rstrip(';')} ON CONFLICT DO NOTHING"
     return _alias_subqueries(_skip_locked(out))
+
+
+def parameters(sql: str, params: Sequence[Any] | dict[str, Any]) -> Any:
+    """The parameters for `to_postgres(sql)`: numbered ones (`?1`) become names (`_1`)."""
+    if isinstance(params, dict) or not _NUMBERED.search(sql):
+        return params or ()
+    return {f"_{number}": value for number, value in enumerate(params, 1)}
 
 
 def inserts_into(sql: str) -> str | None:

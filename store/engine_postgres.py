@@ -148,7 +148,7 @@ def _translated_errors() -> Iterator[None]:
 
 async def _run(conn: AsyncConnection[Any], sql: str, params: Params) -> AsyncCursor[Any]:
     with _translated_errors():
-        return await conn.execute(dialect.to_postgres(sql), params or ())
+        return await conn.execute(dialect.to_postgres(sql), dialect.parameters(sql, params))
 
 
 def _returning_id(sql: str, with_id: frozenset[str]) -> bool:

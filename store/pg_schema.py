@@ -137,6 +137,21 @@ def _trigger(sql: str) -> list[str]:
     ]
 
 
+FOLLOW_EXPLICIT_IDS = """
+CREATE OR REPLACE FUNCTION usher_follow_explicit_id() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    seq regclass := CAST(pg_get_serial_sequence(quote_ident(TG_TABLE_NAME), 'id') AS regclass);
+BEGIN
+    IF NEW.id > coalesce(pg_sequence_last_value(seq), 0) THEN
+        PERFORM setval(seq, NEW.id);
+    END IF;
+    RETURN NEW;
+END $$
+"""
+"""An insert that names its id (some batches reserve ids ahead, as SQLite allows) moves the
+table's id sequence past it, as SQLite's rowid does; inserts that take the next id skip it."""
+
+
 @functools.cache
 def postgres_schema() -> Schema:
     """The schema the SQLite migrations make, in PostgreSQL's terms (computed once)."""
@@ -240,6 +255,14 @@ async def prepare(conn: AsyncConnection[Any]) -> list[str]:
                 done.append(sql)
         for statement in schema.triggers:
             await conn.execute(statement)
+        await conn.execute(FOLLOW_EXPLICIT_IDS)
+        for table in schema.tables:
+            if "IDENTITY" in table.columns.get("id", ""):
+                await conn.execute(
+                    f"CREATE OR REPLACE TRIGGER {table.name}_follow_explicit_id "
+                    f'BEFORE INSERT ON "{table.name}" FOR EACH ROW '
+                    "EXECUTE FUNCTION usher_follow_explicit_id()"
+                )
         if fresh:
             for name, rows in schema.seeds.items():
                 for row in rows:

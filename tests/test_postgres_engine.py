@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
-from store import Settings, Store, load_settings
+from store import Settings, Store, StoreError, load_settings
 from store.changes import EXTERNAL
 from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.dialect import is_postgres_url, to_postgres
 from store.engine_postgres import PostgresEngine
+from store.erasure import erase_users
 from store.schedule import runs_scheduled_work
 
 from .fixtures_postgres import PostgresServer
@@ -265,3 +267,23 @@ async def test_scheduled_work_runs_on_one_server_and_moves_when_it_stops(
     on_sqlite = load_settings({"db": str(tmp_path / "usher.db")}, environ={})
     async with await Store.open(on_sqlite) as a, await Store.open(on_sqlite) as b:
         assert await runs_scheduled_work(a) and await runs_scheduled_work(b)  # as before
+
+
+async def test_an_insert_that_names_its_id_moves_the_sequence_past_it(postgres_url: str) -> None:
+    """Batches reserve ids ahead (`max(id) + 1`), as SQLite allows; the next row that takes
+    the next id must not collide with them, and `?1` parameters work as on SQLite."""
+    async with await Store.open(load_settings({"db": postgres_url}, environ={})) as store:
+        async with store.write() as tx:
+            named = await tx.execute(
+                "INSERT INTO audit (id, at, actor, action) VALUES (40, ?1, ?1, 'x')", ("a",)
+            )
+            taken = await tx.execute("INSERT INTO audit (at, actor, action) VALUES ('b', 'b', 'y')")
+        assert (named, taken) == (40, 41)
+
+
+async def test_erasure_refuses_on_postgresql_with_nothing_erased(postgres_url: str) -> None:
+    async with await Store.open(load_settings({"db": postgres_url}, environ={})) as store:
+        user = await add_user(store, "ann@example.org")
+        with pytest.raises(StoreError, match="not available on PostgreSQL"):
+            await erase_users(store, [user], actor="tester")
+        assert await store.engine.scalar("SELECT count(*) FROM users") == 1
