@@ -15,7 +15,8 @@ from store import Settings, Store, StoreError, load_settings
 from store.changes import EXTERNAL
 from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.dialect import is_postgres_url, to_postgres
-from store.engine_postgres import PostgresEngine
+from store.engine import DatabaseUnavailable, temporarily_unavailable
+from store.engine_postgres import POOL_SIZE, PostgresEngine
 from store.erasure import erase_users
 from store.schedule import runs_scheduled_work
 
@@ -287,3 +288,29 @@ async def test_erasure_refuses_on_postgresql_with_nothing_erased(postgres_url: s
         with pytest.raises(StoreError, match="not available on PostgreSQL"):
             await erase_users(store, [user], actor="tester")
         assert await store.engine.scalar("SELECT count(*) FROM users") == 1
+
+
+async def test_lost_connections_are_a_retryable_refusal_then_the_pool_recovers(
+    postgres_url: str, postgres_server: PostgresServer
+) -> None:
+    """PostgreSQL ending every connection (a restart, a failover) is `DatabaseUnavailable`
+    (the pages' 503 with Retry-After) for what was under way, never a lost commit; the pool
+    reconnects by itself and the next write goes through."""
+    async with await Store.open(load_settings({"db": postgres_url}, environ={})) as store:
+        await add_user(store, "ann@example.org")
+        database = postgres_url.rsplit("/", 1)[1].split("?")[0]
+        with postgres_server.admin() as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+        refused = 0
+        for _ in range(POOL_SIZE + 1):  # each dead pooled connection fails once at most
+            try:
+                await add_user(store, "bea@example.org")
+                break
+            except DatabaseUnavailable as error:
+                assert temporarily_unavailable(error)
+                refused += 1
+        assert await store.engine.scalar("SELECT count(*) FROM users") == 2
+        assert refused <= POOL_SIZE
