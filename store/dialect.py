@@ -38,6 +38,10 @@ from typing import Any
 WRITE_LOCK_KEY = 0x7573686572  # "usher"
 WRITE_LOCK_SQL = f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
 """Every write transaction takes this first: one writer at a time, as on SQLite."""
+WRITE_LOCK_AS_SQL = (
+    f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}), set_config('usher.sender', %s, true)"
+)
+"""The lock, and this process's id for the change triggers' NOTIFY, in one round trip."""
 
 SCHEDULER_LOCK_KEY = WRITE_LOCK_KEY + 1
 """Session-level advisory lock held by the one server that runs scheduled work."""

@@ -8,8 +8,10 @@ a psycopg_pool connection pool, chosen when `USHER_DB` is a `postgresql://` URL.
 - A write transaction is `BEGIN` plus a transaction-scoped advisory lock: one writer at a time
   across every process, as SQLite's `BEGIN IMMEDIATE` gives, so every "check then change in
   one transaction" rule holds unchanged.
-- The change feed: each commit that names topics sends `NOTIFY usher_changes` with this
-  process's id only (inside the transaction, so it is delivered at commit). One dedicated
+- The change feed: a trigger on every table sends `NOTIFY usher_changes` for each changed row
+  (PostgreSQL delivers one per transaction, at commit) with the writing process's id only,
+  which each write transaction sets with its lock; a write by anything else (psql, a script)
+  is announced too, with an empty id, as SQLite's data_version notices any writer. One dedicated
   listener connection per process counts other processes' notifications (reconnecting by
   itself); `data_version()` returns that count, so `ChangeFeed` follows it as it follows
   SQLite's `PRAGMA data_version`, without a query per poll.
@@ -280,24 +282,18 @@ class PostgresEngine(Engine):
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[SqliteTransaction]:
-        """`BEGIN` and the write lock; committed on normal exit (with the NOTIFY), rolled back
-        on error."""
+        """`BEGIN`, the write lock and who we are (for the NOTIFY the tables' triggers send);
+        committed on normal exit, rolled back on error."""
         async with self._write_lock:
             try:
                 async with self._pool.connection() as conn:
                     tx = PostgresTransaction(conn, self._with_id)
                     with _translated_errors():
                         await conn.execute("BEGIN")
-                        await conn.execute(dialect.WRITE_LOCK_SQL)
+                        await conn.execute(dialect.WRITE_LOCK_AS_SQL, (self.sender,))
                     try:
                         yield tx
                         await tx._flush()
-                        if tx.topics:
-                            await _run(
-                                conn,
-                                "SELECT pg_notify(?, ?)",
-                                (dialect.NOTIFY_CHANNEL, self.sender),
-                            )
                         with _translated_errors():
                             await conn.execute("COMMIT")
                     except BaseException:

@@ -20,7 +20,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from .dialect import POSTGRES_COMPAT, WRITE_LOCK_SQL
+from .dialect import NOTIFY_CHANNEL, POSTGRES_COMPAT, WRITE_LOCK_SQL
 from .engine import DatabaseError, _split_statements
 from .migrations import LATEST_VERSION, MIGRATIONS
 
@@ -152,6 +152,18 @@ END $$
 table's id sequence past it, as SQLite's rowid does; inserts that take the next id skip it."""
 
 
+ANNOUNCE_CHANGES = f"""
+CREATE OR REPLACE FUNCTION usher_announce_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{NOTIFY_CHANNEL}', coalesce(current_setting('usher.sender', true), ''));
+    RETURN NULL;
+END $$
+"""
+"""Each changed row announces the transaction's writer (PostgreSQL folds a transaction's equal
+notifications into one, sent at commit); a statement that changes no row announces nothing,
+so two servers' idle workers never wake each other."""
+
+
 @functools.cache
 def postgres_schema() -> Schema:
     """The schema the SQLite migrations make, in PostgreSQL's terms (computed once)."""
@@ -256,6 +268,13 @@ async def prepare(conn: AsyncConnection[Any]) -> list[str]:
         for statement in schema.triggers:
             await conn.execute(statement)
         await conn.execute(FOLLOW_EXPLICIT_IDS)
+        await conn.execute(ANNOUNCE_CHANGES)
+        for table in schema.tables:
+            await conn.execute(
+                f"CREATE OR REPLACE TRIGGER {table.name}_announces_changes "
+                f'AFTER INSERT OR UPDATE OR DELETE ON "{table.name}" FOR EACH ROW '
+                "EXECUTE FUNCTION usher_announce_change()"
+            )
         for table in schema.tables:
             if "IDENTITY" in table.columns.get("id", ""):
                 await conn.execute(
@@ -277,7 +296,8 @@ async def prepare(conn: AsyncConnection[Any]) -> list[str]:
                     )
         await conn.execute(
             "INSERT INTO meta (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+            "WHERE meta.value IS DISTINCT FROM excluded.value",  # no change, no announcement
             (VERSION_KEY, str(LATEST_VERSION)),
         )
     return done
