@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+from collections import Counter
 
 import httpx
 
 from store import Store, load_settings
+from store.delivery import run_delivery
 
 from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
 from .fixtures_postgres import PostgresServer
 from .fixtures_security import csrf_from
-from .helpers import start_serve
+from .fixtures_smtp import FAST, SmtpServer, all_status, queue_messages, running, with_smtp
+from .helpers import eventually, start_serve
 
 SERVERS = 3
 SIGNUPS = 200
@@ -116,7 +119,6 @@ async def test_connections_ended_mid_burst_give_503s_never_500s_and_lose_no_acco
     statuses = [a.status_code for a in answers]
     assert not [s for s in statuses if s >= 500 and s != 503], statuses
     assert all(int(a.headers["Retry-After"]) > 0 for a in answers if a.status_code == 503)
-    print({s: statuses.count(s) for s in set(statuses)})
     joined = {n for n, a in enumerate(answers) if a.status_code == 303}
     assert joined, statuses
     async with await Store.open(settings, watch=False) as store:
@@ -149,3 +151,36 @@ def _stop(servers: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
         if "Traceback" in (err or ""):
             errors.append(err[-3000:])
     return errors
+
+
+async def test_three_delivery_workers_with_smtp_down_then_up_send_each_email_once(
+    postgres_url: str,
+) -> None:
+    """Three stores (three pools, as three servers) each run mail delivery on one outbox; the
+    relay refuses connections, then comes up: every message arrives exactly once."""
+    relay = SmtpServer()  # not started yet: connections are refused
+    settings = with_smtp(load_settings({"db": postgres_url}, environ={}), relay.url)
+    stores = [await Store.open(settings) for _ in range(SERVERS)]
+    stop = asyncio.Event()
+    workers = [
+        asyncio.create_task(run_delivery(store, stop_event=stop, max_attempts=1000, **FAST))
+        for store in stores
+    ]
+    try:
+        ids = await queue_messages(stores[0], [f"p{n}@example.org" for n in range(30)])
+
+        async def all_tried() -> bool:
+            rows = await stores[0].engine.fetchall("SELECT attempts FROM outbox")
+            return all(int(row[0]) >= 2 for row in rows)
+
+        await eventually(all_tried)
+        with running(relay):
+            await eventually(all_status(stores[0], "sent", len(ids)), timeout=60)
+        received = Counter(message.rcpt_tos[0] for message in relay.received)
+        assert received == {f"p{n}@example.org": 1 for n in range(30)}
+        assert len({message.message_id for message in relay.received}) == len(ids)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), 30)
+        for store in stores:
+            await store.close()
