@@ -28,6 +28,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -398,10 +399,29 @@ class PostgresEngine(Engine):
         return True
 
     async def backup_to(self, target: str) -> None:
-        raise DatabaseError(
-            f"usher backup copies SQLite files only: on PostgreSQL run "
-            f"pg_dump -Fc -f {target} '{redacted(self.url)}'"
+        """`pg_dump -Fc` into `target` (restore it with `pg_restore`); refused, with the
+        command to run, when pg_dump is not installed here."""
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            raise DatabaseError(
+                "pg_dump is not installed here: run "
+                f"pg_dump -Fc -f {target} '{redacted(self.url)}' where it is"
+            )
+        process = await asyncio.create_subprocess_exec(
+            pg_dump,
+            "-Fc",
+            "--no-owner",
+            "-f",
+            target,
+            "--dbname",
+            self.url,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
+        _, err = await process.communicate()
+        if process.returncode != 0:
+            message = err.decode(errors="replace").strip().splitlines()
+            raise DatabaseError(f"pg_dump failed: {message[-1] if message else process.returncode}")
 
     async def holds_scheduler_lock(self) -> bool:
         """Whether this process is the one that runs scheduled work: it takes the session

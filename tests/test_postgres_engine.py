@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 
 from store import Settings, Store, StoreError, load_settings
+from store.backup import BackupError, restore
 from store.changes import EXTERNAL
 from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.dialect import is_postgres_url, to_postgres
@@ -326,3 +328,18 @@ async def test_a_write_by_another_program_is_heard_too(postgres_url: str) -> Non
         sync_run(postgres_url, INSERT_USER, user_row("raw@example.org"))
         await asyncio.wait_for(engine.heard.wait(), 10)
         assert await engine.data_version() >= 1
+
+
+async def test_backup_on_postgresql_is_a_private_pg_dump_archive_and_restore_refuses(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings({"db": postgres_url}, environ={})
+    async with await Store.open(settings, watch=False) as store:
+        await add_user(store, "ann@example.org")
+        report = await store.backup(str(tmp_path / "usher.dump"))
+    dump = Path(report.path)
+    assert dump.read_bytes()[:5] == b"PGDMP"  # pg_restore's custom format
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    assert report.users == 1
+    with pytest.raises(BackupError, match="pg_restore"):
+        restore(settings, str(dump))
