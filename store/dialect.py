@@ -33,7 +33,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 WRITE_LOCK_KEY = 0x7573686572  # "usher"
 WRITE_LOCK_SQL = f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
@@ -47,6 +49,16 @@ SCHEDULER_LOCK_KEY = WRITE_LOCK_KEY + 1
 """Session-level advisory lock held by the one server that runs scheduled work."""
 
 NOTIFY_CHANNEL = "usher_changes"
+
+
+def database_label(db: str) -> str:
+    """What the console's header names the database by: a SQLite file's name, or a
+    PostgreSQL database's name (never the URL, which may hold a password)."""
+    if not is_postgres_url(db):
+        return Path(db).name
+    parts = urlsplit(db)
+    name = parts.path.lstrip("/")
+    return f"{name or 'postgresql'}@{parts.hostname or 'localhost'}"
 
 
 def is_postgres_url(db: str) -> bool:
