@@ -31,7 +31,7 @@ from store.signup import (
 
 from .deps import SettingsDep, StoreDep
 from .join import gone_for
-from .render import page
+from .render import page, written_for
 from .security import client_ip
 from .sessions import clear_cookie, current_user, session_cookie, session_token
 from .signup_cookies import email_hint, email_hint_cookie, signup_cookie
@@ -257,13 +257,18 @@ async def forgot_submit(
 
 @get("/password/set/{token:str}")
 async def set_password_page(
-    token: FromPath[str], store: StoreDep, confirmed: FromQuery[str | None] = None
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    store: StoreDep,
+    confirmed: FromQuery[str | None] = None,
 ) -> Template:
-    """`confirmed`: the person has just confirmed their address and chooses the password now."""
+    """`confirmed`: the person has just confirmed their address and chooses the password now.
+    Written in the account's language (the link may be opened in any browser)."""
     try:
         user = await set_password_account(store, token)
     except TokenUnusable as error:
         raise gone_for(error) from None
+    written_for(request, user.language)
     return page(
         "set_password.html", errors={}, token=token, email=user.email, confirmed=bool(confirmed)
     )
@@ -285,6 +290,7 @@ async def set_password_submit(
         raise gone_for(error) from None
     except FormRefused as refused:
         user = await set_password_account(store, token)
+        written_for(request, user.language)
         return page(
             "set_password.html",
             status_code=400,

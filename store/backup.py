@@ -19,10 +19,11 @@ from .dialect import is_postgres_url
 from .engine import DatabaseError, Engine
 from .instance_lock import exclusive
 from .migrations import LATEST_VERSION
+from .refusal import Refused
 from .settings import Settings
 
 
-class BackupError(Exception):
+class BackupError(Refused):
     """The backup or restore could not be done; the message is for people."""
 
 

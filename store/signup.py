@@ -19,29 +19,29 @@ from typing import Literal
 
 import msgspec
 
-from .addresses import (
-    AddressProblem,
-    UndeliverableAddress,
-    address_key,
-    domain_of,
-    normalise_address,
-)
+from .addresses import address_key
 from .audit import record
-from .clock import db_now, from_db, now, to_db
+from .clock import db_now, from_db, lifetime_words, now, to_db
 from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
-from .languages import LANGUAGE_FIELD
+from .forms import (
+    check_email_address,
+    domains_words,
+    name_problem,
+    new_password_errors,
+    outside_domains,
+    own_names,
+)
 from .link_attempts import Guesser, check_link_password
-from .links import Link, domain_allowed, link_by_token
+from .links import Link, link_by_token
 from .mail_limits import Allowance, reserve_message
 from .outbox import enqueue
-from .passwords import problem_off_loop
 from .records import User, UserStatus, from_row
+from .refusal import FormRefused
 from .seats import admitted_status
 from .settings import Settings
-from .text import one_line, text_problem
-from .throttle import Throttled, clear_failures, reserve_sign_in
+from .throttle import FORGET_AFTER, Throttled, clear_failures, reserve_sign_in
 from .tokens import (
     ONE_TIME_CREDENTIAL_VALID,
     SET_PASSWORD_VALID,
@@ -94,33 +94,13 @@ CONFIRM_VALID = timedelta(hours=24)
 UNCONFIRMED_VALID = timedelta(hours=24)
 SESSION_VALID = timedelta(hours=12)
 ONE_TIME_VALID = ONE_TIME_CREDENTIAL_VALID
-MAX_NAME = 100
 BLOCKED: frozenset[str] = frozenset({"pending", "rejected", "disabled"})
 """Statuses that may only see their own state: no password change, no reset."""
 CLOSED: frozenset[str] = frozenset({"rejected", "disabled"})
 """Statuses whose set-password links stop working. A pending account may still use the link
 that confirming its address gave it (it cannot ask for a reset)."""
 
-_ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
-
-
-def with_article(level: str) -> str:
-    """`a member`, `an admin`: for "You'll join Acme as a member"."""
-    return f"{_ARTICLE.get(level, 'a')} {level}"
-
-
 # --- errors and results ------------------------------------------------------------------------
-
-
-class FormRefused(Exception):
-    """The form cannot be accepted; `errors` maps field names to messages for people.
-
-    Fields come in page order; a key starting with "_" is about the whole form.
-    """
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 class TokenUnusable(Exception):
@@ -186,6 +166,8 @@ class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
     email: str = ""
     kept_password: bool = False
     """True when the browser that signed up confirmed: the signup password still opens it."""
+    language: str | None = None
+    """The account's language: the pages after confirming are written in it."""
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,68 +181,12 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
 # --- small rules -------------------------------------------------------------------------------
 
 
-def check_email_address(text: str) -> str:
-    """The normalised address (store.addresses, no DNS), or ValueError worded for the form."""
-    if not text.strip():
-        raise ValueError("Enter your email address")
-    try:
-        return normalise_address(text)
-    except UndeliverableAddress as problem:
-        raise ValueError(str(problem)) from None
-    except AddressProblem as problem:
-        raise ValueError(
-            f"Enter an email address in the correct format, like name@example.org ({problem})"
-        ) from None
-
-
 def _as_dict(row: Row) -> dict[str, object]:
     return dict(zip(row.keys(), row, strict=True))
 
 
 def _refuse(errors: dict[str, str], field: str, message: str) -> None:
     errors[field] = message
-
-
-def name_problem(
-    value: str, label: str, errors: dict[str, str], field: str, *, required: bool = True
-) -> str:
-    """The name cleaned to one line; a problem goes into `errors[field]`. A last name may be
-    empty (people with one name: "Sukarno"), as the admin side allows."""
-    cleaned = one_line(value)
-    problem = text_problem(value)
-    if problem:
-        errors[field] = f"Your {label} {problem}"
-    elif not cleaned and required:
-        errors[field] = f"Enter your {label}"
-    elif len(cleaned) > MAX_NAME:
-        errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
-    return cleaned
-
-
-async def _new_password_errors(
-    store: Store,
-    password: str,
-    confirm: str,
-    *,
-    email: str,
-    names: tuple[str, ...],
-    errors: dict[str, str],
-) -> None:
-    if not password:
-        _refuse(errors, "password", "Enter a password")
-    else:
-        problem = await problem_off_loop(password, email=email, names=names, org=store.settings.org)
-        if problem:
-            errors["password"] = problem
-    if "password" not in errors and confirm and password != confirm:  # one field: no confirm
-        _refuse(
-            errors, "password_confirm", "The two passwords don't match: type the same one twice"
-        )
-
-
-def domains_words(domains: tuple[str, ...]) -> str:
-    words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in domains]
-    return " or ".join(words)
 
 
 def _url(settings: Settings, path: str) -> str:
@@ -324,8 +250,6 @@ async def _queue_status_email(
     email = str(user_row["email"])
     name = f"{user_row['first_name']} {user_row['last_name']}".strip()
     values = {"first_name": str(user_row["first_name"]), "level": str(user_row["level"])}
-    if language:
-        values[LANGUAGE_FIELD] = language
     if status == "active":
         await enqueue(
             tx,
@@ -334,9 +258,18 @@ async def _queue_status_email(
             name=name,
             kind="welcome",
             values={**values, "login_url": _url(settings, "/login")},
+            language=language,
         )
     elif status == "pending":
-        await enqueue(tx, settings, to=email, name=name, kind="pending_approval", values=values)
+        await enqueue(
+            tx,
+            settings,
+            to=email,
+            name=name,
+            kind="pending_approval",
+            values=values,
+            language=language,
+        )
 
 
 async def queue_set_password_email(
@@ -509,8 +442,9 @@ async def sign_up_by_link(
 ) -> SignupOutcome:
     """Create an account through the link `token`, or say why not.
 
-    `language` is the one the signup page was read in (`store.languages.choose`): the emails
-    this signup sends are written in it.
+    `language` is the one the signup page was read in (`store.languages.choose`: the link's,
+    unless the invitee switched): it is stored with the account, and every email to them is
+    written in it.
 
     FormRefused: something typed must change (the page shows it again). TokenUnusable: the link
     stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
@@ -521,25 +455,84 @@ async def sign_up_by_link(
     """
     if link is None or not same_secret(link.token, token):
         link = await usable_link(store, token)
+    email, first, last = await _checked_form(store, link, form, guesser)
+
+    password_hash = await store.hasher.hash(form.password)  # before the write lock, always
+    moment = db_now()
+    async with store.write("users", "invite_links") as tx:
+        found = await _signup_state(tx, email, link.id)
+        if found["stale"]:  # rare: accounts left unconfirmed too long go first, then look again
+            await expire_unconfirmed_in(tx, store.settings)
+            found = await _signup_state(tx, email, link.id)
+        current = found if found["link_id"] is not None else None
+        confirm = bool(current["confirm_email"]) if current else link.confirm_email
+        if found["existing_id"] is not None:
+            return await _existing_address(
+                tx,
+                store.settings,
+                found,
+                link,
+                NewSignup(email=email, first=first, last=last, password_hash=password_hash),
+                confirm,
+                actor=actor,
+                language=language,
+            )
+        current = await _take_one_use(tx, link, token, current, email, moment)
+        user_id, status = await _create_link_account(
+            tx,
+            store.settings,
+            link,
+            current,
+            NewSignup(email=email, first=first, last=last, password_hash=password_hash),
+            confirm=confirm,
+            moment=moment,
+            actor=actor,
+            language=language,
+        )
+    kind: Literal["check_email", "pending", "active"] = (
+        "check_email" if status == "unconfirmed" else status
+    )
+    proof = ""
+    if kind == "check_email":  # only then is the secret read: an auto-accept signup stays lean
+        proof = browser_proof(await store.secret_key(), user_id, moment, password_hash)
+    return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
+
+
+class NewSignup(msgspec.Struct, frozen=True, kw_only=True):
+    """What a checked signup form gives the transaction: the address, names, the hash."""
+
+    email: str
+    first: str
+    last: str
+    password_hash: str
+
+    def __repr__(self) -> str:  # the hash stays out of logs and tracebacks
+        return f"NewSignup(email={self.email!r}, password_hash=***)"
+
+
+async def _checked_form(
+    store: Store, link: Link, form: SignupForm, guesser: Guesser | None
+) -> tuple[str, str, str]:
+    """The signup form checked before anything is hashed or written: (address, first name,
+    last name), or FormRefused with every field's problem. A wrong link password counts as a
+    guess (store.link_attempts)."""
     errors: dict[str, str] = {}
     email = ""
     try:
         email = check_email_address(form.email)
     except ValueError as error:
         errors["email"] = str(error)
-    if email and not domain_allowed(link.domains, domain_of(email)):
-        errors["email"] = (
-            f"Use an email address at {domains_words(link.domains)}: "
-            "this link is only for those addresses"
-        )
+    outside = outside_domains(link.domains, email) if email else None
+    if outside:
+        errors["email"] = outside
     first = name_problem(form.first_name, "first name", errors, "first_name")
     last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
-    await _new_password_errors(
-        store,
+    await new_password_errors(
         form.password,
         form.password_confirm,
         email=email or form.email.strip(),
-        names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
+        names=own_names(first, last),
+        org=store.settings.org,
         errors=errors,
     )
     if link.has_password:
@@ -555,121 +548,157 @@ async def sign_up_by_link(
             )
     if errors:
         raise FormRefused(errors)
+    return email, first, last
 
-    password_hash = await store.hasher.hash(form.password)  # before the write lock, always
-    moment = db_now()
-    async with store.write("users", "invite_links") as tx:
-        found = await _signup_state(tx, email, link.id)
-        if found["stale"]:  # rare: accounts left unconfirmed too long go first, then look again
-            await expire_unconfirmed_in(tx, store.settings)
-            found = await _signup_state(tx, email, link.id)
-        current = found if found["link_id"] is not None else None
-        confirm = bool(current["confirm_email"]) if current else link.confirm_email
-        if found["existing_id"] is not None:
-            if not confirm:
-                raise FormRefused(
-                    {
-                        "email": "An account with this address already exists: "
-                        "sign in, or reset your password if you have forgotten it"
-                    }
-                )
-            secret = await _secret_in(tx)
-            if found["existing_status"] == "unconfirmed":
-                return await _sign_up_again(
-                    tx, store.settings, found, first, last, password_hash, secret, actor=actor
-                )
-            await tell_account_exists(
-                tx,
-                store.settings,
-                str(found["existing_email"]),
-                str(found["existing_first_name"]),
-                str(found["existing_last_name"]),
-            )
-            await record(
-                tx,
-                actor,
-                "signup_existing_address",
-                str(found["existing_email"]),
-                {"link_id": link.id},
-            )
-            # A proof like any other signup's (the answer looks the same); it opens nothing:
-            # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
-            existing = int(found["existing_id"])
-            return SignupOutcome(
-                kind="check_email",
-                browser_proof=browser_proof(
-                    secret, existing, str(found["existing_created_at"]), password_hash
-                ),
-            )
-        taken = await tx.execute(
-            """UPDATE invite_links SET uses = uses + 1
-               WHERE id = ? AND token = ? AND revoked_at IS NULL
-                 AND (expires_at IS NULL OR expires_at > ?)
-                 AND (max_uses IS NULL OR uses < max_uses)""",
-            (link.id, token, moment),
+
+async def _existing_address(
+    tx: Transaction,
+    settings: Settings,
+    found: Row,
+    link: Link,
+    signup: NewSignup,
+    confirm: bool,
+    *,
+    actor: str,
+    language: str | None = None,
+) -> SignupOutcome:
+    """The address has an account. Unconfirmed: this signup replaces it (`_sign_up_again`,
+    in the page's `language`).
+    Otherwise its owner is told, and the stranger sees what a new signup sees (no
+    enumeration) — unless the link confirms no address, when there is nothing to hide."""
+    if not confirm:
+        raise FormRefused(
+            {
+                "email": "An account with this address already exists: "
+                "sign in, or reset your password if you have forgotten it"
+            }
         )
-        if taken != 1 or current is None:
-            raise TokenUnusable(known=True)
-        domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
-        if not domain_allowed(domains, domain_of(email)):
-            raise FormRefused(
-                {
-                    "email": f"Use an email address at {domains_words(domains)}: "
-                    "this link is only for those addresses"
-                }
-            )
-        level = str(current["level"])
-        status: UserStatus
-        if confirm:
-            status = "unconfirmed"
-        else:
-            status = await admitted_status(
-                tx, store.settings, auto_accept=bool(current["auto_accept"])
-            )
-        key = address_key(email)
-        user_id = await tx.execute(
-            """INSERT INTO users (email, email_key, first_name, last_name, level, status,
-                   password_hash, must_change_password, source, link_id, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
-            (email, key, first, last, level, status, password_hash, link.id, moment, moment),
+    first, last, password_hash = signup.first, signup.last, signup.password_hash
+    secret = await _secret_in(tx)
+    if found["existing_status"] == "unconfirmed":
+        return await _sign_up_again(
+            tx, settings, found, first, last, password_hash, secret, actor=actor, language=language
         )
-        created = {"id": user_id, "email": email, "level": level, "status": status}
-        await emit(tx, store.settings, "user.created", created)
-        user_row: dict[str, object] = {
-            "email": email,
-            "first_name": first,
-            "last_name": last,
-            "level": level,
-        }
-        if status == "unconfirmed":
-            await reserve_message(tx, email, "confirm_email")  # counts toward resends
-            await queue_confirmation(
-                tx,
-                store.settings,
-                user_id=user_id,
-                email=email,
-                first_name=first,
-                last_name=last,
-                level=level,
-                needs_approval=not bool(current["auto_accept"]),
-                language=language,
-            )
-        else:
-            await _queue_status_email(tx, store.settings, user_row, status, language)
-        await record(
-            tx,
-            actor,
-            "signed_up",
-            email,
-            {"link_id": link.id, "link": str(current["label"]), "status": status},
-        )
-    kind: Literal["check_email", "pending", "active"] = (
-        "check_email" if status == "unconfirmed" else status
+    await tell_account_exists(
+        tx,
+        settings,
+        str(found["existing_email"]),
+        str(found["existing_first_name"]),
+        str(found["existing_last_name"]),
     )
-    proof = ""
-    if kind == "check_email":  # only then is the secret read: an auto-accept signup stays lean
-        proof = browser_proof(await store.secret_key(), user_id, moment, password_hash)
-    return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
+    await record(
+        tx,
+        actor,
+        "signup_existing_address",
+        str(found["existing_email"]),
+        {"link_id": link.id},
+    )
+    # A proof like any other signup's (the answer looks the same); it opens nothing:
+    # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
+    existing = int(found["existing_id"])
+    return SignupOutcome(
+        kind="check_email",
+        browser_proof=browser_proof(
+            secret, existing, str(found["existing_created_at"]), password_hash
+        ),
+    )
+
+
+async def _take_one_use(
+    tx: Transaction, link: Link, token: str, current: Row | None, email: str, moment: str
+) -> Row:
+    """One use of the link, in one statement that also checks it still works (`uses <
+    max_uses`: N uses never admit N+1), then its domains as they are now; returns the link's
+    row as the transaction read it."""
+    taken = await tx.execute(
+        """UPDATE invite_links SET uses = uses + 1
+           WHERE id = ? AND token = ? AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?)
+             AND (max_uses IS NULL OR uses < max_uses)""",
+        (link.id, token, moment),
+    )
+    if taken != 1 or current is None:
+        raise TokenUnusable(known=True)
+    domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
+    outside = outside_domains(domains, email)
+    if outside:
+        raise FormRefused({"email": outside})
+    return current
+
+
+async def _create_link_account(
+    tx: Transaction,
+    settings: Settings,
+    link: Link,
+    current: Row,
+    signup: NewSignup,
+    *,
+    confirm: bool,
+    moment: str,
+    actor: str,
+    language: str | None,
+) -> tuple[int, Literal["unconfirmed", "pending", "active"]]:
+    """Insert the account (unconfirmed when the link confirms addresses, else pending or
+    active), its `user.created` event, its first email and the audit entry; returns the new
+    id and status."""
+    email, first, last = signup.email, signup.first, signup.last
+    level = str(current["level"])
+    status: Literal["unconfirmed", "pending", "active"]
+    if confirm:
+        status = "unconfirmed"
+    else:
+        status = await admitted_status(tx, settings, auto_accept=bool(current["auto_accept"]))
+    key = address_key(email)
+    user_id = await tx.execute(
+        """INSERT INTO users (email, email_key, first_name, last_name, level, status,
+               password_hash, must_change_password, source, link_id, created_at, updated_at,
+               language)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?, ?)""",
+        (
+            email,
+            key,
+            first,
+            last,
+            level,
+            status,
+            signup.password_hash,
+            link.id,
+            moment,
+            moment,
+            language,
+        ),
+    )
+    created = {"id": user_id, "email": email, "level": level, "status": status}
+    await emit(tx, settings, "user.created", created)
+    user_row: dict[str, object] = {
+        "email": email,
+        "first_name": first,
+        "last_name": last,
+        "level": level,
+    }
+    if status == "unconfirmed":
+        await reserve_message(tx, email, "confirm_email")  # counts toward resends
+        await queue_confirmation(
+            tx,
+            settings,
+            user_id=user_id,
+            email=email,
+            first_name=first,
+            last_name=last,
+            level=level,
+            needs_approval=not bool(current["auto_accept"]),
+            language=language,
+        )
+    else:
+        await _queue_status_email(tx, settings, user_row, status, language)
+    await record(
+        tx,
+        actor,
+        "signed_up",
+        email,
+        {"link_id": link.id, "link": str(current["label"]), "status": status},
+    )
+    return user_id, status
 
 
 async def queue_confirmation(
@@ -687,7 +716,6 @@ async def queue_confirmation(
     """A fresh confirmation link (24 h) and the email carrying it, inside the caller's
     transaction. Earlier links of the account keep working until they expire."""
     confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
-    language_field = {LANGUAGE_FIELD: language} if language else {}
     await enqueue(
         tx,
         settings,
@@ -700,9 +728,9 @@ async def queue_confirmation(
             "confirm_url": _url(settings, f"/confirm/{confirm_token}"),
             "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
             "needs_approval": needs_approval,
-            **language_field,
         },
         secret_keys=["confirm_url"],
+        language=language,
     )
 
 
@@ -723,6 +751,7 @@ async def _sign_up_again(
     secret: str,
     *,
     actor: str,
+    language: str | None = None,
 ) -> SignupOutcome:
     """The address signed up before and was never confirmed (the email was lost, or went to
     spam): this signup's name and password replace the earlier ones and a fresh confirmation
@@ -732,9 +761,10 @@ async def _sign_up_again(
     user_id = int(found["existing_id"])
     email = str(found["existing_email"])
     await tx.execute(
-        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?
+        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?,
+                            language = coalesce(?, language)
            WHERE id = ? AND status = 'unconfirmed'""",
-        (first, last, password_hash, db_now(), user_id),
+        (first, last, password_hash, db_now(), language, user_id),
     )
     allowance = await reserve_message(tx, email, "confirm_email")
     if allowance.allowed:
@@ -755,7 +785,12 @@ async def _sign_up_again(
 
 
 async def confirm_email(
-    store: Store, token: str, *, actor: str, browser_proof: str = ""
+    store: Store,
+    token: str,
+    *,
+    actor: str,
+    browser_proof: str = "",
+    language: str | None = None,
 ) -> ConfirmOutcome:
     """Confirm the address behind a confirmation token: the account becomes active, or pending
     when its link asks for approval. A second visit says it is done already.
@@ -766,7 +801,10 @@ async def confirm_email(
     typed the password and opened the mail), the signup password is dropped here and whoever
     confirmed chooses the password next (`set_password_token`), and every session of the
     account ends (the status change does that, migration 10). The stranger's password never
-    opens the account the real owner confirmed."""
+    opens the account the real owner confirmed.
+
+    `language`: the one the confirmer switched the page to, if they did; it becomes the
+    account's (every later email is written in it)."""
     digest = token_digest(token)
     moment = db_now()
     secret = await store.secret_key() if browser_proof else ""
@@ -774,7 +812,7 @@ async def confirm_email(
         row = await tx.fetchone(
             """SELECT t.id AS token_id, t.used_at, t.expires_at, u.id AS user_id, u.email,
                       u.first_name, u.last_name, u.level, u.status, l.auto_accept,
-                      u.created_at AS signed_up_at, u.password_hash
+                      u.created_at AS signed_up_at, u.password_hash, u.language
                FROM action_tokens t JOIN users u ON u.id = t.user_id
                LEFT JOIN invite_links l ON l.id = u.link_id
                WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
@@ -787,7 +825,12 @@ async def confirm_email(
                 await tx.execute(
                     "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
                 )
-            return ConfirmOutcome(status=row["status"], already=True, email=str(row["email"]))
+            return ConfirmOutcome(
+                status=row["status"],
+                already=True,
+                email=str(row["email"]),
+                language=row["language"],
+            )
         if row["used_at"] is not None or str(row["expires_at"]) <= moment:
             raise TokenUnusable(known=True)
         status: UserStatus = await admitted_status(
@@ -800,19 +843,20 @@ async def confirm_email(
             str(row["signed_up_at"]),
             row["password_hash"],
         )
+        written_in = language or row["language"]
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
                    password_hash = CASE WHEN ? THEN password_hash END,
-                   must_change_password = 0, password_expires_at = NULL
+                   must_change_password = 0, password_expires_at = NULL, language = ?
                WHERE id = ? AND status = 'unconfirmed'""",
-            (status, moment, moment, same_browser, row["user_id"]),
+            (status, moment, moment, same_browser, written_in, row["user_id"]),
         )
         await tx.execute(
             "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
         )
         await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row["user_id"],))
         set_token = None if same_browser else await _new_set_password_token(tx, int(row["user_id"]))
-        await _queue_status_email(tx, store.settings, _as_dict(row), status)
+        await _queue_status_email(tx, store.settings, _as_dict(row), status, written_in)
         await record(
             tx,
             actor,
@@ -821,7 +865,7 @@ async def confirm_email(
             {"status": status, "same_browser": same_browser},
         )
         confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
-        for private in ("signed_up_at", "password_hash"):
+        for private in ("signed_up_at", "password_hash", "language"):
             confirmed.pop(private, None)
         await emit(tx, store.settings, "user.confirmed", confirmed)
         tx.touch("users", "action_tokens", "sessions")
@@ -830,6 +874,7 @@ async def confirm_email(
         set_password_token=set_token,
         email=str(row["email"]),
         kept_password=same_browser,
+        language=written_in,
     )
 
 
@@ -992,21 +1037,22 @@ async def change_password(
             async with store.write("sign_in_failures") as tx:
                 await reserve_sign_in(tx, str(row["email"]))
         except Throttled as throttled:
+            wait = throttled.wait_words() or lifetime_words(FORGET_AFTER)
             raise FormRefused(
                 {
                     "current_password": "Too many wrong passwords lately: try again in "
-                    f"{throttled.wait_words() or '24 hours'}, or reset your password by email"
+                    f"{wait}, or reset your password by email"
                 }
             ) from None
         if not await _password_matches(store, row, form.current_password):
             _refuse(errors, "current_password", "Your current password is not right")
     names = (str(row["first_name"]), str(row["last_name"]))
-    await _new_password_errors(
-        store,
+    await new_password_errors(
         form.password,
         form.password_confirm,
         email=str(row["email"]),
         names=names,
+        org=store.settings.org,
         errors=errors,
     )
     if (
@@ -1105,12 +1151,12 @@ async def set_password_by_token(
     address, so an unconfirmed account is confirmed on the way."""
     user = await set_password_account(store, token)
     errors: dict[str, str] = {}
-    await _new_password_errors(
-        store,
+    await new_password_errors(
         password,
         password_confirm,
         email=user.email,
         names=(user.first_name, user.last_name),
+        org=store.settings.org,
         errors=errors,
     )
     if errors:
