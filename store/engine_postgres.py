@@ -200,7 +200,7 @@ class PostgresTransaction(SqliteTransaction):
         return cast(list[SqliteRow], await cursor.fetchall())
 
 
-def _marks_folder(url: str) -> Path:
+def marks_folder(url: str) -> Path:
     """Where this machine's running and holder marks for the database live."""
     digest = hashlib.sha256(redacted(url).encode()).hexdigest()[:16]
     folder = Path(tempfile.gettempdir()) / f"usher-pg-{os.getuid()}-{digest}"
@@ -213,7 +213,7 @@ class PostgresEngine(Engine):
 
     def __init__(self, url: str, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
         self.url = url
-        self.path = _marks_folder(url) / "usher.db"
+        self.path = marks_folder(url) / "usher.db"
         self._pool = pool
         self._write_lock = asyncio.Lock()
         self._on_commit: list[Callable[[set[str]], None]] = []

@@ -29,7 +29,7 @@ import pytest
 
 from store import Settings, Store, load_settings
 from store.dialect import is_postgres_url, to_postgres
-from store.engine_postgres import PgRow
+from store.engine_postgres import PgRow, marks_folder
 
 URL_VARIABLE = "USHER_TEST_POSTGRES_URL"
 TEMPLATE = "usher_template"
@@ -73,9 +73,11 @@ class PostgresServer:
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
+        """Drop it, and this machine's lease marks for it (store.engine_postgres)."""
         name = urlsplit(url).path.lstrip("/")
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(marks_folder(url), ignore_errors=True)
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -181,6 +183,7 @@ async def _template(server: PostgresServer) -> str:
         settings = load_settings({"db": server.url(TEMPLATE)}, environ={})
         opened = await Store.open(settings, watch=False)
         await opened.close()
+        shutil.rmtree(marks_folder(settings.db), ignore_errors=True)
         server._template_ready = True
     return TEMPLATE
 
