@@ -13,7 +13,7 @@ from . import queries
 from .backup import BackupReport
 from .backup import backup as backup_database
 from .changes import ChangeFeed
-from .dialect import is_postgres_url
+from .dialect import database_label, is_postgres_url
 from .engine import DatabaseError, Engine, Transaction
 from .instance_lock import RunningMark
 from .migrations import migrate
@@ -123,6 +123,15 @@ class Store:
     @property
     def path(self) -> str:
         return os.fspath(self.engine.path)
+
+    @property
+    def location(self) -> str:
+        """The database as people are shown it: the SQLite file's path (`path`), or a
+        PostgreSQL database as `name@host` (`path` is then this machine's folder of lease
+        marks, and the URL may hold a password)."""
+        if is_postgres_url(self.settings.db):
+            return database_label(self.settings.db)
+        return self.path
 
     async def secret_key(self) -> str:
         """Random per-database secret for signing cookies (CSRF, sessions); made by migration 1."""

@@ -42,6 +42,7 @@ import psycopg
 import psycopg_pool
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.adapt import Dumper, Loader
+from psycopg.conninfo import make_conninfo
 from psycopg.pq import Format
 from psycopg.rows import RowMaker
 from psycopg.types.string import StrDumper
@@ -233,6 +234,13 @@ class PostgresEngine(Engine):
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> PostgresEngine:
         url = os.fspath(path)
+        try:  # one plain connection first: a wrong URL fails at once, with libpq's reason
+            info = url if "connect_timeout" in url else make_conninfo(url, connect_timeout=10)
+            probe = await AsyncConnection.connect(info)
+        except psycopg.Error as error:
+            reason = " ".join(line.strip() for line in str(error).splitlines())
+            raise DatabaseError(f"cannot open database {redacted(url)!r}: {reason}") from None
+        await probe.close()
         pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             url,
             min_size=1,

@@ -15,6 +15,7 @@ import pytest
 from store import Settings, Store, StoreError, load_settings
 from store.backup import BackupError, restore
 from store.changes import EXTERNAL
+from store.checks import run_checks
 from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.dialect import is_postgres_url, to_postgres
 from store.engine import DatabaseUnavailable, temporarily_unavailable
@@ -343,3 +344,22 @@ async def test_backup_on_postgresql_is_a_private_pg_dump_archive_and_restore_ref
     assert report.users == 1
     with pytest.raises(BackupError, match="pg_restore"):
         restore(settings, str(dump))
+
+
+async def test_people_are_shown_the_database_by_name_never_its_password(
+    postgres_url: str,
+) -> None:
+    """A URL's password (trust authentication ignores it here) shows nowhere: not in the
+    store's location (`usher check`, `usher serve`'s first line), nor in an error."""
+    with_password = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    assert "s3cret" in with_password
+    async with await Store.open(load_settings({"db": with_password}, environ={})) as store:
+        name = postgres_url.rsplit("/", 1)[1].split("?")[0]
+        assert store.location == f"{name}@localhost"
+        report = await run_checks(store.settings)
+    assert all("s3cret" not in check.detail for check in report)
+    assert any(name in check.detail for check in report if check.name == "database")
+    broken = with_password.replace(name, "no_such_database")
+    with pytest.raises(StoreError) as refused:
+        await Store.open(load_settings({"db": broken}, environ={}))
+    assert "s3cret" not in str(refused.value) and "***" in str(refused.value)
