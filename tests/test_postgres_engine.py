@@ -17,7 +17,7 @@ from store.backup import BackupError, restore
 from store.changes import EXTERNAL
 from store.checks import run_checks
 from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.dialect import is_postgres_url, to_postgres
+from store.dialect import database_label, is_postgres_url, to_postgres
 from store.engine import DatabaseUnavailable, temporarily_unavailable
 from store.engine_postgres import POOL_SIZE, PostgresEngine
 from store.erasure import erase_users
@@ -355,7 +355,7 @@ async def test_people_are_shown_the_database_by_name_never_its_password(
     assert "s3cret" in with_password
     async with await Store.open(load_settings({"db": with_password}, environ={})) as store:
         name = postgres_url.rsplit("/", 1)[1].split("?")[0]
-        assert store.location == f"{name}@localhost"
+        assert store.location == f"{name}@localhost" == database_label(with_password)
         report = await run_checks(store.settings)
     assert all("s3cret" not in check.detail for check in report)
     assert any(name in check.detail for check in report if check.name == "database")
