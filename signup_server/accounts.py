@@ -12,15 +12,10 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from store.audit import web_actor
-from store.clock import now
-from store.languages import N_
-from store.signup import (
-    FormRefused,
+from store.auth import (
     PasswordChange,
     SignInFailed,
     SignInUnconfirmed,
-    Throttled,
-    TokenUnusable,
     change_password,
     request_password_reset,
     set_password_account,
@@ -28,6 +23,9 @@ from store.signup import (
     sign_in,
     sign_out,
 )
+from store.clock import now
+from store.languages import N_
+from store.signup import FormRefused, Throttled, TokenUnusable
 
 from .deps import SettingsDep, StoreDep
 from .join import gone_for

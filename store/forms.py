@@ -25,6 +25,7 @@ __all__ = [
     "new_password_errors",
     "outside_domains",
     "own_names",
+    "refuse",
 ]
 
 MAX_NAME = 100
@@ -40,6 +41,12 @@ _FORMAT: dict[Voice, str] = {
     "your": "Enter an email address in the correct format, like name@example.org ({problem})",
     "their": "Not an email address: {problem}",
 }
+
+
+def refuse(errors: dict[str, str], field: str, message: str) -> None:
+    """Name what is wrong with `field` (a function, so a message about a password field is not
+    read as a password written in the code)."""
+    errors[field] = message
 
 
 def name_problem(

@@ -17,12 +17,13 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from store import Settings, Store
 from store.approvals import approve, reject
+from store.auth import request_password_reset
 from store.bulk import BulkError, BulkOptions, create_batch, preview
 from store.email_lists import parse_email_list
 from store.emails.render import render
 from store.invitations import AcceptForm, InvitationError, accept_invitation, send_invitations
 from store.links import LinkError
-from store.signup import request_password_reset, sign_up_by_link
+from store.signup import sign_up_by_link
 from store.single_user import NewUserForm, Refused, UserAdded, add_user
 from store.users import get_user, send_set_password_link
 
