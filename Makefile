@@ -39,7 +39,7 @@ lock:
 	$(VENV)-tools/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras \
 		--allow-unsafe --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
-## Debian packages the tests drive: chromium (browser tests), tmux (real-terminal tests), caddy (HTTPS), openssh (SSH tests)
+## Debian packages the tests drive: chromium (browser tests), tmux (real-terminal tests), caddy (HTTPS), openssh (SSH tests), postgresql (the PostgreSQL engine)
 system-packages:
 	bash scripts/system-packages.sh
 

@@ -25,6 +25,7 @@ from store import Settings, Store, served_url
 from store.acting import NotAllowed, allows_admins
 from store.background_jobs import PERIODIC_TASKS
 from store.delivery import run_delivery
+from store.dialect import is_postgres_url
 from store.records import AuditEntry, Counts
 from store.supervise import Supervisor, TaskCrash
 
@@ -36,6 +37,7 @@ from .writes import Writes
 
 ACTIVITY_ROWS = 12
 SERVER_CHECK_SECONDS = 2.0
+DATABASE_CHECK_SECONDS = 2.0
 """How often a `--no-server` console looks again for the process serving its database (a
 server killed outright commits nothing the change feed could announce)."""
 MAIL_STOP_TIMEOUT = 5.0
@@ -69,6 +71,8 @@ class UsherApp(App[int]):
     """The last crash of each background task that crashed (shown on Home)."""
     activity: reactive[list[AuditEntry]] = reactive(list, always_update=True)
     server_state: reactive[ServerState] = reactive(ServerState("off"))
+    database_reachable: reactive[bool] = reactive(True)
+    """False while a PostgreSQL database cannot be reached (the header says so)."""
 
     def __init__(
         self,
@@ -130,6 +134,12 @@ class UsherApp(App[int]):
         self.run_worker(
             supervised("Change watcher", self._follow_changes), group="changes", exit_on_error=False
         )
+        if is_postgres_url(self.settings.db):  # a database on another machine can go away
+            self.run_worker(
+                supervised("Database watch", self._watch_database),
+                group="changes",
+                exit_on_error=False,
+            )
         if self._background:
             self._start_background(store)
         self._start_server()
@@ -265,6 +275,15 @@ class UsherApp(App[int]):
             await self.refresh_counts()
             async for _ in changes:
                 await self.refresh_counts()
+
+    async def _watch_database(self) -> None:
+        """PostgreSQL only: ask the database every few seconds, so the header says when it
+        cannot be reached, and that it is back, without a key press."""
+        assert self.store is not None
+        store = self.store
+        while True:
+            self.database_reachable = await store.healthy()
+            await asyncio.sleep(DATABASE_CHECK_SECONDS)
 
     async def _follow_server(self) -> None:
         """Look for the process serving this database at each commit and every few seconds."""

@@ -43,6 +43,7 @@ class Console(Protocol):
     log_listeners: set[Callable[[LogLine], None]]
     counts: Counts | None
     server_state: ServerState
+    database_reachable: bool
 
     @property
     def current_mode(self) -> str: ...

@@ -92,7 +92,7 @@ async def serve(
             loop.add_signal_handler(signum, stop)
         background = start_background(store, Supervisor(), BACKGROUND_TASKS)
         set_worker_probe(app, lambda: {task.get_name(): worker_alive(task) for task in background})
-        print(serving_line(settings, store.path), file=out, flush=True)
+        print(serving_line(settings, store.location), file=out, flush=True)
         ready = asyncio.create_task(notify_ready(lambda: server.started, settings.base_url))
         try:
             async with served_url.serving(store, settings.base_url):

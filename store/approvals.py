@@ -24,6 +24,7 @@ from .core import Store
 from .engine import Engine, Transaction
 from .outbox import enqueue
 from .records import User, from_rows
+from .schedule import runs_scheduled_work
 from .text import like_pattern, strip_unsafe
 from .users import UserView, chunked
 from .vocabulary import AuditAction
@@ -279,6 +280,9 @@ async def pending_digest_loop(
     if not store.settings.notify:
         return
     while True:
+        if not await runs_scheduled_work(store):  # another server runs it (PostgreSQL)
+            await asyncio.sleep(check_seconds)
+            continue
         try:
             sent = await send_pending_digest(store, interval=interval)
         except Exception:

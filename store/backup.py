@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from .clock import now
+from .dialect import is_postgres_url
 from .engine import DatabaseError, Engine
 from .instance_lock import exclusive
 from .migrations import LATEST_VERSION
@@ -79,6 +80,9 @@ async def backup(engine: Engine, path: str | os.PathLike[str]) -> BackupReport:
     except Exception as error:
         target.unlink(missing_ok=True)
         raise BackupError(f"backup to {str(target)!r} failed: {error}") from None
+    if hasattr(engine, "url"):  # PostgreSQL: a pg_dump archive, counted from the database
+        users = int(await engine.scalar("SELECT count(*) FROM users"))
+        return BackupReport(str(target), target.stat().st_size, users, await engine.user_version())
     version, users = inspect(target)
     return BackupReport(str(target), target.stat().st_size, users, version)
 
@@ -86,6 +90,11 @@ async def backup(engine: Engine, path: str | os.PathLike[str]) -> BackupReport:
 def restore(settings: Settings, source: str, *, moment: datetime | None = None) -> Path:
     """Replace the database with `source`; the current file is kept aside and its new name
     returned. Refuses while any console or server has the database open."""
+    if is_postgres_url(settings.db):
+        raise BackupError(
+            "usher restore replaces SQLite files only: on PostgreSQL run "
+            f"pg_restore --clean --no-owner -d URL {source}"
+        )
     backup_file = Path(source).expanduser().resolve()
     if not backup_file.is_file():
         raise BackupError(f"{str(backup_file)!r} does not exist")

@@ -70,9 +70,9 @@ async def run_checks(settings: Settings, *, send_to: str = "") -> list[Check]:
 async def _database(store: Store) -> Check:
     problem = await database_writable(store)
     if problem:
-        return Check("database", "fail", f"{store.path} opens but takes no writes: {problem}")
+        return Check("database", "fail", f"{store.location} opens but takes no writes: {problem}")
     version = await store.engine.user_version()
-    return Check("database", "ok", f"{store.path} opens at schema {version} and takes writes")
+    return Check("database", "ok", f"{store.location} opens at schema {version} and takes writes")
 
 
 def _file_modes(db_path: str) -> Check:

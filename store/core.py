@@ -13,6 +13,7 @@ from . import queries
 from .backup import BackupReport
 from .backup import backup as backup_database
 from .changes import ChangeFeed
+from .dialect import database_label, is_postgres_url
 from .engine import DatabaseError, Engine, Transaction
 from .instance_lock import RunningMark
 from .migrations import migrate
@@ -25,6 +26,31 @@ __all__ = ["Store", "StoreError"]
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message is one line for people."""
+
+
+async def _open_engine(db: str) -> Engine:
+    """A `postgresql://` URL opens the PostgreSQL engine (imported only then); anything else
+    is a SQLite file, as always."""
+    if is_postgres_url(db):
+        from .engine_postgres import PostgresEngine
+
+        return await PostgresEngine.open(db)
+    return await Engine.open(db)
+
+
+async def _prepare(engine: Engine) -> None:
+    """SQLite runs its numbered migrations; PostgreSQL gets the schema they add up to."""
+    if hasattr(engine, "prepare_schema"):
+        await engine.prepare_schema()
+    else:
+        await migrate(engine)
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from .engine_postgres import redacted as without_password
+
+    return without_password(url)
 
 
 class Store:
@@ -45,17 +71,18 @@ class Store:
         With `watch`, commits by other processes are noticed by polling `PRAGMA data_version`.
         """
         try:
-            engine = await Engine.open(settings.db)
+            engine = await _open_engine(settings.db)
         except DatabaseError as error:
             raise StoreError(str(error)) from None
         try:
-            await migrate(engine)
+            await _prepare(engine)
         except DatabaseError as error:
             await engine.close()
             raise StoreError(str(error)) from None
         except Exception as error:
             await engine.close()
-            raise StoreError(f"cannot prepare database {settings.db!r}: {error}") from None
+            shown = redacted(settings.db) if is_postgres_url(settings.db) else settings.db
+            raise StoreError(f"cannot prepare database {shown!r}: {error}") from None
         if hasher is None:
             hasher = Hasher(
                 time_cost=settings.argon2_time_cost,
@@ -96,6 +123,15 @@ class Store:
     @property
     def path(self) -> str:
         return os.fspath(self.engine.path)
+
+    @property
+    def location(self) -> str:
+        """The database as people are shown it: the SQLite file's path (`path`), or a
+        PostgreSQL database as `name@host` (`path` is then this machine's folder of lease
+        marks, and the URL may hold a password)."""
+        if is_postgres_url(self.settings.db):
+            return database_label(self.settings.db)
+        return self.path
 
     async def secret_key(self) -> str:
         """Random per-database secret for signing cookies (CSRF, sessions); made by migration 1."""

@@ -35,6 +35,7 @@ from email_validator import EmailNotValidError, validate_email
 from .acting import require
 from .audit import record
 from .clock import db_now
+from .dialect import is_postgres_url
 from .engine import Transaction
 from .instance_lock import holder_gone
 from .mail_files import follow_in, rewrite_eml
@@ -382,6 +383,10 @@ async def erase_users(store: Store, user_ids: Collection[int], *, actor: str) ->
     (the sweep reads the whole database once per transaction, holding the write lock), each
     batch once no worker is sending anything to them (`wait_for_in_flight`)."""
     require("erasure")
+    if is_postgres_url(store.settings.db):  # its sweep reads SQLite's catalogue and rowids
+        from .core import StoreError
+
+        raise StoreError("erasing people is not available on PostgreSQL yet: nothing was erased")
     ids = list(dict.fromkeys(user_ids))
     erased: list[Erased] = []
     missing: list[int] = []

@@ -16,6 +16,7 @@ from .audit import record
 from .clock import now as clock_now
 from .clock import to_db
 from .core import Store
+from .schedule import runs_scheduled_work
 from .signup import UNCONFIRMED_VALID, expire_unconfirmed_in
 
 UNCONFIRMED_TTL = UNCONFIRMED_VALID
@@ -105,6 +106,9 @@ async def housekeeping_loop(store: Store, interval: float = HOUSEKEEPING_INTERVA
     Both the console and `usher serve` run it; two processes doing it at once is harmless
     (each pass is one transaction, and a second pass finds nothing left)."""
     while True:
+        if not await runs_scheduled_work(store):  # another server runs it (PostgreSQL)
+            await asyncio.sleep(interval)
+            continue
         try:
             report = await run_housekeeping(store)
         except Exception:

@@ -15,10 +15,18 @@ from signup_server import create_app
 from store import Settings, Store, load_settings
 
 from .fixtures_links import fast_store
+from .fixtures_postgres import empty_postgres_url, postgres_server, postgres_url
 from .fixtures_security import Client
 from .fixtures_smtp import smtp, smtp_server
 
-__all__ = ["fast_store", "smtp", "smtp_server"]
+__all__ = [
+    "empty_postgres_url",
+    "fast_store",
+    "postgres_server",
+    "postgres_url",
+    "smtp",
+    "smtp_server",
+]
 
 hypothesis_settings.register_profile("usher", deadline=None)
 hypothesis_settings.load_profile("usher")

@@ -4,7 +4,6 @@ issue 4's; these stand in for what it writes: `pending` users with source 'link'
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ import msgspec
 from store import Store
 from store.addresses import address_key
 from store.clock import db_now
+
+from .fixtures_postgres import sync_rows, sync_run
 
 USER_COLUMNS = (
     "email",
@@ -82,18 +83,13 @@ async def add_users(store: Store, rows: list[tuple[Any, ...]]) -> None:
 
 
 def add_user_elsewhere(db: str | Path, email: str, **fields: Any) -> None:
-    """Like another process: a separate sqlite3 connection that commits by itself."""
-    with sqlite3.connect(db) as conn:
-        conn.execute(INSERT_USER, user_row(email, **fields))
-    conn.close()
+    """Like another process: a separate connection that commits by itself."""
+    sync_run(db, INSERT_USER, user_row(email, **fields))
 
 
 def outbox_rows(db: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
     """The outbox as dicts with the payload decoded, oldest first."""
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM outbox ORDER BY id").fetchall()
-    conn.close()
+    rows = sync_rows(db, "SELECT * FROM outbox ORDER BY id")
     found = [{**dict(row), "payload": msgspec.json.decode(row["payload"])} for row in rows]
     return [row for row in found if kind is None or row["kind"] == kind]
 
@@ -107,18 +103,15 @@ def level_of(db: str | Path, email: str) -> str:
 
 
 def _column(db: str | Path, email: str, column: str) -> str:
-    with sqlite3.connect(db) as conn:
-        row = conn.execute(
-            f"SELECT {column} FROM users WHERE email = ?",  # noqa: S608 - our own column names
-            (email,),
-        ).fetchone()
-    conn.close()
-    return str(row[0]) if row else "missing"
+    rows = sync_rows(
+        db,
+        f"SELECT {column} FROM users WHERE email = ?",  # noqa: S608 - our own column names
+        (email,),
+    )
+    return str(rows[0][0]) if rows else "missing"
 
 
 def audit_actions(db: str | Path) -> list[tuple[str, str, str]]:
     """(actor, action, subject) of every audit entry, oldest first."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT actor, action, subject FROM audit ORDER BY id").fetchall()
-    conn.close()
+    rows = sync_rows(db, "SELECT actor, action, subject FROM audit ORDER BY id")
     return [(str(a), str(b), str(c)) for a, b, c in rows]

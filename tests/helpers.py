@@ -50,7 +50,7 @@ def run_usher(
     )
 
 
-def start_serve(db: Path, *extra: str, **env: str) -> tuple[subprocess.Popen[str], str]:
+def start_serve(db: Path | str, *extra: str, **env: str) -> tuple[subprocess.Popen[str], str]:
     """`usher serve --port 0` on `db`; returns the process and the URL it printed."""
     proc = subprocess.Popen(
         usher_command("serve", "--db", str(db), "--port", "0", *extra),
@@ -71,7 +71,7 @@ def start_serve(db: Path, *extra: str, **env: str) -> tuple[subprocess.Popen[str
 
 
 @contextlib.contextmanager
-def two_servers(db: Path, **env: str) -> Iterator[list[str]]:
+def two_servers(db: Path | str, **env: str) -> Iterator[list[str]]:
     """Two `usher serve` processes on one database file (`env`: their USHER_* settings); their
     URLs. Each must stop cleanly, without a traceback."""
     servers = [start_serve(db, **env), start_serve(db, **env)]

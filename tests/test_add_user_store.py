@@ -22,8 +22,10 @@ from store.single_user import (
 from store.tokens import is_one_time_hash
 
 from .fixtures_links import GOOD_PASSWORD, fast_store, outbox_rows
+from .fixtures_postgres import settings_on_both_engines
 
-__all__ = ["fast_store"]
+__all__ = ["fast_store", "settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 TABLES = ("users", "outbox", "audit", "action_tokens")
 

@@ -35,6 +35,7 @@ from store.approvals import approve
 from store.links import LinkDraft, create_link
 
 from .fixtures_links import GOOD_PASSWORD
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import csrf_from
 from .fixtures_users import (
     add_link,
@@ -47,6 +48,10 @@ from .fixtures_users import (
 )
 from .helpers import ROOT, child_env, eventually
 from .test_console_shell import header_text
+
+__all__ = ["settings_on_both_engines"]
+"""Every test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one): on
+PostgreSQL, rows another process writes reach the console through LISTEN/NOTIFY."""
 
 
 class SignupForm(msgspec.Struct):

@@ -25,7 +25,11 @@ from store.clock import db_now
 from store.languages import install
 from store.users import set_level
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_link, add_user, audit_actions, outbox_rows, status_of
+
+__all__ = ["settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 ACTOR = "alice (ssh 10.0.0.7)"
 TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
@@ -63,12 +67,12 @@ async def test_bulk_approve_activates_all_and_queues_one_email_each(store: Store
 
     assert [u.email for u in decision.decided] == [f"p{i}@example.org" for i in range(3)]
     assert decision.already_decided == [] and decision.not_found == []
-    assert all(status_of(store.path, f"p{i}@example.org") == "active" for i in range(3))
-    mails = outbox_rows(store.path, "approved")
+    assert all(status_of(store.settings.db, f"p{i}@example.org") == "active" for i in range(3))
+    mails = outbox_rows(store.settings.db, "approved")
     assert sorted(m["recipient"] for m in mails) == [f"p{i}@example.org" for i in range(3)]
     assert all(m["payload"]["login_url"] == f"{store.settings.base_url}/login" for m in mails)
     assert all(m["status"] == "kept" for m in mails)  # no SMTP configured
-    assert [a for a in audit_actions(store.path) if a[1] == "user_approved"] == [
+    assert [a for a in audit_actions(store.settings.db) if a[1] == "user_approved"] == [
         (ACTOR, "user_approved", f"p{i}@example.org") for i in range(3)
     ]
     user = decision.decided[0]
@@ -90,12 +94,12 @@ async def test_a_user_decided_already_is_reported_and_gets_no_second_email(store
         "bea@example.org was already approved by bob"
     )
     assert decision.not_found == [999]
-    assert len(outbox_rows(store.path, "approved")) == 2
+    assert len(outbox_rows(store.settings.db, "approved")) == 2
 
     rejected = await reject(store, [first], actor=ACTOR, reason="late")
     assert rejected.decided == []
-    assert status_of(store.path, "bea@example.org") == "active"
-    assert outbox_rows(store.path, "rejected") == []
+    assert status_of(store.settings.db, "bea@example.org") == "active"
+    assert outbox_rows(store.settings.db, "rejected") == []
 
 
 async def test_two_processes_deciding_at_once_make_one_decision(settings: Settings) -> None:
@@ -119,14 +123,14 @@ async def test_reject_with_reason_emails_it_and_records_it(store: Store) -> None
     decision = await reject(store, [user], actor=ACTOR, reason="  Not staff\x1b[31m  ")
     assert decision.decided[0].status == "rejected"
     assert decision.decided[0].decision_reason == "Not staff"
-    (mail,) = outbox_rows(store.path, "rejected")
+    (mail,) = outbox_rows(store.settings.db, "rejected")
     assert mail["recipient"] == "dana@example.org"
     assert mail["payload"]["reason"] == "Not staff"
-    assert (ACTOR, "user_rejected", "dana@example.org") in audit_actions(store.path)
+    assert (ACTOR, "user_rejected", "dana@example.org") in audit_actions(store.settings.db)
 
     plain = await add_user(store, "ed@example.org")
     await reject(store, [plain], actor=ACTOR)
-    assert outbox_rows(store.path, "rejected")[1]["payload"]["reason"] == ""
+    assert outbox_rows(store.settings.db, "rejected")[1]["payload"]["reason"] == ""
 
 
 async def test_level_changes_before_approval_and_is_audited(store: Store) -> None:
@@ -136,7 +140,7 @@ async def test_level_changes_before_approval_and_is_audited(store: Store) -> Non
     assert await set_level(store, [user], "manager", actor=ACTOR) == []  # already there
     decision = await approve(store, [user], actor=ACTOR)
     assert decision.decided[0].level == "manager"
-    assert (ACTOR, "level_changed", "fay@example.org") in audit_actions(store.path)
+    assert (ACTOR, "level_changed", "fay@example.org") in audit_actions(store.settings.db)
 
 
 async def test_digest_tells_admins_once_per_interval(tmp_path: Path) -> None:
@@ -151,7 +155,7 @@ async def test_digest_tells_admins_once_per_interval(tmp_path: Path) -> None:
         await add_user(store, "active@example.org", status="active")
 
         assert await send_pending_digest(store) == 3
-        digests = outbox_rows(store.path, "pending_digest")
+        digests = outbox_rows(store.settings.db, "pending_digest")
         assert sorted(d["recipient"] for d in digests) == ["boss@example.org", "ops@example.org"]
         payload = digests[0]["payload"]
         assert payload["count"] == 3 and payload["total_pending"] == 3
@@ -164,7 +168,7 @@ async def test_digest_tells_admins_once_per_interval(tmp_path: Path) -> None:
 
         await add_user(store, "late@example.org")
         assert await send_pending_digest(store) == 0  # within the interval: wait
-        assert len(outbox_rows(store.path, "pending_digest")) == 2
+        assert len(outbox_rows(store.settings.db, "pending_digest")) == 2
         # Once the interval has passed, only the new one is told.
         async with store.write() as tx:
             await tx.execute(
@@ -172,15 +176,14 @@ async def test_digest_tells_admins_once_per_interval(tmp_path: Path) -> None:
                 (db_now(-timedelta(minutes=6)), DIGEST_META_KEY),
             )
         assert await send_pending_digest(store) == 1
-        assert outbox_rows(store.path, "pending_digest")[-1]["payload"]["people"][0]["email"] == (
-            "late@example.org"
-        )
+        digests = outbox_rows(store.settings.db, "pending_digest")
+        assert digests[-1]["payload"]["people"][0]["email"] == "late@example.org"
 
 
 async def test_no_digest_without_notify_addresses(store: Store) -> None:
     await add_user(store, "quiet@example.org")
     assert await send_pending_digest(store) == 0
-    assert outbox_rows(store.path) == []
+    assert outbox_rows(store.settings.db) == []
 
 
 @pytest.mark.parametrize(
@@ -245,7 +248,7 @@ async def test_a_digest_names_the_first_and_counts_the_rest(
         for i in range(3):
             await add_user(store, f"s{i}@example.org", age=timedelta(minutes=10 - i))
         assert await send_pending_digest(store) == 3
-        (digest,) = outbox_rows(store.path, "pending_digest")
+        (digest,) = outbox_rows(store.settings.db, "pending_digest")
         payload = digest["payload"]
         assert [p["email"] for p in payload["people"]] == ["s0@example.org", "s1@example.org"]
         assert (payload["count"], payload["more"], payload["total_pending"]) == (3, 1, 3)

@@ -44,6 +44,15 @@ CASES: dict[str, tuple[list[str], Expected]] = {
             "cores: other work, signups": None,
         },
     ),
+    "bench_postgres.py": (
+        ["--quick"],
+        {
+            "signups, SQLite, 1 store": None,
+            "signups, PostgreSQL, 1 store": None,
+            "signups, PostgreSQL, 3 stores": None,
+            "claims, PostgreSQL, 3 workers": None,
+        },
+    ),
     "bench_mail.py": (
         ["--quick", "--count", "3"],
         {

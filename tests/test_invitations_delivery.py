@@ -21,6 +21,7 @@ from store.outbox import SCRUBBED, retry
 
 from .fixtures_invitations import ADMIN, invite, token_of
 from .fixtures_links import cheap_hasher
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (
     SmtpServer,
     all_status,
@@ -30,7 +31,8 @@ from .fixtures_smtp import (
     with_smtp,
 )
 
-__all__ = ["smtp_server"]
+__all__ = ["settings_on_both_engines", "smtp_server"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 @pytest.fixture

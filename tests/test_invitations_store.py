@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from store import Settings, Store
+from store.dialect import is_postgres_url
 from store.email_lists import parse_email_list
 from store.emails.render import render
 from store.housekeeping import run_housekeeping
@@ -46,8 +47,10 @@ from .fixtures_invitations import (
     token_of,
 )
 from .fixtures_links import GOOD_PASSWORD, cheap_hasher, fast_store
+from .fixtures_postgres import settings_on_both_engines, sync_run
 
-__all__ = ["fast_store"]
+__all__ = ["fast_store", "settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 FORM = AcceptForm(
     first_name="Ann", last_name="Lee", password=GOOD_PASSWORD, password_confirm=GOOD_PASSWORD
@@ -133,11 +136,24 @@ async def test_send_writes_invitations_emails_and_audit_together(fast_store: Sto
 async def test_a_failure_inside_the_send_writes_nothing(
     fast_store: Store, settings: Settings
 ) -> None:
-    with sqlite3.connect(settings.db) as conn:
-        conn.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON invitations WHEN NEW.email = 'boom@x.org' "
-            "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+    if is_postgres_url(settings.db):
+        sync_run(
+            settings.db,
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.email = 'boom@x.org' THEN RAISE EXCEPTION 'refused by test' "
+            "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$",
         )
+        sync_run(
+            settings.db,
+            "CREATE TRIGGER refuse BEFORE INSERT ON invitations FOR EACH ROW "
+            "EXECUTE FUNCTION refuse()",
+        )
+    else:
+        with sqlite3.connect(settings.db) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON invitations WHEN NEW.email = 'boom@x.org' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+            )
     with pytest.raises(sqlite3.IntegrityError):
         await invite(fast_store, "a@x.org, b@x.org, boom@x.org, c@x.org")
     assert await scalar(fast_store, "SELECT count(*) FROM invitations") == 0

@@ -22,9 +22,11 @@ from store.signup import SignupForm, confirm_email, sign_up_by_link
 
 from .fixtures_invitations import invite
 from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import Client, csrf_from, submit
 
-__all__ = ["fast_store"]
+__all__ = ["fast_store", "settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 def signup_fields(email: str = "ann@example.org", **extra: str) -> dict[str, str]:

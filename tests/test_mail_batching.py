@@ -20,6 +20,7 @@ from store.delivery import DeliveryPolicy, DeliveryWorker, run_delivery
 from store.emails import RenderedEmail, build_message, fold_header_text, message_bytes
 from store.smtp_url import parse_smtp_url
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (
     FAST,
     SmtpServer,
@@ -32,7 +33,8 @@ from .fixtures_smtp import (
 )
 from .helpers import eventually
 
-__all__ = ["mail_store", "smtp_server"]  # fixtures used by name
+__all__ = ["mail_store", "settings_on_both_engines", "smtp_server"]  # fixtures used by name
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 async def test_two_workers_claiming_batches_at_once_never_share_a_message(

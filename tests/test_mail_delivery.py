@@ -18,6 +18,7 @@ from store.clock import db_now
 from store.delivery import run_delivery
 from store.outbox import SCRUBBED, enqueue, get_message
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (
     FAST,
     PasswordCheck,
@@ -37,7 +38,8 @@ from .fixtures_smtp import (
 from .helpers import ROOT, free_port
 from .work_counters import WriteCounter
 
-__all__ = ["mail_store", "smtp_server"]  # fixtures used by name
+__all__ = ["mail_store", "settings_on_both_engines", "smtp_server"]  # fixtures used by name
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 def wait_for_start(worker: subprocess.Popen[str]) -> None:

@@ -14,6 +14,7 @@ from store.delivery import DeliveryPolicy, DeliveryWorker
 from store.instance_lock import HolderMark, clear_dead_marks, holder_gone, holders_dir
 from store.smtp_url import parse_smtp_url
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (
     Gate,
     SmtpServer,
@@ -24,6 +25,9 @@ from .fixtures_smtp import (
     with_smtp,
 )
 from .helpers import ROOT, eventually
+
+__all__ = ["settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 def _worker(store: Store, owner: str) -> DeliveryWorker:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 
@@ -14,8 +13,12 @@ from store import Settings, Store
 from store.clock import moved_clock
 from store.request_limits import admit, count, refused_for
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import csrf_from
 from .helpers import two_servers
+
+__all__ = ["settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 async def test_a_client_gets_its_limit_then_the_wait_until_its_oldest_post_leaves(
@@ -67,7 +70,7 @@ async def test_two_usher_serve_processes_share_the_post_limit(settings: Settings
     counting alone let 10 through)."""
     async with await Store.open(settings):
         pass  # the file, migrated
-    with two_servers(Path(settings.db), USHER_RATE_LIMIT="5") as urls:
+    with two_servers(settings.db, USHER_RATE_LIMIT="5") as urls:
         async with httpx.AsyncClient(timeout=120) as browser:
             page = await browser.get(urls[0] + "/password/forgot")
             token = csrf_from(page.text)

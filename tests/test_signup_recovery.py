@@ -10,8 +10,10 @@ from store.signup import FormRefused, confirm_email, sign_up_by_link
 from store.signup_recovery import change_signup_address, resend_confirmation
 
 from .fixtures_links import fast_store, form, make_link, outbox_rows, token_in
+from .fixtures_postgres import settings_on_both_engines
 
-__all__ = ["fast_store"]
+__all__ = ["fast_store", "settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 async def test_resend_is_limited_and_answers_the_same_for_an_existing_address(

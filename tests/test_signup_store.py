@@ -48,9 +48,11 @@ from .fixtures_links import (
     outbox_rows,
     token_in,
 )
+from .fixtures_postgres import settings_on_both_engines
 from .helpers import ROOT
 
-__all__ = ["fast_store"]
+__all__ = ["fast_store", "settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 async def status_of(store: Store, email: str) -> str | None:

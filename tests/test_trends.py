@@ -14,8 +14,12 @@ from store.email_lists import ListEntry
 from store.invitations import send_invitations
 from store.trends import SIGNUP_DAYS, funnels, signups_per_day
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_link, add_user
 from .helpers import eventually
+
+__all__ = ["settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
 async def test_signups_per_day_counts_each_local_day_and_leaves_out_older_ones(

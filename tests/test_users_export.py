@@ -15,8 +15,12 @@ import pytest
 from store import Settings, Store
 from store.users_export import ExportError, export_text, export_to_file
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_user
 from .helpers import ROOT, child_env, usher_command
+
+__all__ = ["settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 FORMULA = '=HYPERLINK("http://evil.example","click")'
 

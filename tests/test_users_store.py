@@ -30,7 +30,11 @@ from store.users import (
     user_history,
 )
 
+from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_link, add_user, add_users, audit_actions, outbox_rows, user_row
+
+__all__ = ["settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 ACTOR = "root (ssh 192.0.2.1)"
 
@@ -132,7 +136,7 @@ async def test_disable_enable_and_refusals(store: Store) -> None:
         await enable_user(store, ids["ann"], actor=ACTOR)
     with pytest.raises(UsersError, match="no user"):
         await enable_user(store, 12345, actor=ACTOR)
-    actions = [a for a in audit_actions(store.path) if a[2] == "ann@acme.org"]
+    actions = [a for a in audit_actions(store.settings.db) if a[2] == "ann@acme.org"]
     assert [a[1] for a in actions] == ["set_password_link_sent", "user_disabled", "user_enabled"]
     assert all(a[0] == ACTOR for a in actions)
 
@@ -141,7 +145,7 @@ async def test_set_password_link_is_stored_hashed_and_replaces_the_last(store: S
     ids = await sample(store)
     await send_set_password_link(store, ids["di"], actor=ACTOR)
     await send_set_password_link(store, ids["di"], actor=ACTOR)
-    mails = outbox_rows(store.path, "set_password")
+    mails = outbox_rows(store.settings.db, "set_password")
     assert len(mails) == 2
     payload = mails[-1]["payload"]
     url = payload["set_password_url"]

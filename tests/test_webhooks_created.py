@@ -22,9 +22,11 @@ from store.webhooks import EVENT_ID_HEADER
 
 from .fixtures_links import GOOD_PASSWORD
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver
+from .fixtures_postgres import settings_on_both_engines
 from .helpers import ROOT, child_env, eventually, usher_command
 
-__all__ = ["hooked_store", "receiver"]
+__all__ = ["hooked_store", "receiver", "settings_on_both_engines"]
+"""Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 HOOK_URL = "https://hooks.example.org/usher"
 

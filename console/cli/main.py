@@ -29,7 +29,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _db_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="SQLite database file (USHER_DB, default ./usher.db)")
+    parser.add_argument(
+        "--db", help="SQLite database file or postgresql:// URL (USHER_DB, default ./usher.db)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

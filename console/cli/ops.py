@@ -1,8 +1,10 @@
-"""Operators' commands: `usher backup FILE`, `usher restore FILE`, `usher housekeeping`."""
+"""Operators' commands: `usher backup FILE`, `usher restore FILE`, `usher housekeeping`,
+`usher migrate-to URL`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -49,6 +51,19 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     housekeeping.add_argument("--json", action="store_true", help="print the counts as JSON")
 
+    migrate = commands.add_parser(
+        "migrate-to",
+        parents=[common],
+        argument_default=argparse.SUPPRESS,
+        help="copy this SQLite database into an empty PostgreSQL one (stop consoles first)",
+    )
+    migrate.add_argument("url", help="the target, postgresql://user:pass@host:5432/usher")
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="count what would be copied, write nothing"
+    )
+    migrate.add_argument("--json", action="store_true", help="print the counts as JSON")
+    migrate.set_defaults(handler=run_migrate_to)
+
 
 def run_backup(args: argparse.Namespace, settings: Settings) -> int:
     report: BackupReport = with_store(settings, lambda store: store.backup(args.file))
@@ -79,4 +94,26 @@ def run_housekeeping_command(args: argparse.Namespace, settings: Settings) -> in
         print(msgspec.json.encode(report).decode())
     else:
         sys.stdout.write("".join(f"{line}\n" for line in report.lines()))
+    return EXIT_OK
+
+
+def run_migrate_to(args: argparse.Namespace, settings: Settings) -> int:
+    """The PostgreSQL engine is imported only here, so other commands start as before."""
+    from store.migrate_to import MigrateError, MigrateReport, migrate_to
+
+    dry_run = bool(getattr(args, "dry_run", False))
+    try:
+        report: MigrateReport = asyncio.run(migrate_to(settings.db, args.url, dry_run=dry_run))
+    except (MigrateError, DatabaseInUse) as error:
+        raise CliError(str(error)) from None
+    if getattr(args, "json", False):
+        print(msgspec.json.encode(report).decode())
+        return EXIT_OK
+    total = sum(report.rows.values())
+    verb = "Would copy" if dry_run else "Copied"
+    tables = counted(len(report.rows), "table")
+    print(f"{verb} {counted(total, 'row')} of {tables} to {report.target}.")
+    for table, rows in report.rows.items():
+        if rows:
+            print(f"  {table}: {rows}")
     return EXIT_OK

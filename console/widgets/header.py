@@ -4,13 +4,13 @@ the server, database and mail."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from store.dialect import database_label
 from store.records import Counts
 
 from ..context import console_of
@@ -74,6 +74,7 @@ class UsherHeader(Vertical):
         app = self.app
         self.watch(app, "counts", self._refresh_nav, init=False)
         self.watch(app, "server_state", self._refresh_status, init=False)
+        self.watch(app, "database_reachable", self._refresh_status, init=False)
         self.watch(app, "current_mode", self._refresh_nav, init=False)
         self._refresh_nav()
         self._refresh_status()
@@ -126,9 +127,14 @@ class UsherHeader(Vertical):
             "elsewhere": "green",
         }.get(state.state, "bold red")
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("● ", style=dot_style)
-        text.append(state.label)
+        if app.database_reachable:
+            text.append("● ", style=dot_style)
+            text.append(state.label)
+        else:
+            text.append("● ", style="bold red")
+            text.append("database unreachable")
         self.query_one("#status", Static).update(text)
         mail = "mail: smtp" if app.settings.smtp_configured else "mail: kept"
-        meta = Text(f" {Path(app.settings.db).name} · {mail}", no_wrap=True, overflow="ellipsis")
+        where = database_label(app.settings.db)
+        meta = Text(f" {where} · {mail}", no_wrap=True, overflow="ellipsis")
         self.query_one("#meta", Static).update(meta)

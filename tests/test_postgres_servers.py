@@ -1,0 +1,186 @@
+"""Several real `usher serve` processes on one PostgreSQL database (issue 20): the guarantees
+of one SQLite installation hold across them."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from collections import Counter
+
+import httpx
+
+from store import Store, load_settings
+from store.delivery import run_delivery
+
+from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
+from .fixtures_postgres import PostgresServer
+from .fixtures_security import csrf_from
+from .fixtures_smtp import FAST, SmtpServer, all_status, queue_messages, running, with_smtp
+from .helpers import eventually, start_serve
+
+SERVERS = 3
+SIGNUPS = 200
+MAX_USES = 10
+
+
+async def test_racing_signups_through_three_usher_serve_processes_make_exactly_max_uses(
+    postgres_url: str,
+) -> None:
+    """200 signups at once, spread over three servers, on a link with max uses 10: exactly 10
+    accounts, the link's count is 10, and no request failed with a 5xx."""
+    settings = load_settings({"db": postgres_url}, environ={})
+    async with await Store.open(settings, hasher=cheap_hasher(), watch=False) as store:
+        link = await make_link(store, max_uses=MAX_USES, confirm_email=False)
+    servers = [start_serve(postgres_url, USHER_RATE_LIMIT="100000") for _ in range(SERVERS)]
+    try:
+        urls = [url for _, url in servers]
+        path = f"/join/{link.token}"
+        async with httpx.AsyncClient(timeout=120) as browser:
+            token = csrf_from((await browser.get(urls[0] + path)).text)
+            gate = asyncio.Semaphore(20)
+
+            async def sign_up(n: int) -> int:
+                async with gate:
+                    answer = await browser.post(
+                        urls[n % SERVERS] + path,
+                        data={
+                            "_csrf_token": token,
+                            "email": f"p{n}@example.org",
+                            "first_name": "Pat",
+                            "last_name": f"Number {n}",
+                            "password": GOOD_PASSWORD,
+                            "password_confirm": GOOD_PASSWORD,
+                        },
+                        follow_redirects=False,
+                    )
+                    return answer.status_code
+
+            statuses = await asyncio.gather(*(sign_up(n) for n in range(SIGNUPS)))
+    finally:
+        errors = _stop(servers)
+    assert not [s for s in statuses if s >= 500], statuses
+    assert statuses.count(303) == MAX_USES, statuses
+    async with await Store.open(settings, watch=False) as store:
+        assert await store.engine.scalar("SELECT count(*) FROM users") == MAX_USES
+        assert (
+            await store.engine.scalar("SELECT uses FROM invite_links WHERE id = ?", (link.id,))
+            == MAX_USES
+        )
+    assert not errors, errors
+
+
+async def test_connections_ended_mid_burst_give_503s_never_500s_and_lose_no_account(
+    postgres_url: str, postgres_server: PostgresServer
+) -> None:
+    """PostgreSQL ends every connection of the database (as a restart or failover does) while
+    three servers take 90 signups: refused requests are 503 with Retry-After, never a 500, and
+    every signup that was answered "check your email" has its account."""
+    settings = load_settings({"db": postgres_url}, environ={})
+    async with await Store.open(settings, hasher=cheap_hasher(), watch=False) as store:
+        link = await make_link(store, confirm_email=False)
+    servers = [start_serve(postgres_url, USHER_RATE_LIMIT="100000") for _ in range(SERVERS)]
+    database = postgres_url.rsplit("/", 1)[1].split("?")[0]
+    answered = asyncio.Event()
+    done = 0
+    try:
+        urls = [url for _, url in servers]
+        path = f"/join/{link.token}"
+        async with httpx.AsyncClient(timeout=120) as browser:
+            token = csrf_from((await browser.get(urls[0] + path)).text)
+            gate = asyncio.Semaphore(10)
+
+            async def sign_up(n: int) -> httpx.Response:
+                nonlocal done
+                async with gate:
+                    answer = await browser.post(
+                        urls[n % SERVERS] + path,
+                        data={"_csrf_token": token, **_fields(n)},
+                        follow_redirects=False,
+                    )
+                done += 1
+                if done == 30:
+                    answered.set()
+                return answer
+
+            async def cut() -> None:
+                await answered.wait()
+                with postgres_server.admin() as admin:
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                        (database,),
+                    )
+
+            answers, _ = await asyncio.gather(
+                asyncio.gather(*(sign_up(n) for n in range(90))), cut()
+            )
+    finally:
+        errors = _stop(servers)
+    statuses = [a.status_code for a in answers]
+    assert not [s for s in statuses if s >= 500 and s != 503], statuses
+    assert all(int(a.headers["Retry-After"]) > 0 for a in answers if a.status_code == 503)
+    joined = {n for n, a in enumerate(answers) if a.status_code == 303}
+    assert joined, statuses
+    async with await Store.open(settings, watch=False) as store:
+        emails = {str(r[0]) for r in await store.engine.fetchall("SELECT email FROM users")}
+    assert {f"p{n}@example.org" for n in joined} <= emails
+    assert not errors, errors
+
+
+def _fields(n: int) -> dict[str, str]:
+    return {
+        "email": f"p{n}@example.org",
+        "first_name": "Pat",
+        "last_name": f"Number {n}",
+        "password": GOOD_PASSWORD,
+        "password_confirm": GOOD_PASSWORD,
+    }
+
+
+def _stop(servers: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
+    """SIGTERM each server, wait for it; the tracebacks any of them printed."""
+    for proc, _ in servers:
+        proc.send_signal(signal.SIGTERM)
+    errors = []
+    for proc, _ in servers:
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+        if "Traceback" in (err or ""):
+            errors.append(err[-3000:])
+    return errors
+
+
+async def test_three_delivery_workers_with_smtp_down_then_up_send_each_email_once(
+    postgres_url: str,
+) -> None:
+    """Three stores (three pools, as three servers) each run mail delivery on one outbox; the
+    relay refuses connections, then comes up: every message arrives exactly once."""
+    relay = SmtpServer()  # not started yet: connections are refused
+    settings = with_smtp(load_settings({"db": postgres_url}, environ={}), relay.url)
+    stores = [await Store.open(settings) for _ in range(SERVERS)]
+    stop = asyncio.Event()
+    workers = [
+        asyncio.create_task(run_delivery(store, stop_event=stop, max_attempts=1000, **FAST))
+        for store in stores
+    ]
+    try:
+        ids = await queue_messages(stores[0], [f"p{n}@example.org" for n in range(30)])
+
+        async def all_tried() -> bool:
+            rows = await stores[0].engine.fetchall("SELECT attempts FROM outbox")
+            return all(int(row[0]) >= 2 for row in rows)
+
+        await eventually(all_tried)
+        with running(relay):
+            await eventually(all_status(stores[0], "sent", len(ids)), timeout=60)
+        received = Counter(message.rcpt_tos[0] for message in relay.received)
+        assert received == {f"p{n}@example.org": 1 for n in range(30)}
+        assert len({message.message_id for message in relay.received}) == len(ids)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), 30)
+        for store in stores:
+            await store.close()
