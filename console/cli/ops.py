@@ -51,10 +51,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     housekeeping.add_argument("--json", action="store_true", help="print the counts as JSON")
 
-    migrate = commands.add_parser(
+    migrate = subcommand(
+        commands,
         "migrate-to",
-        parents=[common],
-        argument_default=argparse.SUPPRESS,
+        run_migrate_to,
+        common=common,
         help="copy this SQLite database into an empty PostgreSQL one (stop consoles first)",
     )
     migrate.add_argument("url", help="the target, postgresql://user:pass@host:5432/usher")
@@ -62,7 +63,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="count what would be copied, write nothing"
     )
     migrate.add_argument("--json", action="store_true", help="print the counts as JSON")
-    migrate.set_defaults(handler=run_migrate_to)
 
 
 def run_backup(args: argparse.Namespace, settings: Settings) -> int:
