@@ -106,6 +106,11 @@ lines would otherwise be estimated again each time, at ~10 ms a line)."""
 _remembered: dict[bytes, tuple[int, str]] = {}
 _remembered_lock = threading.Lock()
 _REMEMBER_KEY = secrets.token_bytes(32)
+_zxcvbn_lock = threading.Lock()
+"""zxcvbn keeps the context words of the call under way in a module global
+(`matching.RANKED_DICTIONARIES["user_inputs"]`): two threads estimating at once would each
+match against the other's name and address. One estimate at a time (it is pure Python, so
+the GIL ran them one at a time anyway; the lock costs no throughput)."""
 
 
 def _digest(candidate: str, context: tuple[str, ...]) -> bytes:
@@ -134,7 +139,8 @@ def estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
 
 
 def _estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
-    result = zxcvbn(candidate, user_inputs=list(context))
+    with _zxcvbn_lock:
+        result = zxcvbn(candidate, user_inputs=list(context))
     score = int(result["score"])
     if score >= MIN_SCORE:
         return score, ""
