@@ -156,12 +156,19 @@ def _estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
 
 
 def password_problem(
-    password: str, *, email: str = "", names: Iterable[str] = (), org: str = ""
+    password: str,
+    *,
+    email: str = "",
+    names: Iterable[str] = (),
+    org: str = "",
+    estimate_strength: bool = True,
 ) -> str | None:
     """Why `password` is refused, or None when it is acceptable. `org` is the organisation's
     name (USHER_ORG): a password built on it is among the first an attacker tries.
 
-    Up to ~60 ms of CPU (zxcvbn): on an event loop, use `problem_off_loop`."""
+    Up to ~60 ms of CPU (zxcvbn): on an event loop, use `problem_off_loop`. With
+    `estimate_strength=False` only the cheap checks run (length, the common list, the
+    person's own name): a console answers those on each key and the estimate in a thread."""
     names = tuple(names)
     candidate = normalise(password)
     length = len(candidate)
@@ -176,6 +183,8 @@ def password_problem(
     own.discard("")
     if folded in own or folded.replace(" ", "") in {o.replace(" ", "") for o in own}:
         return "Don't use your email address or name as your password."
+    if not estimate_strength:
+        return None
     score, why = estimate(candidate, context_words(email, *names, org))
     return why if score < MIN_SCORE else None
 
