@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from rich.text import Text
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
@@ -172,3 +173,37 @@ async def test_bulk_one_for_all_shows_checking_then_the_verdict(settings: Settin
 
         await eventually(refused)
         assert screen.query_one("#add", Button).disabled
+
+
+async def test_bulk_given_preview_shows_checking_then_the_verdict(settings: Settings) -> None:
+    app = UsherApp(settings, no_server=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f7")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, BulkScreen)
+        screen.query_one("#mode").focus()
+        await pilot.press("right", "right", "enter")
+        assert screen.mode == "given"
+        summary = screen.query_one("#summary", Static)
+        with estimates_held():
+            screen.lines_area.focus()
+            await pilot.pause()
+            app.post_message(events.Paste(f"{FIRST} {LAST},{EMAIL},{WEAK}"))
+
+            async def checking() -> bool:
+                await pilot.pause()
+                return plain(summary) == "Preview: checking passwords…"
+
+            await eventually(checking)
+            assert screen.preview is None or screen.preview.total == 0
+
+        async def previewed() -> bool:
+            await pilot.pause()
+            return screen.preview is not None and screen.preview.total == 1
+
+        await eventually(previewed)
+        assert screen.preview is not None
+        assert "weak password: this password is easy to guess" in screen.preview.lines[0].error
+        assert plain(summary).startswith("Preview: 0 ready")

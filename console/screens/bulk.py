@@ -328,6 +328,8 @@ class BulkScreen(UsherScreen):
 
     def _start_preview(self) -> None:
         text = self.lines_area.text
+        if self.mode == "given" and text.strip():  # each new password's estimate: a few ms
+            self.query_one("#summary", Static).update("Preview: checking passwords…")
         self.run_worker(self._preview(text, self.mode), exclusive=True, group="bulk-preview")
 
     async def _preview(self, text: str, mode: PasswordMode) -> None:
