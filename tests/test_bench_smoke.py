@@ -44,6 +44,15 @@ CASES: dict[str, tuple[list[str], Expected]] = {
             "cores: other work, signups": None,
         },
     ),
+    "bench_signup_page.py": (
+        ["--quick", "--count", "20", "--rounds", "1"],
+        {
+            "hello-world GET (median of": None,
+            "signup page GET (median of": None,
+            "signup page GET: largest loop stall": None,
+            "CPU per page GET, in-process": None,
+        },
+    ),
     "bench_mail.py": (
         ["--quick", "--count", "3"],
         {
