@@ -53,6 +53,16 @@ CASES: dict[str, tuple[list[str], Expected]] = {
             "CPU per page GET, in-process": None,
         },
     ),
+    "bench_console_refreshes.py": (
+        ["--quick"],
+        {
+            "refreshes per console approve": "PASS",
+            "events per console approve": "PASS",
+            "refreshes per other process's write": "PASS",
+            "events per other process's write": "PASS",
+            "largest loop stall, console, writes": None,
+        },
+    ),
     "bench_mail.py": (
         ["--quick", "--count", "3"],
         {
