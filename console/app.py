@@ -21,9 +21,9 @@ from textual.worker import Worker, WorkerFailed, WorkerState
 
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
-from signup_server.serve import PERIODIC_TASKS
 from store import Settings, Store, served_url
 from store.acting import NotAllowed, allows_admins
+from store.background_jobs import PERIODIC_TASKS
 from store.delivery import run_delivery
 from store.records import AuditEntry, Counts
 from store.supervise import Supervisor, TaskCrash

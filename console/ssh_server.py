@@ -28,6 +28,7 @@ import asyncssh
 from store import Settings, Store
 from store.admins import Admin, admin_by_fingerprint, list_admins
 from store.request_limits import count, refused_for
+from store.supervise import Supervisor
 from store.text import clean_line
 
 log = logging.getLogger("usher.ssh")
@@ -227,7 +228,9 @@ class SshConsoleServer:
                 f"cannot listen for SSH on {host}:{self.settings.ssh_port}: {error.strerror}"
             ) from None
         self.port = self._acceptor.get_port()
-        self._watch = asyncio.create_task(self._watch_admins())
+        # Supervised: a failed read (a busy database on a loaded machine) is logged and the
+        # watch starts again, instead of leaving removed admins connected until shutdown.
+        self._watch = asyncio.create_task(Supervisor().run("SSH admins watch", self._watch_admins))
 
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         admin: Admin | None = process.get_extra_info("usher_admin")
@@ -250,24 +253,29 @@ class SshConsoleServer:
             log.info("console closed for %s from %s", admin.name, peer)
 
     async def _watch_admins(self) -> None:
-        """End the sessions of admins removed, or whose role changed (they reconnect)."""
+        """End the sessions of admins removed, or whose role changed (they reconnect): once at
+        the start (a restarted watch catches up on what it missed) and after every change."""
         async with self.store.feed.listening() as changes:
+            await self._end_outdated_sessions()
             async for _ in changes:
-                if not self.sessions:
-                    continue
-                live = {a.fingerprint: a for a in await list_admins(self.store)}
-                for session in list(self.sessions):
-                    now = live.get(session.admin.fingerprint)
-                    if now is None:
-                        session.end("usher: your admin access was removed.")
-                    elif now.role != session.admin.role or now.name != session.admin.name:
-                        session.end(f"usher: your role is now {now.role}: connect again.")
+                await self._end_outdated_sessions()
+
+    async def _end_outdated_sessions(self) -> None:
+        if not self.sessions:
+            return
+        live = {a.fingerprint: a for a in await list_admins(self.store)}
+        for session in list(self.sessions):
+            now = live.get(session.admin.fingerprint)
+            if now is None:
+                session.end("usher: your admin access was removed.")
+            elif now.role != session.admin.role or now.name != session.admin.name:
+                session.end(f"usher: your role is now {now.role}: connect again.")
 
     async def close(self, message: str = "usher: the server is shutting down.") -> None:
         if self._watch is not None:
             self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._watch  # whatever it died of, the sessions below still get told
         if self._acceptor is not None:
             self._acceptor.close()
         for session in list(self.sessions):

@@ -12,15 +12,10 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from store.audit import web_actor
-from store.clock import now
-from store.languages import N_
-from store.signup import (
-    FormRefused,
+from store.auth import (
     PasswordChange,
     SignInFailed,
     SignInUnconfirmed,
-    Throttled,
-    TokenUnusable,
     change_password,
     request_password_reset,
     set_password_account,
@@ -28,10 +23,13 @@ from store.signup import (
     sign_in,
     sign_out,
 )
+from store.clock import now
+from store.languages import N_
+from store.signup import FormRefused, Throttled, TokenUnusable
 
 from .deps import SettingsDep, StoreDep
 from .join import gone_for
-from .render import page
+from .render import page, written_for
 from .security import client_ip
 from .sessions import clear_cookie, current_user, session_cookie, session_token
 from .signup_cookies import email_hint, email_hint_cookie, signup_cookie
@@ -257,13 +255,18 @@ async def forgot_submit(
 
 @get("/password/set/{token:str}")
 async def set_password_page(
-    token: FromPath[str], store: StoreDep, confirmed: FromQuery[str | None] = None
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    store: StoreDep,
+    confirmed: FromQuery[str | None] = None,
 ) -> Template:
-    """`confirmed`: the person has just confirmed their address and chooses the password now."""
+    """`confirmed`: the person has just confirmed their address and chooses the password now.
+    Written in the account's language (the link may be opened in any browser)."""
     try:
         user = await set_password_account(store, token)
     except TokenUnusable as error:
         raise gone_for(error) from None
+    written_for(request, user.language)
     return page(
         "set_password.html", errors={}, token=token, email=user.email, confirmed=bool(confirmed)
     )
@@ -285,6 +288,7 @@ async def set_password_submit(
         raise gone_for(error) from None
     except FormRefused as refused:
         user = await set_password_account(store, token)
+        written_for(request, user.language)
         return page(
             "set_password.html",
             status_code=400,

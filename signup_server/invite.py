@@ -28,7 +28,8 @@ from store.invitations import (
 )
 
 from .deps import SettingsDep, StoreDep
-from .render import echoed, page
+from .language_switch import flow_cookie
+from .render import echoed, page, page_language, written_for
 from .security import client_ip
 
 __all__ = ["INVITE_ROUTES"]
@@ -69,14 +70,20 @@ def _gone_page(error: InvitationUnusable) -> Template:
 
 
 @get("/invite/{token:str}")
-async def invite_page(token: FromPath[str], store: StoreDep) -> Template | Redirect:
-    """The acceptance form, with the name from the pasted list filled in as a suggestion."""
+async def invite_page(
+    request: Request[Any, Any, Any], token: FromPath[str], store: StoreDep, settings: SettingsDep
+) -> Template | Redirect:
+    """The acceptance form, with the name from the pasted list filled in as a suggestion, in
+    the invitation's language unless the invitee switched."""
     try:
         invitation = await invitation_for_token(store, token)
     except InvitationUnusable as error:
         return _gone_page(error)
+    written_for(request, invitation.language)
     if await has_account(store, invitation.email):
-        return Redirect(SIGN_IN_PAGE, status_code=303)
+        return Redirect(
+            SIGN_IN_PAGE, status_code=303, cookies=[flow_cookie(settings, invitation.language)]
+        )
     first, last = suggested_names(invitation)
     return _form_page(invitation, token, values=AcceptForm(first_name=first, last_name=last))
 
@@ -91,11 +98,16 @@ async def invite_submit(
 ) -> Template | Redirect:
     actor = web_actor(client_ip(request, settings))
     try:
-        await accept_invitation(store, token, data, actor=actor)
+        invitation = await invitation_for_token(store, token)
+        written_for(request, invitation.language)
+        language = flow_cookie(settings, invitation.language)
+        await accept_invitation(
+            store, token, data, actor=actor, language=page_language(request, settings)
+        )
     except InvitationUnusable as error:
         return _gone_page(error)
     except AccountExists:
-        return Redirect(SIGN_IN_PAGE, status_code=303)
+        return Redirect(SIGN_IN_PAGE, status_code=303, cookies=[language])
     except AcceptRefused as refused:
         try:
             invitation = await invitation_for_token(store, token)
@@ -104,7 +116,7 @@ async def invite_submit(
         return _form_page(
             invitation, token, values=echoed(data), errors=refused.errors, status_code=400
         )
-    return Redirect(ACCEPTED_PAGE, status_code=303)
+    return Redirect(ACCEPTED_PAGE, status_code=303, cookies=[language])
 
 
 @get("/invitation/{outcome:str}")

@@ -32,7 +32,8 @@ from store.signup import (
 from . import security
 from .deps import SettingsDep, StoreDep, store_from
 from .errors import Gone
-from .render import cached_page, echoed, page, page_language
+from .language_switch import flow_cookie
+from .render import cached_page, echoed, page, page_language, switched_language, written_for
 from .security import client_ip
 from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
@@ -116,6 +117,7 @@ async def join_page(request: Request[Any, Any, Any]) -> Response[str]:
         link = await link_for_page(store_from(request.app), token)
     except TokenUnusable as error:
         raise gone_for(error) from None
+    written_for(request, link.language)
     return blank_join_page(request, link, token)
 
 
@@ -131,6 +133,7 @@ async def join_submit(
         link = await usable_link(store, token)
     except TokenUnusable as error:
         raise gone_for(error) from None
+    written_for(request, link.language)
     ip = client_ip(request, settings)
     browser = request.cookies.get(security.csrf_cookie_name(settings), "")
     guesser = link_attempts.Guesser(browser=browser, email=data.email, client=ip)
@@ -160,9 +163,9 @@ async def join_submit(
             status_code=400,
             link_password_kept=kept and link.has_password,
         )
-    cookies = []
+    cookies = [flow_cookie(settings, link.language)]
     if outcome.browser_proof:
-        cookies = [
+        cookies += [
             signup_cookie(settings, outcome.browser_proof),
             email_hint_cookie(settings, check_email_address(data.email)),
         ]
@@ -174,12 +177,16 @@ def _state_page(status: str) -> str:
 
 
 @get("/confirm/{token:str}")
-async def confirm_page(token: FromPath[str], store: StoreDep) -> Template:
+async def confirm_page(
+    request: Request[Any, Any, Any], token: FromPath[str], store: StoreDep
+) -> Template:
     """The link in the confirmation email. Opening it changes nothing (mail scanners open every
-    link): it shows a "Confirm my address" button, or what is true now if it was used."""
+    link): it shows a "Confirm my address" button, or what is true now if it was used. It is
+    written in the account's language, which may be another browser's."""
     link = await confirm_link_state(store, token)
     if link is None:
         raise NotFoundException()
+    written_for(request, link.language)
     if link.state == "expired":
         raise Gone()
     if link.state == "done":
@@ -199,24 +206,28 @@ async def confirm_submit(
             token,
             actor=web_actor(client_ip(request, settings)),
             browser_proof=signup_proof(request, settings),
+            language=switched_language(request),
         )
     except TokenUnusable as error:
         raise gone_for(error) from None
+    language = flow_cookie(settings, outcome.language)
     if outcome.already:
-        return Redirect(f"/signup/{_state_page(outcome.status)}", status_code=303)
+        return Redirect(
+            f"/signup/{_state_page(outcome.status)}", status_code=303, cookies=[language]
+        )
     gone = signup_cookie_gone(settings)
     if outcome.set_password_token:  # whoever confirmed chooses the password (store.signup)
         return Redirect(
             f"/password/set/{outcome.set_password_token}?confirmed=1",
             status_code=303,
-            cookies=[gone],
+            cookies=[gone, language],
         )
     if outcome.status != "active":
-        return Redirect("/signup/confirmed-pending", status_code=303, cookies=[gone])
+        return Redirect("/signup/confirmed-pending", status_code=303, cookies=[gone, language])
     return Redirect(
         "/login?notice=confirmed",
         status_code=303,
-        cookies=[gone, email_hint_cookie(settings, outcome.email)],
+        cookies=[gone, language, email_hint_cookie(settings, outcome.email)],
     )
 
 

@@ -1,20 +1,52 @@
 """The language switcher: a plain link to the same page with `?lang=fr` (no JavaScript, no
-path echoed into the page), and the `before_send` hook that remembers it in a cookie."""
+path echoed into the page), and the `before_send` hook that remembers it in a cookie. Also the
+cookie that carries a link's language from the join form to the pages after it."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
+from litestar import Request
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from store import Settings
 from store.languages import COOKIE, SHIPPED
+from store.signup import UNCONFIRMED_VALID
 
-__all__ = ["QUERY", "asked_language", "remember_language_hook"]
+from .cookies import cookie_value, expired_cookie, private_cookie
+
+__all__ = [
+    "FLOW_COOKIE",
+    "QUERY",
+    "asked_language",
+    "flow_cookie",
+    "flow_language",
+    "remember_language_hook",
+]
 
 QUERY = "lang"
 _YEAR = 365 * 24 * 3600
+FLOW_COOKIE = "usher_flow_language"
+"""The language the admin set for the signup this browser is in the middle of (its link's,
+its account's): "check your email", "confirmed" and sign-in keep it, though they show no link.
+Not the invitee's choice (that is `COOKIE`, which wins); gone when the signup would expire."""
+
+
+def flow_cookie(settings: Settings, language: str | None) -> Cookie:
+    """`FLOW_COOKIE` set to `language`, or removed when the link has none (so an earlier
+    link's language does not linger). A person's cookie like the others (`cookies`)."""
+    if language not in SHIPPED:
+        return expired_cookie(settings, FLOW_COOKIE)
+    lifetime = int(UNCONFIRMED_VALID.total_seconds())
+    return private_cookie(settings, FLOW_COOKIE, str(language), max_age=lifetime)
+
+
+def flow_language(request: Request[Any, Any, Any], settings: Settings) -> str | None:
+    """The language `flow_cookie` carries, if it names a shipped one."""
+    value = cookie_value(request, settings, FLOW_COOKIE)
+    return value if value in SHIPPED else None
 
 
 def asked_language(query_string: bytes | str) -> str | None:

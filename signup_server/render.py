@@ -18,13 +18,25 @@ from litestar.template import TemplateConfig
 from litestar.template.base import csrf_token
 
 from store import Settings
-from store.languages import COOKIE, ContextLike, choose, install
+from store.languages import COOKIE, SHIPPED, ContextLike, choose, install
+from store.signup import CONFIRM_VALID
 from store.text import visible
+from store.tokens import SET_PASSWORD_VALID
 
 from .deps import settings_from
-from .language_switch import asked_language
+from .language_switch import asked_language, flow_language
 
-__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "cached_page", "echoed", "page", "template_config"]
+__all__ = [
+    "STATIC_DIR",
+    "TEMPLATES_DIR",
+    "cached_page",
+    "echoed",
+    "page",
+    "page_language",
+    "switched_language",
+    "template_config",
+    "written_for",
+]
 
 FormT = TypeVar("FormT", bound=msgspec.Struct)
 
@@ -62,6 +74,9 @@ def template_config(
     )
     environment.globals["org"] = settings.org
     environment.globals["contact"] = settings.contact
+    # The lifetimes pages promise are the store's (store.signup, store.tokens).
+    environment.globals["confirm_hours"] = int(CONFIRM_VALID.total_seconds() // 3600)
+    environment.globals["set_password_hours"] = int(SET_PASSWORD_VALID.total_seconds() // 3600)
 
     def language_of(context: ContextLike) -> str:
         """A cached page names its language; any other page asks its request."""
@@ -69,7 +84,9 @@ def template_config(
         if isinstance(named, str):
             return named
         request = context.get("request")
-        return page_language(request, settings) if request is not None else settings.language
+        if request is not None:
+            return page_language(request, settings)
+        return choose(configured=settings.language)
 
     install(environment, language_of)
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
@@ -78,14 +95,36 @@ def template_config(
 LANGUAGE_KEY = "usher_language"
 
 
+_SET_FOR = "usher_set_for"
+"""The request state's key for the language `written_for` names."""
+
+
+def written_for(request: Request[Any, Any, Any], language: str | None) -> None:
+    """Name the language the admin set for what this request shows (its link's or
+    invitation's), or the one stored with the account it is about; None: none was set (the
+    browser decides, whatever an earlier page of the flow said). Call it before rendering."""
+    request.state[_SET_FOR] = language or ""
+
+
+def switched_language(request: Request[Any, Any, Any]) -> str | None:
+    """The invitee's own choice: a switcher link's `?lang=` (its cookie is only read from the
+    next page), else the cookie it set; None when they never switched."""
+    asked = asked_language(request.scope.get("query_string", b"")) or request.cookies.get(COOKIE)
+    return asked if asked in SHIPPED else None
+
+
 def page_language(request: Request[Any, Any, Any], settings: Settings) -> str:
     """The language this request's page is written in (`store.languages.choose`): a
-    switcher link's `?lang=` first, as the cookie it sets is only read from the next page."""
+    switcher link's `?lang=` first, as the cookie it sets is only read from the next page;
+    then what `written_for` named, else the language of the signup this browser is in the
+    middle of (`flow_language`, set by the join and confirmation forms)."""
+    state = request.state
+    set_for = state.get(_SET_FOR) if _SET_FOR in state else flow_language(request, settings)
     return choose(
-        cookie=asked_language(request.scope.get("query_string", b""))
-        or request.cookies.get(COOKIE),
+        switched=switched_language(request),
+        set_for=set_for or None,
+        configured=settings.language,
         accept_language=request.headers.get("accept-language"),
-        default=settings.language,
     )
 
 

@@ -7,17 +7,13 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from functools import partial
-from typing import Any, TextIO
+from typing import TextIO
 
 from store import Settings, Store, StoreError, served_url
-from store.approvals import pending_digest_loop
-from store.delivery import run_delivery
-from store.housekeeping import housekeeping_loop
+from store.background_jobs import BACKGROUND_TASKS, start_background
 from store.supervise import Supervisor
-from store.webhook_delivery import run_webhook_delivery
 
 from .app import create_app
 from .health import set_worker_probe
@@ -26,30 +22,6 @@ from .runner import BindError, bind_socket, bound_port, make_server
 from .systemd import notify, notify_ready
 
 log = logging.getLogger("usher.serve")
-
-BackgroundTask = tuple[str, Callable[[Store], Coroutine[Any, Any, None]]]
-"""Work that runs beside the server for its lifetime, with the name its crashes are shown by."""
-
-PERIODIC_TASKS: list[BackgroundTask] = [
-    ("Housekeeping", housekeeping_loop),
-    ("Pending sign-ups digest", pending_digest_loop),
-    ("Webhook delivery", run_webhook_delivery),
-]
-"""Run by both the console and `usher serve` (webhook delivery only with USHER_WEBHOOK_URL),
-each under a `store.supervise.Supervisor`."""
-
-BACKGROUND_TASKS: list[BackgroundTask] = [("Mail delivery", run_delivery), *PERIODIC_TASKS]
-"""What `usher serve` runs beside the server (the console runs delivery as its own worker)."""
-
-
-def start_background(
-    store: Store, supervisor: Supervisor, tasks: list[BackgroundTask]
-) -> list[asyncio.Task[None]]:
-    """Each task under the supervisor: a crash is logged and the task starts again."""
-    return [
-        asyncio.create_task(supervisor.run(name, partial(task, store)), name=name)
-        for name, task in tasks
-    ]
 
 
 def configure_logging(stream: TextIO = sys.stderr, *, log_format: str = "text") -> None:

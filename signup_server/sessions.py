@@ -9,18 +9,23 @@ from litestar import Request
 from litestar.datastructures import Cookie
 
 from store import Settings, Store
+from store.auth import SESSION_VALID, Session, session_user
 from store.records import User
-from store.signup import SESSION_VALID, Session, session_user
+
+from .cookies import cookie_name, cookie_value, expired_cookie, private_cookie
 
 __all__ = ["clear_cookie", "current_user", "session_cookie", "session_cookie_name", "session_token"]
 
 
+_BASE = "usher_session"
+
+
 def session_cookie_name(settings: Settings) -> str:
-    return "__Host-usher_session" if settings.is_https else "usher_session"
+    return cookie_name(settings, _BASE)
 
 
 def session_token(request: Request[Any, Any, Any], settings: Settings) -> str:
-    return request.cookies.get(session_cookie_name(settings), "")
+    return cookie_value(request, settings, _BASE)
 
 
 async def current_user(
@@ -32,24 +37,10 @@ async def current_user(
 
 
 def session_cookie(settings: Settings, session: Session) -> Cookie:
-    return Cookie(
-        key=session_cookie_name(settings),
-        value=session.token,
-        path="/",
-        max_age=int(SESSION_VALID.total_seconds()),
-        secure=settings.is_https,
-        httponly=True,
-        samesite="lax",
+    return private_cookie(
+        settings, _BASE, session.token, max_age=int(SESSION_VALID.total_seconds())
     )
 
 
 def clear_cookie(settings: Settings) -> Cookie:
-    return Cookie(
-        key=session_cookie_name(settings),
-        value="",
-        path="/",
-        max_age=0,
-        secure=settings.is_https,
-        httponly=True,
-        samesite="lax",
-    )
+    return expired_cookie(settings, _BASE)

@@ -14,6 +14,8 @@ from litestar.datastructures import Cookie
 from store import Settings
 from store.signup import UNCONFIRMED_VALID
 
+from .cookies import cookie_value, expired_cookie, private_cookie
+
 __all__ = [
     "email_hint",
     "email_hint_cookie",
@@ -26,53 +28,30 @@ _HINT_SECONDS = 3600
 """An hour: long enough to come back to "Check your email", short on a shared computer."""
 
 
-def _name(settings: Settings, base: str) -> str:
-    return f"__Host-{base}" if settings.is_https else base
+_PROOF = "usher_signup"
+_HINT = "usher_email"
 
 
 def signup_cookie(settings: Settings, proof: str) -> Cookie:
     """SameSite=Strict: the email client's click carries none of it, the page's own
     "Confirm my address" POST does."""
-    return Cookie(
-        key=_name(settings, "usher_signup"),
-        value=proof,
-        path="/",
-        max_age=int(UNCONFIRMED_VALID.total_seconds()),
-        secure=settings.is_https,
-        httponly=True,
-        samesite="strict",
-    )
+    lifetime = int(UNCONFIRMED_VALID.total_seconds())
+    return private_cookie(settings, _PROOF, proof, max_age=lifetime, samesite="strict")
 
 
 def signup_cookie_gone(settings: Settings) -> Cookie:
-    return Cookie(
-        key=_name(settings, "usher_signup"),
-        value="",
-        path="/",
-        max_age=0,
-        secure=settings.is_https,
-        httponly=True,
-        samesite="strict",
-    )
+    return expired_cookie(settings, _PROOF, samesite="strict")
 
 
 def signup_proof(request: Request[Any, Any, Any], settings: Settings) -> str:
-    return request.cookies.get(_name(settings, "usher_signup"), "")[:200]
+    return cookie_value(request, settings, _PROOF)[:200]
 
 
 def email_hint_cookie(settings: Settings, email: str) -> Cookie:
-    return Cookie(
-        key=_name(settings, "usher_email"),
-        value=quote(email, safe="@"),
-        path="/",
-        max_age=_HINT_SECONDS,
-        secure=settings.is_https,
-        httponly=True,
-        samesite="lax",
-    )
+    return private_cookie(settings, _HINT, quote(email, safe="@"), max_age=_HINT_SECONDS)
 
 
 def email_hint(request: Request[Any, Any, Any], settings: Settings) -> str:
     """The address to fill in, if this browser has just confirmed or set a password."""
-    value = unquote(request.cookies.get(_name(settings, "usher_email"), "")[:800])
+    value = unquote(cookie_value(request, settings, _HINT)[:800])
     return value if "@" in value and len(value) <= 254 and value.isprintable() else ""

@@ -33,6 +33,7 @@ from .tokens import (
     one_time_credential_hash,
     token_digest,
 )
+from .vocabulary import AuditAction
 from .webhooks import emit_many
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ class AccountOptions(msgspec.Struct, frozen=True, kw_only=True):
     notify: bool = True
     """Queue an `account_created` email with a single-use set-password link for each account."""
     batch_id: str | None = None
+    language: str | None = None
+    """Stored with each account (a shipped code, checked by the caller with
+    `store.languages.checked_language`): every email to them is written in it."""
 
 
 class PreparedAccounts(msgspec.Struct, kw_only=True):
@@ -164,6 +168,7 @@ def prepare_accounts(
                 options.batch_id,
                 now,
                 now,
+                options.language,
             )
         )
         if options.notify:
@@ -178,6 +183,7 @@ def prepare_accounts(
                     name=f"{account.first_name} {account.last_name}".strip(),
                     secret_keys=("set_password_url",),
                     now=now,
+                    language=options.language,
                 )
             )
         else:
@@ -198,8 +204,8 @@ def prepare_accounts(
 _INSERT_USER = """
 INSERT INTO users (email, email_key, first_name, last_name, level, status, password_hash,
                    password_expires_at, must_change_password, source, batch_id,
-                   created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
+                   created_at, updated_at, language)
+VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 """
 
@@ -262,7 +268,7 @@ async def create_accounts(
     options: AccountOptions,
     *,
     actor: str,
-    action: str,
+    action: AuditAction,
     describe: Describe,
 ) -> InsertOutcome:
     """Prepare, then write the accounts, their emails and one audit entry in one transaction.

@@ -14,7 +14,7 @@ from typing import Final, Literal, get_args
 
 import msgspec
 
-from .text import clean_line
+from .text import clean_line, with_article
 
 Role = Literal["owner", "manager", "approver"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
@@ -118,9 +118,5 @@ def require(action: Action) -> None:
     needed = NEEDS[action]
     raise NotAllowed(
         f"{_DOING[action]} needs the {needed} role"
-        f"{' or above' if needed != 'owner' else ''}; {actor.name} is {_a(actor.role)}"
+        f"{' or above' if needed != 'owner' else ''}; {actor.name} is {with_article(actor.role)}"
     )
-
-
-def _a(role: Role) -> str:
-    return f"an {role}" if role[0] in "aeiou" else f"a {role}"

@@ -16,8 +16,10 @@ from functools import lru_cache
 import idna
 from email_validator import EmailNotValidError, validate_email
 
+from .refusal import Refused
 
-class AddressProblem(ValueError):
+
+class AddressProblem(Refused, ValueError):
     """Why an address is refused, in words for people (e.g. "the domain has no dot")."""
 
 

@@ -20,12 +20,13 @@ from .clock import db_now
 from .core import Store
 from .engine import Row
 from .records import from_row
+from .refusal import Refused
 
 TOPIC = "admins"
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-class AdminError(ValueError):
+class AdminError(Refused, ValueError):
     """A bad name, key or role, or an admin that is not there; the message says which."""
 
 

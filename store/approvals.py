@@ -26,6 +26,7 @@ from .outbox import enqueue
 from .records import User, from_rows
 from .text import like_pattern, strip_unsafe
 from .users import UserView, chunked
+from .vocabulary import AuditAction
 from .webhooks import Event, emit
 
 log = logging.getLogger("usher.approvals")
@@ -186,7 +187,8 @@ async def _announce(
         values = {"reason": reason}
         details = {"user_id": user.id, "reason": reason}
     await enqueue(tx, store.settings, to=user.email, name=user.name, kind=verdict, values=values)
-    await record(tx, actor, f"user_{verdict}", user.email, details)
+    action: AuditAction = "user_approved" if verdict == "approved" else "user_rejected"
+    await record(tx, actor, action, user.email, details)
     event: Event = "user.approved" if verdict == "approved" else "user.rejected"
     await emit(tx, store.settings, event, user)
 

@@ -14,6 +14,7 @@ from . import acting
 from .clock import db_now
 from .engine import Transaction
 from .text import clean_line
+from .vocabulary import AuditAction
 
 
 def console_actor(environ: Mapping[str, str] | None = None) -> str:
@@ -50,7 +51,7 @@ def web_actor(client_ip: str) -> str:
 async def record(
     tx: Transaction,
     actor: str,
-    action: str,
+    action: AuditAction,
     subject: str = "",
     details: Mapping[str, Any] | None = None,
 ) -> None:

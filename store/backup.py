@@ -18,10 +18,11 @@ from .clock import now
 from .engine import DatabaseError, Engine
 from .instance_lock import exclusive
 from .migrations import LATEST_VERSION
+from .refusal import Refused
 from .settings import Settings
 
 
-class BackupError(Exception):
+class BackupError(Refused):
     """The backup or restore could not be done; the message is for people."""
 
 

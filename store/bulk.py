@@ -52,8 +52,11 @@ from .bulk_lines import (
     valid_addresses,
 )
 from .csv_safe import write_csv
+from .languages import checked_language
 from .passwords import password_problem
 from .records import Level
+from .refusal import Refused
+from .vocabulary import AuditAction
 
 if TYPE_CHECKING:
     from .core import Store
@@ -61,12 +64,12 @@ if TYPE_CHECKING:
 RANDOM_CHUNK = 1000
 PROGRESS_EVERY = 0.05
 """Seconds between progress reports (the first and the last are always sent)."""
-AUDIT_ACTION = "users_imported"
+AUDIT_ACTION: AuditAction = "users_imported"
 IN_THREAD_FROM = 500
 """From this many lines on, pure-CPU steps run in a worker thread (no loop stall > a few ms)."""
 
 
-class BulkError(Exception):
+class BulkError(Refused):
     """The batch cannot be created as asked; the message says why, for people."""
 
 
@@ -82,6 +85,8 @@ class BulkOptions(msgspec.Struct, frozen=True, kw_only=True):
     must_change_password: bool = True
     """Asked for "given" passwords; "one for all" and random ones must always be changed."""
     notify: bool = True
+    language: str | None = None
+    """Stored with every account of the batch (a shipped code; None: none chosen)."""
 
     @property
     def must_change(self) -> bool:
@@ -295,6 +300,7 @@ def _batch_details(
         "passwords": options.passwords,
         "must_change_password": options.must_change,
         "notify": options.notify,
+        "language": options.language,
         "lines": parsed.total,
         "created": len(outcome.created),
         "already_existed": existed,
@@ -321,6 +327,10 @@ async def create_batch(
     entry; an address taken meanwhile is reported as already existing.
     """
     require("bulk")
+    try:
+        language = checked_language(options.language)
+    except ValueError as error:
+        raise BulkError(str(error)) from None
     if parsed.mode != options.passwords:
         raise BulkError(
             f"the lines were checked for passwords {parsed.mode!r}, not {options.passwords!r}"
@@ -359,6 +369,7 @@ async def create_batch(
         must_change_password=options.must_change,
         notify=options.notify,
         batch_id=batch_id,
+        language=language,
     )
 
     def describe(outcome: InsertOutcome) -> tuple[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import Literal
 import msgspec
 
 from .addresses import AddressProblem, address_key, normalise_address
+from .forms import MAX_NAME
 from .passwords import password_problem
 from .text import strip_unsafe, text_problem, visible
 
@@ -32,7 +33,7 @@ PASSWORD_MODES: tuple[PasswordMode, ...] = ("same", "random", "given")
 
 ProblemKind = Literal["email", "name", "duplicate", "exists", "password", "fields"]
 
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = MAX_NAME
 MASK = "********"
 """What a given password looks like in reports: they go to screens and files."""
 

@@ -63,6 +63,16 @@ def ago(moment: datetime, reference: datetime | None = None) -> str:
     return f"{days} day{'s' if days != 1 else ''} ago"
 
 
+def wait_words(seconds: int) -> str:
+    """`40 seconds`, `1 minute`, `15 minutes`: a wait of `seconds`, rounded up, for a page that
+    must say what `Retry-After: seconds` says."""
+    seconds = max(1, seconds)
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = (seconds + 59) // 60
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def lifetime_words(span: timedelta) -> str:
     """`72 hours`, `7 days`, `14 days`: how long something works, for help texts and messages
     that must say what the store's constant says."""

@@ -30,12 +30,14 @@ class ConfirmLink(msgspec.Struct, frozen=True, kw_only=True):
     state: Literal["open", "done", "expired"]
     status: UserStatus
     email: str
+    language: str | None = None
+    """The account's language (its signup page's): the confirmation page is written in it."""
 
 
 async def confirm_link_state(store: Store, token: str) -> ConfirmLink | None:
     """The confirmation link `token` as it is now, or None when it leads nowhere. Reads only."""
     row = await store.engine.fetchone(
-        """SELECT t.used_at, t.expires_at, u.email, u.status
+        """SELECT t.used_at, t.expires_at, u.email, u.status, u.language
            FROM action_tokens t JOIN users u ON u.id = t.user_id
            WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
         (token_digest(token),),
@@ -48,7 +50,9 @@ async def confirm_link_state(store: Store, token: str) -> ConfirmLink | None:
         state = "expired"
     else:
         state = "open"
-    return ConfirmLink(state=state, status=row["status"], email=str(row["email"]))
+    return ConfirmLink(
+        state=state, status=row["status"], email=str(row["email"]), language=row["language"]
+    )
 
 
 def browser_proof(secret: str, user_id: int, signed_up_at: str, password_hash: str | None) -> str:

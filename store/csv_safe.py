@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from .refusal import Refused
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 """A cell starting with one of these may be taken as a formula: it gets a `'` in front."""
 
@@ -33,7 +35,7 @@ def export_folder(environ: Mapping[str, str] | None = None) -> Path:
     return folder
 
 
-class ExportError(Exception):
+class ExportError(Refused):
     """The file cannot be written; the message says why, for people."""
 
 

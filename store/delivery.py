@@ -31,7 +31,7 @@ import secrets
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -85,6 +85,14 @@ class DeliveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
 DEFAULTS = DeliveryPolicy()
 
 
+def policy_with(policy: DeliveryPolicy, changes: Mapping[str, float]) -> DeliveryPolicy:
+    """`policy` with some fields changed by name; an unknown name is a TypeError."""
+    unknown = set(changes) - set(DeliveryPolicy.__struct_fields__)
+    if unknown:
+        raise TypeError(f"no delivery policy field {', '.join(sorted(unknown))}")
+    return msgspec.structs.replace(policy, **changes) if changes else policy
+
+
 def new_worker_id() -> str:
     """Who holds a lease: host, process and a random part (two workers in one process differ)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -120,19 +128,16 @@ async def run_delivery(
     store: Store,
     *,
     stop_event: asyncio.Event | None = None,
-    poll: float = DEFAULTS.poll,
-    base_delay: float = DEFAULTS.base_delay,
-    max_delay: float = DEFAULTS.max_delay,
-    max_attempts: int = DEFAULTS.max_attempts,
-    lease_seconds: float = DEFAULTS.lease_seconds,
-    batch: int = DEFAULTS.batch,
+    policy: DeliveryPolicy = DEFAULTS,
     worker_id: str | None = None,
+    **changes: float,
 ) -> None:
     """Deliver the outbox until `stop_event` is set (or the task is cancelled).
 
-    Without SMTP this only writes `.eml` files (when `USHER_MAIL_DIR` is set), and returns at
-    once when there is nothing to do at all. Raises SmtpUrlError for an unusable
-    `USHER_SMTP_URL` (after logging it).
+    `policy` says how hard and how often to try; `changes` are a few of its fields changed
+    (`poll=0.05`: tests). Without SMTP this only writes `.eml` files (when `USHER_MAIL_DIR` is
+    set), and returns at once when there is nothing to do at all. Raises SmtpUrlError for an
+    unusable `USHER_SMTP_URL` (after logging it).
     """
     settings = store.settings
     target: SmtpTarget | None = None
@@ -148,14 +153,7 @@ async def run_delivery(
     worker = DeliveryWorker(
         store,
         target,
-        DeliveryPolicy(
-            poll=poll,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            max_attempts=max_attempts,
-            lease_seconds=lease_seconds,
-            batch=batch,
-        ),
+        policy_with(policy, changes),
         worker_id or new_worker_id(),
     )
     await worker.run(stop_event or asyncio.Event())

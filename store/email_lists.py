@@ -26,6 +26,7 @@ from typing import Literal
 import msgspec
 
 from .addresses import AddressProblem, address_key, normalise_address
+from .forms import MAX_NAME
 from .text import clean_line, one_line, text_problem, visible
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "split_name",
 ]
 
-MAX_NAME = 100
 """Longest display name kept (longer ones are cut): it only greets the person in the email."""
 
 MAX_SHOWN_INPUT = 120

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -32,15 +33,16 @@ from .clock import db_now, from_db, now, to_db
 from .core import Store
 from .email_lists import ListEntry, ParsedList, parse_email_list, split_name
 from .engine import Row, Transaction
+from .forms import name_problem, new_password_errors, own_names
+from .languages import checked_language
 from .mail_files import follow_in
-from .migrations import LEVELS
-from .outbox import SECRET_KEYS_FIELD, enqueue, new_message_id
-from .passwords import problem_off_loop
+from .outbox import enqueue, outbox_row
 from .records import Level, User, from_row, from_rows
+from .refusal import FormRefused, Refused
 from .settings import Settings
-from .signup import name_problem
-from .text import clean_line, paragraphs, text_problem
+from .text import clean_line, like_pattern, paragraphs, text_problem, with_article
 from .tokens import new_token, token_digest
+from .vocabulary import INVITATION_STATUSES, LEVELS, AuditAction, InvitationStatus, level_named
 from .webhooks import emit
 
 __all__ = [
@@ -81,22 +83,19 @@ REVOCABLE = ("pending", "bounced")
 """The invitation statuses that can still be revoked (its link may yet be used)."""
 MAX_MESSAGE = 2000
 """Longest personal message, in characters (it goes into every email of the batch)."""
-MAX_NAME = 100
 EMAIL_KIND = "invitation"
 """The outbox kind: templates `store/emails/templates/invitation.*`."""
 CHUNK = 500
 """Addresses per `IN (…)` lookup (well under SQLite's variable limit)."""
 
-InvitationStatus = Literal["pending", "accepted", "expired", "revoked", "bounced"]
-STATUSES: tuple[InvitationStatus, ...] = ("pending", "accepted", "expired", "revoked", "bounced")
+STATUSES = INVITATION_STATUSES
 UnusableReason = Literal["unknown", "accepted", "expired", "revoked"]
 
 _UNSENT = "('queued', 'kept', 'failed')"
 _STATUS = "CASE WHEN status = 'pending' AND expires_at <= :now THEN 'expired' ELSE status END"
 _SELECT = f"""SELECT id, email, name, level, message, {_STATUS} AS status, expires_at, created_by,
-                     created_at, accepted_at, sent_at, outbox_id
+                     created_at, accepted_at, sent_at, outbox_id, language
               FROM invitations"""  # noqa: S608 - constant text, no user input
-_ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
 
 
 # --- records, results and refusals --------------------------------------------------------------
@@ -115,6 +114,9 @@ class Invitation(msgspec.Struct, frozen=True, kw_only=True):
     accepted_at: datetime | None = None
     sent_at: datetime | None = None
     outbox_id: int | None = None
+    language: str | None = None
+    """Set by the admin for the batch: the invitation's email and pages are written in it (and
+    the account made from it keeps it); None: the invitee's browser decides."""
 
     @property
     def revocable(self) -> bool:
@@ -177,7 +179,7 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
         return len(self.existing) + len(self.skipped_pending)
 
 
-class InvitationError(Exception):
+class InvitationError(Refused):
     """An admin action on an invitation cannot be done; the message says why, for people."""
 
 
@@ -196,12 +198,8 @@ class AccountExists(Exception):
     """The invited address has an account already: the person should sign in."""
 
 
-class AcceptRefused(Exception):
+class AcceptRefused(FormRefused):
     """The acceptance form has problems; `errors` maps field names to messages, in page order."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 class AcceptForm(msgspec.Struct, kw_only=True):
@@ -224,10 +222,6 @@ def accept_url(settings: Settings, token: str) -> str:
 def suggested_names(invitation: Invitation) -> tuple[str, str]:
     """First and last name guessed from the pasted display name, to pre-fill the form."""
     return split_name(invitation.name)
-
-
-def _with_article(level: str) -> str:
-    return f"{_ARTICLE.get(level, 'a')} {level}"
 
 
 def _inviter(actor: str) -> str:
@@ -290,9 +284,10 @@ async def _open_invitations(fetchall: Fetch, addresses: Sequence[str], at: str) 
 
 
 def _check_level(level: str) -> Level:
-    if level not in LEVELS:
+    named = level_named(level)
+    if named is None:
         raise InvitationError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
-    return level  # type: ignore[return-value]
+    return named
 
 
 def _check_message(message: str) -> str:
@@ -323,7 +318,7 @@ def _email_values(
         "invitation_id": invitation_id,
         "first_name": split_name(name)[0],
         "level": level,
-        "level_words": _with_article(level),
+        "level_words": with_article(level),
         "message": message,
         "inviter": inviter,
         "accept_url": accept_url(settings, token),
@@ -334,24 +329,29 @@ def _email_values(
 
 
 def _outbox_row(
-    settings: Settings, outbox_id: int, to: str, name: str, values: dict[str, Any], at: str
+    settings: Settings,
+    outbox_id: int,
+    to: str,
+    name: str,
+    values: dict[str, Any],
+    at: str,
+    language: str | None = None,
 ) -> tuple[Any, ...]:
-    """One outbox row in `store.outbox.enqueue`'s shape, with its id chosen by us (the batch
-    insert cannot return ids, and the invitation must point at its message)."""
-    payload = dict(values)
-    payload[SECRET_KEYS_FIELD] = ["accept_url"]
-    status = "queued" if settings.smtp_configured else "kept"
-    return (
-        outbox_id,
-        to,
-        name,
-        EMAIL_KIND,
-        msgspec.json.encode(payload).decode(),
-        status,
-        at,
-        new_message_id(settings),
-        at,
+    """One outbox row (`store.outbox.outbox_row`) with its id chosen by us in front (the batch
+    insert cannot return ids, and the invitation must point at its message). The invitee has
+    no account yet: the batch's `language` is theirs."""
+    secret = ("accept_url",)
+    row = outbox_row(
+        settings,
+        to=to,
+        kind=EMAIL_KIND,
+        values=values,
+        name=name,
+        secret_keys=secret,
+        now=at,
+        language=language,
     )
+    return (outbox_id, *row)
 
 
 async def _next_id(tx: Transaction, table: Literal["invitations", "outbox"]) -> int:
@@ -418,155 +418,208 @@ async def send_invitations(
     message: str = "",
     reinvite: bool = False,
     valid: timedelta = INVITATION_VALID,
+    language: str | None = None,
 ) -> SendResult:
     """Invite every entry in one transaction: invitations, their emails and the audit entry.
 
     Entries whose address has an account are skipped; a pending invitation is re-sent with a
     new link when `reinvite`, else skipped; an expired, revoked or bounced one is replaced.
+    `language` (a shipped code, None: the invitee's browser decides) is stored on each
+    invitation and its email is written in it.
     """
     require("invitations")
     checked_level = _check_level(level)
+    try:
+        written_in = checked_language(language)
+    except ValueError as error:
+        raise InvitationError(str(error)) from None
     cleaned = _check_message(message)
-    settings = store.settings
-    unique: dict[str, ListEntry] = {}
-    for entry in entries:
-        unique.setdefault(address_key(entry.address), entry)
-    batch = list(unique.values())
+    batch = _one_per_address(entries)
     tokens = [new_token() for _ in batch]
-    inviter = _inviter(actor)
     addresses = [entry.address for entry in batch]
     async with store.write("invitations", "outbox", "audit") as tx:
         moment = now()
         at = to_db(moment)
-        expires = moment + valid
-        expires_db = to_db(expires)
         accounts = await _accounts_among(tx.fetchall, addresses)
         open_ = await _open_invitations(tx.fetchall, addresses, at)
-        next_invitation = await _next_id(tx, "invitations")
-        next_outbox = await _next_id(tx, "outbox")
-        invited: list[ListEntry] = []
-        reinvited: list[ListEntry] = []
-        existing: list[ListEntry] = []
-        skipped_pending: list[ListEntry] = []
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        outbox_rows: list[tuple[Any, ...]] = []
-        superseded: list[int | None] = []
-        ids: list[int] = []
+        plan = _SendPlan(
+            settings=store.settings,
+            level=checked_level,
+            message=cleaned,
+            language=written_in,
+            actor=actor,
+            inviter=_inviter(actor),
+            at=at,
+            expires=moment + valid,
+            next_invitation=await _next_id(tx, "invitations"),
+            next_outbox=await _next_id(tx, "outbox"),
+        )
         for entry, token in zip(batch, tokens, strict=True):
             key = address_key(entry.address)
             found = open_.get(key)
             if key in accounts:
-                existing.append(entry)
-                continue
-            if found is not None and found.status == "pending" and not reinvite:
-                skipped_pending.append(entry)
-                continue
-            outbox_id = next_outbox
-            next_outbox += 1
-            if found is None:
-                invitation_id = next_invitation
-                next_invitation += 1
-                invited.append(entry)
-                inserts.append(
-                    (
-                        invitation_id,
-                        entry.address,
-                        entry.name,
-                        checked_level,
-                        cleaned,
-                        token_digest(token),
-                        expires_db,
-                        actor,
-                        at,
-                        at,
-                        outbox_id,
-                    )
-                )
+                plan.existing.append(entry)
+            elif found is not None and found.status == "pending" and not reinvite:
+                plan.skipped_pending.append(entry)
             else:
-                invitation_id = found.id
-                (reinvited if found.status == "pending" else invited).append(entry)
-                superseded.append(found.outbox_id)
-                updates.append(
-                    (
-                        entry.name,
-                        checked_level,
-                        cleaned,
-                        token_digest(token),
-                        expires_db,
-                        at,
-                        outbox_id,
-                        invitation_id,
-                    )
-                )
-            ids.append(invitation_id)
-            values = _email_values(
-                settings,
-                invitation_id=invitation_id,
-                name=entry.name,
-                level=checked_level,
-                message=cleaned,
-                inviter=inviter,
-                token=token,
-                expires=expires,
-            )
-            outbox_rows.append(
-                _outbox_row(settings, outbox_id, entry.address, entry.name, values, at)
-            )
-        if outbox_rows:
-            await tx.executemany(
-                """INSERT INTO outbox (id, recipient, recipient_name, kind, payload, status,
-                                       next_attempt_at, message_id, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                outbox_rows,
-            )
-        if inserts:
-            await tx.executemany(
-                """INSERT INTO invitations (id, email, name, level, message, status, token_hash,
-                                            expires_at, created_by, created_at, sent_at,
-                                            outbox_id)
-                   VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
-                inserts,
-            )
-        if updates:
-            await tx.executemany(
-                """UPDATE invitations
-                   SET name = ?, level = ?, message = ?, status = 'pending', token_hash = ?,
-                       expires_at = ?, sent_at = ?, outbox_id = ?, accepted_at = NULL
-                   WHERE id = ? AND status != 'accepted'""",
-                updates,
-            )
-        await _withdraw_unsent(tx, store.settings, superseded)
-        if ids:
-            await record(
-                tx,
-                actor,
-                "invitations_sent",
-                f"{len(ids)} {'person' if len(ids) == 1 else 'people'} as {checked_level}",
-                {
-                    "level": checked_level,
-                    "invited": len(invited),
-                    "reinvited": len(reinvited),
-                    "skipped_existing": len(existing),
-                    "skipped_pending": len(skipped_pending),
-                    "message": bool(cleaned),
-                    "addresses": [entry.address for entry in (*invited, *reinvited)],
-                },
-            )
+                plan.invite(entry, token, found)
+        await _write_plan(tx, plan)
+        if plan.ids:
+            await _record_sent(tx, plan)
     return SendResult(
-        invited=invited,
-        reinvited=reinvited,
-        existing=existing,
-        skipped_pending=skipped_pending,
-        invitation_ids=ids,
+        invited=plan.invited,
+        reinvited=plan.reinvited,
+        existing=plan.existing,
+        skipped_pending=plan.skipped_pending,
+        invitation_ids=plan.ids,
+    )
+
+
+def _one_per_address(entries: Sequence[ListEntry]) -> list[ListEntry]:
+    """The entries, the first of each address (compared as `address_key` does)."""
+    unique: dict[str, ListEntry] = {}
+    for entry in entries:
+        unique.setdefault(address_key(entry.address), entry)
+    return list(unique.values())
+
+
+@dataclass(kw_only=True)
+class _SendPlan:
+    """One send decided entry by entry before anything is written: the rows to insert or
+    update (ids chosen by us: the write transaction keeps other writers out) and who is
+    invited, re-invited or skipped, for the result and the audit entry."""
+
+    settings: Settings
+    level: Level
+    message: str
+    language: str | None
+    actor: str
+    inviter: str
+    at: str
+    expires: datetime
+    next_invitation: int
+    next_outbox: int
+    invited: list[ListEntry] = field(default_factory=list)
+    reinvited: list[ListEntry] = field(default_factory=list)
+    existing: list[ListEntry] = field(default_factory=list)
+    skipped_pending: list[ListEntry] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    superseded: list[int | None] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+
+    def invite(self, entry: ListEntry, token: str, found: _Open | None) -> None:
+        """A new invitation for `entry`, or its earlier one (expired, revoked, bounced, or
+        pending when re-inviting) given a new link; either way one new email."""
+        expires_db = to_db(self.expires)
+        outbox_id = self.next_outbox
+        self.next_outbox += 1
+        if found is None:
+            invitation_id = self.next_invitation
+            self.next_invitation += 1
+            self.invited.append(entry)
+            self.inserts.append(
+                (
+                    invitation_id,
+                    entry.address,
+                    entry.name,
+                    self.level,
+                    self.message,
+                    token_digest(token),
+                    expires_db,
+                    self.actor,
+                    self.at,
+                    self.at,
+                    outbox_id,
+                    self.language,
+                )
+            )
+        else:
+            invitation_id = found.id
+            (self.reinvited if found.status == "pending" else self.invited).append(entry)
+            self.superseded.append(found.outbox_id)
+            self.updates.append(
+                (
+                    entry.name,
+                    self.level,
+                    self.message,
+                    token_digest(token),
+                    expires_db,
+                    self.at,
+                    outbox_id,
+                    self.language,
+                    invitation_id,
+                )
+            )
+        self.ids.append(invitation_id)
+        values = _email_values(
+            self.settings,
+            invitation_id=invitation_id,
+            name=entry.name,
+            level=self.level,
+            message=self.message,
+            inviter=self.inviter,
+            token=token,
+            expires=self.expires,
+        )
+        self.outbox_rows.append(
+            _outbox_row(
+                self.settings, outbox_id, entry.address, entry.name, values, self.at, self.language
+            )
+        )
+
+
+async def _write_plan(tx: Transaction, plan: _SendPlan) -> None:
+    """The plan's rows, one statement per kind, and the unsent emails it supersedes withdrawn."""
+    if plan.outbox_rows:
+        await tx.executemany(
+            """INSERT INTO outbox (id, recipient, recipient_name, kind, payload, status,
+                                   next_attempt_at, message_id, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            plan.outbox_rows,
+        )
+    if plan.inserts:
+        await tx.executemany(
+            """INSERT INTO invitations (id, email, name, level, message, status, token_hash,
+                                        expires_at, created_by, created_at, sent_at,
+                                        outbox_id, language)
+               VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)""",
+            plan.inserts,
+        )
+    if plan.updates:
+        await tx.executemany(
+            """UPDATE invitations
+               SET name = ?, level = ?, message = ?, status = 'pending', token_hash = ?,
+                   expires_at = ?, sent_at = ?, outbox_id = ?, language = ?, accepted_at = NULL
+               WHERE id = ? AND status != 'accepted'""",
+            plan.updates,
+        )
+    await _withdraw_unsent(tx, plan.settings, plan.superseded)
+
+
+async def _record_sent(tx: Transaction, plan: _SendPlan) -> None:
+    """One audit entry for the whole send."""
+    count = len(plan.ids)
+    await record(
+        tx,
+        plan.actor,
+        "invitations_sent",
+        f"{count} {'person' if count == 1 else 'people'} as {plan.level}",
+        {
+            "level": plan.level,
+            "invited": len(plan.invited),
+            "reinvited": len(plan.reinvited),
+            "skipped_existing": len(plan.existing),
+            "skipped_pending": len(plan.skipped_pending),
+            "message": bool(plan.message),
+            "language": plan.language,
+            "addresses": [entry.address for entry in (*plan.invited, *plan.reinvited)],
+        },
     )
 
 
 # --- reading ------------------------------------------------------------------------------------
-
-
-def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 async def list_invitations(
@@ -584,7 +637,7 @@ async def list_invitations(
         params["status"] = status
     if search.strip():
         where.append("(email LIKE :like ESCAPE '\\' OR name LIKE :like ESCAPE '\\')")
-        params["like"] = _like(search.strip())
+        params["like"] = like_pattern(search.strip())
     sql = _SELECT
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -629,7 +682,7 @@ async def _reissue(
     actor: str,
     valid: timedelta,
     send_email: bool,
-    action: str,
+    action: AuditAction,
 ) -> tuple[Invitation, str]:
     """A new token and expiry for a not-accepted invitation (its old link dies), with a new
     email when `send_email`; returns the invitation as it is now and the new token."""
@@ -662,6 +715,7 @@ async def _reissue(
                 values=values,
                 name=invitation.name,
                 secret_keys=["accept_url"],
+                language=invitation.language,
             )
         await tx.execute(
             """UPDATE invitations
@@ -829,27 +883,24 @@ async def _form_errors(
     errors: dict[str, str] = {}
     first = name_problem(form.first_name, "first name", errors, "first_name")
     last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
-    if not form.password:
-        errors["password"] = "Enter a password"  # noqa: S105 - a message, not a password
-    else:
-        names = tuple(n for n in (first, last, f"{first} {last}".strip()) if n)
-        problem = await problem_off_loop(
-            form.password, email=invitation.email, names=names, org=store.settings.org
-        )
-        if problem:
-            errors["password"] = problem
-    if (
-        "password" not in errors
-        and form.password_confirm
-        and form.password != form.password_confirm
-    ):
-        mismatch = "The two passwords don't match: type the same one twice"
-        errors["password_confirm"] = mismatch
+    await new_password_errors(
+        form.password,
+        form.password_confirm,
+        email=invitation.email,
+        names=own_names(first, last),
+        org=store.settings.org,
+        errors=errors,
+    )
     return first, last, errors
 
 
-async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor: str) -> User:
+async def accept_invitation(
+    store: Store, token: str, form: AcceptForm, *, actor: str, language: str | None = None
+) -> User:
     """Create the invited person's account, active at once (the admin chose them).
+
+    The account keeps `language`, the one the page was read in (the invitation's unless the
+    invitee switched), else the invitation's own.
 
     Raises InvitationUnusable (used, expired, revoked, unknown — also when another request
     accepted it a moment ago), AccountExists (the address has an account: sign in instead) or
@@ -879,12 +930,13 @@ async def accept_invitation(store: Store, token: str, form: AcceptForm, *, actor
         user_id = await tx.execute(
             """INSERT INTO users (email, email_key, first_name, last_name, level, status,
                                   password_hash, source, invitation_id, created_at, updated_at,
-                                  confirmed_at)
-               VALUES (?, ?, ?, ?, ?, 'active', ?, 'invitation', ?, ?, ?, ?)
+                                  confirmed_at, language)
+               VALUES (?, ?, ?, ?, ?, 'active', ?, 'invitation', ?, ?, ?, ?, ?)
                ON CONFLICT DO NOTHING""",
             (invitation.email, address_key(invitation.email), first, last, invitation.level)
             + (password_hash, invitation.id)
-            + (at,) * 3,
+            + (at,) * 3
+            + (language or invitation.language,),
         )
         if not user_id:
             raise AccountExists(invitation.email)  # made a moment ago: nothing is written

@@ -1,7 +1,9 @@
 """Which language an invitee reads, and the translations that speak it.
 
-The one rule: a language the person chose with the switcher (its cookie), else the best of the
-browser's `Accept-Language` among those shipped, else `USHER_LANGUAGE`. Pages and emails share
+The one rule (`choose`): the language the person chose with the switcher (its cookie or
+`?lang=`), else the one the admin set on their link or invitation (or stored with their
+account), else `USHER_LANGUAGE` when it is set, else the best of the browser's
+`Accept-Language` among those shipped, else English. Pages and emails share
 one gettext catalogue per language, `store/locale/<code>/LC_MESSAGES/usher.po`, compiled in
 memory on first use (no `.mo` file to forget to rebuild). The pseudo-locale (`qps-ploc`)
 wraps and lengthens every string so tests can see any that escaped translation.
@@ -34,9 +36,11 @@ __all__ = [
     "PSEUDO",
     "SHIPPED",
     "ContextLike",
+    "checked_language",
     "choose",
     "date_and_time",
     "direction",
+    "english_name",
     "install",
     "language_problem",
     "pseudo",
@@ -77,10 +81,23 @@ def N_(message: str) -> str:
 
 
 def language_problem(code: str) -> str | None:
-    """Why `code` cannot be `USHER_LANGUAGE`, or None."""
-    if code in SHIPPED or code == PSEUDO:
+    """Why `code` cannot be `USHER_LANGUAGE` (empty = unset), or None."""
+    if not code or code in SHIPPED or code == PSEUDO:
         return None
     return f"must be one of {', '.join(SHIPPED)}, not {code!r}"
+
+
+def checked_language(code: str | None) -> str | None:
+    """The language an admin sets on a link, an invitation batch or new accounts: a shipped
+    code, or None for "the invitee's browser decides" (empty or None). ValueError otherwise."""
+    if not code:
+        return None
+    cleaned = code.strip().lower()
+    if cleaned not in SHIPPED:
+        raise ValueError(
+            f"language {code.strip()!r} is not one Usher speaks: use one of {', '.join(SHIPPED)}"
+        )
+    return cleaned
 
 
 def _from_accept_language(header: str) -> str | None:
@@ -100,15 +117,35 @@ def _from_accept_language(header: str) -> str | None:
     return min(weighted)[2] if weighted else None
 
 
-def choose(*, cookie: str | None, accept_language: str | None, default: str) -> str:
-    """The language of a page: the switcher's cookie, else `Accept-Language`, else `default`."""
-    if cookie in SHIPPED:
-        return str(cookie)
+def choose(
+    *,
+    switched: str | None = None,
+    set_for: str | None = None,
+    configured: str = "",
+    accept_language: str | None = None,
+) -> str:
+    """The language of a page or an email, in this order: `switched`, the invitee's own choice
+    (the switcher's `?lang=` or cookie); `set_for`, the language the admin set on their link or
+    invitation, or the one stored with their account; `configured`, USHER_LANGUAGE (empty:
+    unset); the browser's `accept_language` among the shipped languages; English."""
+    if switched in SHIPPED:
+        return str(switched)
+    if set_for in SHIPPED:
+        return str(set_for)
+    if configured in SHIPPED or configured == PSEUDO:
+        return configured
     if accept_language:
         found = _from_accept_language(accept_language[:1000])
         if found:
             return found
-    return default
+    return DEFAULT
+
+
+def english_name(code: str) -> str:
+    """ "German" for `de`: how the console (which stays English) names a language."""
+    if code not in SHIPPED:
+        return code
+    return str(Locale.parse(code).get_display_name("en") or code)
 
 
 def direction(code: str) -> str:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from .clock import from_db, now, to_db
+from .clock import from_db, now, to_db, wait_words
 from .core import Store
 from .engine import Transaction
 from .links import link_password_hash
@@ -50,16 +50,6 @@ _NTH_NEWEST = {
     " ORDER BY at DESC LIMIT 1 OFFSET ?",
 }
 """Per key column, the moment of its n-th newest counted guess (written out: no SQL is built)."""
-
-
-def wait_words(seconds: int) -> str:
-    """`40 seconds`, `1 minute`, `15 minutes`: a wait of `seconds`, rounded up, for a page that
-    must say what `Retry-After: seconds` says."""
-    seconds = max(1, seconds)
-    if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = (seconds + 59) // 60
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 class Guesser(msgspec.Struct, frozen=True, kw_only=True):

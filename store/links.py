@@ -19,11 +19,13 @@ from .audit import record
 from .clock import ago, db_now, from_db, now, to_db
 from .core import Store
 from .engine import Row
-from .migrations import LEVELS
+from .languages import checked_language
 from .records import Level, User, from_rows
+from .refusal import Refused
 from .settings import Settings
 from .text import one_line, text_problem
 from .tokens import new_token
+from .vocabulary import LEVELS, level_named
 
 __all__ = [
     "DEFAULT_EXPIRY",
@@ -72,7 +74,7 @@ EXPIRY_CHOICES: list[tuple[str, str]] = [
 """(label, `parse_expiry` text) offered by the console; the CLI takes any `parse_expiry` text."""
 
 
-class LinkError(ValueError):
+class LinkError(Refused, ValueError):
     """A link cannot be made or changed as asked; the message is for people, as is."""
 
 
@@ -94,6 +96,9 @@ class Link(msgspec.Struct, frozen=True, kw_only=True):
     created_by: str
     created_at: datetime
     updated_at: datetime | None = None
+    language: str | None = None
+    """The language its pages and emails are written in unless the invitee switches; None: the
+    invitee's browser decides (`store.languages.choose`)."""
 
     def state(self, at: datetime | None = None) -> LinkState:
         """Revoked wins over expired, which wins over used up."""
@@ -163,6 +168,8 @@ class LinkDraft(msgspec.Struct, kw_only=True):
     domains: tuple[str, ...] = ()
     allow_unconfirmed_domains: bool = False
     """The admin's explicit consent to `domains` without `confirm_email` (see _check_draft)."""
+    language: str | None = None
+    """A shipped language code the link's pages and emails are written in; None: the browser's."""
 
 
 # --- parsing what admins type ------------------------------------------------------------------
@@ -193,10 +200,10 @@ def parse_expiry(text: str) -> timedelta | None:
 
 
 def parse_level(text: str) -> Level:
-    level = text.strip().lower()
-    if level not in LEVELS:
+    level = level_named(text.strip().lower())
+    if level is None:
         raise LinkError(f"level {text.strip()!r} is not one of: {', '.join(LEVELS)}")
-    return cast(Level, level)
+    return level
 
 
 def parse_max_uses(text: str) -> int | None:
@@ -303,6 +310,7 @@ def link_from_row(row: Row) -> Link:
         created_by=str(row["created_by"]),
         created_at=from_db(str(row["created_at"])),
         updated_at=_opt_time(row["updated_at"]),
+        language=row["language"] or None,
     )
 
 
@@ -376,6 +384,10 @@ def _check_draft(draft: LinkDraft) -> None:
         parse_domains(domain)
     if draft.domains and not draft.confirm_email and not draft.allow_unconfirmed_domains:
         raise LinkError(UNCONFIRMED_DOMAINS_REFUSED)
+    try:
+        checked_language(draft.language)
+    except ValueError as error:
+        raise LinkError(str(error)) from None
 
 
 def _audit_details(draft: LinkDraft) -> dict[str, object]:
@@ -389,6 +401,7 @@ def _audit_details(draft: LinkDraft) -> dict[str, object]:
         if draft.expires_in is None
         else round(draft.expires_in.total_seconds() / 3600),
         "domains": list(draft.domains),
+        "language": checked_language(draft.language),
     }
 
 
@@ -410,8 +423,8 @@ async def create_link(store: Store, draft: LinkDraft, *, actor: str) -> Link:
         link_id = await tx.execute(
             """INSERT INTO invite_links (token, label, level, password_hash, auto_accept,
                    confirm_email, domains, max_uses, uses, expires_at, created_by, created_at,
-                   updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)""",
+                   updated_at, language)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)""",
             (
                 new_token(),
                 label,
@@ -425,6 +438,7 @@ async def create_link(store: Store, draft: LinkDraft, *, actor: str) -> Link:
                 actor,
                 created,
                 created,
+                checked_language(draft.language),
             ),
         )
         await record(tx, actor, "link_created", _subject(link_id, label), _audit_details(draft))
@@ -453,7 +467,8 @@ async def edit_link(store: Store, link_id: int, draft: LinkDraft, *, actor: str)
             expires_at = None if draft.expires_in is None else to_db(now() + draft.expires_in)
         await tx.execute(
             """UPDATE invite_links SET label = ?, level = ?, password_hash = ?, auto_accept = ?,
-                   confirm_email = ?, domains = ?, max_uses = ?, expires_at = ?, updated_at = ?
+                   confirm_email = ?, domains = ?, max_uses = ?, expires_at = ?, updated_at = ?,
+                   language = ?
                WHERE id = ?""",
             (
                 label,
@@ -465,6 +480,7 @@ async def edit_link(store: Store, link_id: int, draft: LinkDraft, *, actor: str)
                 draft.max_uses,
                 expires_at,
                 db_now(),
+                checked_language(draft.language),
                 link_id,
             ),
         )

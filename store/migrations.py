@@ -9,17 +9,14 @@ import secrets
 
 from .engine import DatabaseError, Engine, MigrationStep
 from .identities_migration import migrate_identities
+from .vocabulary import LEVELS as LEVELS
+from .vocabulary import OUTBOX_STATUSES as OUTBOX_STATUSES
+from .vocabulary import USER_STATUSES as USER_STATUSES
 
-LEVELS = ("admin", "manager", "member", "viewer")
-USER_STATUSES = ("unconfirmed", "pending", "active", "rejected", "disabled")
-OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "kept")
+# Every script below is frozen text: it spells its CHECK lists out rather than building them
+# from store.vocabulary, so a later change of the vocabulary cannot rewrite a shipped migration.
 
-
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
-
-
-V1_FOUNDATION = f"""
+V1_FOUNDATION = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -29,7 +26,7 @@ CREATE TABLE invite_links (
     id             INTEGER PRIMARY KEY,
     token          TEXT NOT NULL UNIQUE,
     label          TEXT NOT NULL DEFAULT '',
-    level          TEXT NOT NULL CHECK (level IN {_in(LEVELS)}),
+    level          TEXT NOT NULL CHECK (level IN ('admin', 'manager', 'member', 'viewer')),
     password_hash  TEXT,
     auto_accept    INTEGER NOT NULL DEFAULT 1,
     confirm_email  INTEGER NOT NULL DEFAULT 1,
@@ -46,7 +43,7 @@ CREATE TABLE invitations (
     id           INTEGER PRIMARY KEY,
     email        TEXT NOT NULL COLLATE NOCASE,
     name         TEXT NOT NULL DEFAULT '',
-    level        TEXT NOT NULL CHECK (level IN {_in(LEVELS)}),
+    level        TEXT NOT NULL CHECK (level IN ('admin', 'manager', 'member', 'viewer')),
     message      TEXT NOT NULL DEFAULT '',
     status       TEXT NOT NULL DEFAULT 'pending'
                  CHECK (status IN ('pending', 'accepted', 'expired', 'revoked', 'bounced')),
@@ -63,8 +60,8 @@ CREATE TABLE users (
     email                 TEXT NOT NULL UNIQUE COLLATE NOCASE,
     first_name            TEXT NOT NULL DEFAULT '',
     last_name             TEXT NOT NULL DEFAULT '',
-    level                 TEXT NOT NULL CHECK (level IN {_in(LEVELS)}),
-    status                TEXT NOT NULL CHECK (status IN {_in(USER_STATUSES)}),
+    level                 TEXT NOT NULL CHECK (level IN ('admin', 'manager', 'member', 'viewer')),
+    status                TEXT NOT NULL CHECK (status IN ('unconfirmed', 'pending', 'active', 'rejected', 'disabled')),
     password_hash         TEXT,
     must_change_password  INTEGER NOT NULL DEFAULT 0,
     source                TEXT NOT NULL DEFAULT 'single'
@@ -98,8 +95,8 @@ CREATE TABLE outbox (
     recipient        TEXT NOT NULL,
     recipient_name   TEXT NOT NULL DEFAULT '',
     kind             TEXT NOT NULL,
-    payload          TEXT NOT NULL DEFAULT '{{}}',
-    status           TEXT NOT NULL CHECK (status IN {_in(OUTBOX_STATUSES)}),
+    payload          TEXT NOT NULL DEFAULT '{}',
+    status           TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'kept')),
     attempts         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  TEXT NOT NULL,
     last_error       TEXT NOT NULL DEFAULT '',
@@ -117,12 +114,12 @@ CREATE TABLE audit (
     actor    TEXT NOT NULL,
     action   TEXT NOT NULL,
     subject  TEXT NOT NULL DEFAULT '',
-    details  TEXT NOT NULL DEFAULT '{{}}'
+    details  TEXT NOT NULL DEFAULT '{}'
 ) STRICT;
 CREATE INDEX audit_at ON audit (at);
 
-INSERT INTO meta (key, value) VALUES ('secret_key', '{{secret_key}}');
-"""
+INSERT INTO meta (key, value) VALUES ('secret_key', '{secret_key}');
+"""  # noqa: E501 - frozen text: the lines are as the schema has them
 
 V3_LINK_SIGNUP = """
 CREATE TABLE sessions (
@@ -288,6 +285,14 @@ CREATE INDEX client_events_at ON client_events (kind, at);
 """Per-client limits that hold across processes (store.request_limits): each POST per client
 and each refused SSH key per peer in the last minute, under a digest of the client."""
 
+V20_LANGUAGES = """
+ALTER TABLE invite_links ADD COLUMN language TEXT;
+ALTER TABLE invitations ADD COLUMN language TEXT;
+ALTER TABLE users ADD COLUMN language TEXT;
+"""
+"""Issue 22: the language an admin sets on a link or an invitation (NULL: the invitee's browser
+decides), and each person's language, in which every later email to them is written."""
+
 MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (1, V1_FOUNDATION),
     (2, V2_OUTBOX_DELIVERY),
@@ -303,6 +308,7 @@ MIGRATIONS: list[tuple[int, str | MigrationStep]] = [
     (16, V16_LINK_GUESSES),
     (17, V17_SERVERS),
     (19, V19_CLIENT_EVENTS),
+    (20, V20_LANGUAGES),
 ]
 """(version, SQL script or Python step) in order. `{secret_key}` is filled with fresh random
 bytes."""

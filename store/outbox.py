@@ -7,20 +7,22 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import msgspec
 
 from .acting import require
-from .addresses import AddressProblem, normalise_address
+from .addresses import AddressProblem, address_key, normalise_address
 from .audit import record
 from .clock import db_now, to_db
 from .emails import RenderedEmail, fold_header_text, render
 from .engine import Transaction
-from .migrations import OUTBOX_STATUSES
+from .languages import LANGUAGE_FIELD
 from .records import OutboxStatus, from_row, from_rows
+from .refusal import Refused
 from .settings import Settings
+from .vocabulary import OUTBOX_STATUSES
 from .webhooks import shown_url
 
 if TYPE_CHECKING:
@@ -35,43 +37,79 @@ def new_message_id(settings: Settings) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
-async def enqueue(
-    tx: Transaction,
-    settings: Settings,
-    *,
-    to: str,
-    kind: str,
-    values: Mapping[str, Any],
-    name: str = "",
-    secret_keys: Collection[str] = (),
-) -> int:
-    """Queue one message inside the caller's transaction; return its outbox id.
+OutboxRow = tuple[str, str, str, str, str, str, str, str]
+"""recipient, recipient_name, kind, payload, status, next_attempt_at, message_id, created_at."""
 
-    `kind` names the templates (`store/emails/templates/<kind>.*`); `values` fill them at send
-    time, together with `org`, `public_url`, `recipient` and `recipient_name`. Keys named in
-    `secret_keys` hold raw tokens (or URLs containing them): scrubbed after sending.
-    Without SMTP the message is `kept` for the admin to pass on by hand.
-    """
+INSERT_ROW = """INSERT INTO outbox (recipient, recipient_name, kind, payload, status,
+                                    next_attempt_at, message_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+class Message(TypedDict):
+    """An email to queue: `kind` names the templates (`store/emails/templates/<kind>.*`);
+    `values` fill them at send time, together with `org`, `public_url`, `recipient` and
+    `recipient_name`. Keys named in `secret_keys` hold raw tokens (or URLs containing them):
+    scrubbed after sending. `language`: the one it is written in (`enqueue` says which)."""
+
+    to: str
+    kind: str
+    values: Mapping[str, Any]
+    name: NotRequired[str]
+    secret_keys: NotRequired[Collection[str]]
+    language: NotRequired[str | None]
+
+
+def with_language(values: Mapping[str, Any], language: str | None) -> dict[str, Any]:
+    """The payload `values` written in `language` (None: as rendering decides)."""
     payload = dict(values)
+    if language:
+        payload[LANGUAGE_FIELD] = language
+    return payload
+
+
+async def recipient_language(tx: Transaction, address: str) -> str | None:
+    """The language stored with the account at `address`, if there is one and it has one."""
+    found = await tx.fetchone(
+        "SELECT language FROM users WHERE email_key = ?", (address_key(address),)
+    )
+    return str(found["language"]) if found is not None and found["language"] else None
+
+
+def outbox_row(
+    settings: Settings, *, now: str | None = None, **message: Unpack[Message]
+) -> OutboxRow:
+    """One message ready to insert (no I/O), the one shape of every email's outbox row.
+    Without SMTP the message is `kept` for the admin to pass on by hand."""
+    values, secret_keys = message["values"], message.get("secret_keys", ())
+    payload = with_language(values, message.get("language"))
     if secret_keys:
         payload[SECRET_KEYS_FIELD] = sorted(secret_keys)
     status = "queued" if settings.smtp_configured else "kept"
-    now = db_now()
-    outbox_id = await tx.execute(
-        """INSERT INTO outbox (recipient, recipient_name, kind, payload, status,
-                               next_attempt_at, message_id, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            to,
-            name,
-            kind,
-            msgspec.json.encode(payload).decode(),
-            status,
-            now,
-            new_message_id(settings),
-            now,
-        ),
+    at = now or db_now()
+    return (
+        message["to"],
+        message.get("name", ""),
+        message["kind"],
+        msgspec.json.encode(payload).decode(),
+        status,
+        at,
+        new_message_id(settings),
+        at,
     )
+
+
+async def enqueue(tx: Transaction, settings: Settings, **message: Unpack[Message]) -> int:
+    """Queue one message inside the caller's transaction; return its outbox id.
+
+    The message is written in its `language` when the caller knows the recipient's (it just
+    stored it with their account, or the recipient has none: an invitation); otherwise in the
+    language stored with the recipient's account (`recipient_language`): the one place every
+    later email (approval, rejection, reset, set-password...) learns it. A batch names its
+    recipients' language itself (`outbox_row`): it is the one it stores with their accounts."""
+    if not message.get("language") and LANGUAGE_FIELD not in message["values"]:
+        message["language"] = await recipient_language(tx, message["to"])
+    row = outbox_row(settings, **message)
+    outbox_id = await tx.execute(INSERT_ROW, row)
     tx.touch("outbox")
     return outbox_id
 
@@ -85,7 +123,7 @@ REDACTED = "[hidden: one-time link]"
 ADMIN_PAGE = 500
 
 
-class OutboxError(Exception):
+class OutboxError(Refused):
     """An outbox action cannot be done; the message says why and what to do, for people."""
 
 

@@ -28,6 +28,8 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
+from .refusal import Refused
+
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 PROGRESS_EVERY = 0.05
@@ -65,7 +67,7 @@ OWASP_MINIMUMS: tuple[tuple[int, int], ...] = (
 at parallelism 1. A configuration is strong enough when it meets or exceeds one of them."""
 
 
-class PasswordRejected(ValueError):
+class PasswordRejected(Refused, ValueError):
     """The password breaks the policy; the message is shown to the person as is."""
 
 

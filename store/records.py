@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
 from .engine import Row
-
-Level = Literal["admin", "manager", "member", "viewer"]
-UserStatus = Literal["unconfirmed", "pending", "active", "rejected", "disabled"]
-OutboxStatus = Literal["queued", "sending", "sent", "failed", "kept"]
+from .vocabulary import Level as Level
+from .vocabulary import OutboxStatus as OutboxStatus
+from .vocabulary import UserStatus as UserStatus
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -43,6 +42,9 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     decided_by: str | None = None
     decided_at: datetime | None = None
     decision_reason: str | None = None
+    language: str | None = None
+    """The language every email to them is written in (`store.outbox.enqueue`); None: not
+    chosen, USHER_LANGUAGE (else English) applies."""
 
     @property
     def name(self) -> str:

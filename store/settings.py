@@ -62,9 +62,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     contact: str = ""
     """USHER_CONTACT: whom invitees ask when a link is dead or an account closed ("Ann Lee,
     ann@acme.org"), shown on those pages and in the emails; empty: "the person who invited you"."""
-    language: str = "en"
-    """USHER_LANGUAGE: the invitee pages' and emails' language when the browser asks for none
-    that Usher ships (`store.languages.SHIPPED`)."""
+    language: str = ""
+    """USHER_LANGUAGE: the invitee pages' and emails' language when neither the invitee (the
+    switcher) nor the admin (a link's, invitation's or account's language) chose one; empty
+    (unset): the browser's `Accept-Language` decides among those shipped, else English
+    (`store.languages.choose`)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -1,5 +1,5 @@
-"""Accounts made through invite links, and what their owners do afterwards: confirm the address,
-sign in, change or reset the password.
+"""Accounts made through invite links, and confirming their address (signing in, sessions and
+passwords afterwards: `store.auth`).
 
 The rules that keep it correct:
 - A link's use is taken in the same short transaction that creates the account, by one
@@ -19,35 +19,33 @@ from typing import Literal
 
 import msgspec
 
-from .addresses import (
-    AddressProblem,
-    UndeliverableAddress,
-    address_key,
-    domain_of,
-    normalise_address,
-)
+from .addresses import address_key
 from .audit import record
-from .clock import db_now, from_db, now, to_db
+from .clock import db_now, now, to_db
 from .confirmation import browser_proof, proof_matches
 from .core import Store
 from .engine import Row, Transaction
-from .languages import LANGUAGE_FIELD
+from .forms import (
+    check_email_address,
+    domains_words,
+    name_problem,
+    new_password_errors,
+    outside_domains,
+    own_names,
+    refuse,
+)
 from .link_attempts import Guesser, check_link_password
-from .links import Link, domain_allowed, link_by_token
-from .mail_limits import Allowance, reserve_message
+from .links import Link, link_by_token
+from .mail_limits import reserve_message
 from .outbox import enqueue
-from .passwords import problem_off_loop
-from .records import User, UserStatus, from_row
+from .records import UserStatus
+from .refusal import FormRefused
 from .seats import admitted_status
 from .settings import Settings
-from .text import one_line, text_problem
-from .throttle import Throttled, clear_failures, reserve_sign_in
+from .throttle import Throttled
 from .tokens import (
-    ONE_TIME_CREDENTIAL_VALID,
     SET_PASSWORD_VALID,
-    is_one_time_hash,
     new_token,
-    one_time_credential_matches,
     same_secret,
     token_digest,
 )
@@ -55,22 +53,15 @@ from .webhooks import emit, emit_many
 
 __all__ = [
     "CONFIRM_VALID",
-    "ONE_TIME_VALID",
-    "SESSION_VALID",
     "SET_PASSWORD_VALID",
     "UNCONFIRMED_VALID",
     "ConfirmOutcome",
     "Expired",
     "FormRefused",
-    "PasswordChange",
-    "Session",
-    "SignInFailed",
-    "SignInUnconfirmed",
     "SignupForm",
     "SignupOutcome",
     "Throttled",
     "TokenUnusable",
-    "change_password",
     "check_email_address",
     "confirm_email",
     "domains_words",
@@ -80,47 +71,16 @@ __all__ = [
     "name_problem",
     "queue_confirmation",
     "queue_set_password_email",
-    "request_password_reset",
-    "session_user",
-    "set_password_account",
-    "set_password_by_token",
-    "sign_in",
-    "sign_out",
+    "queue_status_email",
+    "row_dict",
     "sign_up_by_link",
     "usable_link",
 ]
 
 CONFIRM_VALID = timedelta(hours=24)
 UNCONFIRMED_VALID = timedelta(hours=24)
-SESSION_VALID = timedelta(hours=12)
-ONE_TIME_VALID = ONE_TIME_CREDENTIAL_VALID
-MAX_NAME = 100
-BLOCKED: frozenset[str] = frozenset({"pending", "rejected", "disabled"})
-"""Statuses that may only see their own state: no password change, no reset."""
-CLOSED: frozenset[str] = frozenset({"rejected", "disabled"})
-"""Statuses whose set-password links stop working. A pending account may still use the link
-that confirming its address gave it (it cannot ask for a reset)."""
-
-_ARTICLE = {"admin": "an", "manager": "a", "member": "a", "viewer": "a"}
-
-
-def with_article(level: str) -> str:
-    """`a member`, `an admin`: for "You'll join Acme as a member"."""
-    return f"{_ARTICLE.get(level, 'a')} {level}"
-
 
 # --- errors and results ------------------------------------------------------------------------
-
-
-class FormRefused(Exception):
-    """The form cannot be accepted; `errors` maps field names to messages for people.
-
-    Fields come in page order; a key starting with "_" is about the whole form.
-    """
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 class TokenUnusable(Exception):
@@ -132,22 +92,6 @@ class TokenUnusable(Exception):
         self.known = known
 
 
-class SignInFailed(Exception):
-    """Wrong address or password: one answer for both."""
-
-
-class SignInUnconfirmed(SignInFailed):
-    """The right password for an address that is not confirmed yet. No session: nobody has
-    shown that the address is theirs (a stranger may have signed up with someone else's).
-    A fresh confirmation went out when `sent` (rate-limited); `browser_proof` lets this
-    browser keep the password when it confirms (it has just typed it)."""
-
-    def __init__(self, *, sent: bool = False, browser_proof: str = "") -> None:
-        super().__init__("unconfirmed")
-        self.sent = sent
-        self.browser_proof = browser_proof
-
-
 class SignupForm(msgspec.Struct, kw_only=True):
     """The join page's fields (DESIGN.md's names). Unknown fields (the CSRF token) are ignored."""
 
@@ -157,12 +101,6 @@ class SignupForm(msgspec.Struct, kw_only=True):
     password: str = ""
     password_confirm: str = ""
     link_password: str = ""
-
-
-class PasswordChange(msgspec.Struct, kw_only=True):
-    current_password: str = ""
-    password: str = ""
-    password_confirm: str = ""
 
 
 class SignupOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,81 +124,15 @@ class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
     email: str = ""
     kept_password: bool = False
     """True when the browser that signed up confirmed: the signup password still opens it."""
-
-
-class Session(msgspec.Struct, frozen=True, kw_only=True):
-    """A signed-in browser: `token` goes in the cookie, only its digest is stored."""
-
-    token: str
-    user: User
-    expires_at: datetime
+    language: str | None = None
+    """The account's language: the pages after confirming are written in it."""
 
 
 # --- small rules -------------------------------------------------------------------------------
 
 
-def check_email_address(text: str) -> str:
-    """The normalised address (store.addresses, no DNS), or ValueError worded for the form."""
-    if not text.strip():
-        raise ValueError("Enter your email address")
-    try:
-        return normalise_address(text)
-    except UndeliverableAddress as problem:
-        raise ValueError(str(problem)) from None
-    except AddressProblem as problem:
-        raise ValueError(
-            f"Enter an email address in the correct format, like name@example.org ({problem})"
-        ) from None
-
-
-def _as_dict(row: Row) -> dict[str, object]:
+def row_dict(row: Row) -> dict[str, object]:
     return dict(zip(row.keys(), row, strict=True))
-
-
-def _refuse(errors: dict[str, str], field: str, message: str) -> None:
-    errors[field] = message
-
-
-def name_problem(
-    value: str, label: str, errors: dict[str, str], field: str, *, required: bool = True
-) -> str:
-    """The name cleaned to one line; a problem goes into `errors[field]`. A last name may be
-    empty (people with one name: "Sukarno"), as the admin side allows."""
-    cleaned = one_line(value)
-    problem = text_problem(value)
-    if problem:
-        errors[field] = f"Your {label} {problem}"
-    elif not cleaned and required:
-        errors[field] = f"Enter your {label}"
-    elif len(cleaned) > MAX_NAME:
-        errors[field] = f"Your {label} can be at most {MAX_NAME} characters"
-    return cleaned
-
-
-async def _new_password_errors(
-    store: Store,
-    password: str,
-    confirm: str,
-    *,
-    email: str,
-    names: tuple[str, ...],
-    errors: dict[str, str],
-) -> None:
-    if not password:
-        _refuse(errors, "password", "Enter a password")
-    else:
-        problem = await problem_off_loop(password, email=email, names=names, org=store.settings.org)
-        if problem:
-            errors["password"] = problem
-    if "password" not in errors and confirm and password != confirm:  # one field: no confirm
-        _refuse(
-            errors, "password_confirm", "The two passwords don't match: type the same one twice"
-        )
-
-
-def domains_words(domains: tuple[str, ...]) -> str:
-    words = [f"any address ending .{d[2:]}" if d.startswith("*.") else d for d in domains]
-    return " or ".join(words)
 
 
 def _url(settings: Settings, path: str) -> str:
@@ -313,7 +185,7 @@ async def _new_set_password_token(tx: Transaction, user_id: int) -> str:
     return await _new_action_token(tx, user_id, "set_password", SET_PASSWORD_VALID)
 
 
-async def _queue_status_email(
+async def queue_status_email(
     tx: Transaction,
     settings: Settings,
     user_row: dict[str, object],
@@ -324,8 +196,6 @@ async def _queue_status_email(
     email = str(user_row["email"])
     name = f"{user_row['first_name']} {user_row['last_name']}".strip()
     values = {"first_name": str(user_row["first_name"]), "level": str(user_row["level"])}
-    if language:
-        values[LANGUAGE_FIELD] = language
     if status == "active":
         await enqueue(
             tx,
@@ -334,9 +204,18 @@ async def _queue_status_email(
             name=name,
             kind="welcome",
             values={**values, "login_url": _url(settings, "/login")},
+            language=language,
         )
     elif status == "pending":
-        await enqueue(tx, settings, to=email, name=name, kind="pending_approval", values=values)
+        await enqueue(
+            tx,
+            settings,
+            to=email,
+            name=name,
+            kind="pending_approval",
+            values=values,
+            language=language,
+        )
 
 
 async def queue_set_password_email(
@@ -509,8 +388,9 @@ async def sign_up_by_link(
 ) -> SignupOutcome:
     """Create an account through the link `token`, or say why not.
 
-    `language` is the one the signup page was read in (`store.languages.choose`): the emails
-    this signup sends are written in it.
+    `language` is the one the signup page was read in (`store.languages.choose`: the link's,
+    unless the invitee switched): it is stored with the account, and every email to them is
+    written in it.
 
     FormRefused: something typed must change (the page shows it again). TokenUnusable: the link
     stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
@@ -521,40 +401,7 @@ async def sign_up_by_link(
     """
     if link is None or not same_secret(link.token, token):
         link = await usable_link(store, token)
-    errors: dict[str, str] = {}
-    email = ""
-    try:
-        email = check_email_address(form.email)
-    except ValueError as error:
-        errors["email"] = str(error)
-    if email and not domain_allowed(link.domains, domain_of(email)):
-        errors["email"] = (
-            f"Use an email address at {domains_words(link.domains)}: "
-            "this link is only for those addresses"
-        )
-    first = name_problem(form.first_name, "first name", errors, "first_name")
-    last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
-    await _new_password_errors(
-        store,
-        form.password,
-        form.password_confirm,
-        email=email or form.email.strip(),
-        names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
-        errors=errors,
-    )
-    if link.has_password:
-        if not form.link_password:
-            _refuse(
-                errors, "link_password", "Enter the link's password (ask the person who sent it)"
-            )
-        elif not await check_link_password(
-            store, link.id, form.link_password, guesser or Guesser(email=form.email)
-        ):
-            _refuse(
-                errors, "link_password", "The link's password is not right: check it and try again"
-            )
-    if errors:
-        raise FormRefused(errors)
+    email, first, last = await _checked_form(store, link, form, guesser)
 
     password_hash = await store.hasher.hash(form.password)  # before the write lock, always
     moment = db_now()
@@ -566,102 +413,27 @@ async def sign_up_by_link(
         current = found if found["link_id"] is not None else None
         confirm = bool(current["confirm_email"]) if current else link.confirm_email
         if found["existing_id"] is not None:
-            if not confirm:
-                raise FormRefused(
-                    {
-                        "email": "An account with this address already exists: "
-                        "sign in, or reset your password if you have forgotten it"
-                    }
-                )
-            secret = await _secret_in(tx)
-            if found["existing_status"] == "unconfirmed":
-                return await _sign_up_again(
-                    tx, store.settings, found, first, last, password_hash, secret, actor=actor
-                )
-            await tell_account_exists(
+            return await _existing_address(
                 tx,
                 store.settings,
-                str(found["existing_email"]),
-                str(found["existing_first_name"]),
-                str(found["existing_last_name"]),
-            )
-            await record(
-                tx,
-                actor,
-                "signup_existing_address",
-                str(found["existing_email"]),
-                {"link_id": link.id},
-            )
-            # A proof like any other signup's (the answer looks the same); it opens nothing:
-            # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
-            existing = int(found["existing_id"])
-            return SignupOutcome(
-                kind="check_email",
-                browser_proof=browser_proof(
-                    secret, existing, str(found["existing_created_at"]), password_hash
-                ),
-            )
-        taken = await tx.execute(
-            """UPDATE invite_links SET uses = uses + 1
-               WHERE id = ? AND token = ? AND revoked_at IS NULL
-                 AND (expires_at IS NULL OR expires_at > ?)
-                 AND (max_uses IS NULL OR uses < max_uses)""",
-            (link.id, token, moment),
-        )
-        if taken != 1 or current is None:
-            raise TokenUnusable(known=True)
-        domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
-        if not domain_allowed(domains, domain_of(email)):
-            raise FormRefused(
-                {
-                    "email": f"Use an email address at {domains_words(domains)}: "
-                    "this link is only for those addresses"
-                }
-            )
-        level = str(current["level"])
-        status: UserStatus
-        if confirm:
-            status = "unconfirmed"
-        else:
-            status = await admitted_status(
-                tx, store.settings, auto_accept=bool(current["auto_accept"])
-            )
-        key = address_key(email)
-        user_id = await tx.execute(
-            """INSERT INTO users (email, email_key, first_name, last_name, level, status,
-                   password_hash, must_change_password, source, link_id, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?)""",
-            (email, key, first, last, level, status, password_hash, link.id, moment, moment),
-        )
-        created = {"id": user_id, "email": email, "level": level, "status": status}
-        await emit(tx, store.settings, "user.created", created)
-        user_row: dict[str, object] = {
-            "email": email,
-            "first_name": first,
-            "last_name": last,
-            "level": level,
-        }
-        if status == "unconfirmed":
-            await reserve_message(tx, email, "confirm_email")  # counts toward resends
-            await queue_confirmation(
-                tx,
-                store.settings,
-                user_id=user_id,
-                email=email,
-                first_name=first,
-                last_name=last,
-                level=level,
-                needs_approval=not bool(current["auto_accept"]),
+                found,
+                link,
+                NewSignup(email=email, first=first, last=last, password_hash=password_hash),
+                confirm,
+                actor=actor,
                 language=language,
             )
-        else:
-            await _queue_status_email(tx, store.settings, user_row, status, language)
-        await record(
+        current = await _take_one_use(tx, link, token, current, email, moment)
+        user_id, status = await _create_link_account(
             tx,
-            actor,
-            "signed_up",
-            email,
-            {"link_id": link.id, "link": str(current["label"]), "status": status},
+            store.settings,
+            link,
+            current,
+            NewSignup(email=email, first=first, last=last, password_hash=password_hash),
+            confirm=confirm,
+            moment=moment,
+            actor=actor,
+            language=language,
         )
     kind: Literal["check_email", "pending", "active"] = (
         "check_email" if status == "unconfirmed" else status
@@ -670,6 +442,209 @@ async def sign_up_by_link(
     if kind == "check_email":  # only then is the secret read: an auto-accept signup stays lean
         proof = browser_proof(await store.secret_key(), user_id, moment, password_hash)
     return SignupOutcome(kind=kind, user_id=user_id, browser_proof=proof)
+
+
+class NewSignup(msgspec.Struct, frozen=True, kw_only=True):
+    """What a checked signup form gives the transaction: the address, names, the hash."""
+
+    email: str
+    first: str
+    last: str
+    password_hash: str
+
+    def __repr__(self) -> str:  # the hash stays out of logs and tracebacks
+        return f"NewSignup(email={self.email!r}, password_hash=***)"
+
+
+async def _checked_form(
+    store: Store, link: Link, form: SignupForm, guesser: Guesser | None
+) -> tuple[str, str, str]:
+    """The signup form checked before anything is hashed or written: (address, first name,
+    last name), or FormRefused with every field's problem. A wrong link password counts as a
+    guess (store.link_attempts)."""
+    errors: dict[str, str] = {}
+    email = ""
+    try:
+        email = check_email_address(form.email)
+    except ValueError as error:
+        errors["email"] = str(error)
+    outside = outside_domains(link.domains, email) if email else None
+    if outside:
+        errors["email"] = outside
+    first = name_problem(form.first_name, "first name", errors, "first_name")
+    last = name_problem(form.last_name, "last name", errors, "last_name", required=False)
+    await new_password_errors(
+        form.password,
+        form.password_confirm,
+        email=email or form.email.strip(),
+        names=own_names(first, last),
+        org=store.settings.org,
+        errors=errors,
+    )
+    if link.has_password:
+        if not form.link_password:
+            refuse(
+                errors, "link_password", "Enter the link's password (ask the person who sent it)"
+            )
+        elif not await check_link_password(
+            store, link.id, form.link_password, guesser or Guesser(email=form.email)
+        ):
+            refuse(
+                errors, "link_password", "The link's password is not right: check it and try again"
+            )
+    if errors:
+        raise FormRefused(errors)
+    return email, first, last
+
+
+async def _existing_address(
+    tx: Transaction,
+    settings: Settings,
+    found: Row,
+    link: Link,
+    signup: NewSignup,
+    confirm: bool,
+    *,
+    actor: str,
+    language: str | None = None,
+) -> SignupOutcome:
+    """The address has an account. Unconfirmed: this signup replaces it (`_sign_up_again`,
+    in the page's `language`).
+    Otherwise its owner is told, and the stranger sees what a new signup sees (no
+    enumeration) — unless the link confirms no address, when there is nothing to hide."""
+    if not confirm:
+        raise FormRefused(
+            {
+                "email": "An account with this address already exists: "
+                "sign in, or reset your password if you have forgotten it"
+            }
+        )
+    first, last, password_hash = signup.first, signup.last, signup.password_hash
+    secret = await _secret_in(tx)
+    if found["existing_status"] == "unconfirmed":
+        return await _sign_up_again(
+            tx, settings, found, first, last, password_hash, secret, actor=actor, language=language
+        )
+    await tell_account_exists(
+        tx,
+        settings,
+        str(found["existing_email"]),
+        str(found["existing_first_name"]),
+        str(found["existing_last_name"]),
+    )
+    await record(
+        tx,
+        actor,
+        "signup_existing_address",
+        str(found["existing_email"]),
+        {"link_id": link.id},
+    )
+    # A proof like any other signup's (the answer looks the same); it opens nothing:
+    # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
+    existing = int(found["existing_id"])
+    return SignupOutcome(
+        kind="check_email",
+        browser_proof=browser_proof(
+            secret, existing, str(found["existing_created_at"]), password_hash
+        ),
+    )
+
+
+async def _take_one_use(
+    tx: Transaction, link: Link, token: str, current: Row | None, email: str, moment: str
+) -> Row:
+    """One use of the link, in one statement that also checks it still works (`uses <
+    max_uses`: N uses never admit N+1), then its domains as they are now; returns the link's
+    row as the transaction read it."""
+    taken = await tx.execute(
+        """UPDATE invite_links SET uses = uses + 1
+           WHERE id = ? AND token = ? AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?)
+             AND (max_uses IS NULL OR uses < max_uses)""",
+        (link.id, token, moment),
+    )
+    if taken != 1 or current is None:
+        raise TokenUnusable(known=True)
+    domains = tuple(msgspec.json.decode(current["domains"] or "[]", type=list[str]))
+    outside = outside_domains(domains, email)
+    if outside:
+        raise FormRefused({"email": outside})
+    return current
+
+
+async def _create_link_account(
+    tx: Transaction,
+    settings: Settings,
+    link: Link,
+    current: Row,
+    signup: NewSignup,
+    *,
+    confirm: bool,
+    moment: str,
+    actor: str,
+    language: str | None,
+) -> tuple[int, Literal["unconfirmed", "pending", "active"]]:
+    """Insert the account (unconfirmed when the link confirms addresses, else pending or
+    active), its `user.created` event, its first email and the audit entry; returns the new
+    id and status."""
+    email, first, last = signup.email, signup.first, signup.last
+    level = str(current["level"])
+    status: Literal["unconfirmed", "pending", "active"]
+    if confirm:
+        status = "unconfirmed"
+    else:
+        status = await admitted_status(tx, settings, auto_accept=bool(current["auto_accept"]))
+    key = address_key(email)
+    user_id = await tx.execute(
+        """INSERT INTO users (email, email_key, first_name, last_name, level, status,
+               password_hash, must_change_password, source, link_id, created_at, updated_at,
+               language)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'link', ?, ?, ?, ?)""",
+        (
+            email,
+            key,
+            first,
+            last,
+            level,
+            status,
+            signup.password_hash,
+            link.id,
+            moment,
+            moment,
+            language,
+        ),
+    )
+    created = {"id": user_id, "email": email, "level": level, "status": status}
+    await emit(tx, settings, "user.created", created)
+    user_row: dict[str, object] = {
+        "email": email,
+        "first_name": first,
+        "last_name": last,
+        "level": level,
+    }
+    if status == "unconfirmed":
+        await reserve_message(tx, email, "confirm_email")  # counts toward resends
+        await queue_confirmation(
+            tx,
+            settings,
+            user_id=user_id,
+            email=email,
+            first_name=first,
+            last_name=last,
+            level=level,
+            needs_approval=not bool(current["auto_accept"]),
+            language=language,
+        )
+    else:
+        await queue_status_email(tx, settings, user_row, status, language)
+    await record(
+        tx,
+        actor,
+        "signed_up",
+        email,
+        {"link_id": link.id, "link": str(current["label"]), "status": status},
+    )
+    return user_id, status
 
 
 async def queue_confirmation(
@@ -687,7 +662,6 @@ async def queue_confirmation(
     """A fresh confirmation link (24 h) and the email carrying it, inside the caller's
     transaction. Earlier links of the account keep working until they expire."""
     confirm_token = await _new_action_token(tx, user_id, "confirm_email", CONFIRM_VALID)
-    language_field = {LANGUAGE_FIELD: language} if language else {}
     await enqueue(
         tx,
         settings,
@@ -700,9 +674,9 @@ async def queue_confirmation(
             "confirm_url": _url(settings, f"/confirm/{confirm_token}"),
             "valid_hours": int(CONFIRM_VALID.total_seconds() // 3600),
             "needs_approval": needs_approval,
-            **language_field,
         },
         secret_keys=["confirm_url"],
+        language=language,
     )
 
 
@@ -723,6 +697,7 @@ async def _sign_up_again(
     secret: str,
     *,
     actor: str,
+    language: str | None = None,
 ) -> SignupOutcome:
     """The address signed up before and was never confirmed (the email was lost, or went to
     spam): this signup's name and password replace the earlier ones and a fresh confirmation
@@ -732,9 +707,10 @@ async def _sign_up_again(
     user_id = int(found["existing_id"])
     email = str(found["existing_email"])
     await tx.execute(
-        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?
+        """UPDATE users SET first_name = ?, last_name = ?, password_hash = ?, updated_at = ?,
+                            language = coalesce(?, language)
            WHERE id = ? AND status = 'unconfirmed'""",
-        (first, last, password_hash, db_now(), user_id),
+        (first, last, password_hash, db_now(), language, user_id),
     )
     allowance = await reserve_message(tx, email, "confirm_email")
     if allowance.allowed:
@@ -755,7 +731,12 @@ async def _sign_up_again(
 
 
 async def confirm_email(
-    store: Store, token: str, *, actor: str, browser_proof: str = ""
+    store: Store,
+    token: str,
+    *,
+    actor: str,
+    browser_proof: str = "",
+    language: str | None = None,
 ) -> ConfirmOutcome:
     """Confirm the address behind a confirmation token: the account becomes active, or pending
     when its link asks for approval. A second visit says it is done already.
@@ -766,7 +747,10 @@ async def confirm_email(
     typed the password and opened the mail), the signup password is dropped here and whoever
     confirmed chooses the password next (`set_password_token`), and every session of the
     account ends (the status change does that, migration 10). The stranger's password never
-    opens the account the real owner confirmed."""
+    opens the account the real owner confirmed.
+
+    `language`: the one the confirmer switched the page to, if they did; it becomes the
+    account's (every later email is written in it)."""
     digest = token_digest(token)
     moment = db_now()
     secret = await store.secret_key() if browser_proof else ""
@@ -774,7 +758,7 @@ async def confirm_email(
         row = await tx.fetchone(
             """SELECT t.id AS token_id, t.used_at, t.expires_at, u.id AS user_id, u.email,
                       u.first_name, u.last_name, u.level, u.status, l.auto_accept,
-                      u.created_at AS signed_up_at, u.password_hash
+                      u.created_at AS signed_up_at, u.password_hash, u.language
                FROM action_tokens t JOIN users u ON u.id = t.user_id
                LEFT JOIN invite_links l ON l.id = u.link_id
                WHERE t.token_hash = ? AND t.purpose = 'confirm_email'""",
@@ -787,7 +771,12 @@ async def confirm_email(
                 await tx.execute(
                     "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
                 )
-            return ConfirmOutcome(status=row["status"], already=True, email=str(row["email"]))
+            return ConfirmOutcome(
+                status=row["status"],
+                already=True,
+                email=str(row["email"]),
+                language=row["language"],
+            )
         if row["used_at"] is not None or str(row["expires_at"]) <= moment:
             raise TokenUnusable(known=True)
         status: UserStatus = await admitted_status(
@@ -800,19 +789,20 @@ async def confirm_email(
             str(row["signed_up_at"]),
             row["password_hash"],
         )
+        written_in = language or row["language"]
         await tx.execute(
             """UPDATE users SET status = ?, confirmed_at = ?, updated_at = ?,
                    password_hash = CASE WHEN ? THEN password_hash END,
-                   must_change_password = 0, password_expires_at = NULL
+                   must_change_password = 0, password_expires_at = NULL, language = ?
                WHERE id = ? AND status = 'unconfirmed'""",
-            (status, moment, moment, same_browser, row["user_id"]),
+            (status, moment, moment, same_browser, written_in, row["user_id"]),
         )
         await tx.execute(
             "UPDATE action_tokens SET used_at = ? WHERE id = ?", (moment, row["token_id"])
         )
         await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row["user_id"],))
         set_token = None if same_browser else await _new_set_password_token(tx, int(row["user_id"]))
-        await _queue_status_email(tx, store.settings, _as_dict(row), status)
+        await queue_status_email(tx, store.settings, row_dict(row), status, written_in)
         await record(
             tx,
             actor,
@@ -820,8 +810,8 @@ async def confirm_email(
             str(row["email"]),
             {"status": status, "same_browser": same_browser},
         )
-        confirmed = {**_as_dict(row), "id": row["user_id"], "status": status}
-        for private in ("signed_up_at", "password_hash"):
+        confirmed = {**row_dict(row), "id": row["user_id"], "status": status}
+        for private in ("signed_up_at", "password_hash", "language"):
             confirmed.pop(private, None)
         await emit(tx, store.settings, "user.confirmed", confirmed)
         tx.touch("users", "action_tokens", "sessions")
@@ -830,328 +820,5 @@ async def confirm_email(
         set_password_token=set_token,
         email=str(row["email"]),
         kept_password=same_browser,
+        language=written_in,
     )
-
-
-# --- signing in --------------------------------------------------------------------------------
-
-
-def _credential_expired(row: Row) -> bool:
-    """An initial credential stops working at `password_expires_at` (NULL = never; a password
-    the person chose has none). A one-time credential without that date lasts 7 days from when
-    the account was last written, to be safe."""
-    expires = row["password_expires_at"]
-    if expires:
-        return str(expires) <= db_now()
-    if is_one_time_hash(row["password_hash"]):
-        return from_db(str(row["updated_at"])) + ONE_TIME_VALID <= now()
-    return False
-
-
-async def _password_matches(store: Store, row: Row, attempt: str) -> bool:
-    """Dispatch on the stored scheme; every path does one hasher operation."""
-    stored = row["password_hash"]
-    if stored is None:
-        await store.hasher.verify_nothing(attempt)
-        return False
-    if is_one_time_hash(stored):
-        await store.hasher.verify_nothing(attempt)
-        matches = one_time_credential_matches(stored, attempt)
-    else:
-        matches = await store.hasher.verify(stored, attempt)
-    return matches and not _credential_expired(row)
-
-
-async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Session:
-    """Check the password and open a session; SignInFailed (one answer) otherwise.
-
-    Throttled (before any hashing) when the address has failed too often lately, known or not
-    (store.throttle). Blocked accounts may sign in to see their state, and nothing more; an
-    unconfirmed one gets no session at all (SignInUnconfirmed). An argon2 hash made with older
-    parameters is replaced while the password is at hand.
-    """
-    address = email.strip()
-    async with store.write("sign_in_failures") as tx:
-        await reserve_sign_in(tx, address)
-    row = (
-        await store.engine.fetchone(
-            "SELECT * FROM users WHERE email_key = ?", (address_key(address),)
-        )
-        if address
-        else None
-    )
-    if row is None:
-        await store.hasher.verify_nothing(password)
-        raise SignInFailed()
-    stored = row["password_hash"]
-    if not await _password_matches(store, row, password):
-        raise SignInFailed()
-    if row["status"] == "unconfirmed":
-        async with store.write("sign_in_failures") as tx:
-            await clear_failures(tx, address)
-            allowance = await reserve_message(tx, str(row["email"]), "confirm_email")
-            if allowance.allowed:
-                link = await tx.fetchone(
-                    "SELECT auto_accept FROM invite_links WHERE id = ?", (row["link_id"],)
-                )
-                await queue_confirmation(
-                    tx,
-                    store.settings,
-                    user_id=int(row["id"]),
-                    email=str(row["email"]),
-                    first_name=str(row["first_name"]),
-                    last_name=str(row["last_name"]),
-                    level=str(row["level"]),
-                    needs_approval=link is not None and not bool(link["auto_accept"]),
-                )
-        proof = browser_proof(
-            await store.secret_key(), int(row["id"]), str(row["created_at"]), stored
-        )
-        raise SignInUnconfirmed(sent=allowance.allowed, browser_proof=proof)
-    new_hash = None
-    if stored and not is_one_time_hash(stored) and store.hasher.needs_rehash(stored):
-        new_hash = await store.hasher.hash(password)
-    token = new_token()
-    expires = now() + SESSION_VALID
-    async with store.write("sessions") as tx:
-        if new_hash is not None:
-            await tx.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
-                (new_hash, row["id"], stored),
-            )
-        await clear_failures(tx, address)
-        fresh = await _open_session(tx, int(row["id"]), token, expires)
-        if fresh is None or fresh["status"] == "unconfirmed":
-            raise SignInFailed()  # erased or changed between the check and now
-        await record(tx, actor, "signed_in", str(row["email"]))
-    return Session(token=token, user=_account(fresh), expires_at=expires)
-
-
-async def _open_session(tx: Transaction, user_id: int, token: str, expires: datetime) -> Row | None:
-    """Store a new session for `user_id` (dropping expired ones of anyone) and return the
-    user's row as it is now, None when it is gone. The session is stored only if the account
-    is there and confirmed."""
-    moment = db_now()
-    await tx.execute("DELETE FROM sessions WHERE expires_at <= ?", (moment,))
-    fresh = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
-    if fresh is None or fresh["status"] == "unconfirmed":
-        return fresh
-    await tx.execute(
-        """INSERT INTO sessions (token_hash, user_id, created_at, expires_at)
-           VALUES (?, ?, ?, ?)""",
-        (token_digest(token), user_id, moment, to_db(expires)),
-    )
-    return fresh
-
-
-def _account(row: Row) -> User:
-    """A user record where a one-time credential counts as "must change password"."""
-    user = from_row(row, User)
-    if is_one_time_hash(row["password_hash"]) and not user.must_change_password:
-        user = msgspec.structs.replace(user, must_change_password=True)
-    return user
-
-
-async def session_user(store: Store, token: str) -> User | None:
-    """Who holds the session cookie `token`, if it is current."""
-    if not token:
-        return None
-    row = await store.engine.fetchone(
-        """SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
-           WHERE s.token_hash = ? AND s.expires_at > ? AND u.status != 'unconfirmed'""",
-        (token_digest(token), db_now()),
-    )
-    return None if row is None else _account(row)
-
-
-async def sign_out(store: Store, token: str) -> None:
-    if token:
-        async with store.write("sessions") as tx:
-            await tx.execute("DELETE FROM sessions WHERE token_hash = ?", (token_digest(token),))
-
-
-async def change_password(
-    store: Store, user_id: int, form: PasswordChange, *, session_token: str, actor: str
-) -> Session:
-    """Change a signed-in active account's password. Every session of the account ends, the
-    current one too: the returned Session replaces it (the caller sets its cookie), so a
-    session token seen before the change is worth nothing after it. Outstanding
-    set-password links stop working.
-
-    FormRefused names the field at fault (current password wrong, new one weak or unmatched,
-    too many wrong current passwords lately: the sign-in throttle counts them too).
-    """
-    row = await store.engine.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
-    if row is None or row["status"] != "active":
-        raise FormRefused({"_": "Only active accounts can change their password"})
-    errors: dict[str, str] = {}
-    if not form.current_password:
-        _refuse(errors, "current_password", "Enter your current password")
-    else:
-        try:
-            async with store.write("sign_in_failures") as tx:
-                await reserve_sign_in(tx, str(row["email"]))
-        except Throttled as throttled:
-            raise FormRefused(
-                {
-                    "current_password": "Too many wrong passwords lately: try again in "
-                    f"{throttled.wait_words() or '24 hours'}, or reset your password by email"
-                }
-            ) from None
-        if not await _password_matches(store, row, form.current_password):
-            _refuse(errors, "current_password", "Your current password is not right")
-    names = (str(row["first_name"]), str(row["last_name"]))
-    await _new_password_errors(
-        store,
-        form.password,
-        form.password_confirm,
-        email=str(row["email"]),
-        names=names,
-        errors=errors,
-    )
-    if (
-        "password" not in errors
-        and form.password
-        and same_secret(form.password, form.current_password)
-    ):
-        _refuse(errors, "password", "Choose a password different from your current one")
-    if errors:
-        raise FormRefused(errors)
-    new_hash = await store.hasher.hash(form.password)
-    moment = db_now()
-    async with store.write("users", "sessions") as tx:
-        changed = await tx.execute(
-            """UPDATE users SET password_hash = ?, must_change_password = 0,
-                   password_expires_at = NULL, updated_at = ?
-               WHERE id = ? AND status = 'active' AND password_hash IS ?""",
-            (new_hash, moment, user_id, row["password_hash"]),
-        )
-        if changed != 1:
-            raise FormRefused({"_": "Your account changed meanwhile: sign in again"})
-        await clear_failures(tx, str(row["email"]))
-        await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-        await tx.execute(
-            """UPDATE action_tokens SET used_at = ?
-               WHERE user_id = ? AND purpose = 'set_password' AND used_at IS NULL""",
-            (moment, user_id),
-        )
-        token = new_token()
-        expires = now() + SESSION_VALID
-        fresh = await _open_session(tx, user_id, token, expires)
-        assert fresh is not None  # the UPDATE above found it, in this transaction
-        await record(tx, actor, "password_changed", str(row["email"]))
-    return Session(token=token, user=_account(fresh), expires_at=expires)
-
-
-# --- forgotten passwords -----------------------------------------------------------------------
-
-
-async def request_password_reset(store: Store, email: str, *, actor: str) -> Allowance:
-    """Email a set-password link when the address belongs to an active (or still unconfirmed)
-    account; the new link replaces any earlier one. The caller answers the same either way;
-    blocked accounts get nothing.
-
-    Requests are limited per address (store.mail_limits), counted whether or not it has an
-    account: the returned Allowance (when one may ask again) is the same for any address
-    asked for as often, so it tells nobody which addresses exist."""
-    address = email.strip()
-    if not address or "@" not in address or len(address) > 254:
-        return Allowance(allowed=False)
-    async with store.write() as tx:
-        allowance = await reserve_message(tx, address, "set_password")
-        if not allowance.allowed:
-            return allowance
-        row = await tx.fetchone(
-            "SELECT id, email, first_name, last_name, status FROM users WHERE email_key = ?",
-            (address_key(address),),
-        )
-        if row is None or row["status"] in BLOCKED:
-            return allowance
-        await queue_set_password_email(
-            tx,
-            store.settings,
-            user_id=int(row["id"]),
-            email=str(row["email"]),
-            first_name=str(row["first_name"]),
-            name=f"{row['first_name']} {row['last_name']}".strip(),
-        )
-        await record(tx, actor, "password_reset_requested", str(row["email"]))
-    return allowance
-
-
-async def set_password_account(store: Store, token: str) -> User:
-    """The account a set-password token may change, or TokenUnusable."""
-    row = await store.engine.fetchone(
-        """SELECT u.*, t.used_at AS token_used_at, t.expires_at AS token_expires_at
-           FROM action_tokens t JOIN users u ON u.id = t.user_id
-           WHERE t.token_hash = ? AND t.purpose = 'set_password'""",
-        (token_digest(token),),
-    )
-    if row is None:
-        raise TokenUnusable(known=False)
-    if (
-        row["token_used_at"] is not None
-        or str(row["token_expires_at"]) <= db_now()
-        or row["status"] in CLOSED
-    ):
-        raise TokenUnusable(known=True)
-    return from_row(row, User)
-
-
-async def set_password_by_token(
-    store: Store, token: str, password: str, password_confirm: str, *, actor: str
-) -> User:
-    """Set the password through an emailed link (single use). Following the link proves the
-    address, so an unconfirmed account is confirmed on the way."""
-    user = await set_password_account(store, token)
-    errors: dict[str, str] = {}
-    await _new_password_errors(
-        store,
-        password,
-        password_confirm,
-        email=user.email,
-        names=(user.first_name, user.last_name),
-        errors=errors,
-    )
-    if errors:
-        raise FormRefused(errors)
-    new_hash = await store.hasher.hash(password)
-    moment = db_now()
-    async with store.write("users", "sessions", "action_tokens") as tx:
-        used = await tx.execute(
-            """UPDATE action_tokens SET used_at = ?
-               WHERE token_hash = ? AND purpose = 'set_password' AND used_at IS NULL
-                 AND expires_at > ?""",
-            (moment, token_digest(token), moment),
-        )
-        row = await tx.fetchone(
-            """SELECT u.*, l.auto_accept FROM users u
-               LEFT JOIN invite_links l ON l.id = u.link_id WHERE u.id = ?""",
-            (user.id,),
-        )
-        if used != 1 or row is None or row["status"] in CLOSED:
-            raise TokenUnusable(known=True)
-        status: UserStatus = row["status"]
-        confirmed_at = row["confirmed_at"] or moment  # following an emailed link proves it
-        if status == "unconfirmed":
-            status = await admitted_status(tx, store.settings, auto_accept=bool(row["auto_accept"]))
-            confirmed_at = moment
-            await _queue_status_email(tx, store.settings, _as_dict(row), status)
-            await emit(tx, store.settings, "user.confirmed", {**_as_dict(row), "status": status})
-        await tx.execute(
-            """UPDATE users SET password_hash = ?, must_change_password = 0, status = ?,
-                   password_expires_at = NULL, confirmed_at = ?, updated_at = ?
-               WHERE id = ?""",
-            (new_hash, status, confirmed_at, moment, user.id),
-        )
-        await tx.execute(
-            """UPDATE action_tokens SET used_at = ?
-               WHERE user_id = ? AND used_at IS NULL""",
-            (moment, user.id),
-        )
-        await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
-        await clear_failures(tx, user.email)
-        await record(tx, actor, "password_set", user.email, {"status": status})
-        fresh = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user.id,))
-    assert fresh is not None
-    return from_row(fresh, User)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import msgspec
 
-from .addresses import address_key, domain_of
+from .addresses import address_key
 from .audit import record
 from .clock import db_now
 from .confirmation import proof_matches, proof_user
 from .core import Store
 from .engine import Row, Transaction
-from .links import domain_allowed
+from .forms import outside_domains
 from .mail_limits import Allowance, reserve_message
 from .signup import (
     FormRefused,
     check_email_address,
-    domains_words,
     queue_confirmation,
     tell_account_exists,
 )
@@ -96,11 +95,9 @@ async def change_signup_address(store: Store, proof: str, new_address: str, *, a
         if row is None:
             raise FormRefused({"email": "Open your invitation link again to sign up"})
         domains = tuple(msgspec.json.decode(row["domains"] or "[]", type=list[str]))
-        if not domain_allowed(domains, domain_of(email)):
-            words = domains_words(domains)
-            raise FormRefused(
-                {"email": f"Use an email address at {words}: this link is only for those addresses"}
-            )
+        outside = outside_domains(domains, email)
+        if outside:
+            raise FormRefused({"email": outside})
         changes = await reserve_message(tx, f"signup-{row['id']}", "address_change")
         if not changes.allowed:
             raise FormRefused(

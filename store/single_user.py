@@ -35,13 +35,16 @@ from .accounts_create import (
     one_time_credential,
 )
 from .acting import require
-from .addresses import AddressProblem, UndeliverableAddress, address_key, normalise_address
+from .addresses import AddressProblem, address_key, normalise_address
 from .engine import Engine
+from .forms import email_problem, name_problem, own_names
+from .languages import checked_language
 from .passwords import password_problem
-from .records import Level
-from .text import one_line, text_problem
+from .refusal import FormRefused
+from .text import one_line
 from .tokens import SET_PASSWORD_VALID
-from .users import LEVELS, UserView, get_user
+from .users import UserView, get_user
+from .vocabulary import LEVELS, AuditAction, level_named
 
 if TYPE_CHECKING:
     from .core import Store
@@ -62,10 +65,9 @@ __all__ = [
 
 PasswordChoice = Literal["link", "generate", "set"]
 PASSWORD_CHOICES: tuple[PasswordChoice, ...] = get_args(PasswordChoice)
-FIELDS = ("first_name", "last_name", "email", "level", "password")
+FIELDS = ("first_name", "last_name", "email", "level", "language", "password")
 """Form fields in page order (the keys of `check_fields`' answer)."""
-MAX_NAME = 100
-AUDIT_ACTION = "user_added"
+AUDIT_ACTION: AuditAction = "user_added"
 SET_PASSWORD_HOURS = int(SET_PASSWORD_VALID.total_seconds() // 3600)
 ONE_TIME_DAYS = ONE_TIME_CREDENTIAL_LIFETIME.days
 
@@ -81,6 +83,8 @@ class NewUserForm(msgspec.Struct, kw_only=True):
     password: str = ""
     """Only for `set`; ignored otherwise."""
     send_email: bool = True
+    language: str = ""
+    """A shipped code stored with the account (its emails are written in it); empty: none."""
 
 
 class UserAdded(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,10 +110,9 @@ class AddressTaken(msgspec.Struct, frozen=True, kw_only=True):
         return {"email": f"{self.email} already has an account"}
 
 
-class Refused(msgspec.Struct, frozen=True, kw_only=True):
-    """Field name → what to fix; nothing was written."""
-
-    errors: dict[str, str]
+Refused = FormRefused
+"""Field name → what to fix (`errors`); nothing was written. The one refusal type of
+store.refusal, returned here beside the other outcomes rather than raised."""
 
 
 AddOutcome = UserAdded | AddressTaken | Refused
@@ -118,27 +121,11 @@ AddOutcome = UserAdded | AddressTaken | Refused
 # ------------------------------------------------------------------ checking
 
 
-def _name_problem(value: str, label: str, *, required: bool) -> str | None:
-    problem = text_problem(value)
-    if problem:
-        return f"The {label} {problem}"
-    cleaned = one_line(value)
-    if not cleaned:
-        return f"Enter their {label}" if required else None
-    if len(cleaned) > MAX_NAME:
-        return f"The {label} can be at most {MAX_NAME} characters"
-    return None
-
-
-def _email_problem(value: str) -> str | None:
-    if not value.strip():
-        return "Enter their email address"
+def _language_problem(value: str) -> str | None:
     try:
-        normalise_address(value)
-    except UndeliverableAddress as problem:
+        checked_language(value)
+    except ValueError as problem:
         return str(problem)
-    except AddressProblem as problem:
-        return f"Not an email address: {problem}"
     return None
 
 
@@ -146,13 +133,6 @@ def _choice(value: str) -> PasswordChoice | None:
     for choice in PASSWORD_CHOICES:
         if choice == value:
             return choice
-    return None
-
-
-def _level(value: str) -> Level | None:
-    for level in LEVELS:
-        if level == value:
-            return level
     return None
 
 
@@ -165,11 +145,14 @@ def check_fields(
     the organisation's name (a word the password must not be built on). Whether the address
     is taken is `existing_user_id`."""
     errors: dict[str, str] = {}
-    problems = {
-        "first_name": _name_problem(form.first_name, "first name", required=True),
-        "last_name": _name_problem(form.last_name, "last name", required=False),
-        "email": _email_problem(form.email),
-        "level": None if _level(form.level) else f"Choose one of {', '.join(LEVELS)}",
+    named: dict[str, str] = {}
+    name_problem(form.first_name, "first name", named, "first_name", voice="their")
+    name_problem(form.last_name, "last name", named, "last_name", required=False, voice="their")
+    problems: dict[str, str | None] = {
+        **named,
+        "email": email_problem(form.email, voice="their"),
+        "level": None if level_named(form.level) else f"Choose one of {', '.join(LEVELS)}",
+        "language": _language_problem(form.language),
     }
     choice = _choice(form.choice)
     if choice is None:
@@ -183,7 +166,7 @@ def check_fields(
             problems["password"] = password_problem(
                 form.password,
                 email=form.email.strip(),
-                names=tuple(n for n in (first, last, f"{first} {last}".strip()) if n),
+                names=own_names(first, last),
                 org=org,
                 estimate_strength=estimate_strength,
             )
@@ -220,7 +203,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
     if taken is not None:
         return AddressTaken(user_id=taken, email=email)
     choice = _choice(form.choice)
-    level = _level(form.level)
+    level = level_named(form.level)
     assert choice is not None and level is not None  # check_fields said so
 
     shown: str | None = None
@@ -242,6 +225,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
         source="single",
         must_change_password=choice != "link",
         notify=form.send_email,
+        language=checked_language(form.language),
     )
 
     def describe(outcome: InsertOutcome) -> tuple[str, dict[str, object]]:
@@ -251,6 +235,7 @@ async def add_user(store: Store, form: NewUserForm, *, actor: str) -> AddOutcome
             "password": choice,
             "must_change_password": options.must_change_password,
             "emailed": form.send_email,
+            "language": options.language,
         }
 
     outcome = await create_accounts(

@@ -171,6 +171,12 @@ def clean_line(value: str) -> str:
     return _DISPLAY_STRIP_LINE.sub("", value)
 
 
+def with_article(word: str) -> str:
+    """`a member`, `an admin`, `an owner`: English's indefinite article by the first letter
+    (right for every level and role; emails use their translated phrases instead)."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def like_pattern(term: str) -> str:
     """`%term%` with LIKE's wildcards escaped (use with `ESCAPE '\\'`): a search for `50%` or
     `a_b` finds those characters, not everything."""

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from .clock import from_db, now, to_db
+from .clock import from_db, now, to_db, wait_words
 from .engine import Transaction
 
 __all__ = [
@@ -55,11 +55,7 @@ class Throttled(Exception):
         """`1 minute`, `12 minutes`, `40 seconds`: how long, honestly, for the page."""
         if self.retry_at is None:
             return ""
-        seconds = max(1, int((self.retry_at - (moment or now())).total_seconds() + 0.999))
-        if seconds < 60:
-            return f"{seconds} second{'s' if seconds != 1 else ''}"
-        minutes = (seconds + 59) // 60
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return wait_words(self.retry_after_seconds(moment))
 
     def retry_after_seconds(self, moment: datetime | None = None) -> int:
         if self.retry_at is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, NoReturn, cast, get_args
 
@@ -22,14 +22,16 @@ from .core import Store
 from .csv_safe import write_csv
 from .engine import Engine, Transaction
 from .records import AuditEntry, Level, User, UserStatus, from_row, from_rows
+from .refusal import Refused
 from .signup import queue_set_password_email
 from .text import like_pattern
+from .vocabulary import LEVELS as LEVELS
+from .vocabulary import SOURCES as SOURCES
+from .vocabulary import USER_STATUSES, level_named
+from .vocabulary import Source as Source
 from .webhooks import emit
 
-LEVELS: tuple[Level, ...] = get_args(Level)
-STATUSES: tuple[UserStatus, ...] = get_args(UserStatus)
-Source = Literal["link", "invitation", "single", "bulk"]
-SOURCES: tuple[Source, ...] = get_args(Source)
+STATUSES = USER_STATUSES
 Sort = Literal["newest", "oldest", "name", "email", "status", "level"]
 SORTS: tuple[Sort, ...] = get_args(Sort)
 
@@ -49,7 +51,7 @@ _SELECT = """SELECT u.*, l.label AS link_label
              FROM users AS u LEFT JOIN invite_links AS l ON l.id = u.link_id"""
 
 
-class UsersError(Exception):
+class UsersError(Refused):
     """An action on a user cannot be done; the message says why, for people."""
 
 
@@ -217,8 +219,10 @@ async def set_level(
     One transaction; users already at that level are left alone and not returned.
     """
     require("users")
-    if level not in LEVELS:
+    named = level_named(level)
+    if named is None:
         raise UsersError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
+    level = named
     changes: list[LevelChange] = []
     now = db_now()
     async with store.write("users") as tx:
@@ -380,7 +384,14 @@ def user_to_json(user: UserView) -> dict[str, Any]:
         "decided_by": user.decided_by,
         "decided_at": _iso(user.decided_at),
         "decision_reason": user.decision_reason,
+        "language": user.language,
     }
+
+
+def export_cells(users: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+    """The CSV export's rows (EXPORT_COLUMNS, in order) of users in `user_to_json`'s shape:
+    the console's export and `usher users export` write the same file."""
+    return [[user[column] for column in EXPORT_COLUMNS] for user in users]
 
 
 async def export_users_csv(
@@ -388,5 +399,5 @@ async def export_users_csv(
 ) -> int:
     """Write every user matching `query` (the current view, all pages) to a 0600 CSV file."""
     users = await list_users(engine, query)
-    rows = [[user_to_json(user)[column] for column in EXPORT_COLUMNS] for user in users]
+    rows = export_cells(user_to_json(user) for user in users)
     return await asyncio.to_thread(write_csv, path, EXPORT_COLUMNS, rows, overwrite=overwrite)

@@ -16,7 +16,7 @@ from typing import Literal
 from .csv_safe import ExportError, csv_text, write_csv, write_private
 from .engine import Engine
 from .records import UserStatus
-from .users import EXPORT_COLUMNS, UserQuery, list_users, user_to_json
+from .users import EXPORT_COLUMNS, UserQuery, export_cells, list_users, user_to_json
 
 Format = Literal["csv", "json"]
 FORMATS: tuple[Format, ...] = ("csv", "json")
@@ -34,7 +34,7 @@ def _json(rows: list[dict[str, object]]) -> str:
 
 
 def _csv(rows: list[dict[str, object]]) -> str:
-    return csv_text(EXPORT_COLUMNS, [[row[column] for column in EXPORT_COLUMNS] for row in rows])
+    return csv_text(EXPORT_COLUMNS, export_cells(rows))
 
 
 async def export_text(engine: Engine, *, status: UserStatus | None, fmt: Format) -> tuple[int, str]:
@@ -49,8 +49,6 @@ async def export_to_file(
     """Write the export to a new 0600 file `path`; returns how many users."""
     rows = await _rows(engine, status)
     if fmt == "csv":
-        header = EXPORT_COLUMNS
-        cells = [[row[column] for column in header] for row in rows]
-        return await asyncio.to_thread(write_csv, path, header, cells)
+        return await asyncio.to_thread(write_csv, path, EXPORT_COLUMNS, export_cells(rows))
     await asyncio.to_thread(write_private, path, _json(rows))
     return len(rows)

@@ -25,6 +25,7 @@ from .delivery import (
     Outcome,
     describe_error,
     new_worker_id,
+    policy_with,
 )
 from .outbox import OutboxMessage
 from .webhooks import headers, shown_url
@@ -161,29 +162,18 @@ async def run_webhook_delivery(
     store: Store,
     *,
     stop_event: asyncio.Event | None = None,
-    poll: float = DEFAULTS.poll,
-    base_delay: float = DEFAULTS.base_delay,
-    max_delay: float = DEFAULTS.max_delay,
-    max_attempts: int = DEFAULTS.max_attempts,
-    lease_seconds: float = DEFAULTS.lease_seconds,
-    batch: int = DEFAULTS.batch,
+    policy: DeliveryPolicy = DEFAULTS,
     timeout: float = TIMEOUT_SECONDS,
     worker_id: str | None = None,
+    **changes: float,
 ) -> None:
     """Deliver queued webhooks until `stop_event` is set (or the task is cancelled); returns at
-    once when USHER_WEBHOOK_URL is unset."""
+    once when USHER_WEBHOOK_URL is unset. `policy` and `changes` as for mail (run_delivery)."""
     if not store.settings.webhooks_configured:
         return
     worker = WebhookWorker(
         store,
-        DeliveryPolicy(
-            poll=poll,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            max_attempts=max_attempts,
-            lease_seconds=lease_seconds,
-            batch=batch,
-        ),
+        policy_with(policy, changes),
         worker_id or new_worker_id(),
         timeout=timeout,
     )

@@ -16,8 +16,9 @@ from store import Settings, Store, load_settings
 
 from .fixtures_links import fast_store
 from .fixtures_security import Client
+from .fixtures_smtp import smtp, smtp_server
 
-__all__ = ["fast_store"]
+__all__ = ["fast_store", "smtp", "smtp_server"]
 
 hypothesis_settings.register_profile("usher", deadline=None)
 hypothesis_settings.load_profile("usher")

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email
-import email.policy
 import re
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import msgspec
 import pytest
-from aiosmtpd.controller import Controller
 from axe_playwright_python.async_playwright import Axe
 from litestar import Litestar
 from playwright.async_api import Browser, Page, async_playwright
@@ -32,7 +28,7 @@ from store.links import Link, LinkDraft, create_link
 from store.passwords import Hasher
 from store.signup import SignupForm
 
-from .helpers import ROOT, free_port
+from .helpers import ROOT
 
 CHEAP = {"time_cost": 1, "memory_kib": 8}
 """argon2id parameters for tests: the same code paths, a fraction of a millisecond per hash."""
@@ -188,47 +184,3 @@ class PageChecker:
         await page.screenshot(path=str(path), full_page=True)
         results = await self.axe.run(page, options=WCAG_21_AA)
         assert results.violations_count == 0, f"{name}: {results.generate_report()}"
-
-
-# --- mail ----------------------------------------------------------------------------------------
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 Message accepted"
-
-    def find(self, to: str, subject_words: str) -> EmailMessage | None:
-        for message in self.messages:
-            if to in str(message["To"]) and subject_words in str(message["Subject"]):
-                return message
-        return None
-
-    @staticmethod
-    def link_in(message: EmailMessage, route: str) -> str:
-        """The first `{public_url}/{route}/…` link in the plain-text part."""
-        body = message.get_body(preferencelist=("plain",))
-        assert body is not None, "no plain-text part"
-        match = re.search(rf"https?://\S+/{route}/[A-Za-z0-9_-]+", body.get_content())
-        assert match, f"no /{route}/ link in the email"
-        return match.group(0)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    """A real SMTP server (aiosmtpd) on a free loopback port."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()

@@ -13,6 +13,7 @@ import email
 import email.policy
 import logging
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -177,6 +178,38 @@ class SmtpServer:
 
     def received_by(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.rcpt_tos]
+
+
+class Inbox:
+    """The messages one `SmtpServer` accepted, parsed, with the lookups the flow tests need."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [received.message for received in self.server.received]
+
+    def find(self, to: str, subject_words: str) -> EmailMessage | None:
+        for message in self.messages:
+            if to in str(message["To"]) and subject_words in str(message["Subject"]):
+                return message
+        return None
+
+    @staticmethod
+    def link_in(message: EmailMessage, route: str) -> str:
+        """The first `{public_url}/{route}/…` link in the plain-text part."""
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None, "no plain-text part"
+        match = re.search(rf"https?://\S+/{route}/[A-Za-z0-9_-]+", body.get_content())
+        assert match, f"no /{route}/ link in the email"
+        return match.group(0)
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpServer) -> tuple[Inbox, int]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, read as an inbox."""
+    return Inbox(smtp_server), smtp_server.port
 
 
 @pytest.fixture

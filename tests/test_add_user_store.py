@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from store import Store
-from store.signup import PasswordChange, SignInFailed, change_password, sign_in
+from store.auth import PasswordChange, SignInFailed, change_password, sign_in
 from store.single_user import (
     AddressTaken,
     NewUserForm,

@@ -158,6 +158,7 @@ async def test_http_signup_appears_by_itself_and_the_cursor_stays(settings: Sett
             "!",  # her link did not confirm addresses: nobody proved this one is hers
             "eve@example.org",
             "member",
+            "—",
             "Spring cohort",
             "just now",
         ]

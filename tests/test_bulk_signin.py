@@ -1,4 +1,4 @@
-"""Each bulk password mode end to end: the created users sign in (store.signup.sign_in, the same
+"""Each bulk password mode end to end: the created users sign in (store.auth.sign_in, the same
 check the /login page makes) with the right password and only with it, and the first sign-in
 asks for a new password whenever the admin did not choose to trust a given one."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from store import Store
+from store.auth import SignInFailed, sign_in
 from store.bulk import BulkOptions, BulkResult, create_batch, preview
-from store.signup import SignInFailed, sign_in
 
 from .fixtures_bulk import password_for, people
 from .fixtures_links import fast_store

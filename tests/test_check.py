@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from store.clock import db_now
 
-from .fixtures_links import Inbox, smtp
+from .fixtures_smtp import Inbox, PasswordCheck, SmtpServer, running
 from .helpers import free_port, run_usher
-
-__all__ = ["smtp"]
 
 
 def check(db: Path, *args: str, **env: str) -> tuple[int, dict[str, Any]]:
@@ -153,28 +149,12 @@ def test_unreachable_smtp_fails(tmp_path: Path) -> None:
     assert "cannot connect" in checks["SMTP"]["detail"]
 
 
-class Accounts:
-    """aiosmtpd authenticator: one login, one password."""
-
-    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            b"bob",
-            b"hunter22",
-        )
-        return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture
 def smtp_with_auth() -> Iterator[int]:
-    port = free_port()
-    controller = Controller(
-        Inbox(), hostname="127.0.0.1", port=port, authenticator=Accounts(), auth_require_tls=False
-    )
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
+    with running(
+        SmtpServer(authenticator=PasswordCheck("bob", "hunter22"), auth_require_tls=False)
+    ) as server:
+        yield server.port
 
 
 def test_smtp_auth_is_tried_and_a_wrong_password_fails(tmp_path: Path, smtp_with_auth: int) -> None:

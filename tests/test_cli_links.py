@@ -57,7 +57,7 @@ def test_create_list_and_revoke(tmp_path: Path) -> None:
     table = usher("links", "list", "--db", db)
     assert table.returncode == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["ID", "STATE", "LEVEL", "MODE", "USES", "EXPIRES", "LABEL"]
+    assert lines[0].split() == ["ID", "STATE", "LEVEL", "LANG", "MODE", "USES", "EXPIRES", "LABEL"]
     assert any(line.startswith("1   revoked") and "Spring cohort" in line for line in lines)
 
 

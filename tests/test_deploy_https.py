@@ -27,10 +27,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from .fixtures_links import GOOD_PASSWORD, Inbox, browser, smtp
+from .fixtures_links import GOOD_PASSWORD, browser
+from .fixtures_smtp import Inbox
 from .helpers import ROOT, child_env, eventually, free_port, run_usher, usher_command
 
-__all__ = ["browser", "smtp"]
+__all__ = ["browser"]
 
 pytestmark = [
     pytest.mark.browser,

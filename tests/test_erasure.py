@@ -16,8 +16,9 @@ from console.app import UsherApp
 from console.dialogs.ask import AskDialog
 from store import Settings, Store
 from store.approvals import approve, reject, send_pending_digest
+from store.auth import set_password_by_token, sign_in
 from store.erasure import erase_users, pseudonym
-from store.signup import confirm_email, set_password_by_token, sign_in, sign_up_by_link
+from store.signup import confirm_email, sign_up_by_link
 from store.users import send_set_password_link, set_level
 
 from .fixtures_invitations import invite

@@ -4,14 +4,19 @@ a changed lifetime can never leave the console promising another one."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 from console.screens.add_user import AddUserScreen
 from console.screens.bulk import BulkScreen
 from console.screens.invite import InviteScreen
 from console.screens.links import LinksScreen
+from signup_server.render import template_config
+from store import Settings
 from store.clock import lifetime_words
 from store.invitations import INVITATION_VALID
-from store.signup import UNCONFIRMED_VALID
+from store.languages import translations
+from store.signup import CONFIRM_VALID, UNCONFIRMED_VALID
 from store.tokens import ONE_TIME_CREDENTIAL_VALID, SET_PASSWORD_VALID
 
 
@@ -33,3 +38,38 @@ def test_each_help_text_names_the_store_lifetime() -> None:
         (LinksScreen.HELP, UNCONFIRMED_VALID),
     ]:
         assert lifetime_words(span) in help_text, (help_text[:60], span)
+
+
+async def test_pages_say_the_store_lifetimes(settings: Settings) -> None:
+    """The signup pages' prose takes the hours from the store's constants (Jinja globals), in
+    every language's catalogue: the same number as the emails' links really last."""
+    config = template_config(settings)
+    confirm = int(CONFIRM_VALID.total_seconds() // 3600)
+    reset = int(SET_PASSWORD_VALID.total_seconds() // 3600)
+    assert config.engine_instance.engine.globals["confirm_hours"] == confirm
+    assert config.engine_instance.engine.globals["set_password_hours"] == reset
+    engine = config.engine_instance.engine
+    base: dict[str, Any] = {"errors": {}, "values": {}, "csrf_input": "", "token": "T"}
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("signup_done.html", {"state": "check-email", "email": "ann@x.org"}, f"{confirm} hours"),
+        ("signup_done.html", {"state": "check-email", "email": ""}, f"{confirm} hours"),
+        ("forgot.html", {"sent": True}, f"works once, for {reset} hours"),
+        (
+            "account.html",
+            {"user": SimpleNamespace(status="unconfirmed", name="", email="a@x.org")},
+            f"It works for {confirm} hours",
+        ),
+    ]
+    for name, context, words in cases:
+        page = " ".join(engine.get_template(name).render(**base, **context).split())
+        assert words in page, (name, context)
+    for code in ("fr", "de", "es", "ar"):
+        catalogue = translations(code)
+        for message in (
+            "If an account uses that address, we've sent it a link to choose a new password. "
+            "The link works once, for %(set_password_hours)s hours.",
+            "Confirm your email address first: open the link in the email we sent you. "
+            "It works for %(confirm_hours)s hours.",
+        ):
+            translated = catalogue.gettext(message)
+            assert translated != message and "%(" in translated, (code, message)

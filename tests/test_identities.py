@@ -15,12 +15,12 @@ import pytest
 
 from store import Settings, Store, load_settings
 from store.addresses import address_key
+from store.auth import sign_in
 from store.engine import Engine
 from store.erasure import erase_users
 from store.identities_migration import migrate_identities
 from store.migrations import MIGRATIONS, migrate
 from store.outbox import send_test
-from store.signup import sign_in
 from store.single_user import AddressTaken, NewUserForm, UserAdded, add_user
 from store.users import resolve_users
 

@@ -13,11 +13,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from store import Store
+from store.auth import request_password_reset
 from store.clock import now
 from store.housekeeping import run_housekeeping
 from store.link_attempts import BROWSER_TRIES
 from store.links import regenerate_link, revoke_link
-from store.signup import SignupForm, confirm_email, request_password_reset, sign_up_by_link
+from store.signup import SignupForm, confirm_email, sign_up_by_link
 
 from .fixtures_invitations import invite
 from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in

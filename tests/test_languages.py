@@ -56,7 +56,7 @@ TAG = re.compile(r"<[^>]+>")
         (None, "fr-FR,fr;q=0.9,en;q=0.8", "fr"),
         (None, "fr-CA", "fr"),
         (None, "ja, de;q=0.5, es;q=0.7", "es"),  # the preferred one among those shipped
-        (None, "ja, zh", "en"),  # none shipped: the default
+        (None, "ja, zh", "en"),  # none shipped: English
         (None, "de;q=0, fr;q=0.1", "fr"),  # q=0 means "not this one"
         ("ar", "fr", "ar"),  # the switcher wins over the browser
         ("xx", "de", "de"),  # a cookie naming nothing shipped is ignored
@@ -67,11 +67,35 @@ TAG = re.compile(r"<[^>]+>")
 def test_the_language_is_the_switchers_then_the_browsers_then_the_default(
     cookie: str | None, header: str | None, expected: str
 ) -> None:
-    assert choose(cookie=cookie, accept_language=header, default="en") == expected
+    assert choose(switched=cookie, accept_language=header) == expected
+
+
+@pytest.mark.parametrize(
+    ("switched", "set_for", "configured", "header", "expected"),
+    [
+        ("fr", "de", "es", "ar", "fr"),  # the invitee's own choice first
+        (None, "de", "es", "fr", "de"),  # then the link's or invitation's, set by the admin
+        ("xx", "de", "", "fr", "de"),  # a switch to nothing shipped is no choice
+        (None, None, "es", "fr", "es"),  # then USHER_LANGUAGE
+        (None, "xx", "es", "fr", "es"),  # a stored code no longer shipped counts for nothing
+        (None, None, "", "fr", "fr"),  # unset: the browser's
+        (None, None, "", None, "en"),  # nothing at all: English
+        (None, None, PSEUDO, "fr", PSEUDO),  # the pseudo-locale, only from USHER_LANGUAGE
+        (PSEUDO, PSEUDO, "", "de", "de"),  # ... never from a switch or a stored code
+    ],
+)
+def test_choose_orders_the_switch_the_admin_usher_language_the_browser_english(
+    switched: str | None, set_for: str | None, configured: str, header: str | None, expected: str
+) -> None:
+    assert (
+        choose(switched=switched, set_for=set_for, configured=configured, accept_language=header)
+        == expected
+    )
 
 
 def test_usher_language_names_a_shipped_language(tmp_path: Path) -> None:
     assert load_settings({}, environ={"USHER_LANGUAGE": "de"}).language == "de"
+    assert load_settings({}, environ={}).language == ""  # unset: it does not beat the browser
     with pytest.raises(SettingsError, match="USHER_LANGUAGE"):
         Settings(language="klingon")
     assert direction("ar") == "rtl" and direction("fr") == "ltr"

@@ -11,8 +11,9 @@ import msgspec
 import pytest
 
 from store import Settings, Store
+from store.auth import request_password_reset
 from store.emails import render as render_email
-from store.signup import confirm_email, request_password_reset, sign_up_by_link
+from store.signup import confirm_email, sign_up_by_link
 from store.users import send_set_password_link
 
 from .fixtures_links import GOOD_PASSWORD, fast_store, form, make_link, outbox_rows, token_in

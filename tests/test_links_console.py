@@ -81,6 +81,7 @@ async def test_create_copy_regenerate_and_revoke(settings: Settings) -> None:
         assert rows(app)[0] == [
             "Spring cohort",
             "member",
+            "—",
             "auto",
             "0 of 50",
             "in 30 days",
@@ -129,7 +130,7 @@ async def test_create_copy_regenerate_and_revoke(settings: Settings) -> None:
             return rows(app)[0][-1] == "revoked"
 
         await eventually(revoked)
-        assert rows(app)[0][4] == "—"
+        assert rows(app)[0][5] == "—"
         actions = [e.action for e in await app.store.audit_entries()]
         assert actions[:3] == ["link_revoked", "link_regenerated", "link_created"]
 
@@ -211,7 +212,7 @@ async def test_qr_details_and_edit(settings: Settings) -> None:
 
         async def shown() -> bool:
             await pilot.pause()
-            return rows(app) != [] and rows(app)[0][3] == "1"
+            return rows(app) != [] and rows(app)[0][4] == "1"
 
         await eventually(shown)
         assert rows(app)[0][0] == "[bold red]Wiki[/]"  # user text shown literally
@@ -252,7 +253,7 @@ async def test_qr_details_and_edit(settings: Settings) -> None:
 
         async def edited() -> bool:
             await pilot.pause()
-            return rows(app)[0][:3] == ["Wiki", "member", "approval"]
+            return rows(app)[0][:4] == ["Wiki", "member", "—", "approval"]
 
         await eventually(edited)
         assert app.store is not None
@@ -297,7 +298,7 @@ async def test_table_follows_other_processes(settings: Settings) -> None:
 
         async def used_up() -> bool:
             await pilot.pause()
-            return rows(app)[0][3] == "3 of 3" and rows(app)[0][5] == "used up"
+            return rows(app)[0][4] == "3 of 3" and rows(app)[0][6] == "used up"
 
         await eventually(used_up, timeout=5)
         assert table.row_count == 1

@@ -242,7 +242,7 @@ async def fill_the_disk(store: Store) -> None:
         while True:
             try:
                 async with store.write("audit") as tx:
-                    await record(tx, "filler", "fill", "x" * size)
+                    await record(tx, "filler", "fill", "x" * size)  # type: ignore[arg-type]
             except sqlite3.OperationalError as error:
                 assert "full" in str(error)
                 break

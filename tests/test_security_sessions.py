@@ -18,21 +18,18 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from store import Settings, Store, load_settings
 from store.approvals import approve, reject
-from store.clock import moved_clock
-from store.erasure import erase_users
-from store.mail_limits import MAIL_LIMIT, held_back_counts
-from store.migrations import LATEST_VERSION, MIGRATIONS
-from store.signup import (
+from store.auth import (
     SignInFailed,
-    Throttled,
-    TokenUnusable,
-    confirm_email,
     request_password_reset,
     session_user,
     set_password_account,
     sign_in,
-    sign_up_by_link,
 )
+from store.clock import moved_clock
+from store.erasure import erase_users
+from store.mail_limits import MAIL_LIMIT, held_back_counts
+from store.migrations import LATEST_VERSION, MIGRATIONS
+from store.signup import Throttled, TokenUnusable, confirm_email, sign_up_by_link
 from store.throttle import FREE_FAILURES, MAX_FAILURES, MAX_WAIT, client_key, wait_after
 from store.tokens import new_one_time_credential, one_time_credential_hash
 from store.users import disable_user, enable_user
@@ -344,7 +341,7 @@ async def test_after_100_consecutive_failures_only_a_new_password_opens_the_addr
     assert locked.value.retry_at is None
     await request_password_reset(fast_store, "ann@example.org", actor="t")
     [mail] = await outbox_rows(fast_store, "set_password")
-    from store.signup import set_password_by_token
+    from store.auth import set_password_by_token
 
     token = token_in(mail["values"]["set_password_url"], "password/set")
     await set_password_by_token(fast_store, token, OWN_PASSWORD, OWN_PASSWORD, actor="t")

@@ -27,7 +27,6 @@ from store.links import revoke_link
 
 from .fixtures_links import (
     GOOD_PASSWORD,
-    Inbox,
     PageChecker,
     browser,
     fast_store,
@@ -35,11 +34,11 @@ from .fixtures_links import (
     live_server,
     make_link,
     outbox_rows,
-    smtp,
 )
+from .fixtures_smtp import Inbox
 from .helpers import eventually
 
-__all__ = ["browser", "fast_store", "listening", "smtp"]
+__all__ = ["browser", "fast_store", "listening"]
 
 pytestmark = pytest.mark.browser
 
@@ -94,7 +93,7 @@ async def test_console_link_to_confirmed_account(
         async def used(text: str) -> bool:
             await pilot.pause()
             table = app.screen.query_one("#links", DataTable)
-            return str(table.get_row_at(0)[3]) == text
+            return str(table.get_row_at(0)[4]) == text
 
         await eventually(lambda: used("1"))
 

@@ -231,16 +231,17 @@ async def test_deferred_audit_rows_go_or_stay_with_their_transaction(fast_store:
     engine = fast_store.engine
     with pytest.raises(RuntimeError):
         async with fast_store.write() as tx:
-            await record(tx, "t", "rolled_back")
+            await record(tx, "t", "rolled_back")  # type: ignore[arg-type]
             await tx.execute("UPDATE meta SET value = value WHERE key = 'secret_key'")
             raise RuntimeError("after the audit row was written")
     async with fast_store.write() as tx:
-        await record(tx, "t", "kept")  # the last thing: it goes with the COMMIT
+        # The last thing: it goes with the COMMIT.
+        await record(tx, "t", "kept")  # type: ignore[arg-type]
     actions = await engine.fetchall("SELECT action FROM audit WHERE actor = 't'")
     assert [row["action"] for row in actions] == ["kept"]
     with pytest.raises(sqlite3.OperationalError):
         async with fast_store.write() as tx:
-            await record(tx, "t", "with a broken statement")
+            await record(tx, "t", "with a broken statement")  # type: ignore[arg-type]
             tx.defer("INSERT INTO no_such_table VALUES (1)")
     assert await engine.scalar("SELECT count(*) FROM audit WHERE actor = 't'") == 1
 

@@ -14,23 +14,25 @@ from pathlib import Path
 import pytest
 
 from store import Settings, Store
-from store.clock import from_db
-from store.links import LinkDraft, edit_link, get_link
-from store.passwords import Hasher
-from store.signup import (
-    FormRefused,
+from store.auth import (
     PasswordChange,
     SignInFailed,
-    TokenUnusable,
     change_password,
-    confirm_email,
-    expire_unconfirmed,
     request_password_reset,
     session_user,
     set_password_account,
     set_password_by_token,
     sign_in,
     sign_out,
+)
+from store.clock import from_db
+from store.links import LinkDraft, edit_link, get_link
+from store.passwords import Hasher
+from store.signup import (
+    FormRefused,
+    TokenUnusable,
+    confirm_email,
+    expire_unconfirmed,
     sign_up_by_link,
     usable_link,
 )

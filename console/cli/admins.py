@@ -15,7 +15,7 @@ import msgspec
 
 from store import Settings
 from store.acting import ROLES
-from store.admins import Admin, AdminError, add_admin, list_admins, remove_admin, set_role
+from store.admins import Admin, add_admin, list_admins, remove_admin, set_role
 from store.audit import console_actor
 
 from .errors import EXIT_OK, CliError
@@ -78,22 +78,18 @@ def admin_json(admin: Admin) -> dict[str, Any]:
     }
 
 
-ADMIN_REFUSALS = (AdminError,)
-
-
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
     key = _read_key(args.key)
     admin = with_store(
         settings,
         lambda store: add_admin(store, args.name, key, args.role, actor=console_actor()),
-        ADMIN_REFUSALS,
     )
     print(f"added {admin.name} ({admin.role}), key {admin.fingerprint}")
     return EXIT_OK
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    admins = with_store(settings, list_admins, ADMIN_REFUSALS)
+    admins = with_store(settings, list_admins)
     if getattr(args, "json", False):
         print(msgspec.json.encode([admin_json(a) for a in admins]).decode())
     elif admins:
@@ -109,7 +105,6 @@ def run_remove(args: argparse.Namespace, settings: Settings) -> int:
     admin = with_store(
         settings,
         lambda store: remove_admin(store, args.name, actor=console_actor()),
-        ADMIN_REFUSALS,
     )
     print(f"removed {admin.name}: their key no longer opens the console")
     return EXIT_OK
@@ -119,7 +114,6 @@ def run_set_role(args: argparse.Namespace, settings: Settings) -> int:
     admin = with_store(
         settings,
         lambda store: set_role(store, args.name, args.role, actor=console_actor()),
-        ADMIN_REFUSALS,
     )
     print(f"{admin.name} is now {admin.role}")
     return EXIT_OK

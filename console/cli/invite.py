@@ -23,6 +23,7 @@ from store.migrations import LEVELS
 from store.text import clean_line
 
 from .errors import EXIT_OK, CliError
+from .language import add_language_argument, language_of
 
 __all__ = ["invite_report", "register", "run_invite"]
 
@@ -51,6 +52,7 @@ def register(
         action="store_true",
         help="send again to addresses with a pending invitation (default: skip them)",
     )
+    add_language_argument(invite, whose="the invitations'")
     invite.add_argument("--json", action="store_true", help="print the outcome as JSON")
     invite.set_defaults(handler=run_invite)
 
@@ -85,7 +87,12 @@ def _skipped(parsed: ParsedList, result: SendResult | None) -> list[dict[str, An
 
 
 def invite_report(
-    parsed: ParsedList, result: SendResult | None, *, level: str, smtp: bool
+    parsed: ParsedList,
+    result: SendResult | None,
+    *,
+    level: str,
+    smtp: bool,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """The `--json` shape: DESIGN.md's `invited`, `skipped`, `errors`, plus the details."""
     skipped = _skipped(parsed, result)
@@ -96,6 +103,7 @@ def invite_report(
         "errors": _errors(parsed),
         "skipped_details": skipped,
         "level": level,
+        "language": language,
         "invitation_ids": result.invitation_ids if result else [],
         "email": "queued" if smtp else "kept",
     }
@@ -129,7 +137,13 @@ def _print_text(report: dict[str, Any], out: TextIO) -> None:
 
 
 async def _send(
-    settings: Settings, parsed: ParsedList, *, level: str, message: str, reinvite: bool
+    settings: Settings,
+    parsed: ParsedList,
+    *,
+    level: str,
+    message: str,
+    reinvite: bool,
+    language: str | None,
 ) -> SendResult:
     async with await Store.open(settings, watch=False) as store:
         try:
@@ -140,6 +154,7 @@ async def _send(
                 actor=console_actor(),
                 message=message,
                 reinvite=reinvite,
+                language=language,
             )
         except InvitationError as error:
             raise CliError(str(error)) from None
@@ -155,11 +170,14 @@ def run_invite(
     stdout = out or sys.stdout
     level = str(args.level)
     as_json = bool(getattr(args, "json", False))
+    language = language_of(args)
     text = _read_list(getattr(args, "file", None), stdin or sys.stdin)
     parsed = parse_email_list(text)
     if not parsed.entries:
         if as_json:
-            report = invite_report(parsed, None, level=level, smtp=settings.smtp_configured)
+            report = invite_report(
+                parsed, None, level=level, smtp=settings.smtp_configured, language=language
+            )
             print(json.dumps(report, ensure_ascii=False), file=stdout)
         problems = [f"  line {p.line}: {clean_line(p.text)!r} — {p.reason}" for p in parsed.invalid]
         headline = "no valid email address to invite" + ("" if problems else ": the list is empty")
@@ -171,9 +189,12 @@ def run_invite(
             level=level,
             message=str(getattr(args, "message", "") or ""),
             reinvite=bool(getattr(args, "reinvite", False)),
+            language=language,
         )
     )
-    report = invite_report(parsed, result, level=level, smtp=settings.smtp_configured)
+    report = invite_report(
+        parsed, result, level=level, smtp=settings.smtp_configured, language=language
+    )
     if as_json:
         print(json.dumps(report, ensure_ascii=False), file=stdout)
     else:

@@ -28,6 +28,7 @@ from store.links import (
 )
 
 from .errors import EXIT_OK, CliError
+from .language import add_language_argument, language_of
 from .with_store import with_store
 
 T = TypeVar("T")
@@ -71,6 +72,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "the link can sign up as any address at those domains)",
     )
     create.add_argument("--label", help="a name for the link, shown to admins only")
+    add_language_argument(create, whose="the link's")
     create.add_argument("--public-url", help="URL people open (USHER_PUBLIC_URL)")
     create.add_argument("--json", action="store_true", help="print the created link as JSON")
     create.set_defaults(handler=run_create)
@@ -109,6 +111,7 @@ def link_json(link: Link, settings: Settings) -> dict[str, Any]:
         "confirm_email": link.confirm_email,
         "has_password": link.has_password,
         "domains": list(link.domains),
+        "language": link.language,
         "max_uses": link.max_uses,
         "uses": link.uses,
         "expires_at": link.expires_at,
@@ -123,12 +126,13 @@ def _print_json(value: Any) -> None:
 
 
 def _table(links: list[Link], settings: Settings) -> str:
-    header = ("ID", "STATE", "LEVEL", "MODE", "USES", "EXPIRES", "LABEL")
+    header = ("ID", "STATE", "LEVEL", "LANG", "MODE", "USES", "EXPIRES", "LABEL")
     rows = [
         (
             str(link.id),
             link.state(),
             link.level,
+            link.language or "—",
             link.join_mode,
             link.uses_text,
             "—" if link.revoked_at else link.expires_text(),
@@ -170,6 +174,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _draft(args: argparse.Namespace) -> LinkDraft:
+    language = language_of(args)
     try:
         return LinkDraft(
             label=getattr(args, "label", "") or "",
@@ -181,6 +186,7 @@ def _draft(args: argparse.Namespace) -> LinkDraft:
             max_uses=parse_max_uses(getattr(args, "max_uses", "") or ""),
             domains=parse_domains(getattr(args, "domains", "") or ""),
             allow_unconfirmed_domains=getattr(args, "allow_unconfirmed_domains", False),
+            language=language,
         )
     except LinkError as error:
         raise CliError(str(error)) from None
@@ -202,10 +208,7 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     async def work(store: Store) -> tuple[Link, Settings]:
-        try:
-            return await create_link(store, draft, actor=console_actor()), store.settings
-        except LinkError as error:
-            raise CliError(str(error)) from None
+        return await create_link(store, draft, actor=console_actor()), store.settings
 
     link, settings = with_store(settings, work)
     if getattr(args, "json", False):
@@ -234,13 +237,7 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     if not raw.isdigit():
         raise CliError(f"link id must be a number, not {args.id!r} (see `usher links list`)")
 
-    async def work(store: Store) -> Link:
-        try:
-            return await revoke_link(store, int(raw), actor=console_actor())
-        except LinkError as error:
-            raise CliError(str(error)) from None
-
-    link = with_store(settings, work)
+    link = with_store(settings, lambda store: revoke_link(store, int(raw), actor=console_actor()))
     name = f" ({link.label})" if link.label else ""
     print(f"revoked link #{link.id}{name}: its URL no longer works")
     return EXIT_OK

@@ -50,9 +50,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_backup(args: argparse.Namespace, settings: Settings) -> int:
-    report: BackupReport = with_store(
-        settings, lambda store: store.backup(args.file), (BackupError,)
-    )
+    report: BackupReport = with_store(settings, lambda store: store.backup(args.file))
     if getattr(args, "json", False):
         print(msgspec.json.encode(report).decode())
     else:

@@ -15,9 +15,7 @@ from typing import Any, TypeVar
 from store import Settings, Store
 from store.audit import console_actor
 from store.mail_limits import MAIL_LIMIT, held_back_counts
-from store.migrations import OUTBOX_STATUSES
 from store.outbox import (
-    OutboxError,
     OutboxMessage,
     list_messages,
     retry,
@@ -26,6 +24,7 @@ from store.outbox import (
     send_test,
 )
 from store.text import clean_line
+from store.vocabulary import OUTBOX_STATUSES
 
 from .errors import EXIT_OK, CliError
 from .with_store import with_store
@@ -93,7 +92,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         found = await list_messages(store, status=args.status)
         return found, await held_back_counts(store.engine)
 
-    messages, held = with_store(settings, read, (OutboxError,))
+    messages, held = with_store(settings, read)
     if args.json:
         keys = (
             "id",
@@ -147,21 +146,19 @@ def run_retry(args: argparse.Namespace, settings: Settings) -> int:
             count += 1
         return count
 
-    count = with_store(settings, work, (OutboxError,))
+    count = with_store(settings, work)
     print(f"{count} message{'s' if count != 1 else ''} queued again. {DELIVERY_NOTE}")
     return EXIT_OK
 
 
 def run_send_kept(args: argparse.Namespace, settings: Settings) -> int:
-    count = with_store(settings, lambda store: send_kept(store, console_actor()), (OutboxError,))
+    count = with_store(settings, lambda store: send_kept(store, console_actor()))
     print(f"{count} kept message{'s' if count != 1 else ''} queued. {DELIVERY_NOTE}")
     return EXIT_OK
 
 
 def run_test(args: argparse.Namespace, settings: Settings) -> int:
-    outbox_id = with_store(
-        settings, lambda store: send_test(store, args.address, console_actor()), (OutboxError,)
-    )
+    outbox_id = with_store(settings, lambda store: send_test(store, args.address, console_actor()))
     if settings.smtp_configured:
         print(f"Test message #{outbox_id} queued. {DELIVERY_NOTE}")
     else:

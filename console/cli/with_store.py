@@ -1,6 +1,7 @@
 """One way for a command to reach the database: open the store (no change feed: a command
-does one thing and ends), run the work, close it, whatever happens; a refusal becomes a one-line
-error (exit status 2), never a traceback."""
+does one thing and ends), run the work, close it, whatever happens; a refusal (any
+`store.refusal.Refused`, or the acting admin's role) becomes a one-line error (exit status 2),
+never a traceback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TypeVar
 
 from store import Settings, Store
 from store.acting import NotAllowed
+from store.refusal import Refused
 from store.served_url import current_server, settings_for_links
 
 from .errors import CliError
@@ -25,8 +27,9 @@ def with_store(
     """`work(store)` on a freshly opened store, from synchronous command code.
 
     `store.settings` carry the public URL of a signup server running on this database
-    (store.served_url). `NotAllowed` (the acting admin's role) and the exceptions in `refusals`
-    become a `CliError` with their message."""
+    (store.served_url). Every `Refused` (input the store will not take), `NotAllowed` (the
+    acting admin's role) and the exceptions in `refusals` become a `CliError` with their
+    message."""
 
     async def run() -> T:
         async with await Store.open(settings, watch=False) as store:
@@ -34,7 +37,7 @@ def with_store(
             store.settings = settings_for_links(settings, await current_server(store))
             return await work(store)
 
-    caught: tuple[type[Exception], ...] = (NotAllowed, *refusals)
+    caught: tuple[type[Exception], ...] = (Refused, NotAllowed, *refusals)
     try:
         return asyncio.run(run())
     except caught as error:

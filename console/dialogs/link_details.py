@@ -16,6 +16,8 @@ from store.links import Link, format_domains
 from store.records import User
 from store.text import clean_line
 
+from ..context import Console
+from ..widgets.language_select import language_words
 from .copied import copy_and_tell
 from .qr import QrScreen
 
@@ -42,12 +44,13 @@ def clip(text: str, width: int) -> Text:
     return out
 
 
-def link_facts(link: Link) -> Text:
+def link_facts(link: Link, *, configured_language: str = "") -> Text:
     """What the link allows, one fact a line (user text appended, never parsed as markup)."""
     text = Text()
     facts = [
         ("State", f"{link.state()} · {link.summary()}"),
         ("Level", link.level),
+        ("Language", language_words(link.language, configured=configured_language)),
         ("Join mode", "automatic" if link.auto_accept else "each signup waits for approval"),
         ("Confirm email", "yes" if link.confirm_email else "no"),
         ("Link password", "yes" if link.has_password else "no"),
@@ -90,7 +93,8 @@ class LinkDetailsScreen(ModalScreen[None]):
         with Vertical() as box:
             box.border_title = self.link.label or f"Link #{self.link.id}"
             yield Static(Text(self.url), id="url")
-            yield Static(link_facts(self.link), id="facts")
+            configured = self.app.settings.language if isinstance(self.app, Console) else ""
+            yield Static(link_facts(self.link, configured_language=configured), id="facts")
             yield Static(f"Who joined ({len(self.members)})", id="joined-title")
             yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
             yield Static("c copies the URL · q shows the QR code · escape goes back", id="hint")

@@ -31,6 +31,7 @@ from store.links import (
 from store.migrations import LEVELS
 from store.records import Level
 
+from ..widgets.language_select import LanguageSelect
 from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice, Tick
 
@@ -63,6 +64,7 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
     LinkFormDialog Input { width: 1fr; }
     LinkFormDialog #max-uses { width: 10; }
     LinkFormDialog #expires { width: 24; }
+    LinkFormDialog #language { width: 32; }
     LinkFormDialog .gap { width: auto; padding: 0 1 0 3; }
     LinkFormDialog RadioSet { layout: horizontal; width: 1fr; border: none; padding: 0; }
     LinkFormDialog RadioButton { margin-right: 2; }
@@ -78,9 +80,13 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
         Binding("ctrl+s", "submit", "Save", show=False),
     ]
 
-    def __init__(self, *, smtp_configured: bool, link: Link | None = None) -> None:
+    def __init__(
+        self, *, smtp_configured: bool, link: Link | None = None, configured_language: str = ""
+    ) -> None:
         super().__init__()
         self._smtp = smtp_configured
+        self._configured_language = configured_language
+        """USHER_LANGUAGE, which the "default" option names."""
         self._link = link
         self._warned: LinkDraft | None = None
         """The draft the domains warning was shown for (consent is saving it again)."""
@@ -157,6 +163,13 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
                     placeholder="acme.org, *.acme.org (empty: any address)",
                     id="domains",
                     compact=True,
+                )
+            with Horizontal(classes="row"):
+                yield Label("Language", classes="name")
+                yield LanguageSelect(
+                    configured=self._configured_language,
+                    value=link.language if link else None,
+                    id="language",
                 )
             yield Static("", id="error")
             with Horizontal(id="buttons"):
@@ -283,6 +296,7 @@ class LinkFormDialog(ModalScreen[LinkDraft | None]):
             max_uses=max_uses,
             domains=domains,
             allow_unconfirmed_domains=self._consented(domains, confirm),
+            language=self.query_one("#language", LanguageSelect).language,
         )
 
     def _consented(self, domains: tuple[str, ...], confirm: bool) -> bool:

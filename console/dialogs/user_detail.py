@@ -34,6 +34,7 @@ from store.users import (
 )
 
 from ..context import console_of
+from ..widgets.language_select import language_words
 from ..widgets.live_table import sync_rows
 from .level import LevelDialog
 
@@ -55,7 +56,7 @@ def when(moment: datetime | None) -> str:
     return f"{moment.astimezone().strftime('%Y-%m-%d %H:%M')} ({ago(moment)})"
 
 
-def details_text(user: UserView) -> Text:
+def details_text(user: UserView, *, configured_language: str = "") -> Text:
     """The person's facts as data (names and reasons are user text: never markup)."""
     text = Text()
     text.append(clean_line(user.name) or "(no name)", style="bold")
@@ -70,6 +71,8 @@ def details_text(user: UserView) -> Text:
     text.append(user.status, style=f"bold {STATUS_STYLE.get(user.status, '')}".strip())
     text.append("   Via ", style="dim")
     text.append(clean_line(user.via))
+    text.append("\nLanguage ", style="dim")
+    text.append(language_words(user.language, configured=configured_language))
     text.append("\nSigned up ", style="dim")
     text.append(when(user.created_at))
     if user.decided_at is not None:
@@ -148,7 +151,10 @@ class UserDetailDialog(ModalScreen[None]):
             self.user = None
             return
         self.user = user
-        self.query_one("#details", Static).update(details_text(user))
+        configured = console_of(self.app).settings.language
+        self.query_one("#details", Static).update(
+            details_text(user, configured_language=configured)
+        )
         history = await user_history(self.store.engine, user)
         table = self.query_one("#history", DataTable)
         sync_rows(table, [(str(entry.id), history_cells(entry)) for entry in history])

@@ -42,6 +42,7 @@ from ..dialogs.ask import admin_question, ask_now
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
 from ..latest_check import LatestCheck
+from ..widgets.language_select import LanguageSelect
 from ..widgets.levels import DEFAULT_LEVEL, level_choices
 from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice, Tick, start_at_chosen
@@ -105,6 +106,8 @@ class AddUserScreen(UsherScreen):
     AddUserScreen RadioSet { layout: horizontal; width: auto; height: 1; }
     AddUserScreen RadioSet > RadioButton { width: auto; margin-right: 2; }
     AddUserScreen #level-row { margin-top: 1; }
+    AddUserScreen #language-row { margin-top: 1; }
+    AddUserScreen #language { width: 30; }
     AddUserScreen #password-row { display: none; }
     AddUserScreen #password-row.shown { display: block; }
     AddUserScreen #send-email { width: auto; margin-top: 1; }
@@ -161,6 +164,9 @@ class AddUserScreen(UsherScreen):
             yield Static("", classes="note", id="choice-note")
             yield Tick("Email the account information", True, id="send-email", compact=True)
             yield Static("", classes="note", id="email-note")
+            with Horizontal(classes="row", id="language-row"):
+                yield Label("Language")
+                yield LanguageSelect(configured=self.usher.settings.language, id="language")
             with Horizontal(id="actions"):
                 yield Button("Add user", id="add", variant="primary", compact=True)
                 yield Button("Open that user (ctrl+o)", id="open", compact=True)
@@ -192,6 +198,7 @@ class AddUserScreen(UsherScreen):
             choice=self._pressed("#choice", "link"),
             password=self.query_one("#password", Input).value,
             send_email=self.query_one("#send-email", Checkbox).value,
+            language=self.query_one("#language", LanguageSelect).language or "",
         )
 
     # ---------------------------------------------------------------- checking as you type
@@ -408,6 +415,7 @@ class AddUserScreen(UsherScreen):
                 if button.name == default:
                     button.value = True
         self.query_one("#send-email", Checkbox).value = True
+        self.query_one("#language", LanguageSelect).value = ""
         start_at_chosen(self.query(RadioSet))
         self._sync_choice()
 

@@ -18,13 +18,15 @@ from store.approvals import Decision, approve, count_pending, list_pending, reje
 from store.audit import console_actor
 from store.changes import EXTERNAL
 from store.clock import ago
+from store.refusal import Refused
 from store.text import clean_line
-from store.users import UsersError, UserView, address_confirmed, set_level
+from store.users import UserView, address_confirmed, set_level
 
 from ..dialogs.ask import unless_admin_refused
 from ..dialogs.level import LevelDialog
 from ..dialogs.reject import RejectDialog
 from ..widgets.filter_box import FilterBox
+from ..widgets.language_select import language_cell
 from ..widgets.live_table import Clipped, clip, cursor_key, room, sync_rows
 from .base import UsherScreen
 
@@ -130,6 +132,7 @@ class ApprovalsScreen(UsherScreen):
         table.add_column(" ", key="unproven", width=1)
         table.add_column("Email", key="email")
         table.add_column("Level", key="level")
+        table.add_column("Lang", key="language")
         table.add_column("Via", key="via")
         table.add_column("Waiting", key="waiting")
         self.follow_changes(TOPICS, self.reload, "approvals-feed")
@@ -185,11 +188,12 @@ class ApprovalsScreen(UsherScreen):
         spare = self.app.size.width - 80
         return [
             Text(MARK if user.id in self.selected else " ", style="bold green"),
-            clip(clean_line(user.name) or "—", room(16, spare, 0.3)),
+            clip(clean_line(user.name) or "—", room(14, spare, 0.3)),
             self._proof_cell(user),
-            clip(clean_line(user.email), room(22, spare, 0.4)),  # 2 cells went to the mark
+            clip(clean_line(user.email), room(20, spare, 0.4)),  # cells went to mark and Lang
             Text(user.level),
-            clip(clean_line(user.via), room(12, spare, 0.2)),
+            language_cell(user.language),
+            clip(clean_line(user.via), room(10, spare, 0.2)),
             Text(waiting(user.created_at)),
         ]
 
@@ -335,8 +339,8 @@ class ApprovalsScreen(UsherScreen):
             return
         try:
             changes = await set_level(store, [u.id for u in users], level, actor=console_actor())
-        except UsersError as error:
-            self.notify(str(error), severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error)
             return
         if changes:
             who = names_of(users)[0] if len(users) == 1 else f"{len(changes)} people"

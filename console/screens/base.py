@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Static, TextArea
 from textual.widgets.data_table import RowKey
 from textual.worker import Worker
 
+from store.refusal import Refused
 from store.text import clean_line
 
 from ..context import Console, console_of
@@ -59,6 +60,12 @@ class UsherScreen(Screen[None]):
         then leaves no never-awaited coroutine behind.
         """
         return self.run_worker(work, exclusive=True, group=group, exit_on_error=exit_on_error)
+
+    def show_refusal(self, refused: Refused, *, doing: str = "", **notify: Any) -> None:
+        """A store refusal as an error notification: its message as the store wrote it (never
+        read as markup), after `doing` ("Not resent") when given."""
+        message = f"{doing}: {refused}" if doing else str(refused)
+        self.notify(message, severity="error", markup=False, **notify)
 
     def run_write(
         self, work: Coroutine[Any, Any, Any], group: str, *, exit_on_error: bool = True

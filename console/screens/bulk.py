@@ -59,6 +59,7 @@ from ..dialogs.bulk_result import BulkResultDialog
 from ..dialogs.path import PathDialog
 from ..latest_check import LatestCheck
 from ..widgets.bulk_table import BulkLinesTable
+from ..widgets.language_select import LanguageSelect, language_words
 from ..widgets.levels import level_choices
 from ..widgets.text_boxes import SafeInput, SafeTextArea
 from ..widgets.toggles import Choice, Tick, start_at_chosen
@@ -136,6 +137,7 @@ class BulkScreen(UsherScreen):
     BulkScreen #shared-row { display: none; }
     BulkScreen #shared-row.shown { display: block; }
     BulkScreen #shared { width: 30; }
+    BulkScreen #language { width: 30; }
     BulkScreen #shared-problem { width: 1fr; padding-left: 1; }
     BulkScreen Checkbox { width: auto; margin-right: 2; }
     BulkScreen #summary { height: 1; padding: 0 1; text-style: bold; }
@@ -186,6 +188,9 @@ class BulkScreen(UsherScreen):
             with RadioSet(id="mode", compact=True):
                 for mode, label in MODES:
                     yield Choice(label, value=mode == "random", name=mode)
+        with Horizontal(classes="row"):
+            yield Label("Language")
+            yield LanguageSelect(configured=self.usher.settings.language, id="language")
         with Horizontal(classes="row", id="shared-row"):
             yield Label("For all")
             yield SafeInput(
@@ -242,6 +247,7 @@ class BulkScreen(UsherScreen):
             shared_password=self.query_one("#shared", Input).value if mode == "same" else None,
             must_change_password=self.query_one("#must-change", Checkbox).value,
             notify=self.query_one("#notify", Checkbox).value,
+            language=self.query_one("#language", LanguageSelect).language,
         )
 
     # ---------------------------------------------------------------- live preview
@@ -517,6 +523,8 @@ class BulkScreen(UsherScreen):
             f"Level {options.level} · passwords: {dict(MODES)[options.passwords].lower()}"
             + (" · must change at first sign-in" if options.must_change else ""),
         ]
+        if options.language:
+            notes.append(f"Their emails and pages are in {language_words(options.language)}.")
         if options.notify:
             where = "" if self.usher.settings.smtp_configured else " (kept in the Outbox: no SMTP)"
             notes.append(f"Each gets an email with a set-password link{where}.")
@@ -541,7 +549,7 @@ class BulkScreen(UsherScreen):
         self.importing = importing
         self._cancel = False
         self.lines_area.read_only = importing
-        for selector in ("#level", "#mode", "#shared", "#notify"):
+        for selector in ("#level", "#mode", "#shared", "#notify", "#language"):
             self.query_one(selector).disabled = importing
         if not importing:
             self._sync_mode()

@@ -19,7 +19,6 @@ from store.invitations import (
     INVITATION_VALID,
     STATUSES,
     Invitation,
-    InvitationError,
     InvitationStatus,
     fresh_invitation_link,
     invitation_counts,
@@ -27,9 +26,11 @@ from store.invitations import (
     resend_invitation,
     revoke_invitation,
 )
+from store.refusal import Refused
 
 from ..dialogs.ask import AskDialog
 from ..dialogs.copied import copy_and_tell
+from ..widgets.language_select import language_cell
 from ..widgets.live_table import clip, room
 from ..widgets.text_boxes import SafeInput
 from ..widgets.toggles import Choice
@@ -64,9 +65,10 @@ def invitation_cells(invitation: Invitation, spare: int = 0) -> tuple[Text, ...]
         expires = invitation.expires_at.astimezone().strftime("%Y-%m-%d")
     return (
         Text(_when(invitation)),
-        clip(invitation.email, room(28, spare, 0.4)),
-        clip(invitation.name, room(18, spare, 0.3)),
+        clip(invitation.email, room(24, spare, 0.4)),  # 6 cells went to Lang
+        clip(invitation.name, room(16, spare, 0.3)),
         Text(invitation.level),
+        language_cell(invitation.language),
         Text(invitation.status, style=_STATUS_STYLES.get(invitation.status, "")),
         Text(expires, style="dim"),
     )
@@ -119,6 +121,7 @@ class InvitationsScreen(UsherScreen):
             ("email", "Email"),
             ("name", "Name"),
             ("level", "Level"),
+            ("language", "Lang"),
             ("status", "Status"),
             ("expires", "Expires"),
         ):
@@ -169,7 +172,7 @@ class InvitationsScreen(UsherScreen):
             table.remove_row(key)
             del self._shown[key]
             self._invitations.pop(key, None)
-        columns = ("sent", "email", "name", "level", "status", "expires")
+        columns = ("sent", "email", "name", "level", "language", "status", "expires")
         added = False
         for key, invitation in wanted.items():
             cells = invitation_cells(invitation, self.app.size.width - 80)
@@ -251,8 +254,8 @@ class InvitationsScreen(UsherScreen):
             return
         try:
             updated = await resend_invitation(store, invitation.id, actor=console_actor())
-        except InvitationError as error:
-            self.notify(f"Not resent: {error}", severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error, doing="Not resent")
             return
         expires = updated.expires_at.astimezone().strftime("%Y-%m-%d")
         self.notify(
@@ -289,8 +292,8 @@ class InvitationsScreen(UsherScreen):
             return
         try:
             await revoke_invitation(store, invitation.id, actor=console_actor())
-        except InvitationError as error:
-            self.notify(f"Not revoked: {error}", severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error, doing="Not revoked")
             return
         self.notify(f"Revoked the invitation to {invitation.email}.", markup=False)
 
@@ -325,7 +328,7 @@ class InvitationsScreen(UsherScreen):
             return
         try:
             _, url = await fresh_invitation_link(store, invitation.id, actor=console_actor())
-        except InvitationError as error:
-            self.notify(f"No link made: {error}", severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error, doing="No link made")
             return
         copy_and_tell(self.app, url, f"fresh link for {invitation.email}")

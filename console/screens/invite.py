@@ -44,6 +44,7 @@ from store.invitations import (
 
 from ..debounce import Debounce
 from ..dialogs.ask import AskDialog, ask_now
+from ..widgets.language_select import LanguageSelect, language_words
 from ..widgets.levels import level_choices
 from ..widgets.text_boxes import PasteBox, SafeInput
 from ..widgets.toggles import Tick, start_at_chosen
@@ -164,6 +165,7 @@ class InviteScreen(UsherScreen):
     InviteScreen #level { width: auto; height: 1; border: none; padding: 0; layout: horizontal; }
     InviteScreen #level RadioButton { width: auto; margin-right: 1; }
     InviteScreen #message { width: 1fr; }
+    InviteScreen #language { width: 30; margin-left: 1; }
     InviteScreen #reinvite { width: 1fr; }
     InviteScreen #send { width: auto; min-width: 16; }
     """
@@ -213,6 +215,7 @@ class InviteScreen(UsherScreen):
                 max_length=MAX_MESSAGE,
                 compact=True,
             )
+            yield LanguageSelect(configured=self.usher.settings.language, id="language")
         with Horizontal(classes="row"):
             yield Tick(
                 "Re-invite people with a pending invitation (new link)",
@@ -236,6 +239,11 @@ class InviteScreen(UsherScreen):
     def level(self) -> str:
         pressed = self.query_one("#level", RadioSet).pressed_button
         return (pressed.id or "level-member").removeprefix("level-") if pressed else "member"
+
+    @property
+    def language(self) -> str | None:
+        """The language chosen for this batch (None: the default)."""
+        return self.query_one("#language", LanguageSelect).language
 
     @property
     def reinvite(self) -> bool:
@@ -352,6 +360,7 @@ class InviteScreen(UsherScreen):
         preview = await preview_invitations(store, parsed)
         reinvite = self.reinvite
         level = self.level
+        language = self.language
         count = preview.invited_count(reinvite)
         if count == 0:
             reason = (
@@ -366,6 +375,8 @@ class InviteScreen(UsherScreen):
             f"Each person gets an email with a link to create their account as {level}, "
             f"valid for {INVITATION_VALID.days} days."
         ]
+        if language:
+            body.append(f"Their email and pages are in {language_words(language)}.")
         if preview.pending and reinvite:
             body.append(f"{len(preview.pending):,} with a pending invitation get a new link.")
         skipped = preview.skipped_count(reinvite) + len(parsed.invalid)
@@ -388,6 +399,7 @@ class InviteScreen(UsherScreen):
                 actor=console_actor(),
                 message=message,
                 reinvite=reinvite,
+                language=language,
             )
         except InvitationError as error:
             self.notify(f"Nothing was sent: {error}", severity="error", markup=False)

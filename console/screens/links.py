@@ -20,7 +20,6 @@ from store.clock import lifetime_words
 from store.links import (
     Link,
     LinkDraft,
-    LinkError,
     create_link,
     edit_link,
     get_link,
@@ -29,6 +28,7 @@ from store.links import (
     regenerate_link,
     revoke_link,
 )
+from store.refusal import Refused
 from store.signup import UNCONFIRMED_VALID
 
 from ..dialogs.ask import AskDialog, unless_admin_refused
@@ -36,12 +36,14 @@ from ..dialogs.copied import copy_and_tell
 from ..dialogs.link_details import LinkDetailsScreen
 from ..dialogs.link_form import LinkFormDialog
 from ..dialogs.qr import QrScreen
+from ..widgets.language_select import language_cell
 from ..widgets.live_table import OpenTable
 from .base import UsherScreen
 
 COLUMNS = [
     ("Label", "label"),
     ("Level", "level"),
+    ("Lang", "language"),
     ("Join mode", "mode"),
     ("Uses", "uses"),
     ("Expires", "expires"),
@@ -59,6 +61,7 @@ def link_cells(link: Link) -> dict[str, Text]:
     return {
         "label": Text(link.label or f"Link #{link.id}", style="" if link.label else "dim"),
         "level": Text(link.level),
+        "language": language_cell(link.language),
         "mode": Text(link.join_mode),
         "uses": Text(link.uses_text),
         "expires": Text("—" if state == "revoked" else link.expires_text()),
@@ -156,8 +159,8 @@ class LinksScreen(UsherScreen):
         async def runner() -> None:
             try:
                 link = await work()
-            except LinkError as error:
-                self.notify(str(error), title="Not done", severity="error", markup=False)
+            except Refused as error:
+                self.show_refusal(error, title="Not done")
                 return
             await self.reload()
             done(link)
@@ -166,7 +169,10 @@ class LinksScreen(UsherScreen):
 
     def action_new(self) -> None:
         smtp = self.usher.settings.smtp_configured
-        self.app.push_screen(LinkFormDialog(smtp_configured=smtp), self._create)
+        self.app.push_screen(
+            LinkFormDialog(smtp_configured=smtp, configured_language=self.usher.settings.language),
+            self._create,
+        )
 
     def _create(self, draft: LinkDraft | None) -> None:
         store = self.usher.store
@@ -236,7 +242,12 @@ class LinksScreen(UsherScreen):
                 lambda _: self.notify("Link saved.", title="Saved"),
             )
 
-        self.app.push_screen(LinkFormDialog(smtp_configured=smtp, link=link), save)
+        self.app.push_screen(
+            LinkFormDialog(
+                smtp_configured=smtp, link=link, configured_language=self.usher.settings.language
+            ),
+            save,
+        )
 
     def action_regenerate(self) -> None:
         link = self.selected()

@@ -14,9 +14,7 @@ from textual.widgets import DataTable, Input, Static
 
 from store.audit import console_actor
 from store.clock import ago
-from store.migrations import OUTBOX_STATUSES
 from store.outbox import (
-    OutboxError,
     OutboxMessage,
     get_message,
     list_messages,
@@ -26,8 +24,10 @@ from store.outbox import (
     send_test,
 )
 from store.records import Counts
+from store.refusal import Refused
 from store.smtp_url import SmtpUrlError, parse_smtp_url
 from store.text import clean_line
+from store.vocabulary import OUTBOX_STATUSES
 
 from ..dialogs.ask_address import AskAddressDialog
 from ..dialogs.outbox_message import OutboxMessageDialog
@@ -233,8 +233,8 @@ class OutboxScreen(UsherScreen):
             return
         try:
             message = await retry(store, int(key), console_actor())
-        except OutboxError as error:
-            self.notify(str(error), severity="error", timeout=8)
+        except Refused as error:
+            self.show_refusal(error, timeout=8)
             return
         self.notify(f"Message #{message.id} to {clean_line(message.destination)} queued again.")
 
@@ -244,8 +244,8 @@ class OutboxScreen(UsherScreen):
             return
         try:
             count = await retry_all_failed(store, console_actor())
-        except OutboxError as error:
-            self.notify(str(error), severity="error", timeout=8)
+        except Refused as error:
+            self.show_refusal(error, timeout=8)
             return
         if count:
             self.notify(f"{count} failed message{'s' if count != 1 else ''} queued again.")
@@ -258,8 +258,8 @@ class OutboxScreen(UsherScreen):
             return
         try:
             count = await send_kept(store, console_actor())
-        except OutboxError as error:
-            self.notify(str(error), severity="error", timeout=10)
+        except Refused as error:
+            self.show_refusal(error, timeout=10)
             return
         if count:
             self.notify(f"{count} kept message{'s' if count != 1 else ''} queued for sending.")
@@ -278,8 +278,8 @@ class OutboxScreen(UsherScreen):
             return
         try:
             outbox_id = await send_test(store, address, console_actor())
-        except OutboxError as error:
-            self.notify(str(error), severity="error", timeout=8)
+        except Refused as error:
+            self.show_refusal(error, timeout=8)
             return
         self.notify(f"Test message #{outbox_id} to {address} queued.")
 

@@ -16,7 +16,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from store.changes import EXTERNAL
-from store.csv_safe import ExportError, export_folder
+from store.csv_safe import export_folder
+from store.refusal import Refused
 from store.text import clean_line
 from store.users import (
     LEVELS,
@@ -32,6 +33,7 @@ from store.users import (
 from ..dialogs.erase_user import ask_and_erase
 from ..dialogs.path import PathDialog
 from ..dialogs.user_detail import STATUS_STYLE, UserDetailDialog
+from ..widgets.language_select import language_cell
 from ..widgets.live_table import OpenTable, clip, cursor_key, room, sync_rows
 from ..widgets.text_boxes import SafeInput
 from .base import UsherScreen
@@ -122,6 +124,7 @@ class UsersScreen(UsherScreen):
         table.add_column("Name", key="name")
         table.add_column("Email", key="email")
         table.add_column("Level", key="level")
+        table.add_column("Lang", key="language")
         table.add_column("Status", key="status")
         table.add_column("Via", key="via")
         table.add_column("Signed up", key="created")
@@ -175,9 +178,10 @@ class UsersScreen(UsherScreen):
     def _cells(self, user: UserView) -> list[Text]:
         spare = self.app.size.width - 80
         return [
-            clip(clean_line(user.name) or "—", room(18, spare, 0.3)),
-            clip(clean_line(user.email), room(26, spare, 0.4)),
+            clip(clean_line(user.name) or "—", room(15, spare, 0.3)),
+            clip(clean_line(user.email), room(23, spare, 0.4)),  # 6 cells went to Lang
             Text(user.level),
+            language_cell(user.language),
             Text(user.status, style=STATUS_STYLE.get(user.status, "")),
             clip(clean_line(user.via), room(14, spare, 0.1)),
             Text(_date(user.created_at)),
@@ -269,8 +273,8 @@ class UsersScreen(UsherScreen):
             return
         try:
             count = await export_users_csv(store.engine, query, path)
-        except ExportError as error:
-            self.notify(str(error), severity="error", markup=False)
+        except Refused as error:
+            self.show_refusal(error)
             return
         where = Path(path).resolve()
         users = f"{count:,} user{'s' if count != 1 else ''}"

@@ -16,7 +16,7 @@ import jinja2
 import msgspec
 
 from ..clock import from_db
-from ..languages import LANGUAGE_FIELD, N_, PSEUDO, SHIPPED, ContextLike, install, translations
+from ..languages import LANGUAGE_FIELD, N_, PSEUDO, ContextLike, choose, install, translations
 from ..settings import Settings
 from ..text import clean_text
 from .message import fold_header_text
@@ -110,7 +110,8 @@ def render(
     language: str | None = None,
 ) -> RenderedEmail:
     """Subject, text and HTML of `kind` filled with `values` and the common variables, in
-    `language`, else the payload's own (`_language`), else `USHER_LANGUAGE`."""
+    `language`, else the payload's own (`_language`: the recipient's, `store.outbox.enqueue`),
+    else as `store.languages.choose` says (USHER_LANGUAGE, else English)."""
     if not kind or not all(ch.isalnum() or ch in "-_" for ch in kind) or kind.startswith("_"):
         raise TemplateProblem(f"{kind!r} is not a valid email kind")
     context: dict[str, Any] = {
@@ -127,7 +128,11 @@ def render(
     )
     context["greeting"] = greeting(context)
     asked = language or values.get(LANGUAGE_FIELD)
-    context[LANGUAGE_KEY] = asked if asked in SHIPPED or asked == PSEUDO else settings.language
+    context[LANGUAGE_KEY] = (
+        PSEUDO
+        if asked == PSEUDO
+        else choose(set_for=asked if isinstance(asked, str) else None, configured=settings.language)
+    )
     if isinstance(expires_at := context.get("expires_at"), str):
         with contextlib.suppress(ValueError):  # an old row's own text stays as it was
             context["expires_moment"] = from_db(expires_at)

@@ -29,6 +29,7 @@ from store.text import clean_line
 from store.users import LEVELS, user_to_json
 
 from ..errors import EXIT_OK, CliError
+from ..language import add_language_argument, language_of
 
 FLAGS = {
     "first_name": "--first",
@@ -36,6 +37,7 @@ FLAGS = {
     "email": "--email",
     "level": "--level",
     "password": "--password",
+    "language": "--language",
 }
 """Which flag a store field came from (for the one-line error)."""
 
@@ -73,6 +75,7 @@ def register(
     parser.add_argument(
         "--no-email", action="store_true", help="do not email them the account information"
     )
+    add_language_argument(parser, whose="their")
     parser.add_argument("--json", action="store_true", help="print the created user as JSON")
     parser.set_defaults(handler=run_add)
 
@@ -115,6 +118,7 @@ def form_from(args: argparse.Namespace) -> NewUserForm:
         choice=choice,
         password=password or "",
         send_email=not getattr(args, "no_email", False),
+        language=language_of(args) or "",
     )
 
 

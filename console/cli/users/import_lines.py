@@ -33,6 +33,7 @@ from store.migrations import LEVELS
 
 from ...words import counted
 from ..errors import EXIT_FAILED, EXIT_OK, CliError
+from ..language import add_language_argument, language_of
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 PROGRESS_LINE_EVERY = 1.0
@@ -75,6 +76,7 @@ def register(
     parser.add_argument(
         "--dry-run", action="store_true", help="print the preview and write nothing"
     )
+    add_language_argument(parser, whose="the users'")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run_import)
 
@@ -134,6 +136,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         passwords=args.passwords,
         shared_password=shared,
         notify=not getattr(args, "no_email", False),
+        language=language_of(args),
     )
     return asyncio.run(
         _import(
@@ -173,7 +176,7 @@ async def _import(
             raise CliError(str(error)) from None
         finally:
             progress.finish()
-        _print_result(result, settings, as_json)
+        _print_result(result, settings, as_json, language=options.language)
         return EXIT_OK
 
 
@@ -245,6 +248,7 @@ def _print_preview(parsed: ParsedLines, options: BulkOptions, as_json: bool) -> 
                 "skipped": parsed.problem_count,
                 "errors": error_entries(parsed.problems),
                 "level": options.level,
+                "language": options.language,
                 "passwords": options.passwords,
             }
         )
@@ -263,7 +267,9 @@ def _print_skipped(lines: list[BulkLine]) -> None:
         print("\n".join(_problem_lines(lines)))
 
 
-def _print_result(result: BulkResult, settings: Settings, as_json: bool) -> None:
+def _print_result(
+    result: BulkResult, settings: Settings, as_json: bool, *, language: str | None = None
+) -> None:
     if as_json:
         value: dict[str, Any] = {
             "created": len(result.created),
@@ -271,6 +277,7 @@ def _print_result(result: BulkResult, settings: Settings, as_json: bool) -> None
             "errors": error_entries(result.skipped),
             "batch_id": result.batch_id,
             "level": result.level,
+            "language": language,
             "passwords": result.passwords,
             "emails_queued": result.emails_queued,
             "users": [

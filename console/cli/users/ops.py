@@ -14,7 +14,7 @@ from store.audit import console_actor
 from store.erasure import ErasureReport, erase_users
 from store.text import clean_line
 from store.users import STATUSES, UserView, resolve_users
-from store.users_export import FORMATS, ExportError, Format, export_text, export_to_file
+from store.users_export import FORMATS, Format, export_text, export_to_file
 
 from ...words import counted
 from ..errors import EXIT_OK, CliError
@@ -122,7 +122,7 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
             return await export_text(store.engine, status=status, fmt=fmt)
         return await export_to_file(store.engine, path, status=status, fmt=fmt), ""
 
-    count, text = with_store(settings, work, (ExportError,))
+    count, text = with_store(settings, work)
     if path is None:
         out.write(text)
     else:
