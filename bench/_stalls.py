@@ -16,6 +16,8 @@ import time
 from types import TracebackType
 
 TICK = 0.001
+STALL_GOAL = 0.02
+"""Issue #19: the event loop never stalls longer (keys, frames and pages wait meanwhile)."""
 
 
 class LoopStalls:
@@ -55,3 +57,15 @@ class LoopStalls:
 
     def text(self) -> str:
         return f"{self.largest * 1000:.1f} ms ({self.largest_on_cpu * 1000:.1f} on CPU)"
+
+
+def stall_figure(stalls: LoopStalls, name: str = "largest event-loop stall") -> None:
+    """The figure line every benchmark prints for its run (goal, issue #19: < 20 ms)."""
+    from _figures import figure
+
+    figure(
+        name,
+        stalls.text(),
+        goal=f"< {STALL_GOAL * 1000:.0f} ms",
+        passed=stalls.largest < STALL_GOAL,
+    )

@@ -13,13 +13,21 @@ import statistics
 import tempfile
 import time
 
-from _figures import arguments, size
+from _figures import arguments, machine_line, size
+from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
 from store.single_user import PASSWORD_CHOICES, NewUserForm, add_user
 
 
 async def main(count: int) -> None:
+    print(machine_line())
+    async with LoopStalls() as stalls:
+        await add_users(count)
+    stall_figure(stalls)
+
+
+async def add_users(count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings({"db": os.path.join(folder, "usher.db")}, environ={})
         async with await Store.open(settings, watch=False) as store:

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _figures import arguments, size
+from _figures import arguments, machine_line, size
+from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
 from store.clock import db_now
@@ -60,6 +61,13 @@ async def fill(store: Store, users: int) -> None:
 
 
 async def main(users: int) -> None:
+    print(machine_line())
+    async with LoopStalls() as stalls:
+        await erase(users)
+    stall_figure(stalls)
+
+
+async def erase(users: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings({"db": str(Path(folder) / "bench.db")}, environ={})
         async with await Store.open(settings, watch=False) as store:

@@ -31,6 +31,7 @@ from pathlib import Path
 import aiosmtplib
 import msgspec
 from _figures import Usage, arguments, cores, figure, machine_line, size
+from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
 from store.delivery import DeliveryPolicy, DeliveryWorker, Outcome, new_worker_id
@@ -139,6 +140,12 @@ async def smtp_phase(sink: Sink, send: Callable[[], Awaitable[None]]) -> Phase:
 
 
 async def run(count: int) -> None:
+    async with LoopStalls() as stalls:  # beside every part alike: the ratios stay fair
+        await measure(count)
+    stall_figure(stalls)
+
+
+async def measure(count: int) -> None:
     sink = await Sink.start()
     try:
         with tempfile.TemporaryDirectory() as folder:

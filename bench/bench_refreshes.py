@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from _figures import arguments, figure, machine_line, size
+from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
 from store.changes import EXTERNAL
@@ -66,6 +67,12 @@ class Counting:
 
 async def main(count: int) -> None:
     print(machine_line(), flush=True)
+    async with LoopStalls() as stalls:
+        await count_events(count)
+    stall_figure(stalls, "largest event-loop stall, all writes")
+
+
+async def count_events(count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings({"db": str(Path(folder) / "usher.db")}, environ={})
         async with await Store.open(settings, watch=False) as store:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import msgspec
-from _figures import arguments, size
+from _figures import arguments, machine_line, size
+from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
 from store.auth import SignInFailed, sign_in
@@ -36,6 +37,13 @@ async def attempt(store: Store, email: str) -> float:
 
 
 async def main(rounds: int) -> None:
+    print(machine_line())
+    async with LoopStalls() as stalls:
+        await sign_ins(rounds)
+    stall_figure(stalls)
+
+
+async def sign_ins(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings({"db": str(Path(folder) / "bench.db")}, environ={})
         async with await Store.open(settings, watch=False) as store:

@@ -34,6 +34,7 @@ from typing import Any
 
 from _figures import Usage, arguments, cores, figure, machine_line, size
 from _signup_cost import Cost, hello_app, signup_cost
+from _stalls import LoopStalls, stall_figure
 from bench_hash_floor import one_hash_cost
 from litestar import Litestar
 
@@ -189,11 +190,14 @@ async def run(count: int, rounds: int, samples: int) -> None:
                     hello_rates.append(rate(await load("get", hello_url, gets)))
                     page_result = await load("get", page_url, gets)
                     page_rates.append(rate(page_result))
+                # The loop-lag probe runs beside both, so it costs them alike.
                 with Usage() as usage:
-                    signups = await load("signup", page_url, count, tag=str(time.time_ns()))
+                    async with LoopStalls() as stalls:
+                        signups = await load("signup", page_url, count, tag=str(time.time_ns()))
                 made = await store.engine.scalar("SELECT count(*) FROM users")
                 with Usage() as hashing:  # the same hashes alone, right after: same neighbours
-                    await asyncio.gather(*(store.hasher.hash(f"pw {i}") for i in range(count)))
+                    async with LoopStalls():
+                        await asyncio.gather(*(store.hasher.hash(f"pw {i}") for i in range(count)))
                 lookup, render = await page_parts(app, store, link.token, min(gets, 500))
             finally:
                 await usher.stop()
@@ -230,6 +234,7 @@ async def run(count: int, rounds: int, samples: int) -> None:
         f"{check * 1000:.1f} ms",
         ratio=check / single,
     )
+    stall_figure(stalls, "largest event-loop stall, signups")
     figure("signup GET+POST latency p50", f"{signups['p50_ms']:.0f} ms")
     figure("signup GET+POST latency p95", f"{signups['p95_ms']:.0f} ms")
     client = float(signups["cpu_seconds"]) / usage.wall

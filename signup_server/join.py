@@ -30,14 +30,14 @@ from store.signup import (
 )
 
 from . import security
-from .deps import SettingsDep, StoreDep
+from .deps import SettingsDep, StoreDep, store_from
 from .errors import Gone
 from .language_switch import flow_cookie
 from .render import cached_page, echoed, page, page_language, switched_language, written_for
 from .security import client_ip
 from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
-__all__ = ["JOIN_ROUTES", "gone_for"]
+__all__ = ["JOIN_ROUTES", "blank_join_page", "gone_for"]
 
 SignupBody = Annotated[SignupForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -90,22 +90,35 @@ def _join_context(link: Link, token: str) -> dict[str, Any]:
     }
 
 
+def blank_join_page(request: Request[Any, Any, Any], link: Link, token: str) -> Response[str]:
+    """The signup form as everyone who opens `link` first sees it. It is the same for all but
+    its CSRF token, so it is rendered once per link setting and language (`cached_page`, keyed
+    by what `_join_context` shows), then only the token is put in."""
+    context = _join_context(link, token)
+    return cached_page(
+        request,
+        "join.html",
+        cache_key=tuple(context.values()),
+        **context,
+        errors={},
+        values=SignupForm(),
+    )
+
+
 @get("/join/{token:str}")
-async def join_page(
-    request: Request[Any, Any, Any], token: FromPath[str], store: StoreDep
-) -> Response[str]:
+async def join_page(request: Request[Any, Any, Any]) -> Response[str]:
     """The signup form. Opening it takes no use: a use is taken when the account is made.
 
-    The blank form is the same for everyone who opens the link but its CSRF token, so it is
-    rendered once per link setting (`cached_page`), not on every visit."""
+    The most opened page of all, so it asks Litestar for nothing but the request: the token
+    comes from the path and the store from the app (`store_from`), not as parameters Litestar
+    would resolve and validate on every visit."""
+    token: str = request.path_params["token"]
     try:
-        link = await link_for_page(store, token)
+        link = await link_for_page(store_from(request.app), token)
     except TokenUnusable as error:
         raise gone_for(error) from None
     written_for(request, link.language)
-    return cached_page(
-        request, "join.html", **_join_context(link, token), errors={}, values=SignupForm()
-    )
+    return blank_join_page(request, link, token)
 
 
 @post("/join/{token:str}", status_code=303)

@@ -51,6 +51,8 @@ def flow_language(request: Request[Any, Any, Any], settings: Settings) -> str | 
 
 def asked_language(query_string: bytes | str) -> str | None:
     """The shipped language a switcher link asks for (`?lang=de`), or None."""
+    if not query_string:  # most requests: no query at all, nothing to parse
+        return None
     if isinstance(query_string, bytes):
         query_string = query_string.decode("latin-1")
     values = parse_qs(query_string[:2000]).get(QUERY, [])

@@ -163,11 +163,14 @@ class BulkResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 # ------------------------------------------------------------------ preview
 
 
-def shared_password_problem(password: str | None, *, org: str = "") -> str | None:
-    """Why the "one for all" password is refused, or None (`org`: the organisation's name)."""
+def shared_password_problem(
+    password: str | None, *, org: str = "", estimate_strength: bool = True
+) -> str | None:
+    """Why the "one for all" password is refused, or None (`org`: the organisation's name).
+    `estimate_strength=False`: the cheap checks only (see `password_problem`)."""
     if not password:
         return "Type the password all these accounts will start with."
-    return password_problem(password, org=org)
+    return password_problem(password, org=org, estimate_strength=estimate_strength)
 
 
 async def check_existing(store: Store, parsed: ParsedLines) -> ParsedLines:

@@ -108,6 +108,11 @@ lines would otherwise be estimated again each time, at ~10 ms a line)."""
 _remembered: dict[bytes, tuple[int, str]] = {}
 _remembered_lock = threading.Lock()
 _REMEMBER_KEY = secrets.token_bytes(32)
+_zxcvbn_lock = threading.Lock()
+"""zxcvbn keeps the context words of the call under way in a module global
+(`matching.RANKED_DICTIONARIES["user_inputs"]`): two threads estimating at once would each
+match against the other's name and address. One estimate at a time (it is pure Python, so
+the GIL ran them one at a time anyway; the lock costs no throughput)."""
 
 
 def _digest(candidate: str, context: tuple[str, ...]) -> bytes:
@@ -136,7 +141,8 @@ def estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
 
 
 def _estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
-    result = zxcvbn(candidate, user_inputs=list(context))
+    with _zxcvbn_lock:
+        result = zxcvbn(candidate, user_inputs=list(context))
     score = int(result["score"])
     if score >= MIN_SCORE:
         return score, ""
@@ -152,12 +158,19 @@ def _estimate(candidate: str, context: tuple[str, ...]) -> tuple[int, str]:
 
 
 def password_problem(
-    password: str, *, email: str = "", names: Iterable[str] = (), org: str = ""
+    password: str,
+    *,
+    email: str = "",
+    names: Iterable[str] = (),
+    org: str = "",
+    estimate_strength: bool = True,
 ) -> str | None:
     """Why `password` is refused, or None when it is acceptable. `org` is the organisation's
     name (USHER_ORG): a password built on it is among the first an attacker tries.
 
-    Up to ~60 ms of CPU (zxcvbn): on an event loop, use `problem_off_loop`."""
+    Up to ~60 ms of CPU (zxcvbn): on an event loop, use `problem_off_loop`. With
+    `estimate_strength=False` only the cheap checks run (length, the common list, the
+    person's own name): a console answers those on each key and the estimate in a thread."""
     names = tuple(names)
     candidate = normalise(password)
     length = len(candidate)
@@ -172,6 +185,8 @@ def password_problem(
     own.discard("")
     if folded in own or folded.replace(" ", "") in {o.replace(" ", "") for o in own}:
         return "Don't use your email address or name as your password."
+    if not estimate_strength:
+        return None
     score, why = estimate(candidate, context_words(email, *names, org))
     return why if score < MIN_SCORE else None
 

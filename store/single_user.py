@@ -136,11 +136,14 @@ def _choice(value: str) -> PasswordChoice | None:
     return None
 
 
-def check_fields(form: NewUserForm, *, org: str = "") -> dict[str, str]:
+def check_fields(
+    form: NewUserForm, *, org: str = "", estimate_strength: bool = True
+) -> dict[str, str]:
     """Every field's problem, in page order ({} = the form can be submitted). Pure, and cheap
-    but for a password's strength estimate (a few ms, remembered): the console calls it on each
-    keystroke. `org` is the organisation's name (a word the password must not be built on).
-    Whether the address is taken is `existing_user_id`."""
+    but for a password's strength estimate (up to ~60 ms of CPU, remembered): the console
+    calls it with `estimate_strength=False` on each keystroke and whole in a thread. `org` is
+    the organisation's name (a word the password must not be built on). Whether the address
+    is taken is `existing_user_id`."""
     errors: dict[str, str] = {}
     named: dict[str, str] = {}
     name_problem(form.first_name, "first name", named, "first_name", voice="their")
@@ -165,6 +168,7 @@ def check_fields(form: NewUserForm, *, org: str = "") -> dict[str, str]:
                 email=form.email.strip(),
                 names=own_names(first, last),
                 org=org,
+                estimate_strength=estimate_strength,
             )
     for field in FIELDS:
         problem = problems.get(field)

@@ -53,6 +53,25 @@ CASES: dict[str, tuple[list[str], Expected]] = {
             "claims, PostgreSQL, 3 workers": None,
         },
     ),
+    "bench_signup_page.py": (
+        ["--quick", "--count", "20", "--rounds", "1"],
+        {
+            "hello-world GET (median of": None,
+            "signup page GET (median of": None,
+            "signup page GET: largest loop stall": None,
+            "CPU per page GET, in-process": None,
+        },
+    ),
+    "bench_console_refreshes.py": (
+        ["--quick"],
+        {
+            "refreshes per console approve": "PASS",
+            "events per console approve": "PASS",
+            "refreshes per other process's write": "PASS",
+            "events per other process's write": "PASS",
+            "largest loop stall, console, writes": None,
+        },
+    ),
     "bench_mail.py": (
         ["--quick", "--count", "3"],
         {

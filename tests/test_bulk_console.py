@@ -138,7 +138,12 @@ async def test_preview_shows_exactly_the_problem_lines(settings: Settings) -> No
         assert "at least 8" in plain(screen.query_one("#shared-problem", Static))
         assert screen.query_one("#add").disabled
         shared.value = "a long shared secret"
-        await pilot.pause()
+
+        async def estimated() -> bool:  # the strength estimate answers from a thread
+            await pilot.pause()
+            return screen.shared_check.answer("a long shared secret") is not None
+
+        await eventually(estimated)
         assert "accepted" in plain(screen.query_one("#shared-problem", Static))
         assert not screen.query_one("#add").disabled
 

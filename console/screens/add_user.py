@@ -41,6 +41,7 @@ from ..debounce import Debounce
 from ..dialogs.ask import admin_question, ask_now
 from ..dialogs.credential import CredentialDialog
 from ..dialogs.user_detail import UserDetailDialog
+from ..latest_check import LatestCheck
 from ..widgets.language_select import LanguageSelect
 from ..widgets.levels import DEFAULT_LEVEL, level_choices
 from ..widgets.text_boxes import SafeInput
@@ -100,6 +101,7 @@ class AddUserScreen(UsherScreen):
     AddUserScreen .row > Input { width: 1fr; max-width: 48; }
     AddUserScreen .error { color: $error; padding-left: 12; display: none; }
     AddUserScreen .error.shown { display: block; }
+    AddUserScreen .error.checking { color: $text-muted; }
     AddUserScreen .note { color: $text-muted; padding-left: 12; }
     AddUserScreen RadioSet { layout: horizontal; width: auto; height: 1; }
     AddUserScreen RadioSet > RadioButton { width: auto; margin-right: 2; }
@@ -120,6 +122,11 @@ class AddUserScreen(UsherScreen):
         super().__init__()
         self._touched: set[str] = set()
         self._lookup = Debounce(self, LOOKUP_DELAY, self._start_lookup)
+        self._org = ""
+        self.strength: LatestCheck[NewUserForm, str | None] = LatestCheck(
+            self, self._estimate, self.show_errors, group="add-user-strength"
+        )
+        """The set password's strength estimate, in a thread, for what is typed now."""
         self.taken: AddressTaken | None = None
         """The account that already has the typed address (the offer to open it)."""
         self.busy = False
@@ -172,6 +179,7 @@ class AddUserScreen(UsherScreen):
         yield Static("", classes="error", id=f"{selector[1:]}-error")
 
     def on_mount(self) -> None:
+        self._org = self.usher.settings.org
         start_at_chosen(self.query(RadioSet))
         self._sync_choice()
 
@@ -244,9 +252,20 @@ class AddUserScreen(UsherScreen):
         self.query_one("#email-note", Static).update(Text(note))
 
     def show_errors(self, errors: dict[str, str] | None = None) -> dict[str, str]:
-        """Show each touched field's problem next to it (and mark the field); returns them all."""
+        """Show each touched field's problem next to it (and mark the field); returns them all.
+        A set password's strength is estimated in a thread: "checking…" until it answers (the
+        store checks again when the user is added)."""
+        checking = False
         if errors is None:
-            errors = check_fields(self.form(), org=self.usher.settings.org)
+            form = self.form()
+            errors = check_fields(form, org=self._org, estimate_strength=False)
+            wanted = _strength_key(form, errors)
+            self.strength.want(wanted)
+            if wanted is not None:
+                answered = self.strength.answer(wanted)
+                checking = answered is None
+                if answered is not None and answered[0]:
+                    errors["password"] = answered[0]
         if self.taken is not None and "email" not in errors:
             errors["email"] = (
                 f"{self.taken.email} already has an account (user {self.taken.user_id}): "
@@ -259,9 +278,16 @@ class AddUserScreen(UsherScreen):
                 message = None
             self.query_one(selector, Input).set_class(message is not None, "-invalid")
             line = self.query_one(f"{selector}-error", Static)
-            line.update(Text(f"✗ {clean_line(message)}" if message else ""))
-            line.set_class(message is not None, "shown")
+            waiting = field == "password" and checking and field in self._touched
+            shown = f"✗ {clean_line(message)}" if message else ("checking…" if waiting else "")
+            line.update(Text(shown))
+            line.set_class(message is not None or waiting, "shown")
+            line.set_class(waiting, "checking")
         return errors
+
+    def _estimate(self, form: NewUserForm) -> str | None:
+        """The set password's problem, strength estimate included (in a worker thread)."""
+        return check_fields(form, org=self._org).get("password")
 
     def _start_lookup(self) -> None:
         self.run_latest(self._look_up, "add-user-lookup")
@@ -433,6 +459,20 @@ class AddUserScreen(UsherScreen):
             return
         await self.app.switch_mode("users")
         self.app.push_screen(UserDetailDialog(store, taken.user_id))
+
+
+def _strength_key(form: NewUserForm, cheap: dict[str, str]) -> NewUserForm | None:
+    """What the strength estimate reads (the password, the names and address it must not be
+    built on), when the cheap checks leave it to the estimate; None otherwise."""
+    if form.choice != "set" or not form.password or "password" in cheap:
+        return None
+    return NewUserForm(
+        first_name=form.first_name,
+        last_name=form.last_name,
+        email=form.email,
+        choice="set",
+        password=form.password,
+    )
 
 
 def _field_of(widget: Widget) -> str | None:

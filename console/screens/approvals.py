@@ -286,7 +286,8 @@ class ApprovalsScreen(UsherScreen):
             decision = await reject(store, ids, actor=actor, reason=reason)
         self.selected -= set(ids)
         self.report(decision)
-        await self.reload()
+        # No reload here: the decision's commit is a change event, and `follow_changes`
+        # reloads on it (reloading here too read and redrew the table twice a decision).
 
     def report(self, decision: Decision) -> None:
         """What happened, and — clearly — who had been decided elsewhere (no email sent)."""
@@ -344,7 +345,7 @@ class ApprovalsScreen(UsherScreen):
         if changes:
             who = names_of(users)[0] if len(users) == 1 else f"{len(changes)} people"
             self.notify(f"{who}: now at level {level}.", markup=False)
-        await self.reload()
+        # No reload: the commit's change event reloads the table (`follow_changes`).
 
     # ---------------------------------------------------------------- filter
 

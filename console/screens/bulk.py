@@ -57,6 +57,7 @@ from ..debounce import Debounce
 from ..dialogs.ask import AskDialog
 from ..dialogs.bulk_result import BulkResultDialog
 from ..dialogs.path import PathDialog
+from ..latest_check import LatestCheck
 from ..widgets.bulk_table import BulkLinesTable
 from ..widgets.language_select import LanguageSelect, language_words
 from ..widgets.levels import level_choices
@@ -165,6 +166,11 @@ class BulkScreen(UsherScreen):
         self.last_result: BulkResult | None = None
         self._by_line: dict[int, BulkLine] = {}
         """The rows in the preview table, by line number."""
+        self._org = ""
+        self.shared_check: LatestCheck[str, str | None] = LatestCheck(
+            self, self._estimate_shared, self._shared_checked, group="bulk-shared-strength"
+        )
+        """The "one for all" password's strength estimate, in a thread, for what is typed now."""
 
     # ---------------------------------------------------------------- layout
 
@@ -203,6 +209,7 @@ class BulkScreen(UsherScreen):
             yield Static("", id="progress-text", markup=False)
 
     def on_mount(self) -> None:
+        self._org = self.usher.settings.org
         start_at_chosen(self.query(RadioSet))
         self._sync_mode()
         self.watch(self.app, "counts", self._database_changed, init=False)
@@ -286,19 +293,38 @@ class BulkScreen(UsherScreen):
             box.disabled = True
         self._show_shared_problem()
 
+    def _shared_verdict(self) -> tuple[str | None, bool]:
+        """(why the "one for all" password is refused, still checking): the cheap checks at
+        once, the strength estimate from its thread."""
+        value = self.query_one("#shared", Input).value
+        problem = shared_password_problem(value, org=self._org, estimate_strength=False)
+        self.shared_check.want(None if problem or self.mode != "same" else value)
+        if problem:
+            return problem, False
+        answered = self.shared_check.answer(value)
+        return (None, True) if answered is None else (answered[0], False)
+
+    def _estimate_shared(self, value: str) -> str | None:
+        return shared_password_problem(value, org=self._org)  # in a worker thread
+
+    def _shared_checked(self) -> None:
+        self._show_shared_problem()
+        self._refresh_add_button()
+
     def _show_shared_problem(self) -> None:
         label = self.query_one("#shared-problem", Static)
         if self.mode != "same":
+            self.shared_check.want(None)
             label.update("")
             return
         value = self.query_one("#shared", Input).value
-        problem = (
-            shared_password_problem(value, org=self.usher.settings.org)
-            if value
-            else "type it once; it is checked"
-        )
-        if problem:
-            label.update(Text(problem, style="red" if value else "dim"))
+        problem, checking = self._shared_verdict()
+        if not value:
+            label.update(Text("type it once; it is checked", style="dim"))
+        elif checking:
+            label.update(Text("checking…", style="dim"))
+        elif problem:
+            label.update(Text(problem, style="red"))
         else:
             label.update(Text("✓ accepted", style="green"))
 
@@ -308,6 +334,8 @@ class BulkScreen(UsherScreen):
 
     def _start_preview(self) -> None:
         text = self.lines_area.text
+        if self.mode == "given" and text.strip():  # each new password's estimate: a few ms
+            self.query_one("#summary", Static).update("Preview: checking passwords…")
         self.run_worker(self._preview(text, self.mode), exclusive=True, group="bulk-preview")
 
     async def _preview(self, text: str, mode: PasswordMode) -> None:
@@ -372,11 +400,7 @@ class BulkScreen(UsherScreen):
         button = self.query_one("#add", Button)
         ready = self.preview.ready_count if self.preview is not None else 0
         button.label = f"Add {ready:,} user{'s' if ready != 1 else ''}" if ready else "Add users"
-        shared_bad = self.mode == "same" and bool(
-            shared_password_problem(
-                self.query_one("#shared", Input).value, org=self.usher.settings.org
-            )
-        )
+        shared_bad = self.mode == "same" and bool(self._shared_verdict()[0])
         button.disabled = self.importing or ready == 0 or shared_bad
 
     # ---------------------------------------------------------------- keys
@@ -485,7 +509,9 @@ class BulkScreen(UsherScreen):
             return
         options = self.options()
         if options.passwords == "same":
-            problem = shared_password_problem(options.shared_password, org=self.usher.settings.org)
+            problem = await asyncio.to_thread(
+                shared_password_problem, options.shared_password, org=self._org
+            )
             if problem:
                 self.notify(f"The password for all: {problem}", severity="error")
                 self.query_one("#shared", Input).focus()
