@@ -39,7 +39,8 @@ class MigrateReport(msgspec.Struct, frozen=True):
 def _source_rows(db: sqlite3.Connection) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in postgres_schema().tables:
-        row = db.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()  # noqa: S608
+        quoted_table = f'"{table.name}"'
+        row = db.execute(f"SELECT count(*) FROM {quoted_table}").fetchone()  # noqa: S608
         counts[table.name] = int(row[0])
     return counts
 
@@ -99,7 +100,8 @@ async def _refuse_non_empty(engine: PostgresEngine, shown: str) -> None:
                 "SELECT count(*) FROM meta WHERE key NOT IN ('secret_key', ?)", (VERSION_KEY,)
             )
         else:
-            count = await engine.scalar(f'SELECT count(*) FROM "{table.name}"')  # noqa: S608
+            quoted_table = f'"{table.name}"'
+            count = await engine.scalar(f"SELECT count(*) FROM {quoted_table}")  # noqa: S608
         if count:
             raise MigrateError(
                 f"{shown} is not empty (table {table.name!r} has {count} row(s)): "
@@ -115,17 +117,18 @@ async def _copy(engine: PostgresEngine, db: sqlite3.Connection) -> None:
         await tx.execute("DELETE FROM meta")
         for table in postgres_schema().tables:
             columns = list(table.columns)
-            names = ", ".join(f'"{c}"' for c in columns)
-            marks = ", ".join("?" for _ in columns)
-            cursor = db.execute(f'SELECT {names} FROM "{table.name}"')  # noqa: S608
-            insert = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
+            quoted_table = f'"{table.name}"'
+            column_list = ", ".join(f'"{c}"' for c in columns)
+            marks = ",".join("?" * len(columns))
+            cursor = db.execute(f"SELECT {column_list} FROM {quoted_table}")  # noqa: S608
+            insert = f"INSERT INTO {quoted_table} ({column_list}) VALUES ({marks})"  # noqa: S608
             while rows := cursor.fetchmany(BATCH):
                 await tx.executemany(insert, rows)
             if "IDENTITY" in table.columns.get("id", ""):
                 highest = max(int(given.get(table.name) or 0), 0)
                 await tx.fetchone(
-                    f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "  # noqa: S608
-                    f'greatest((SELECT coalesce(max(id), 0) FROM "{table.name}"), ?) + 1, '
+                    f"SELECT setval(pg_get_serial_sequence('{quoted_table}', 'id'), "  # noqa: S608
+                    f"greatest((SELECT coalesce(max(id), 0) FROM {quoted_table}), ?) + 1, "
                     "false)",
                     (highest,),
                 )
