@@ -38,6 +38,9 @@ FAILURE_LIMIT = 10
 """Unknown keys one peer address may offer in a minute, across every server process
 (`store.request_limits`); then each of its keys is refused unread until the minute passes."""
 HANGUP_GRACE = 5.0
+KILL_AFTER = 2.0
+"""Seconds a console has to exit after the server hangs up on it before it is killed: a server
+started under `nohup` passes its ignored SIGHUP on to every console it starts."""
 STRIPPED_ENV = ("SUDO_USER", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "USHER_ADMIN")
 
 
@@ -177,6 +180,7 @@ class ConsoleSession:
         """End this session from the server's side (admin removed, server stopping)."""
         self.farewell = message
         self.hang_up()
+        asyncio.get_running_loop().call_later(KILL_AFTER, self._signal, signal.SIGKILL)
 
 
 class SshConsoleServer:

@@ -39,8 +39,13 @@ class Serving:
     host_fingerprint: str
 
 
-def start_serving(db: Path) -> Serving:
-    """`usher serve` on free ports with the SSH console; returns once both are listening."""
+def _ignore_hangups() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def start_serving(db: Path, *, under_nohup: bool = False) -> Serving:
+    """`usher serve` on free ports with the SSH console; returns once both are listening.
+    `under_nohup`: started as `nohup usher serve` is, SIGHUP ignored (its children inherit it)."""
     proc = subprocess.Popen(
         usher_command("serve", "--db", str(db), "--port", "0", "--ssh-port", "0"),
         cwd=ROOT,
@@ -48,6 +53,7 @@ def start_serving(db: Path) -> Serving:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=_ignore_hangups if under_nohup else None,
     )
     assert proc.stdout is not None
     lines = proc.stdout.readline() + proc.stdout.readline()

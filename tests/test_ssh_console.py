@@ -43,8 +43,8 @@ class Served:
     approver: asyncssh.SSHKey
 
 
-def start(db: Path) -> tuple[subprocess.Popen[str], str, int, str]:
-    serving = start_serving(db)
+def start(db: Path, *, under_nohup: bool = False) -> tuple[subprocess.Popen[str], str, int, str]:
+    serving = start_serving(db, under_nohup=under_nohup)
     return serving.proc, serving.url, serving.ssh_port, serving.host_fingerprint
 
 
@@ -318,6 +318,34 @@ async def test_shutdown_ends_sessions_with_a_message_and_the_host_key_is_private
         assert asyncssh.read_private_key(host_key).get_fingerprint("sha256") == fingerprint
         served = Served(proc, db, url, port, fingerprint, key, key)
         async with connect(served, key) as conn:
+            screen = await open_console(conn)
+            proc.send_signal(signal.SIGTERM)
+            assert b"the server is shutting down" in await screen.until_closed()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_a_server_started_under_nohup_still_ends_sessions_with_a_message(
+    tmp_path: Path,
+) -> None:
+    """`nohup usher serve` ignores SIGHUP, and so does every console it starts: the hang-up alone
+    ended nothing (a removed admin stayed in, shutdown cut sessions off without a word)."""
+    db = tmp_path / "usher.db"
+    olga, rita = new_key(), new_key()
+    add_admin(db, "olga", "owner", olga)
+    add_admin(db, "rita", "manager", rita)
+    proc, url, port, fingerprint = start(db, under_nohup=True)
+    try:
+        served = Served(proc, db, url, port, fingerprint, olga, olga)
+        async with connect(served, rita) as conn:
+            screen = await open_console(conn)
+            removed = run_usher("admins", "remove", "rita", "--db", str(db))
+            assert removed.returncode == 0, removed.stderr
+            assert b"your admin access was removed" in await screen.until_closed()
+        async with connect(served, olga) as conn:
             screen = await open_console(conn)
             proc.send_signal(signal.SIGTERM)
             assert b"the server is shutting down" in await screen.until_closed()
