@@ -25,13 +25,16 @@ Run: `make bench` or `.venv/bin/python bench/bench_signup.py [--count N | --quic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from _figures import Usage, arguments, cores, figure, machine_line, size
 from _signup_cost import Cost, hello_app, signup_cost
 from _stalls import LoopStalls, stall_figure
@@ -42,7 +45,7 @@ from signup_server.app import create_app
 from signup_server.join import _join_page
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
 from store import Store, load_settings
-from store.links import LinkDraft, create_link
+from store.links import Link, LinkDraft, create_link
 from store.passwords import password_problem
 from store.signup import usable_link
 
@@ -131,6 +134,51 @@ class Running:
         self.sock.close()
 
 
+class PageBench(msgspec.Struct, frozen=True):
+    """What both signup benches measure against: Usher's app with one open link, and a
+    hello-world behind the same middleware, each listening on its own port."""
+
+    store: Store
+    app: Litestar
+    hello: Litestar
+    link: Link
+    page_url: str
+    hello_url: str
+
+
+@contextlib.asynccontextmanager
+async def page_and_hello() -> AsyncIterator[PageBench]:
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(
+            {"db": str(Path(folder) / "bench.db"), "port": 0},
+            environ={"USHER_RATE_LIMIT": "1000000"},
+        )
+        async with await Store.open(settings) as store:
+            secret = await store.secret_key()
+            link = await create_link(
+                store,
+                LinkDraft(label="bench", auto_accept=True, confirm_email=False, expires_in=None),
+                actor="bench",
+            )
+            app = create_app(store, settings, secret_key=secret)
+            hello = hello_app(store, settings, secret)
+            usher, plain = Running(app, settings.host), Running(hello, settings.host)
+            try:
+                await usher.started()
+                await plain.started()
+                yield PageBench(
+                    store=store,
+                    app=app,
+                    hello=hello,
+                    link=link,
+                    page_url=f"http://{settings.host}:{usher.port}/join/{link.token}",
+                    hello_url=f"http://{settings.host}:{plain.port}/hello",
+                )
+            finally:
+                await usher.stop()
+                await plain.stop()
+
+
 async def load(mode: str, url: str, requests: int, tag: str = "0") -> dict[str, Any]:
     """Run the load generator in its own process and return what it measured."""
     process = await asyncio.create_subprocess_exec(
@@ -161,47 +209,25 @@ async def run(count: int, rounds: int, samples: int) -> None:
     n = cores()
     single = one_hash_cost(samples)
     floor = n / single
-    with tempfile.TemporaryDirectory() as folder:
-        settings = load_settings(
-            {"db": str(Path(folder) / "bench.db"), "port": 0},
-            environ={"USHER_RATE_LIMIT": "1000000"},
-        )
-        async with await Store.open(settings) as store:
-            secret = await store.secret_key()
-            link = await create_link(
-                store,
-                LinkDraft(label="bench", auto_accept=True, confirm_email=False, expires_in=None),
-                actor="bench",
-            )
-            app = create_app(store, settings, secret_key=secret)
-            usher = Running(app, settings.host)
-            plain = Running(hello_app(store, settings, secret), settings.host)
-            try:
-                await usher.started()
-                await plain.started()
-                page_url = f"http://{settings.host}:{usher.port}/join/{link.token}"
-                hello_url = f"http://{settings.host}:{plain.port}/hello"
-                gets = max(20, count * 10)
-                await load("get", hello_url, min(gets, 100))  # warm both (templates, code paths)
-                await load("get", page_url, min(gets, 100))
-                hello_rates, page_rates = [], []
-                page_result: dict[str, Any] = {}
-                for _ in range(rounds):  # interleaved: a neighbour's burst hits both alike
-                    hello_rates.append(rate(await load("get", hello_url, gets)))
-                    page_result = await load("get", page_url, gets)
-                    page_rates.append(rate(page_result))
-                # The loop-lag probe runs beside both, so it costs them alike.
-                with Usage() as usage:
-                    async with LoopStalls() as stalls:
-                        signups = await load("signup", page_url, count, tag=str(time.time_ns()))
-                made = await store.engine.scalar("SELECT count(*) FROM users")
-                with Usage() as hashing:  # the same hashes alone, right after: same neighbours
-                    async with LoopStalls():
-                        await asyncio.gather(*(store.hasher.hash(f"pw {i}") for i in range(count)))
-                lookup, render = await page_parts(app, store, link.token, min(gets, 500))
-            finally:
-                await usher.stop()
-                await plain.stop()
+    async with page_and_hello() as bench:
+        gets = max(20, count * 10)
+        await load("get", bench.hello_url, min(gets, 100))  # warm both (templates, code paths)
+        await load("get", bench.page_url, min(gets, 100))
+        hello_rates, page_rates = [], []
+        page_result: dict[str, Any] = {}
+        for _ in range(rounds):  # interleaved: a neighbour's burst hits both alike
+            hello_rates.append(rate(await load("get", bench.hello_url, gets)))
+            page_result = await load("get", bench.page_url, gets)
+            page_rates.append(rate(page_result))
+        # The loop-lag probe runs beside both, so it costs them alike.
+        with Usage() as usage:
+            async with LoopStalls() as stalls:
+                signups = await load("signup", bench.page_url, count, tag=str(time.time_ns()))
+        made = await bench.store.engine.scalar("SELECT count(*) FROM users")
+        with Usage() as hashing:  # the same hashes alone, right after: same neighbours
+            async with LoopStalls():
+                await asyncio.gather(*(bench.store.hasher.hash(f"pw {i}") for i in range(count)))
+        lookup, render = await page_parts(bench.app, bench.store, bench.link.token, min(gets, 500))
     cost = await signup_cost(min(max(count, 50), 500))
 
     signup_rate = rate(signups)

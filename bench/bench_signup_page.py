@@ -17,17 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
-from pathlib import Path
 
 from _figures import Usage, arguments, figure, machine_line, size
-from _signup_cost import Asgi, cpu_per_get, hello_app
+from _signup_cost import Asgi, cpu_per_get
 from _stalls import LoopStalls
-from bench_signup import Running, load, rate
-
-from signup_server.app import create_app
-from store import Store, load_settings
-from store.links import LinkDraft, create_link
+from bench_signup import load, page_and_hello, rate
 
 DEFAULT_COUNT = 3_000
 QUICK_COUNT = 100
@@ -36,63 +30,39 @@ STALL_GOAL = 0.02
 
 
 async def run(count: int, rounds: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        settings = load_settings(
-            {"db": str(Path(folder) / "bench.db"), "port": 0},
-            environ={"USHER_RATE_LIMIT": "1000000"},
-        )
-        async with await Store.open(settings) as store:
-            secret = await store.secret_key()
-            link = await create_link(
-                store,
-                LinkDraft(label="bench", auto_accept=True, confirm_email=False, expires_in=None),
-                actor="bench",
+    async with page_and_hello() as bench:
+        await load("get", bench.hello_url, min(count, 200))  # warm: templates, code paths
+        await load("get", bench.page_url, min(count, 200))
+        rates: dict[str, list[float]] = {"page": [], "hello": []}
+        server_us: dict[str, list[float]] = {"page": [], "hello": []}
+        client_us: dict[str, list[float]] = {"page": [], "hello": []}
+        others: list[float] = []
+        largest = LoopStalls()
+        urls = {"page": bench.page_url, "hello": bench.hello_url}
+        pages, hellos = rates["page"], rates["hello"]
+        for number in range(rounds):
+            order = ("hello", "page") if number % 2 == 0 else ("page", "hello")
+            for which in order:  # the probe runs beside both: it costs them alike
+                with Usage() as usage:
+                    async with LoopStalls() as stalls:
+                        result = await load("get", urls[which], count)
+                rates[which].append(rate(result))
+                client = float(result["cpu_seconds"])
+                server_us[which].append(usage.process_cores * usage.wall / count * 1e6)
+                client_us[which].append(client / count * 1e6)
+                if which == "page":
+                    others.append(usage.others_cores(usage.process_cores + client / usage.wall))
+                    if stalls.largest > largest.largest:
+                        largest = stalls
+            print(
+                f"  round {number + 1}/{rounds} ({' → '.join(order)}): page "
+                f"{pages[-1]:,.0f}/s · hello-world {hellos[-1]:,.0f}/s → "
+                f"{pages[-1] / hellos[-1]:.3f} · other work {others[-1]:.2f} cores",
+                flush=True,
             )
-            app = create_app(store, settings, secret_key=secret)
-            hello = hello_app(store, settings, secret)
-            usher, plain = Running(app, settings.host), Running(hello, settings.host)
-            try:
-                await usher.started()
-                await plain.started()
-                page_url = f"http://{settings.host}:{usher.port}/join/{link.token}"
-                hello_url = f"http://{settings.host}:{plain.port}/hello"
-                await load("get", hello_url, min(count, 200))  # warm: templates, code paths
-                await load("get", page_url, min(count, 200))
-                rates: dict[str, list[float]] = {"page": [], "hello": []}
-                server_us: dict[str, list[float]] = {"page": [], "hello": []}
-                client_us: dict[str, list[float]] = {"page": [], "hello": []}
-                others: list[float] = []
-                largest = LoopStalls()
-                urls = {"page": page_url, "hello": hello_url}
-                pages, hellos = rates["page"], rates["hello"]
-                for number in range(rounds):
-                    order = ("hello", "page") if number % 2 == 0 else ("page", "hello")
-                    for which in order:  # the probe runs beside both: it costs them alike
-                        with Usage() as usage:
-                            async with LoopStalls() as stalls:
-                                result = await load("get", urls[which], count)
-                        rates[which].append(rate(result))
-                        client = float(result["cpu_seconds"])
-                        server_us[which].append(usage.process_cores * usage.wall / count * 1e6)
-                        client_us[which].append(client / count * 1e6)
-                        if which == "page":
-                            others.append(
-                                usage.others_cores(usage.process_cores + client / usage.wall)
-                            )
-                            if stalls.largest > largest.largest:
-                                largest = stalls
-                    print(
-                        f"  round {number + 1}/{rounds} ({' → '.join(order)}): page "
-                        f"{pages[-1]:,.0f}/s · hello-world {hellos[-1]:,.0f}/s → "
-                        f"{pages[-1] / hellos[-1]:.3f} · other work {others[-1]:.2f} cores",
-                        flush=True,
-                    )
-            finally:
-                await usher.stop()
-                await plain.stop()
-            path = f"/join/{link.token}"
-            page_cpu = await cpu_per_get(Asgi(app), path, min(count, 2_000))
-            hello_cpu = await cpu_per_get(Asgi(hello), "/hello", min(count, 2_000))
+        path = f"/join/{bench.link.token}"
+        page_cpu = await cpu_per_get(Asgi(bench.app), path, min(count, 2_000))
+        hello_cpu = await cpu_per_get(Asgi(bench.hello), "/hello", min(count, 2_000))
 
     ratios = [page / hello for page, hello in zip(pages, hellos, strict=True)]
     ratio = statistics.median(ratios)
