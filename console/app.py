@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +45,8 @@ MAIL_STOP_TIMEOUT = 5.0
 """Seconds quitting waits for the mail worker to finish the message it is sending."""
 WRITE_STOP_TIMEOUT = 30.0
 """Seconds a decision, a creation or an export already under way gets to finish on quit."""
+ORPHAN_CHECK_SECONDS = 2.0
+"""How often an SSH session's console looks whether its server is still there."""
 
 
 class UsherApp(App[int]):
@@ -82,6 +85,7 @@ class UsherApp(App[int]):
         server_down_reason: str = "",
         no_server: bool = False,
         background: bool = True,
+        leave_with_parent: bool = False,
         extra_route_handlers: Sequence[ControllerRouterHandler] = (),
     ) -> None:
         self.settings = settings
@@ -98,6 +102,9 @@ class UsherApp(App[int]):
         self._no_server = no_server
         self._background = background
         """Run mail delivery and housekeeping here (an SSH session leaves them to its server)."""
+        self._started_by = os.getppid() if leave_with_parent else None
+        """An SSH session's console exits when the server that started it is gone: a killed
+        server cannot hang up, and its console would spin on a terminal nobody reads."""
         self._extra_route_handlers = tuple(extra_route_handlers)
         """Routes added to the embedded server (tests use it for routes of their own)."""
         self._server: EmbeddedServer | None = None
@@ -142,7 +149,13 @@ class UsherApp(App[int]):
             )
         if self._background:
             self._start_background(store)
+        if self._started_by is not None:
+            self.set_interval(ORPHAN_CHECK_SECONDS, self._exit_if_orphaned)
         self._start_server()
+
+    def _exit_if_orphaned(self) -> None:
+        if os.getppid() != self._started_by:
+            self.exit(return_code=1)
 
     def _start_background(self, store: Store) -> None:
         supervised = self.supervisor.run

@@ -356,6 +356,47 @@ async def test_a_server_started_under_nohup_still_ends_sessions_with_a_message(
             proc.wait()
 
 
+def consoles_of(db: Path) -> list[int]:
+    """Live (not zombie) console processes working on `db`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if str(db).encode() in command and b"console" in command and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+async def test_a_killed_servers_consoles_exit_by_themselves(tmp_path: Path) -> None:
+    """A server killed outright cannot hang up: its session's console used to live on,
+    spinning on a terminal nobody reads (three of them took a core and a half)."""
+    db = tmp_path / "usher.db"
+    key = new_key()
+    add_admin(db, "olga", "owner", key)
+    proc, url, port, fingerprint = start(db)
+    try:
+        served = Served(proc, db, url, port, fingerprint, key, key)
+        async with connect(served, key) as conn:
+            await open_console(conn)
+            assert consoles_of(db), "the session's console runs"
+            proc.kill()
+            proc.wait()
+
+            async def gone() -> bool:
+                return not consoles_of(db)
+
+            await eventually(gone, timeout=SCREEN_WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in consoles_of(db):
+            os.kill(pid, signal.SIGKILL)
+
+
 async def test_unknown_keys_are_rate_limited_per_peer(tmp_path: Path) -> None:
     db = tmp_path / "usher.db"
     key = new_key()

@@ -133,6 +133,7 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
         server_down_reason=reason,
         no_server=no_server,
         background=not served_over_ssh,
+        leave_with_parent=served_over_ssh,
     )
     app.run()
     return app.return_code or EXIT_OK
