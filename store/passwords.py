@@ -28,7 +28,10 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
+from . import password_matching
 from .refusal import Refused
+
+password_matching.install()
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
