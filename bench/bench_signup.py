@@ -42,7 +42,7 @@ from bench_hash_floor import one_hash_cost
 from litestar import Litestar
 
 from signup_server.app import create_app
-from signup_server.join import _join_page
+from signup_server.join import join_form_page
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
 from store import Store, load_settings
 from store.links import Link, LinkDraft, create_link
@@ -71,7 +71,7 @@ async def page_parts(app: Litestar, store: Store, token: str, times: int) -> tup
     for _ in range(times):
         link = await usable_link(store, token)
     lookup = (time.perf_counter() - started) / times
-    response = _join_page(link, token)
+    response = join_form_page(link, token)
     engine = app.template_engine
     assert engine is not None and response.template_name is not None
     template = engine.get_template(response.template_name)

@@ -37,7 +37,7 @@ from .render import cached_page, echoed, page, page_language, switched_language,
 from .security import client_ip
 from .signup_cookies import email_hint_cookie, signup_cookie, signup_cookie_gone, signup_proof
 
-__all__ = ["JOIN_ROUTES", "blank_join_page", "gone_for"]
+__all__ = ["JOIN_ROUTES", "blank_join_page", "gone_for", "join_form_page"]
 
 SignupBody = Annotated[SignupForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -59,7 +59,7 @@ def gone_for(error: TokenUnusable) -> Exception:
     return Gone() if error.known else NotFoundException()
 
 
-def _join_page(
+def join_form_page(
     link: Link,
     token: FromPath[str],
     *,
@@ -68,6 +68,8 @@ def _join_page(
     status_code: int = 200,
     link_password_kept: bool = False,
 ) -> Template:
+    """The signup form rendered in full (a refused POST shows it with its errors and values;
+    the benchmarks and tests/test_signup_cost.py compare the kept blank page with it)."""
     return page(
         "join.html",
         status_code=status_code,
@@ -155,7 +157,7 @@ async def join_submit(
         ) from None
     except FormRefused as refused:
         kept = bool(data.link_password) and "link_password" not in refused.errors
-        return _join_page(
+        return join_form_page(
             link,
             token,
             errors=refused.errors,

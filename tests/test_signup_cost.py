@@ -20,7 +20,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
-from signup_server.join import _join_page
+from signup_server.join import join_form_page
 from store import Settings, Store
 from store.audit import record
 from store.clock import DB_FORMAT, from_db, to_db
@@ -188,7 +188,7 @@ async def test_the_kept_page_is_the_page_litestar_renders(
     first, again = await client.get(path), await client.get(path)
     token = csrf_of(first.text)
     assert again.text == first.text and first.headers["content-type"] == "text/html; charset=utf-8"
-    fresh = _join_page(link, link.token)
+    fresh = join_form_page(link, link.token)
     engine = client.app.template_engine
     assert engine is not None and fresh.template_name is not None
     field = f'<input type="hidden" name="_csrf_token" value="{token}" />'
