@@ -27,14 +27,18 @@ sys.path.insert(0, str(ROOT))
 
 from _figures import arguments, figure, machine_line  # noqa: E402
 from _stalls import LoopStalls  # noqa: E402
+from rich.text import Text  # noqa: E402
 from textual import events  # noqa: E402
-from textual.widgets import Input  # noqa: E402
+from textual.app import ComposeResult  # noqa: E402
+from textual.screen import Screen  # noqa: E402
+from textual.widgets import DataTable, Input  # noqa: E402
 
 from console.app import UsherApp  # noqa: E402
 from console.screens.approvals import ApprovalsScreen  # noqa: E402
 from console.screens.users import PAGE_SIZE, UsersScreen  # noqa: E402
 from store import Settings, Store, load_settings  # noqa: E402
 from store.approvals import approve  # noqa: E402
+from store.users import UserQuery, UserView, page_users  # noqa: E402
 from tests.fixtures_users import add_link, add_user, add_users, user_row  # noqa: E402
 
 SIZES = (10_000, 50_000)
@@ -132,43 +136,158 @@ def fresh_settings(folder: str, name: str) -> Settings:
     return load_settings({"db": os.path.join(folder, name), "port": 0}, environ={})
 
 
-async def bench_users(count: int, folder: str) -> None:
+class BareTable(Screen[None]):
+    """Textual's own floor for the Users table: a screen with nothing but a DataTable of the
+    same seven columns, filled with the same users' cells (read before the clock starts)."""
+
+    def __init__(self, pages: list[list[list[Text]]]) -> None:
+        super().__init__()
+        self.pages = pages
+        self.filled = False
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="bare", cursor_type="row", zebra_stripes=True)
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#bare", DataTable)
+
+    def on_mount(self) -> None:
+        self.table.add_columns("Name", "Email", "Level", "Lang", "Status", "Via", "Signed up")
+        self.table.add_rows(self.pages[0])
+        self.filled = True
+
+    def next_page(self) -> None:
+        self.table.clear()
+        self.table.add_rows(self.pages[1])
+
+
+def bare_cells(user: UserView) -> list[Text]:
+    return [
+        Text(user.name),
+        Text(user.email),
+        Text(user.level),
+        Text(user.language or ""),
+        Text(user.status),
+        Text(user.via),
+        Text(user.created_at.strftime("%Y-%m-%d %H:%M")),
+    ]
+
+
+Measured = tuple[float, float]
+
+
+def middle(values: list[Measured]) -> Measured:
+    """The median round (by wall time)."""
+    return sorted(values)[len(values) // 2]
+
+
+async def users_round(app: Any, pilot: Any, count: int) -> tuple[Measured, Measured, Measured]:
+    """F8 with `count` users: first page shown, next page, a search shown."""
+    await pilot.pause()
+    clock = Clock()
+    send_key(app, "f8")
+
+    def shown() -> bool:
+        screen = app.screen
+        return (
+            isinstance(screen, UsersScreen)
+            and screen.table.row_count == PAGE_SIZE
+            and measured(screen.table)
+        )
+
+    await until(pilot, shown)
+    first = clock.stop()
+    screen = app.screen
+    assert isinstance(screen, UsersScreen)
+    await pilot.pause()  # each step starts from an idle app (as the bare table's do)
+    clock = Clock()
+    send_key(app, "right_square_bracket", "]")
+    await until(pilot, lambda: screen.page.offset == PAGE_SIZE and measured(screen.table))
+    next_page = clock.stop()
+    await pilot.pause()
+    clock = Clock()
+    screen.query_one("#search", Input).value = f"First{count * 3 // 7}"
+    await until(pilot, lambda: screen.page.total < count and screen.table.row_count >= 1)
+    return first, next_page, clock.stop()
+
+
+async def bare_round(
+    app: Any, pilot: Any, pages: list[list[list[Text]]]
+) -> tuple[Measured, Measured]:
+    """The same two steps on a bare DataTable screen (pushed, then popped)."""
+    bare = BareTable(pages)
+    await pilot.pause()
+    clock = Clock()
+    app.push_screen(bare)
+    await until(
+        pilot,
+        lambda: app.screen is bare and bare.filled and measured(bare.table),
+    )
+    first = clock.stop()
+    await pilot.pause()  # without it the next step's frame is partly drawn before the clock
+    clock = Clock()
+    bare.next_page()
+    await until(pilot, lambda: measured(bare.table))
+    next_page = clock.stop()
+    app.pop_screen()
+    await pilot.pause()
+    return first, next_page
+
+
+async def bench_users(count: int, folder: str, rounds: int) -> None:
+    """`rounds` fresh consoles on one database; in each, the Users screen and the bare table
+    (which one first alternates, so a neighbour's burst hits both alike)."""
     settings = fresh_settings(folder, f"users-{count}.db")
     await populate(settings, count, "active")
-    app = UsherApp(settings, no_server=True)
-    async with app.run_test(size=SIZE) as pilot, LoopStalls() as stalls:
-        await pilot.pause()
-        gc.collect()  # the setup's garbage (50,000 rows written) is not the screen's to collect
-        stalls.largest = 0.0  # from here: the app's own start is not measured
-        clock = Clock()
-        send_key(app, "f8")
-
-        def shown() -> bool:
-            screen = app.screen
-            return (
-                isinstance(screen, UsersScreen)
-                and screen.table.row_count == PAGE_SIZE
-                and measured(screen.table)
-            )
-
-        await until(pilot, shown)
-        first = clock.stop()
-        screen = app.screen
-        assert isinstance(screen, UsersScreen)
-        clock = Clock()
-        send_key(app, "right_square_bracket", "]")
-        await until(pilot, lambda: screen.page.offset == PAGE_SIZE and measured(screen.table))
-        next_page = clock.stop()
-        clock = Clock()
-        screen.query_one("#search", Input).value = f"First{count * 3 // 7}"
-        await until(pilot, lambda: screen.page.total < count and screen.table.row_count >= 1)
-        search = clock.stop()
-        await pilot.press("q")
+    async with await Store.open(settings, watch=False) as store:
+        read = await page_users(store.engine, UserQuery(), offset=0, limit=2 * PAGE_SIZE)
+    cells = [bare_cells(user) for user in read.users]
+    pages = [cells[:PAGE_SIZE], cells[PAGE_SIZE:]]
+    firsts, nexts, searches, bare_firsts, bare_nexts = [], [], [], [], []
+    open_ratios, next_ratios = [], []
+    largest = LoopStalls()
+    for number in range(rounds):
+        app = UsherApp(settings, no_server=True)
+        async with app.run_test(size=SIZE) as pilot, LoopStalls() as stalls:
+            await pilot.pause()
+            gc.collect()  # the setup's garbage (rows written) is not the screen's to collect
+            if number % 2:
+                bare = await bare_round(app, pilot, pages)
+            stalls.largest = 0.0  # from here: the app's own start is not measured
+            first, next_page, search = await users_round(app, pilot, count)
+            usher_stall = stalls.largest, stalls.largest_on_cpu
+            if not number % 2:
+                bare = await bare_round(app, pilot, pages)
+            await pilot.press("q")
+        if usher_stall[0] > largest.largest:
+            largest.largest, largest.largest_on_cpu = usher_stall
+        firsts.append(first)
+        nexts.append(next_page)
+        searches.append(search)
+        bare_firsts.append(bare[0])
+        bare_nexts.append(bare[1])
+        open_ratios.append(first[0] / bare[0][0])
+        next_ratios.append(next_page[0] / bare[1][0])
     goals = count == SIZES[-1]  # the goals are for 50,000 users
-    timed_figure(f"Users {count:,}: first page shown", first, OPEN_GOAL if goals else None)
-    timed_figure(f"Users {count:,}: next page", next_page, PAGE_GOAL if goals else None)
-    timed_figure(f"Users {count:,}: search shown", search)
-    stall_figure(f"Users {count:,}: largest loop stall", stalls)
+    label = f"Users {count:,}"
+    timed_figure(f"{label}: first page shown", middle(firsts), OPEN_GOAL if goals else None)
+    timed_figure(f"{label}:   bare DataTable, same rows", middle(bare_firsts))
+    ratio_figure(f"{label}:   ÷ bare DataTable", open_ratios)
+    timed_figure(f"{label}: next page", middle(nexts), PAGE_GOAL if goals else None)
+    timed_figure(f"{label}:   bare DataTable, same rows", middle(bare_nexts))
+    ratio_figure(f"{label}:   ÷ bare DataTable", next_ratios)
+    timed_figure(f"{label}: search shown", middle(searches))
+    stall_figure(f"{label}: largest loop stall (Users screen)", largest)
+
+
+def ratio_figure(name: str, ratios: list[float]) -> None:
+    ordered = sorted(ratios)
+    figure(
+        name,
+        f"{ordered[len(ordered) // 2]:.2f}x (rounds {ordered[0]:.2f}-{ordered[-1]:.2f})",
+        ratio=ordered[len(ordered) // 2],
+    )
 
 
 async def bench_approvals(count: int, folder: str) -> None:
@@ -295,11 +414,11 @@ async def bench_latency(folder: str, pending: int = 200, rounds: int = 20) -> No
     stall_figure("new sign-ups: largest loop stall", stalls)
 
 
-async def main(sizes: tuple[int, ...], rounds: int) -> None:
+async def main(sizes: tuple[int, ...], rounds: int, screen_rounds: int) -> None:
     print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for count in sizes:
-            await bench_users(count, folder)
+            await bench_users(count, folder, screen_rounds)
         for count in sizes:
             await bench_approvals(count, folder)
         await bench_latency(folder, rounds=rounds)
@@ -311,4 +430,4 @@ if __name__ == "__main__":
         sizes: tuple[int, ...] = (max(1, int(args.count)),)
     else:
         sizes = (QUICK_SIZE,) if args.quick else SIZES
-    asyncio.run(main(sizes, rounds=3 if args.quick else 20))
+    asyncio.run(main(sizes, rounds=3 if args.quick else 20, screen_rounds=1 if args.quick else 5))
