@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from _figures import arguments, figure, machine_line, size
+from _stalls import LoopStalls, stall_figure
 
 from store import Settings, Store, load_settings
 from store.delivery import DeliveryPolicy, DeliveryWorker
@@ -109,9 +110,12 @@ async def main(count: int) -> None:
             async def claims(settings: list[Settings]) -> float:
                 return await _claims(settings, count * 10)
 
-            sqlite = await _on_fresh(server, folder, "sqlite", 1, signups)
-            one = await _on_fresh(server, folder, "postgresql", 1, signups)
-            three = await _on_fresh(server, folder, "postgresql", 3, signups)
+            async with LoopStalls() as stalls:  # beside both engines: it costs them alike
+                sqlite = await _on_fresh(server, folder, "sqlite", 1, signups)
+                one = await _on_fresh(server, folder, "postgresql", 1, signups)
+                three = await _on_fresh(server, folder, "postgresql", 3, signups)
+                sqlite_claims = await _on_fresh(server, folder, "sqlite", 1, claims)
+                pg_claims = await _on_fresh(server, folder, "postgresql", 3, claims)
             figure(f"signups, SQLite, 1 store ({count})", f"{sqlite:.0f}/s")
             figure(
                 "signups, PostgreSQL, 1 store",
@@ -121,14 +125,13 @@ async def main(count: int) -> None:
                 passed=one / sqlite >= 0.9,
             )
             figure("signups, PostgreSQL, 3 stores", f"{three:.0f}/s", ratio=three / sqlite)
-            sqlite_claims = await _on_fresh(server, folder, "sqlite", 1, claims)
-            pg_claims = await _on_fresh(server, folder, "postgresql", 3, claims)
             figure(f"claims, SQLite, 1 worker ({count * 10})", f"{sqlite_claims:.0f} msgs/s")
             figure(
                 "claims, PostgreSQL, 3 workers",
                 f"{pg_claims:.0f} msgs/s",
                 ratio=pg_claims / sqlite_claims,
             )
+            stall_figure(stalls)
     finally:
         server.stop()
 
