@@ -3,11 +3,13 @@ updated and re-ordered by key while the cursor stays on its row."""
 
 from __future__ import annotations
 
+import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
 
-from console.widgets.live_table import SyncResult, cursor_key, row_keys, sync_rows
+from console.widgets.live_table import SyncResult, cursor_key, remove_rows, row_keys, sync_rows
 
 
 class TableApp(App[None]):
@@ -116,3 +118,55 @@ async def test_a_new_page_replaces_every_row_and_keeps_the_cursor_and_scroll_pos
         assert cursor_key(table) == "p2-20"
         await pilot.pause()
         assert table.scroll_y == scrolled
+
+
+class TwoTablesApp(App[None]):
+    """The same rows in two tables: one emptied by `remove_rows`, one by `remove_row`."""
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="batch", cursor_type="row")
+        yield DataTable(id="single", cursor_type="row")
+
+    def on_mount(self) -> None:
+        for table in self.query(DataTable):
+            table.add_column("Mark", key="mark")
+            table.add_column("Name", key="name")
+            for key, cells in rows(*(f"r{i:03}" for i in range(60))):
+                table.add_row(*cells, key=key)
+
+
+def state(table: DataTable[Text]) -> tuple[object, ...]:
+    """What a table shows and where: rows in order with their index and cells, the cursor."""
+    keys = row_keys(table)
+    return (
+        keys,
+        [table.get_row_index(key) for key in keys],
+        [[cell.plain for cell in table.get_row(key)] for key in keys],
+        table.row_count,
+        table.cursor_coordinate,
+        cursor_key(table),
+    )
+
+
+async def test_removing_many_rows_at_once_leaves_the_table_as_removing_them_one_by_one() -> None:
+    app = TwoTablesApp()
+    async with app.run_test(size=(40, 30)) as pilot:
+        batch = app.query_one("#batch", DataTable)
+        single = app.query_one("#single", DataTable)
+        for table in (batch, single):
+            table.move_cursor(row=55)
+        await pilot.pause()
+        for gone in (
+            ["r000", "r010", "r011", "r030", "r059", "r058"],  # first, a run, the last ones
+            [f"r{i:03}" for i in range(1, 50, 2) if i != 11],  # every other row left
+        ):
+            remove_rows(batch, gone)
+            for key in gone:
+                single.remove_row(key)
+            await pilot.pause()
+            assert state(batch) == state(single)
+            assert not set(gone) & set(row_keys(batch))
+        with pytest.raises(RowDoesNotExist):
+            remove_rows(batch, ["r000", "r002"])
+        sync_rows(batch, rows("r002", "new", "r004"))  # sync_rows removes through it too
+        assert row_keys(batch) == ["r002", "new", "r004"]
