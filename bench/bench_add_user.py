@@ -17,7 +17,7 @@ from _figures import arguments, machine_line, size
 from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
-from store.single_user import PASSWORD_CHOICES, NewUserForm, add_user
+from store.onboarding.single_user import PASSWORD_CHOICES, NewUserForm, add_user
 
 
 async def main(count: int) -> None:

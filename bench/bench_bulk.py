@@ -42,9 +42,14 @@ import argon2
 from _figures import arguments, figure, machine_line, size
 
 from store import Store, load_settings
-from store.bulk import BulkOptions, BulkResult, Progress, create_batch, preview
-from store.bulk_lines import PASSWORD_MODES, PasswordMode
-from store.passwords import DEFAULT_MEMORY_KIB, DEFAULT_PARALLELISM, DEFAULT_TIME_COST, Hasher
+from store.domain.passwords import (
+    DEFAULT_MEMORY_KIB,
+    DEFAULT_PARALLELISM,
+    DEFAULT_TIME_COST,
+    Hasher,
+)
+from store.onboarding.bulk import BulkOptions, BulkResult, Progress, create_batch, preview
+from store.onboarding.bulk_lines import PASSWORD_MODES, PasswordMode
 
 T = TypeVar("T")
 SHARED = "welcome to the spring cohort"

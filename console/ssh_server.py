@@ -26,10 +26,10 @@ from typing import TextIO
 import asyncssh
 
 from store import Settings, Store
-from store.admins import Admin, admin_by_fingerprint, list_admins
-from store.request_limits import count, refused_for
-from store.supervise import Supervisor
-from store.text import clean_line
+from store.accounts.admins import Admin, admin_by_fingerprint, list_admins
+from store.domain.text import clean_line
+from store.service.request_limits import count, refused_for
+from store.service.supervise import Supervisor
 
 log = logging.getLogger("usher.ssh")
 

@@ -11,8 +11,8 @@ from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from store.audit import web_actor
-from store.auth import (
+from store.accounts.audit import web_actor
+from store.accounts.auth import (
     PasswordChange,
     SignInFailed,
     SignInUnconfirmed,
@@ -23,9 +23,9 @@ from store.auth import (
     sign_in,
     sign_out,
 )
-from store.clock import now
-from store.languages import N_
-from store.signup import FormRefused, Throttled, TokenUnusable
+from store.domain.clock import now
+from store.domain.languages import N_
+from store.onboarding.signup import FormRefused, Throttled, TokenUnusable
 
 from .deps import SettingsDep, StoreDep
 from .join import gone_for

@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from store.health import database_writable
-from store.metrics import MetricCounts, metric_counts, metrics_access
-from store.version import usher_version
+from store.database.health import database_writable
+from store.service.metrics import MetricCounts, metric_counts, metrics_access
+from store.service.version import usher_version
 
 from .deps import SettingsDep, StoreDep
 

@@ -14,8 +14,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from store.audit import web_actor
-from store.invitations import (
+from store.accounts.audit import web_actor
+from store.onboarding.invitations import (
     AcceptForm,
     AcceptRefused,
     AccountExists,

@@ -14,11 +14,11 @@ from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
-from store import link_attempts
-from store.audit import web_actor
-from store.confirmation import confirm_link_state
-from store.links import Link
-from store.signup import (
+from store.accounts.audit import web_actor
+from store.onboarding import link_attempts
+from store.onboarding.confirmation import confirm_link_state
+from store.onboarding.links import Link
+from store.onboarding.signup import (
     FormRefused,
     SignupForm,
     TokenUnusable,

@@ -18,10 +18,10 @@ from litestar.template import TemplateConfig
 from litestar.template.base import csrf_token
 
 from store import Settings
-from store.languages import COOKIE, SHIPPED, ContextLike, choose, install
-from store.signup import CONFIRM_VALID
-from store.text import visible
-from store.tokens import SET_PASSWORD_VALID
+from store.domain.languages import COOKIE, SHIPPED, ContextLike, choose, install
+from store.domain.text import visible
+from store.domain.tokens import SET_PASSWORD_VALID
+from store.onboarding.signup import CONFIRM_VALID
 
 from .deps import settings_from
 from .language_switch import asked_language, flow_language

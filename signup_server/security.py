@@ -18,9 +18,9 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.types import ASGIApp, BeforeMessageSendHookHandler, Message, Receive, Scope, Send
 
 from store import Settings, Store
-from store.proxies import client_address
-from store.request_limits import admit
-from store.throttle import client_key
+from store.accounts.throttle import client_key
+from store.service.proxies import client_address
+from store.service.request_limits import admit
 
 __all__ = [
     "CSP",

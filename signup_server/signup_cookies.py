@@ -12,7 +12,7 @@ from litestar import Request
 from litestar.datastructures import Cookie
 
 from store import Settings
-from store.signup import UNCONFIRMED_VALID
+from store.onboarding.signup import UNCONFIRMED_VALID
 
 from .cookies import cookie_value, expired_cookie, private_cookie
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import jinja2
 
-from store.emails.render import environment
+from store.messaging.emails.render import environment
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "messaging" / "emails" / "templates"
 
 
 def password_for(i: int) -> str:

@@ -14,8 +14,8 @@ import pytest
 
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.email_lists import parse_email_list
-from store.invitations import SendResult, send_invitations
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import SendResult, send_invitations
 
 from .fixtures_links import cheap_hasher, live_server
 

@@ -24,9 +24,9 @@ from playwright.async_api import Browser, Page, async_playwright
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
 from store import Settings, Store
-from store.links import Link, LinkDraft, create_link
-from store.passwords import Hasher
-from store.signup import SignupForm
+from store.domain.passwords import Hasher
+from store.onboarding.links import Link, LinkDraft, create_link
+from store.onboarding.signup import SignupForm
 
 from .helpers import ROOT
 
@@ -87,7 +87,7 @@ def token_in(url: str, route: str) -> str:
 
 async def age_user(store: Store, email: str, by: timedelta) -> None:
     """Move an account's creation (and its tokens) into the past."""
-    from store.clock import from_db, to_db
+    from store.domain.clock import from_db, to_db
 
     async with store.write("users") as tx:
         row = await tx.fetchone("SELECT id, created_at FROM users WHERE email = ?", (email,))

@@ -31,8 +31,8 @@ from console.widgets.live_table import cursor_key, row_keys
 from signup_server.deps import StoreDep
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.approvals import approve
-from store.links import LinkDraft, create_link
+from store.onboarding.approvals import approve
+from store.onboarding.links import LinkDraft, create_link
 
 from .fixtures_links import GOOD_PASSWORD
 from .fixtures_postgres import settings_on_both_engines

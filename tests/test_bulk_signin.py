@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from store import Store
-from store.auth import SignInFailed, sign_in
-from store.bulk import BulkOptions, BulkResult, create_batch, preview
+from store.accounts.auth import SignInFailed, sign_in
+from store.onboarding.bulk import BulkOptions, BulkResult, create_batch, preview
 
 from .fixtures_bulk import password_for, people
 from .fixtures_links import fast_store

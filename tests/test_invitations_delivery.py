@@ -11,13 +11,13 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.invitations import (
+from store.messaging.outbox import SCRUBBED, retry
+from store.onboarding.invitations import (
     get_invitation,
     invitation_for_token,
     list_invitations,
     resend_invitation,
 )
-from store.outbox import SCRUBBED, retry
 
 from .fixtures_invitations import ADMIN, invite, token_of
 from .fixtures_links import cheap_hasher

@@ -12,11 +12,12 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.dialect import is_postgres_url
-from store.email_lists import parse_email_list
-from store.emails.render import render
-from store.housekeeping import run_housekeeping
-from store.invitations import (
+from store.database.dialect import is_postgres_url
+from store.domain.tokens import token_digest
+from store.messaging.emails.render import render
+from store.messaging.outbox import SECRET_KEYS_FIELD, enqueue
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import (
     AcceptForm,
     AcceptRefused,
     AccountExists,
@@ -35,8 +36,7 @@ from store.invitations import (
     revoke_invitation,
     send_invitations,
 )
-from store.outbox import SECRET_KEYS_FIELD, enqueue
-from store.tokens import token_digest
+from store.service.housekeeping import run_housekeeping
 
 from .fixtures_invitations import (
     ADMIN,
@@ -478,7 +478,7 @@ async def test_preview_of_an_empty_paste(fast_store: Store) -> None:
 
 # --- the email templates -------------------------------------------------------------------------
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "messaging" / "emails" / "templates"
 
 
 @pytest.mark.parametrize("message", ["", "See you <b>Monday</b>!\nBring a laptop."])

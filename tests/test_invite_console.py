@@ -14,7 +14,7 @@ from console.dialogs.copied import CopiedDialog
 from console.screens.invitations import InvitationsScreen
 from console.screens.invite import MAX_PROBLEM_ROWS, InviteScreen
 from store import Settings, Store
-from store.invitations import (
+from store.onboarding.invitations import (
     AcceptForm,
     accept_invitation,
     invitation_for_token,

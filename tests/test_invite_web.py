@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from store import Store
-from store.invitations import list_invitations, resend_invitation, revoke_invitation
+from store.onboarding.invitations import list_invitations, resend_invitation, revoke_invitation
 
 from .fixtures_invitations import (
     ADMIN,

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from store import Settings, Store
-from store.emails import render
+from store.messaging.emails import render
 
 from .fixtures_links import (
     GOOD_PASSWORD,

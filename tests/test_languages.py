@@ -22,8 +22,7 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from signup_server.render import TEMPLATES_DIR
 from store import Settings, Store, load_settings
-from store.emails.render import known_kinds, render
-from store.languages import (
+from store.domain.languages import (
     COOKIE,
     LOCALE_DIR,
     PSEUDO,
@@ -33,7 +32,8 @@ from store.languages import (
     pseudo,
     translations,
 )
-from store.settings import SettingsError
+from store.messaging.emails.render import known_kinds, render
+from store.service.settings import SettingsError
 
 from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows
 from .fixtures_ux import EMAIL_SAMPLES

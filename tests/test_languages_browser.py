@@ -14,8 +14,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from store import Settings, Store
-from store.approvals import approve
-from store.delivery import run_delivery
+from store.messaging.delivery import run_delivery
+from store.onboarding.approvals import approve
 
 from .fixtures_links import (
     GOOD_PASSWORD,

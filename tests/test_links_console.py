@@ -18,9 +18,9 @@ from console.dialogs.qr import QrScreen
 from console.screens.links import LinksScreen
 from console.widgets.qr import qr_lines
 from store import Settings
-from store.clock import db_now
-from store.links import list_links
-from store.signup import sign_up_by_link
+from store.domain.clock import db_now
+from store.onboarding.links import list_links
+from store.onboarding.signup import sign_up_by_link
 
 from .fixtures_links import form
 from .helpers import eventually

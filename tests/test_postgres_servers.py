@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 
 from store import Store, load_settings
-from store.delivery import run_delivery
+from store.messaging.delivery import run_delivery
 
 from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
 from .fixtures_postgres import PostgresServer

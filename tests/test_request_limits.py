@@ -10,8 +10,8 @@ import httpx
 
 from console.ssh_server import FAILURE_LIMIT
 from store import Settings, Store
-from store.clock import moved_clock
-from store.request_limits import admit, count, refused_for
+from store.domain.clock import moved_clock
+from store.service.request_limits import admit, count, refused_for
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import csrf_from

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from console.app import UsherApp
 from store import Settings, SettingsError, Store, load_settings
-from store.signup import confirm_email, sign_up_by_link
+from store.onboarding.signup import confirm_email, sign_up_by_link
 
 from .fixtures_links import cheap_hasher, form, make_link, outbox_rows, token_in
 from .fixtures_postgres import settings_on_both_engines

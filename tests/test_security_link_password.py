@@ -17,9 +17,10 @@ import pytest
 
 from signup_server.runner import bound_port
 from store import Settings, Store
-from store.clock import moved_clock
-from store.engine import Engine
-from store.link_attempts import (
+from store.database.engine import Engine
+from store.database.migrations import migrate
+from store.domain.clock import moved_clock
+from store.onboarding.link_attempts import (
     BROWSER_TRIES,
     CLIENT_TRIES,
     WINDOW,
@@ -28,8 +29,7 @@ from store.link_attempts import (
     check_link_password,
     wait_words,
 )
-from store.links import Link, LinkDraft, create_link
-from store.migrations import migrate
+from store.onboarding.links import Link, LinkDraft, create_link
 
 from .fixtures_links import fast_store, listening, live_server
 from .fixtures_migrations import migrate_below

@@ -23,7 +23,7 @@ from console.dialogs.link_form import LinkFormDialog
 from console.screens.links import LinksScreen
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.links import revoke_link
+from store.onboarding.links import revoke_link
 
 from .fixtures_links import (
     GOOD_PASSWORD,

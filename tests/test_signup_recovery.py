@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from store import Store
-from store.signup import FormRefused, confirm_email, sign_up_by_link
-from store.signup_recovery import change_signup_address, resend_confirmation
+from store.onboarding.signup import FormRefused, confirm_email, sign_up_by_link
+from store.onboarding.signup_recovery import change_signup_address, resend_confirmation
 
 from .fixtures_links import fast_store, form, make_link, outbox_rows, token_in
 from .fixtures_postgres import settings_on_both_engines

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from store import Settings, Store
-from store.users_export import ExportError, export_text, export_to_file
+from store.accounts.users_export import ExportError, export_text, export_to_file
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_user

@@ -16,9 +16,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from store import Store
-from store.single_user import AddressTaken, NewUserForm, UserAdded, add_user
-from store.webhook_delivery import run_webhook_delivery
-from store.webhooks import EVENT_ID_HEADER
+from store.messaging.webhook_delivery import run_webhook_delivery
+from store.messaging.webhooks import EVENT_ID_HEADER
+from store.onboarding.single_user import AddressTaken, NewUserForm, UserAdded, add_user
 
 from .fixtures_links import GOOD_PASSWORD
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver

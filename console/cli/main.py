@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from store import Settings, SettingsError, Store, StoreError, load_settings
-from store.served_url import current_server
-from store.version import usher_version
+from store.service.served_url import current_server
+from store.service.version import usher_version
 
 from .errors import EXIT_FAILED, EXIT_OK, CliError, Handler
 
@@ -169,7 +169,7 @@ async def _act_as_ssh_admin(store: Store) -> None:
     name = os.environ.get("USHER_ADMIN")
     if not name:
         return
-    from store.admins import AdminError, establish_admin
+    from store.accounts.admins import AdminError, establish_admin
 
     key, peer = os.environ.get("USHER_ADMIN_KEY", ""), os.environ.get("USHER_ADMIN_PEER", "")
     try:

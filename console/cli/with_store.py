@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from store import Settings, Store
-from store.acting import NotAllowed
-from store.refusal import Refused
-from store.served_url import current_server, settings_for_links
+from store.accounts.acting import NotAllowed
+from store.domain.refusal import Refused
+from store.service.served_url import current_server, settings_for_links
 
 from .errors import CliError
 

@@ -18,8 +18,8 @@ from textual.widgets import DataTable, Footer, Input, Static, TextArea
 from textual.widgets.data_table import RowKey
 from textual.worker import Worker
 
-from store.refusal import Refused
-from store.text import clean_line
+from store.domain.refusal import Refused
+from store.domain.text import clean_line
 
 from ..context import Console, console_of
 from ..widgets.filter_box import FilterBox

@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Select
 
-from store.languages import SHIPPED, english_name
+from store.domain.languages import SHIPPED, english_name
 
 __all__ = ["NONE_CHOSEN", "LanguageSelect", "language_cell", "language_words"]
 

@@ -3,7 +3,7 @@ first, as the level dialog and the Users filter list them), with member chosen b
 
 from __future__ import annotations
 
-from store.vocabulary import LEVELS
+from store.domain.vocabulary import LEVELS
 
 from .toggles import Choice
 

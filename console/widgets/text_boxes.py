@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import events
 from textual.widgets import Input, TextArea
 
-from store.text import visible
+from store.domain.text import visible
 
 __all__ = ["PasteBox", "SafeInput", "SafeTextArea"]
 
