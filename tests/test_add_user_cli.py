@@ -10,7 +10,7 @@ from typing import Any
 
 from store.domain.tokens import one_time_credential_matches
 
-from .fixtures_links import GOOD_PASSWORD
+from .helpers import GOOD_PASSWORD
 from .helpers import run_usher as usher
 
 

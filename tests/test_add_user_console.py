@@ -20,8 +20,7 @@ from store import Settings, Store
 from store.domain.tokens import one_time_credential_matches
 from store.onboarding.single_user import NewUserForm, UserAdded, add_user
 
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually
 
 SIZE = (80, 24)
 

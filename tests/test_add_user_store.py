@@ -21,10 +21,10 @@ from store.onboarding.single_user import (
     existing_user_id,
 )
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, outbox_rows
 from .fixtures_postgres import settings_on_both_engines
+from .helpers import GOOD_PASSWORD, outbox_rows
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 TABLES = ("users", "outbox", "audit", "action_tokens")

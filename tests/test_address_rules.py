@@ -22,10 +22,7 @@ from store.onboarding.email_lists import parse_email_list
 from store.onboarding.single_user import NewUserForm, Refused, add_user
 from store.service.settings import SettingsError, load_settings
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, make_link
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, make_link, run_usher
 
 REFUSAL = "Usher can't deliver to addresses with non-ASCII characters before the @"
 FULLWIDTH = "\uff41lice@acme.org"

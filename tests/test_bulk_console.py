@@ -27,8 +27,7 @@ from store.domain.passwords import Hasher
 from store.onboarding.bulk import BulkOptions, create_batch, preview
 
 from .fixtures_bulk import people
-from .fixtures_links import cheap_hasher
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually
 
 
 def plain(widget: Static) -> str:

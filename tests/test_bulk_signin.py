@@ -11,9 +11,6 @@ from store.accounts.auth import SignInFailed, sign_in
 from store.onboarding.bulk import BulkOptions, BulkResult, create_batch, preview
 
 from .fixtures_bulk import password_for, people
-from .fixtures_links import fast_store
-
-__all__ = ["fast_store"]
 
 
 async def run(store: Store, text: str, options: BulkOptions) -> BulkResult:

@@ -34,11 +34,8 @@ from store.onboarding.bulk import (
 )
 
 from .fixtures_bulk import email_environment, password_for, people
-from .fixtures_links import fast_store
 
 ACTOR = "alice (ssh 10.0.0.7)"
-
-__all__ = ["fast_store"]
 
 
 async def rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

@@ -28,14 +28,12 @@ from store.onboarding.links import LinkDraft, link_members
 from store.onboarding.single_user import NewUserForm, UserAdded
 from store.onboarding.single_user import add_user as add_single_user
 
-from .fixtures_links import fast_store, make_link
 from .fixtures_users import add_user
+from .helpers import make_link
 from .test_approvals_console import Recorder, until
 
 SIZE = (80, 24)
 ACTOR = "alice (ssh 10.0.0.7)"
-
-__all__ = ["fast_store"]
 
 
 async def test_link_form_lists_levels_in_store_order_and_arrows_start_at_member(

@@ -18,10 +18,9 @@ from store.messaging.outbox import send_test
 from store.messaging.webhook_delivery import run_webhook_delivery
 from store.onboarding.single_user import NewUserForm, UserAdded, add_user
 
-from .fixtures_links import cheap_hasher
 from .fixtures_operations import Receiver, tables_mentioning, with_webhooks
 from .fixtures_smtp import FAST, Gate, SmtpServer, running, with_smtp
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually
 
 
 @pytest.fixture

@@ -27,9 +27,8 @@ from store import Settings, Store, load_settings
 from store.onboarding.signup import sign_up_by_link
 from store.service.metrics import metrics_access
 
-from .fixtures_links import cheap_hasher, form, make_link
 from .fixtures_security import from_peer
-from .helpers import start_serve
+from .helpers import cheap_hasher, form, make_link, start_serve
 
 Client = AsyncTestClient[Litestar]
 

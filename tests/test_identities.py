@@ -24,11 +24,8 @@ from store.domain.addresses import address_key
 from store.messaging.outbox import send_test
 from store.onboarding.single_user import AddressTaken, NewUserForm, UserAdded, add_user
 
-from .fixtures_links import GOOD_PASSWORD, fast_store
 from .fixtures_users import add_users, status_of, user_row
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, run_usher
 
 REBUILT = ("invite_links", "invitations", "users", "outbox", "audit")
 AT = "2026-01-01T00:00:00.000000Z"

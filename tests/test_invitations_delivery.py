@@ -20,7 +20,6 @@ from store.onboarding.invitations import (
 )
 
 from .fixtures_invitations import ADMIN, invite, token_of
-from .fixtures_links import cheap_hasher
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (
     SmtpServer,
@@ -30,6 +29,7 @@ from .fixtures_smtp import (
     statuses,
     with_smtp,
 )
+from .helpers import cheap_hasher
 
 __all__ = ["settings_on_both_engines", "smtp_server"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""

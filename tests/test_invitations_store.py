@@ -46,10 +46,10 @@ from .fixtures_invitations import (
     scalar,
     token_of,
 )
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher, fast_store
 from .fixtures_postgres import settings_on_both_engines, sync_run
+from .helpers import GOOD_PASSWORD, cheap_hasher
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 FORM = AcceptForm(

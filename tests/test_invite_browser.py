@@ -14,9 +14,9 @@ from store import Store
 from store.onboarding.invitations import list_invitations, resend_invitation
 
 from .fixtures_invitations import ADMIN, accept_link, invite, scalar, served
-from .fixtures_links import GOOD_PASSWORD, browser
+from .helpers import GOOD_PASSWORD
 
-__all__ = ["browser", "served"]
+__all__ = ["served"]
 
 pytestmark = pytest.mark.browser
 

@@ -22,8 +22,7 @@ from store.onboarding.invitations import (
 )
 
 from .fixtures_invitations import accept_link, invite, token_of
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually
 
 MESSY = """Name,Email
 "Lee, Ann",ann@x.org

@@ -22,9 +22,9 @@ from signup_server.runner import bind_socket, bound_port
 from store import Settings
 from store.onboarding.invitations import list_invitations
 
-from .fixtures_links import CHROMIUM, CHROMIUM_ARGS, GOOD_PASSWORD
+from .browsers import CHROMIUM, CHROMIUM_ARGS
 from .fixtures_smtp import SmtpServer, smtp_server
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, eventually
 
 __all__ = ["smtp_server"]
 

@@ -11,10 +11,7 @@ from store import Settings, Store
 from store.messaging.emails import render
 from store.service.settings import SettingsError, load_settings
 
-from .fixtures_links import fast_store
 from .fixtures_ux import EMAIL_SAMPLES
-
-__all__ = ["fast_store"]
 
 CONTACT = "Ann Lee, ann@acme.org"
 

@@ -21,11 +21,11 @@ from store.onboarding.signup import SignupForm, confirm_email, sign_up_by_link
 from store.service.housekeeping import run_housekeeping
 
 from .fixtures_invitations import invite
-from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import Client, csrf_from, submit
+from .helpers import GOOD_PASSWORD, make_link, outbox_rows, token_in
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 

@@ -35,10 +35,8 @@ from store.domain.languages import (
 from store.messaging.emails.render import known_kinds, render
 from store.service.settings import SettingsError
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows
 from .fixtures_ux import EMAIL_SAMPLES
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, make_link, outbox_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = [code for code in SHIPPED if code != "en"]

@@ -17,19 +17,9 @@ from store import Settings, Store
 from store.messaging.delivery import run_delivery
 from store.onboarding.approvals import approve
 
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    PageChecker,
-    browser,
-    fast_store,
-    listening,
-    live_server,
-    make_link,
-)
+from .browsers import PageChecker
 from .fixtures_smtp import Inbox
-from .helpers import eventually
-
-__all__ = ["browser", "fast_store", "listening"]
+from .helpers import GOOD_PASSWORD, eventually, live_server, make_link
 
 pytestmark = pytest.mark.browser
 

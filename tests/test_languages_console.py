@@ -26,8 +26,7 @@ from store.onboarding.invitations import list_invitations
 from store.onboarding.links import list_links
 from store.onboarding.signup import sign_up_by_link
 
-from .fixtures_links import cheap_hasher, form, make_link
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually, form, make_link
 
 ORDER = ["", "en", "fr", "de", "es", "ar"]
 """The Select's options: the default first, then the shipped languages."""

@@ -32,18 +32,8 @@ from store.onboarding.links import LinkError
 from store.onboarding.signup import sign_up_by_link
 from store.onboarding.single_user import NewUserForm, Refused, UserAdded, add_user
 
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    cheap_hasher,
-    fast_store,
-    form,
-    make_link,
-    outbox_rows,
-    token_in,
-)
 from .fixtures_security import csrf_from
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, cheap_hasher, form, make_link, outbox_rows, token_in
 
 Client = AsyncTestClient[Litestar]
 FRENCH = {"Accept-Language": "fr-FR,fr;q=0.9"}

@@ -16,10 +16,7 @@ from store.accounts.users import send_set_password_link
 from store.messaging.emails import render as render_email
 from store.onboarding.signup import confirm_email, sign_up_by_link
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, form, make_link, outbox_rows, token_in
-from .helpers import ROOT
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, ROOT, form, make_link, outbox_rows, token_in
 
 TEMPLATES = ROOT / "store" / "messaging" / "emails" / "templates"
 KINDS = ["confirm_email", "welcome", "pending_approval", "account_exists", "set_password"]

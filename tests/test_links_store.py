@@ -29,10 +29,10 @@ from store.onboarding.links import (
 )
 from store.onboarding.signup import TokenUnusable, sign_up_by_link, usable_link
 
-from .fixtures_links import fast_store, form, make_link
 from .fixtures_postgres import settings_on_both_engines
+from .helpers import form, make_link
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 

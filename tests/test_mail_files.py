@@ -17,10 +17,9 @@ from store.onboarding.approvals import send_pending_digest
 from store.onboarding.invitations import revoke_invitation
 
 from .fixtures_invitations import invite
-from .fixtures_links import cheap_hasher
 from .fixtures_smtp import FAST, SmtpServer, all_status, deliver_until, running, with_smtp
 from .fixtures_users import add_user
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually
 
 
 def _files(folder: Path) -> dict[int, str]:

@@ -26,11 +26,8 @@ from store.onboarding.links import LinkError, revoke_link
 from store.onboarding.signup import sign_up_by_link
 from store.onboarding.single_user import Refused as AddRefused
 
-from .fixtures_links import fast_store, form, make_link
 from .fixtures_security import Client, submit
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import form, make_link, run_usher
 
 ONE_MESSAGE = (
     LinkError,

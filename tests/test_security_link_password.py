@@ -31,7 +31,6 @@ from store.onboarding.link_attempts import (
 )
 from store.onboarding.links import Link, LinkDraft, create_link
 
-from .fixtures_links import fast_store, listening, live_server
 from .fixtures_migrations import migrate_below
 from .fixtures_security import (
     FORM_FIELDS,
@@ -42,9 +41,7 @@ from .fixtures_security import (
     csrf_from,
     open_world,
 )
-from .helpers import two_servers
-
-__all__ = ["fast_store", "listening"]
+from .helpers import live_server, two_servers
 
 LINK_PASSWORD = "open sesame"
 ROOM = "203.0.113.10"

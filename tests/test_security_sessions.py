@@ -34,19 +34,8 @@ from store.messaging.mail_limits import MAIL_LIMIT, held_back_counts
 from store.onboarding.approvals import approve, reject
 from store.onboarding.signup import Throttled, TokenUnusable, confirm_email, sign_up_by_link
 
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    cheap_hasher,
-    fast_store,
-    form,
-    make_link,
-    outbox_rows,
-    token_in,
-)
 from .fixtures_security import Client, CountingHasher, csrf_from, from_peer
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, cheap_hasher, form, make_link, outbox_rows, run_usher, token_in
 
 VICTIM = "victim@example.org"
 STRANGER_PASSWORD = "the stranger chose this one"

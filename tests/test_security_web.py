@@ -19,7 +19,6 @@ from signup_server.runner import bind_socket, bound_port
 from store import Settings
 from store.onboarding.link_attempts import wait_words
 
-from .fixtures_links import live_server
 from .fixtures_security import (
     FORM_FIELDS,
     HANDLER_ANSWERS,
@@ -33,6 +32,7 @@ from .fixtures_security import (
     post_routes,
     world,
 )
+from .helpers import live_server
 
 __all__ = ["world"]
 

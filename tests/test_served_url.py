@@ -14,8 +14,7 @@ from console.screens.links import LinksScreen
 from store import Settings, Store
 from store.service.served_url import current_server, settings_for_links
 
-from .fixtures_links import make_link
-from .helpers import eventually, run_usher, start_serve
+from .helpers import eventually, make_link, run_usher, start_serve
 
 PUBLIC = "https://signup.example.org"
 

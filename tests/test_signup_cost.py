@@ -28,9 +28,7 @@ from store.domain.clock import DB_FORMAT, from_db, to_db
 from store.onboarding.links import revoke_link
 from store.onboarding.signup import SignupForm, sign_up_by_link
 
-from .fixtures_links import GOOD_PASSWORD, age_user, fast_store, make_link, outbox_rows
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, age_user, make_link, outbox_rows
 
 Client = AsyncTestClient[Litestar]
 CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')

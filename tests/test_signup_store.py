@@ -38,20 +38,10 @@ from store.onboarding.signup import (
     usable_link,
 )
 
-from .fixtures_links import (
-    CHEAP,
-    GOOD_PASSWORD,
-    age_user,
-    fast_store,
-    form,
-    make_link,
-    outbox_rows,
-    token_in,
-)
 from .fixtures_postgres import settings_on_both_engines
-from .helpers import ROOT
+from .helpers import CHEAP, GOOD_PASSWORD, ROOT, age_user, form, make_link, outbox_rows, token_in
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 

@@ -30,11 +30,10 @@ from store.onboarding.invitations import AcceptForm, accept_invitation
 from store.onboarding.signup import confirm_email, expire_unconfirmed, sign_up_by_link
 
 from .fixtures_invitations import accept_link, invite, token_of
-from .fixtures_links import GOOD_PASSWORD, age_user, cheap_hasher, form, make_link, outbox_rows
-from .fixtures_links import token_in as token_from
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver, with_webhooks
 from .fixtures_users import add_user
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, age_user, cheap_hasher, eventually, form, make_link, outbox_rows
+from .helpers import token_in as token_from
 
 __all__ = ["hooked_store", "receiver"]
 

@@ -20,10 +20,9 @@ from store.messaging.webhook_delivery import run_webhook_delivery
 from store.messaging.webhooks import EVENT_ID_HEADER
 from store.onboarding.single_user import AddressTaken, NewUserForm, UserAdded, add_user
 
-from .fixtures_links import GOOD_PASSWORD
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver
 from .fixtures_postgres import settings_on_both_engines
-from .helpers import ROOT, child_env, eventually, usher_command
+from .helpers import GOOD_PASSWORD, ROOT, child_env, eventually, usher_command
 
 __all__ = ["hooked_store", "receiver", "settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""

@@ -27,10 +27,9 @@ from store.messaging.webhook_delivery import run_webhook_delivery
 from store.messaging.webhook_secret import MIN_BYTES, new_secret
 from store.onboarding.approvals import approve
 
-from .fixtures_links import cheap_hasher
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver, with_webhooks
 from .fixtures_users import add_user
-from .helpers import eventually, run_usher
+from .helpers import cheap_hasher, eventually, run_usher
 
 __all__ = ["hooked_store", "receiver"]
 
