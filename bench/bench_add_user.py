@@ -1,5 +1,5 @@
-"""Adding one person (`store.single_user.add_user`) end to end on a real database file, per
-password choice: checks, credential (argon2id for "set it now", off the loop), one transaction
+"""Adding one person (`store.onboarding.single_user.add_user`) end to end on a real database file,
+per password choice: checks, credential (argon2id for "set it now", off the loop), one transaction
 with the account, its set-password token, its email and the audit entry.
 
 Run: `make bench` or `.venv/bin/python bench/bench_add_user.py [--count N | --quick]`.

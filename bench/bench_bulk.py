@@ -1,6 +1,6 @@
 """Bulk creation of N accounts (default 10,000) in each password mode, through the code path the
-Bulk screen (F7) and `usher users import` share: `store.bulk.preview` then `create_batch`, with
-notification emails, on a fresh SQLite file per mode.
+Bulk screen (F7) and `usher users import` share: `store.onboarding.bulk.preview` then
+`create_batch`, with notification emails, on a fresh SQLite file per mode.
 
 Figures, each with its goal:
 - "given" (`create_batch` once the preview is made, as after the admin's confirmation): in

@@ -91,7 +91,7 @@ class UsherApp(App[int]):
     ) -> None:
         self.settings = settings
         """What this console builds URLs with: with `--no-server`, the running server's public
-        URL replaces the configured one (store.served_url)."""
+        URL replaces the configured one (store.service.served_url)."""
         self._configured = settings
         self.destinations = self.DESTINATIONS
         super().__init__()

@@ -1,7 +1,7 @@
 """The console over SSH: `usher serve --ssh-port N` serves each registered admin a console.
 
-Only public-key authentication against the admins registry (`store.admins`); no shell, exec,
-SFTP/SCP, port forwarding, agent or X11. Each session is a child process
+Only public-key authentication against the admins registry (`store.accounts.admins`); no shell,
+exec, SFTP/SCP, port forwarding, agent or X11. Each session is a child process
 (`usher console --no-server`) on its own pty, with the admin's identity in its environment
 (`USHER_ADMIN`, `USHER_ADMIN_KEY`, `USHER_ADMIN_PEER`; the child checks them against the
 database and takes the role from there). A child per session isolates admins from each other and
@@ -36,7 +36,8 @@ log = logging.getLogger("usher.ssh")
 LOGIN_TIMEOUT = 30.0
 FAILURE_LIMIT = 10
 """Unknown keys one peer address may offer in a minute, across every server process
-(`store.request_limits`); then each of its keys is refused unread until the minute passes."""
+(`store.service.request_limits`); then each of its keys is refused unread until the minute
+passes."""
 HANGUP_GRACE = 5.0
 KILL_AFTER = 2.0
 """Seconds a console has to exit after the server hangs up on it before it is killed: a server

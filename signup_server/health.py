@@ -6,7 +6,7 @@ running. Whoever runs the workers tells the app how to see them with `set_worker
 serve` does; the console runs its own and registers none, and then only the database counts.
 
 `/metrics` exists only with `USHER_METRICS=1`; who may read it is decided by
-`store.metrics.metrics_access`.
+`store.service.metrics.metrics_access`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Accepting an email invitation: `GET|POST /invite/{token}` and the pages that follow.
 
-Handlers only parse, call `store.invitations`, and render; every rule lives in the store. The
-address is the one the invitation was sent to: shown, fixed, and never read from the form.
+Handlers only parse, call `store.onboarding.invitations`, and render; every rule lives in the store.
+The address is the one the invitation was sent to: shown, fixed, and never read from the form.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The check-email page and its way back: "Didn't get it? Send it again / use another address",
-for the browser that signed up (its signup cookie). Rules live in `store.signup_recovery`."""
+for the browser that signed up (its signup cookie). Rules live in
+`store.onboarding.signup_recovery`."""
 
 from __future__ import annotations
 

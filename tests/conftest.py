@@ -3,6 +3,7 @@ hasher, a listening loopback socket, Debian's chromium, the SMTP fake and Postgr
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -100,6 +101,18 @@ async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]
     app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
     async with AsyncTestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """A test that leaves the root logger's level changed makes later tests see records they
+    never would (the test client's own request lines, say): fail the test that changed it."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    changed = root.level
+    root.setLevel(level)
+    assert changed == level, f"the root logger's level went from {level} to {changed}"
 
 
 def _sqlite_threads() -> list[threading.Thread]:

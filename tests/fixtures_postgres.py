@@ -73,7 +73,7 @@ class PostgresServer:
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
-        """Drop it, and this machine's lease marks for it (store.engine_postgres)."""
+        """Drop it, and this machine's lease marks for it (store.database.engine_postgres)."""
         name = urlsplit(url).path.lstrip("/")
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,5 +1,5 @@
-"""Each bulk password mode end to end: the created users sign in (store.auth.sign_in, the same
-check the /login page makes) with the right password and only with it, and the first sign-in
+"""Each bulk password mode end to end: the created users sign in (store.accounts.auth.sign_in, the
+same check the /login page makes) with the right password and only with it, and the first sign-in
 asks for a new password whenever the admin did not choose to trust a given one."""
 
 from __future__ import annotations

@@ -226,7 +226,8 @@ async def test_a_big_list_is_one_batch(fast_store: Store) -> None:
 
 
 async def test_batch_and_single_emails_have_the_same_shape(fast_store: Store) -> None:
-    """The batch insert writes rows exactly as `store.outbox.enqueue` does (resend uses it)."""
+    """The batch insert writes rows exactly as `store.messaging.outbox.enqueue` does (resend uses
+    it)."""
     await invite(fast_store, "ann@x.org, bob@x.org")
     batch = await outbox_payload(fast_store, "bob@x.org")
     bob = (await list_invitations(fast_store, search="bob"))[0]

@@ -1,5 +1,5 @@
-"""One refusal type (store.refusal.Refused): every store error that refuses input derives from
-it, and each face shows its message as the store wrote it — the CLI as `usher: error: …`
+"""One refusal type (store.domain.refusal.Refused): every store error that refuses input derives
+from it, and each face shows its message as the store wrote it — the CLI as `usher: error: …`
 (exit status 2), the signup pages next to the field."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Per-client limits held in the database (store.request_limits): one count for every process
-on the file, an exact sliding minute, and the honest wait."""
+"""Per-client limits held in the database (store.service.request_limits): one count for every
+process on the file, an exact sliding minute, and the honest wait."""
 
 from __future__ import annotations
 

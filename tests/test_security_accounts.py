@@ -380,5 +380,5 @@ def test_secrets_are_compared_in_constant_time_or_looked_up_by_digest() -> None:
             secret = any(SECRET_NAMES.search(ast.unparse(o)) for o in operands)
             if secret and text not in NOT_A_SECRET_CHECK:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text}")
-    assert not found, "compare secrets with store.tokens.same_secret:\n" + "\n".join(found)
+    assert not found, "compare secrets with store.domain.tokens.same_secret:\n" + "\n".join(found)
     assert same_secret("abc", "abc") and not same_secret("abc", "abd")

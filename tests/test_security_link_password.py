@@ -1,6 +1,6 @@
-"""Guesses at a link's password (store.link_attempts) and the POST limit, as a stranger and as a
-classroom behind one address would meet them: the argon2 verifications that actually run are
-counted (CountingHasher), never guessed from timing."""
+"""Guesses at a link's password (store.onboarding.link_attempts) and the POST limit, as a stranger
+and as a classroom behind one address would meet them: the argon2 verifications that actually run
+are counted (CountingHasher), never guessed from timing."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Accounts and sessions against a hostile stranger (issue 15): pre-hijacking an address,
 sessions that outlive what ended them, password guessing spread over addresses and clients,
 and inboxes flooded through the forms. Through the real app (AsyncTestClient) on real SQLite
-files; time is moved with store.clock.moved_clock, never waited for."""
+files; time is moved with store.domain.clock.moved_clock, never waited for."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Issue 16: a `--no-server` console shows and copies the URL of the process that really serves
-its database (recorded by `usher serve` in store.served_url), follows it live, and says when
+its database (recorded by `usher serve` in store.service.served_url), follows it live, and says when
 it stops."""
 
 from __future__ import annotations

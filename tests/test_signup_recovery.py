@@ -1,5 +1,5 @@
-"""`store.signup_recovery`: resending and moving an unconfirmed signup (issue 17), for the
-browser holding its proof and nobody else."""
+"""`store.onboarding.signup_recovery`: resending and moving an unconfirmed signup (issue 17), for
+the browser holding its proof and nobody else."""
 
 from __future__ import annotations
 

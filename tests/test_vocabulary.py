@@ -1,5 +1,5 @@
-"""The domain's words (store.vocabulary) are what the schema allows: each CHECK (column IN (…))
-of a freshly migrated database, read back from sqlite_master, lists exactly the vocabulary's
+"""The domain's words (store.domain.vocabulary) are what the schema allows: each CHECK (column IN
+(…)) of a freshly migrated database, read back from sqlite_master, lists exactly the vocabulary's
 values. The migrations spell those lists as frozen text, never built from the vocabulary, so a
 later edit of LEVELS cannot rewrite a shipped migration."""
 

@@ -1,6 +1,6 @@
-"""`user.created` for one person added by an admin: written by `store.single_user.add_user`
-(through `create_accounts`) and by `usher users add` as a real process, once per account, and
-delivered signed to a real receiver."""
+"""`user.created` for one person added by an admin: written by
+`store.onboarding.single_user.add_user` (through `create_accounts`) and by `usher users add` as a
+real process, once per account, and delivered signed to a real receiver."""
 
 from __future__ import annotations
 

@@ -155,7 +155,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _check_store(settings: Settings) -> bool:
     """Open (and migrate) the database once before the TUI takes the terminal, so an unusable
     file is a one-line error rather than a broken screen. True when a live signup server
-    already serves it (store.served_url)."""
+    already serves it (store.service.served_url)."""
     store = await Store.open(settings, watch=False)
     try:
         await _act_as_ssh_admin(store)

@@ -83,7 +83,8 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def _held_back_line(counts: dict[str, int]) -> str:
-    """What the per-address mail limit held back (store.mail_limits), or "" when nothing."""
+    """What the per-address mail limit held back (store.messaging.mail_limits), or "" when
+    nothing."""
     if not counts:
         return ""
     kinds = ", ".join(f"{clean_line(kind)} {count}" for kind, count in counts.items())

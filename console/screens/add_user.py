@@ -2,7 +2,7 @@
 get a first password, and whether to email them — each field checked as you type, the address
 also against existing accounts. `ctrl+s` (or `enter` on the last field) adds them.
 
-The rules are the store's (`store.single_user`): this screen only collects, shows what
+The rules are the store's (`store.onboarding.single_user`): this screen only collects, shows what
 `check_fields` says next to each field, and hands the form to `add_user`.
 """
 

@@ -43,7 +43,7 @@ def waiting(since: datetime, reference: datetime | None = None) -> str:
 
 UNCONFIRMED_MARK = "!"
 UNCONFIRMED_WORDS = "address not confirmed"
-"""In the column before an address nobody proved (store.users.address_confirmed): the admin
+"""In the column before an address nobody proved (store.accounts.users.address_confirmed): the admin
 decides on it."""
 
 

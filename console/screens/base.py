@@ -93,7 +93,7 @@ class UsherScreen(Screen[None]):
         self, topics: AbstractSet[str], reload: Callable[[], Awaitable[None]], group: str
     ) -> Worker[None]:
         """Call `reload` now, then after every commit that touches `topics` (table names; include
-        `store.changes.EXTERNAL` for another process's commits, seen within a poll).
+        `store.database.changes.EXTERNAL` for another process's commits, seen within a poll).
 
         Runs as a worker of `group` for as long as the screen does; stops reloading once the
         app has closed its store. Keys typed meanwhile wait for the first load: F2 then `a` in

@@ -1,8 +1,8 @@
 """Bulk ("Advanced"): paste or load lines of `FirstName LastName,Email[,Password]`, see every
 problem with its line number as you type, choose level and password mode, and add them all.
 
-The preview is debounced and parsed in a worker thread (`store.bulk.preview`), and the table
-shows only the problem rows, so 10,000 lines never lag. Add Users asks once, then credentials
+The preview is debounced and parsed in a worker thread (`store.onboarding.bulk.preview`), and the
+table shows only the problem rows, so 10,000 lines never lag. Add Users asks once, then credentials
 are made with a progress bar (escape cancels: nothing is written) and everything commits in
 one transaction; the result dialog shows "X of Y created", the skipped lines and, once, the
 random passwords.

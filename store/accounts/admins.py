@@ -1,7 +1,8 @@
 """The admins registry: who may open the console over SSH, with which key and role.
 
 An admin is a name, one OpenSSH public key (identified by its SHA256 fingerprint, as
-`ssh-keygen -l` prints it) and a role (`store.acting`). Removing an admin keeps the row (with
+`ssh-keygen -l` prints it) and a role (`store.accounts.acting`). Removing an admin keeps the row
+(with
 `removed_at`) so the audit log's names still resolve; the name and key may then be reused.
 """
 

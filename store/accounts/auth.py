@@ -3,7 +3,7 @@
 The rules that keep it correct:
 - Nothing tells a stranger which addresses have accounts: sign-in does the same hasher work
   for unknown addresses; a reset request answers the same whatever the address.
-- Sign-in is throttled per address (store.throttle) before any hashing.
+- Sign-in is throttled per address (store.accounts.throttle) before any hashing.
 - Pending, rejected and disabled accounts are blocked: they can only see their state.
 - Changing or setting a password ends every session and every outstanding set-password link.
 """
@@ -131,7 +131,7 @@ async def sign_in(store: Store, email: str, password: str, *, actor: str) -> Ses
     """Check the password and open a session; SignInFailed (one answer) otherwise.
 
     Throttled (before any hashing) when the address has failed too often lately, known or not
-    (store.throttle). Blocked accounts may sign in to see their state, and nothing more; an
+    (store.accounts.throttle). Blocked accounts may sign in to see their state, and nothing more; an
     unconfirmed one gets no session at all (SignInUnconfirmed). An argon2 hash made with older
     parameters is replaced while the password is at hand.
     """
@@ -317,7 +317,7 @@ async def request_password_reset(store: Store, email: str, *, actor: str) -> All
     account; the new link replaces any earlier one. The caller answers the same either way;
     blocked accounts get nothing.
 
-    Requests are limited per address (store.mail_limits), counted whether or not it has an
+    Requests are limited per address (store.messaging.mail_limits), counted whether or not it has an
     account: the returned Allowance (when one may ask again) is the same for any address
     asked for as often, so it tells nobody which addresses exist."""
     address = email.strip()

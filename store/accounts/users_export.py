@@ -1,7 +1,7 @@
 """`usher users export`: every account (or those with one status) as CSV or JSON, for the
 organisation's other systems and for people with a spreadsheet.
 
-The CSV is the console's export (same columns, `store.csv_safe`'s formula neutralising, a new
+The CSV is the console's export (same columns, `store.domain.csv_safe`'s formula neutralising, a new
 0600 file); JSON keeps values as they are (`--json` shape of `usher users list`), since no
 spreadsheet runs it. A file is never overwritten.
 """

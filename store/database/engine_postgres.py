@@ -1,7 +1,7 @@
 """The PostgreSQL engine: the same operations as `store/database/engine.py`'s, on psycopg 3 (async)
 with a psycopg_pool connection pool, chosen when `USHER_DB` is a `postgresql://` URL.
 
-- Every statement goes through `store.dialect.to_postgres`; rows read like `sqlite3.Row`
+- Every statement goes through `store.database.dialect.to_postgres`; rows read like `sqlite3.Row`
   (by index and by name); booleans are written as 0/1, numbers read back as ints, and an
   INSERT returns the new row's id, as on SQLite. A unique or foreign key refusal is raised as
   `sqlite3.IntegrityError`, so operations catch one thing on both engines.

@@ -8,7 +8,7 @@ commit), every row, index and foreign key kept, and `sqlite_sequence` is seeded 
 highest id anything still names — an erased person's id lives on in audit pseudonyms,
 `user_id` details and webhook bodies.
 
-`users.email_key` (`store.addresses.address_key`) gets a UNIQUE index. Rows that already
+`users.email_key` (`store.domain.addresses.address_key`) gets a UNIQUE index. Rows that already
 collide (say `Älice@` and `älice@`) are all kept: the later ones get a `#duplicate-<id>` key
 suffix (no address key can contain `#` after the @), one audit entry and a log line each.
 """

@@ -213,11 +213,12 @@ BEGIN
 END;
 DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE status != 'active');
 """
-"""Issue 15: failed sign-ins per address (whether or not it has an account; store.throttle),
-messages of one kind to one address per hour and how many were held back (store.mail_limits),
-and the rule that a change of an account's status ends all its sessions, in whatever process
-or code path it happens (a session made while pending or disabled never becomes an active
-one). Sessions of accounts that are not active now end once, at the upgrade."""
+"""Issue 15: failed sign-ins per address (whether or not it has an account;
+store.accounts.throttle), messages of one kind to one address per hour and how many were held back
+(store.messaging.mail_limits), and the rule that a change of an account's status ends all its
+sessions, in whatever process or code path it happens (a session made while pending or disabled
+never becomes an active one). Sessions of accounts that are not active now end once, at the
+upgrade."""
 V11_EVENT_SEQUENCES = """
 CREATE TABLE webhook_sequences (
     user_id INTEGER PRIMARY KEY,
@@ -259,8 +260,8 @@ CREATE INDEX link_password_attempts_email ON link_password_attempts (link_id, em
 CREATE INDEX link_password_attempts_client ON link_password_attempts (link_id, client, at);
 """
 """Issues 15 and 17: each guess at a link's password in the last 15 minutes, reserved before it
-is verified (store.link_attempts), keyed by digests of the browser, the typed address and the
-client, so the limit holds across processes and a room behind one address is not locked out."""
+is verified (store.onboarding.link_attempts), keyed by digests of the browser, the typed address and
+the client, so the limit holds across processes and a room behind one address is not locked out."""
 V17_SERVERS = """
 CREATE TABLE servers (
     id          TEXT PRIMARY KEY,
@@ -270,7 +271,7 @@ CREATE TABLE servers (
     started_at  TEXT NOT NULL
 ) STRICT;
 """
-"""Issue 16: each serving process records its public URL while it serves (store.served_url),
+"""Issue 16: each serving process records its public URL while it serves (store.service.served_url),
 so a `--no-server` console shows and copies the links people can really open."""
 
 V19_CLIENT_EVENTS = """
@@ -283,7 +284,7 @@ CREATE TABLE client_events (
 CREATE INDEX client_events_client ON client_events (kind, client, at);
 CREATE INDEX client_events_at ON client_events (kind, at);
 """
-"""Per-client limits that hold across processes (store.request_limits): each POST per client
+"""Per-client limits that hold across processes (store.service.request_limits): each POST per client
 and each refused SSH key per peer in the last minute, under a digest of the client."""
 
 V20_LANGUAGES = """

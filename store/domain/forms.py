@@ -77,7 +77,7 @@ def name_problem(
 
 
 def check_email_address(text: str, *, voice: Voice = "your") -> str:
-    """The normalised address (store.addresses, no DNS), or AddressProblem (a ValueError)
+    """The normalised address (store.domain.addresses, no DNS), or AddressProblem (a ValueError)
     worded for the form."""
     if not text.strip():
         raise AddressProblem(f"Enter {voice} email address", field="email")

@@ -43,7 +43,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: datetime | None = None
     decision_reason: str | None = None
     language: str | None = None
-    """The language every email to them is written in (`store.outbox.enqueue`); None: not
+    """The language every email to them is written in (`store.messaging.outbox.enqueue`); None: not
     chosen, USHER_LANGUAGE (else English) applies."""
 
     @property

@@ -12,7 +12,7 @@ last few, with the same Message-ID (at-least-once).
 Transient failures (no connection, timeouts, 4xx) go back to `queued` with exponential backoff
 and jitter; after `max_attempts` the message is `failed` with the server's reply. A 5xx for a
 recipient fails that message only. With `USHER_MAIL_DIR` set, each message is also written
-there as `<id>.eml` (mode 0600), kept ones too, and follows its row (`store.mail_files`).
+there as `<id>.eml` (mode 0600), kept ones too, and follows its row (`store.messaging.mail_files`).
 
 Whatever goes wrong with ONE message (a row that cannot be read, a template or payload that
 cannot be rendered, an address the relay cannot take) makes that message `failed` with the
@@ -162,7 +162,7 @@ async def run_delivery(
 class DeliveryWorker:
     """One worker's state: its lease owner id, the open SMTP connection, what it holds.
 
-    It takes only outbox rows of its `channel`; `store.webhook_delivery` subclasses it for
+    It takes only outbox rows of its `channel`; `store.messaging.webhook_delivery` subclasses it for
     webhooks (same leases, backoff and outcomes, a different way to send)."""
 
     channel: ClassVar[str] = "email"
@@ -689,7 +689,7 @@ class DeliveryWorker:
     # ------------------------------------------------------------ .eml files
 
     def write_eml(self, message_id: int, data: bytes, *, replace: bool = True) -> None:
-        """`<mail_dir>/<id>.eml`, mode 0600 (see `store.mail_files`)."""
+        """`<mail_dir>/<id>.eml`, mode 0600 (see `store.messaging.mail_files`)."""
         if self.mail_dir is not None:
             write_eml(self.mail_dir, message_id, data, replace=replace)
 

@@ -1,8 +1,8 @@
-"""The batch form of `store.outbox.enqueue`: thousands of messages in one `executemany`.
+"""The batch form of `store.messaging.outbox.enqueue`: thousands of messages in one `executemany`.
 
 Row by row, 10,000 inserts hold the write lock for seconds (one thread round-trip each); so the
 rows are built before the transaction (`outbox_row`, no I/O) and written in one statement.
-Same row shape and meaning as `enqueue` (the one `store.outbox.outbox_row`).
+Same row shape and meaning as `enqueue` (the one `store.messaging.outbox.outbox_row`).
 """
 
 from __future__ import annotations

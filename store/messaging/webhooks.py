@@ -2,9 +2,9 @@
 
 Every account event is written as an outbox row (`channel = 'webhook'`) in the SAME transaction
 as the change, so a rolled-back change sends nothing and a committed one is delivered at least
-once, with retries, by `store.webhook_delivery`. The row holds the exact JSON body, which never
-changes once written (an erasure cancels undelivered events instead of rewriting them), and its
-event id, which stays the same across retries so receivers can deduplicate. Each body carries
+once, with retries, by `store.messaging.webhook_delivery`. The row holds the exact JSON body, which
+never changes once written (an erasure cancels undelivered events instead of rewriting them), and
+its event id, which stays the same across retries so receivers can deduplicate. Each body carries
 `occurred_at` and the person's `sequence` (1, 2, 3… per user id), so receivers can apply events
 in order whatever order retries deliver them in.
 

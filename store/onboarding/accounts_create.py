@@ -48,7 +48,8 @@ PREPARE_IN_THREAD = 200
 Source = Literal["single", "bulk"]
 
 
-# gc=False: no reference cycles here, and a bulk batch makes thousands (see store.bulk_lines).
+# gc=False: no reference cycles here, and a bulk batch makes thousands (see
+# store.onboarding.bulk_lines).
 class StoredCredential(msgspec.Struct, frozen=True, gc=False):
     """What goes in `users.password_hash` and `users.password_expires_at` (NULL = never)."""
 
@@ -77,7 +78,7 @@ async def hashed_credential(
 
 class NewAccount(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     email: str
-    """Already normalised (`store.addresses.normalise_address`)."""
+    """Already normalised (`store.domain.addresses.normalise_address`)."""
     first_name: str
     last_name: str = ""
     credential: StoredCredential = StoredCredential()
@@ -95,7 +96,7 @@ class AccountOptions(msgspec.Struct, frozen=True, kw_only=True):
     batch_id: str | None = None
     language: str | None = None
     """Stored with each account (a shipped code, checked by the caller with
-    `store.languages.checked_language`): every email to them is written in it."""
+    `store.domain.languages.checked_language`): every email to them is written in it."""
 
 
 class PreparedAccounts(msgspec.Struct, kw_only=True):
@@ -109,7 +110,7 @@ class PreparedAccounts(msgspec.Struct, kw_only=True):
     now: str
     token_expires_at: str
     settings: Settings
-    """For the `user.created` webhooks (`store.webhooks`), written with the accounts."""
+    """For the `user.created` webhooks (`store.messaging.webhooks`), written with the accounts."""
 
 
 class CreatedUser(msgspec.Struct, frozen=True, gc=False):

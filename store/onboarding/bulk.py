@@ -14,7 +14,7 @@ protects something:
 
 Nothing is written before every credential is ready: a crash, a kill or a cancel during hashing
 leaves no account behind. Then accounts, set-password tokens, emails and one audit entry commit
-in one transaction (`store.accounts_create`).
+in one transaction (`store.onboarding.accounts_create`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ second the address, the third the password — verbatim, only surrounding whites
 
 Every problem carries the line number of the text it came from (blank lines count, as in an
 editor). Nothing here touches the database: accounts that already exist are marked by
-`mark_existing`, fed by a query in `store.bulk`.
+`mark_existing`, fed by a query in `store.onboarding.bulk`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ DESIGN.md's parsing rules say.
   its columns say where the address and the name are on every row.
 - Cells without an address on a row that has one are the name (a spreadsheet row
   `Ann<TAB>Lee<TAB>ann@x.org`); a line with no address at all is a problem.
-- Addresses are checked by `store.addresses.normalise_address` (no DNS) and compared
+- Addresses are checked by `store.domain.addresses.normalise_address` (no DNS) and compared
   case-insensitively: the second `Ann@X.org` is reported as a duplicate of the first.
 
 The parser is a pure function of the text: it never raises, never touches the database, and reads

@@ -343,8 +343,8 @@ def _outbox_row(
     at: str,
     language: str | None = None,
 ) -> tuple[Any, ...]:
-    """One outbox row (`store.outbox.outbox_row`) with its id chosen by us in front (the batch
-    insert cannot return ids, and the invitation must point at its message). The invitee has
+    """One outbox row (`store.messaging.outbox.outbox_row`) with its id chosen by us in front (the
+    batch insert cannot return ids, and the invitation must point at its message). The invitee has
     no account yet: the batch's `language` is theirs."""
     secret = ("accept_url",)
     row = outbox_row(

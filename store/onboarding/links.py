@@ -98,7 +98,7 @@ class Link(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime | None = None
     language: str | None = None
     """The language its pages and emails are written in unless the invitee switches; None: the
-    invitee's browser decides (`store.languages.choose`)."""
+    invitee's browser decides (`store.domain.languages.choose`)."""
 
     def state(self, at: datetime | None = None) -> LinkState:
         """Revoked wins over expired, which wins over used up."""

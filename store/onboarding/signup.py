@@ -1,5 +1,5 @@
 """Accounts made through invite links, and confirming their address (signing in, sessions and
-passwords afterwards: `store.auth`).
+passwords afterwards: `store.accounts.auth`).
 
 The rules that keep it correct:
 - A link's use is taken in the same short transaction that creates the account, by one
@@ -110,8 +110,8 @@ class SignupOutcome(msgspec.Struct, frozen=True, kw_only=True):
     kind: Literal["check_email", "pending", "active"]
     user_id: int | None = None
     browser_proof: str = ""
-    """For the signup cookie when a confirmation was sent (store.confirmation): confirming
-    from this browser keeps the password typed here."""
+    """For the signup cookie when a confirmation was sent (store.onboarding.confirmation):
+    confirming from this browser keeps the password typed here."""
 
 
 class ConfirmOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -388,7 +388,7 @@ async def sign_up_by_link(
 ) -> SignupOutcome:
     """Create an account through the link `token`, or say why not.
 
-    `language` is the one the signup page was read in (`store.languages.choose`: the link's,
+    `language` is the one the signup page was read in (`store.domain.languages.choose`: the link's,
     unless the invitee switched): it is stored with the account, and every email to them is
     written in it.
 
@@ -396,8 +396,8 @@ async def sign_up_by_link(
     stopped working (expired, used up, revoked, regenerated), possibly while the form was open.
     `link` is what `usable_link(store, token)` just returned, when the caller has it (the
     signup page does): it saves reading it again. The transaction checks the link anew anyway.
-    `guesser` is who types the link password (store.link_attempts counts their wrong guesses;
-    LinkGuessesExhausted when they are over the limit).
+    `guesser` is who types the link password (store.onboarding.link_attempts counts their wrong
+    guesses; LinkGuessesExhausted when they are over the limit).
     """
     if link is None or not same_secret(link.token, token):
         link = await usable_link(store, token)
@@ -461,7 +461,7 @@ async def _checked_form(
 ) -> tuple[str, str, str]:
     """The signup form checked before anything is hashed or written: (address, first name,
     last name), or FormRefused with every field's problem. A wrong link password counts as a
-    guess (store.link_attempts)."""
+    guess (store.onboarding.link_attempts)."""
     errors: dict[str, str] = {}
     email = ""
     try:
@@ -540,7 +540,7 @@ async def _existing_address(
         {"link_id": link.id},
     )
     # A proof like any other signup's (the answer looks the same); it opens nothing:
-    # only unconfirmed accounts are confirmed, resent to or moved (store.confirmation).
+    # only unconfirmed accounts are confirmed, resent to or moved (store.onboarding.confirmation).
     existing = int(found["existing_id"])
     return SignupOutcome(
         kind="check_email",

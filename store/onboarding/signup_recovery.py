@@ -1,5 +1,6 @@
 """The way back from a lost or mistyped address, for the browser that signed up (its signup
-cookie, store.confirmation): send the confirmation again, or move the signup to another address.
+cookie, store.onboarding.confirmation): send the confirmation again, or move the signup to another
+address.
 
 Neither tells anyone which addresses have accounts: a signup with an address that had an account
 already gets a proof too (one that matches nothing), and every request is counted against the
@@ -62,8 +63,8 @@ async def _send(tx: Transaction, store: Store, row: Row, email: str) -> None:
 
 async def resend_confirmation(store: Store, proof: str, *, actor: str) -> Allowance:
     """ "Didn't get it? Send it again": a fresh confirmation link to the signup's address,
-    at most MAIL_LIMIT an hour (store.mail_limits). The Allowance is the same whether or not a
-    message went out."""
+    at most MAIL_LIMIT an hour (store.messaging.mail_limits). The Allowance is the same whether or
+    not a message went out."""
     secret = await store.secret_key()
     async with store.write() as tx:
         row, unconfirmed = await _proven(tx, secret, proof)

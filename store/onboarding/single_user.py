@@ -11,8 +11,9 @@ Three ways to the first password:
 
 `check_fields` answers field by field (the form highlights them as the admin types);
 `add_user` checks again, then writes the account, its set-password token, its email and one
-audit entry in one transaction (`store.accounts_create`). Nothing is written when anything is
-refused; an address that already has an account gives `AddressTaken` with that account's id.
+audit entry in one transaction (`store.onboarding.accounts_create`). Nothing is written when
+anything is refused; an address that already has an account gives `AddressTaken` with that account's
+id.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class AddressTaken(msgspec.Struct, frozen=True, kw_only=True):
 
 Refused = FormRefused
 """Field name → what to fix (`errors`); nothing was written. The one refusal type of
-store.refusal, returned here beside the other outcomes rather than raised."""
+store.domain.refusal, returned here beside the other outcomes rather than raised."""
 
 
 AddOutcome = UserAdded | AddressTaken | Refused

@@ -26,7 +26,7 @@ PERIODIC_TASKS: list[BackgroundTask] = [
     ("Webhook delivery", run_webhook_delivery),
 ]
 """Run by both the console and `usher serve` (webhook delivery only with USHER_WEBHOOK_URL),
-each under a `store.supervise.Supervisor`."""
+each under a `store.service.supervise.Supervisor`."""
 
 BACKGROUND_TASKS: list[BackgroundTask] = [("Mail delivery", run_delivery), *PERIODIC_TASKS]
 """What `usher serve` runs beside the server (the console runs delivery as its own worker)."""

@@ -66,7 +66,7 @@ async def run_housekeeping(
     sent_before = to_db(moment - sent_mail_ttl)
     async with store.write("users", "invite_links", "invitations", "outbox") as tx:
         # A used confirmation link is kept a while, so a late click (or one after a mail
-        # scanner's) says what is true of the account now (store.confirmation).
+        # scanner's) says what is true of the account now (store.onboarding.confirmation).
         tokens = await tx.execute(
             """DELETE FROM action_tokens
                WHERE (used_at IS NULL AND expires_at <= ?)

@@ -4,7 +4,7 @@ A console started with `--no-server` (an SSH session, a second terminal) knows n
 port or public URL the real server was started with. So each serving process records its public
 URL in the database for as long as it serves, and every console shows, copies and mails that.
 A record only counts while its process lives: the process holds an exclusive lock on a mark file
-(`store.instance_lock.HolderMark`), which the kernel drops when it dies, even by `kill -9`.
+(`store.database.instance_lock.HolderMark`), which the kernel drops when it dies, even by `kill -9`.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """USHER_LANGUAGE: the invitee pages' and emails' language when neither the invitee (the
     switcher) nor the admin (a link's, invitation's or account's language) chose one; empty
     (unset): the browser's `Accept-Language` decides among those shipped, else English
-    (`store.languages.choose`)."""
+    (`store.domain.languages.choose`)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

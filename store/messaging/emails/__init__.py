@@ -9,8 +9,8 @@ Add a kind by adding three files to `store/messaging/emails/templates/`:
   `{% from "_macros.html" import button %}` gives a link styled as a button).
 
 Every template sees `org`, `public_url`, `recipient`, `recipient_name`, `subject` (not in the
-subject itself) and the values given to `store.outbox.enqueue`. A missing value is an error
-(StrictUndefined), never an empty string in someone's inbox.
+subject itself) and the values given to `store.messaging.outbox.enqueue`. A missing value is an
+error (StrictUndefined), never an empty string in someone's inbox.
 """
 
 from .message import HeaderInjectionError, build_message, fold_header_text, message_bytes

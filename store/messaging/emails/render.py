@@ -119,8 +119,9 @@ def render(
     language: str | None = None,
 ) -> RenderedEmail:
     """Subject, text and HTML of `kind` filled with `values` and the common variables, in
-    `language`, else the payload's own (`_language`: the recipient's, `store.outbox.enqueue`),
-    else as `store.languages.choose` says (USHER_LANGUAGE, else English)."""
+    `language`, else the payload's own (`_language`: the recipient's,
+    `store.messaging.outbox.enqueue`), else as `store.domain.languages.choose` says (USHER_LANGUAGE,
+    else English)."""
     if not kind or not all(ch.isalnum() or ch in "-_" for ch in kind) or kind.startswith("_"):
         raise TemplateProblem(f"{kind!r} is not a valid email kind")
     context: dict[str, Any] = {
