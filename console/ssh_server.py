@@ -279,8 +279,8 @@ class SshConsoleServer:
     async def close(self, message: str = "usher: the server is shutting down.") -> None:
         if self._watch is not None:
             self._watch.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._watch  # whatever it died of, the sessions below still get told
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch  # supervised: it never raises, only stops when cancelled
         if self._acceptor is not None:
             self._acceptor.close()
         for session in list(self.sessions):

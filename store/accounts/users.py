@@ -350,6 +350,7 @@ EXPORT_COLUMNS = (
     "decided_by",
     "decided_at",
     "decision_reason",
+    "language",
 )
 
 

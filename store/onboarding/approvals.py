@@ -187,7 +187,15 @@ async def _announce(
     else:
         values = {"reason": reason}
         details = {"user_id": user.id, "reason": reason}
-    await enqueue(tx, store.settings, to=user.email, name=user.name, kind=verdict, values=values)
+    await enqueue(  # the account's language is in hand: no second look-up when it has one
+        tx,
+        store.settings,
+        to=user.email,
+        name=user.name,
+        kind=verdict,
+        values=values,
+        language=user.language,
+    )
     action: AuditAction = "user_approved" if verdict == "approved" else "user_rejected"
     await record(tx, actor, action, user.email, details)
     event: Event = "user.approved" if verdict == "approved" else "user.rejected"
