@@ -18,7 +18,7 @@ import msgspec
 from store.accounts.acting import ROLES, Actor, Role, establish, require
 from store.accounts.audit import record
 from store.database.core import Store
-from store.database.engine import Row
+from store.database.engine import Row, Transaction
 from store.domain.clock import db_now
 from store.domain.records import from_row
 from store.domain.refusal import Refused
@@ -130,7 +130,11 @@ async def admin_by_fingerprint(store: Store, fingerprint: str) -> Admin | None:
     return None if row is None else _admin(row)
 
 
-def _live(row: Row | None, name: str) -> Row:
+async def _live(tx: Transaction, name: str) -> Row:
+    """The admin of that name (any case) who has not been removed, or a refusal."""
+    row = await tx.fetchone(
+        "SELECT * FROM admins WHERE removed_at IS NULL AND name = ? COLLATE NOCASE", (name,)
+    )
     if row is None:
         raise AdminError(f"there is no admin named {name!r}")
     return row
@@ -140,13 +144,7 @@ async def remove_admin(store: Store, name: str, *, actor: str) -> Admin:
     """Remove an admin: their key stops working and their live SSH sessions end."""
     require("admins")
     async with store.write(TOPIC) as tx:
-        row = _live(
-            await tx.fetchone(
-                "SELECT * FROM admins WHERE removed_at IS NULL AND name = ? COLLATE NOCASE",
-                (name,),
-            ),
-            name,
-        )
+        row = await _live(tx, name)
         await tx.execute("UPDATE admins SET removed_at = ? WHERE id = ?", (db_now(), row["id"]))
         await record(tx, actor, "admin_removed", str(row["name"]), {"key": row["fingerprint"]})
     return _admin(row)
@@ -157,13 +155,7 @@ async def set_role(store: Store, name: str, role: str, *, actor: str) -> Admin:
     require("admins")
     checked = checked_role(role)
     async with store.write(TOPIC) as tx:
-        row = _live(
-            await tx.fetchone(
-                "SELECT * FROM admins WHERE removed_at IS NULL AND name = ? COLLATE NOCASE",
-                (name,),
-            ),
-            name,
-        )
+        row = await _live(tx, name)
         await tx.execute("UPDATE admins SET role = ? WHERE id = ?", (checked, row["id"]))
         details = {"from": row["role"], "to": checked}
         await record(tx, actor, "admin_role_changed", str(row["name"]), details)

@@ -312,6 +312,15 @@ class Engine:
         """Call `callback(topics)` after each successful write transaction of this process."""
         self._on_commit.append(callback)
 
+    def _committed(self, tx: Transaction) -> None:
+        """After a commit, on either engine: the transaction's own follow-ups, then whoever
+        follows this process's commits (the change feed), told which topics it touched."""
+        for done in tx.committed:
+            done()
+        if tx.topics:
+            for callback in list(self._on_commit):
+                callback(set(tx.topics))
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
         """One `BEGIN IMMEDIATE` transaction; committed on normal exit, rolled back on error.
@@ -334,11 +343,7 @@ class Engine:
                 raise
             finally:
                 self._changed()
-        for done in tx.committed:
-            done()
-        if tx.topics:
-            for callback in list(self._on_commit):
-                callback(set(tx.topics))
+        self._committed(tx)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
         return await _call(self._reader, lambda db: _fetchone(db, sql, params))

@@ -319,11 +319,7 @@ class PostgresEngine(Engine):
                 raise DatabaseUnavailable(f"database unreachable: {error}") from error
             finally:
                 self._changed()
-        for done in tx.committed:
-            done()
-        if tx.topics:
-            for callback in list(self._on_commit):
-                callback(set(tx.topics))
+        self._committed(tx)
 
     async def _read(self, sql: str, params: Params) -> list[SqliteRow]:
         try:

@@ -486,12 +486,7 @@ class DeliveryWorker:
         relay without the STARTTLS the URL requires → failed."""
         target = self.target
         assert target is not None
-        tls_context: ssl.SSLContext | None = None
-        if target.cafile or not target.verify:
-            tls_context = ssl.create_default_context(cafile=target.cafile or None)
-            if not target.verify:
-                tls_context.check_hostname = False
-                tls_context.verify_mode = ssl.CERT_NONE
+        tls_context = target.tls_context()
         # STARTTLS required (always so with credentials) is done here, step by step, so that a
         # relay that does not offer it never gets the password.
         required = bool(target.starttls)

@@ -13,6 +13,7 @@ relay on a trusted private network).
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
@@ -46,6 +47,17 @@ class SmtpTarget(msgspec.Struct, frozen=True, kw_only=True):
     def needs_tls(self) -> bool:
         """Credentials are sent, so the connection must be encrypted first."""
         return bool(self.username) and not self.insecure
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context the URL asks for: its CA bundle, or no verification (`verify=0`);
+        None: the library's default (the system's CAs, the host name checked)."""
+        if not self.cafile and self.verify:
+            return None
+        context = ssl.create_default_context(cafile=self.cafile or None)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def describe(self) -> str:
         """For people (never shows the password): `smtp.acme.org:587 (STARTTLS, as bob)`."""

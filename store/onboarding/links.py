@@ -17,7 +17,7 @@ import msgspec
 from store.accounts.acting import require
 from store.accounts.audit import record
 from store.database.core import Store
-from store.database.engine import Row
+from store.database.engine import Row, Transaction
 from store.domain.clock import ago, db_now, from_db, now, to_db
 from store.domain.languages import checked_language
 from store.domain.records import Level, User, from_rows
@@ -442,9 +442,16 @@ async def create_link(store: Store, draft: LinkDraft, *, actor: str) -> Link:
             ),
         )
         await record(tx, actor, "link_created", _subject(link_id, label), _audit_details(draft))
-        row = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
-    assert row is not None
+        row = await _existing(tx, link_id)
     return link_from_row(row)
+
+
+async def _existing(tx: Transaction, link_id: int) -> Row:
+    """The link's row, read inside the caller's write, or a refusal naming the id."""
+    row = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
+    if row is None:
+        raise LinkError(f"there is no link #{link_id}")
+    return row
 
 
 async def edit_link(store: Store, link_id: int, draft: LinkDraft, *, actor: str) -> Link:
@@ -456,9 +463,7 @@ async def edit_link(store: Store, link_id: int, draft: LinkDraft, *, actor: str)
     if draft.password is not None and not draft.keep_password:
         password_hash = await store.hasher.hash(_checked_password(draft.password))
     async with store.write("invite_links") as tx:
-        row = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
-        if row is None:
-            raise LinkError(f"there is no link #{link_id}")
+        row = await _existing(tx, link_id)
         if draft.keep_password:
             password_hash = row["password_hash"]
         if draft.keep_expiry:
@@ -489,8 +494,7 @@ async def edit_link(store: Store, link_id: int, draft: LinkDraft, *, actor: str)
         if draft.keep_expiry:
             details.pop("expires_in_hours")
         await record(tx, actor, "link_edited", _subject(link_id, label), details)
-        updated = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
-    assert updated is not None
+        updated = await _existing(tx, link_id)
     return link_from_row(updated)
 
 
@@ -498,9 +502,7 @@ async def revoke_link(store: Store, link_id: int, *, actor: str) -> Link:
     """Stop the link at once; accounts already made through it are untouched."""
     require("links")
     async with store.write("invite_links") as tx:
-        row = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
-        if row is None:
-            raise LinkError(f"there is no link #{link_id}")
+        row = await _existing(tx, link_id)
         if row["revoked_at"] is not None:
             raise LinkError(f"link #{link_id} is already revoked")
         moment = db_now()
@@ -509,8 +511,7 @@ async def revoke_link(store: Store, link_id: int, *, actor: str) -> Link:
             (moment, moment, link_id),
         )
         await record(tx, actor, "link_revoked", _subject(link_id, str(row["label"])))
-        updated = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
-    assert updated is not None
+        updated = await _existing(tx, link_id)
     return link_from_row(updated)
 
 
@@ -518,14 +519,11 @@ async def regenerate_link(store: Store, link_id: int, *, actor: str) -> Link:
     """Give the link a new token: the old URL stops working the moment this commits."""
     require("links")
     async with store.write("invite_links") as tx:
-        row = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
-        if row is None:
-            raise LinkError(f"there is no link #{link_id}")
+        row = await _existing(tx, link_id)
         await tx.execute(
             "UPDATE invite_links SET token = ?, updated_at = ? WHERE id = ?",
             (new_token(), db_now(), link_id),
         )
         await record(tx, actor, "link_regenerated", _subject(link_id, str(row["label"])))
-        updated = await tx.fetchone("SELECT * FROM invite_links WHERE id = ?", (link_id,))
-    assert updated is not None
+        updated = await _existing(tx, link_id)
     return link_from_row(updated)

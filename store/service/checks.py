@@ -172,12 +172,7 @@ async def _smtp(settings: Settings, send_to: str) -> Check:
         return Check("SMTP", "fail", str(error))
     except AddressProblem as error:
         return Check("SMTP", "fail", f"--send-to {send_to!r}: {error}")
-    tls_context: ssl.SSLContext | None = None
-    if target.cafile or not target.verify:
-        tls_context = ssl.create_default_context(cafile=target.cafile or None)
-        if not target.verify:
-            tls_context.check_hostname = False
-            tls_context.verify_mode = ssl.CERT_NONE
+    tls_context = target.tls_context()
     smtp = aiosmtplib.SMTP(
         hostname=target.host,
         port=target.port,
