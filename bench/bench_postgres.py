@@ -21,11 +21,11 @@ from _figures import arguments, figure, machine_line, size
 from _stalls import LoopStalls, stall_figure
 
 from store import Settings, Store, load_settings
-from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.signup import sign_up_by_link
-from tests.fixtures_links import cheap_hasher, form, make_link
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
+from store.onboarding.signup import sign_up_by_link
 from tests.fixtures_postgres import postgres_database, start_server
 from tests.fixtures_smtp import queue_messages, with_smtp
+from tests.helpers import cheap_hasher, form, make_link
 
 CONCURRENT = 8
 """Signups in flight at once (as a balancer's servers would have)."""

@@ -22,13 +22,14 @@ from textual.worker import Worker, WorkerFailed, WorkerState
 
 from signup_server import create_app
 from signup_server.runner import EmbeddedServer, make_server
-from store import Settings, Store, served_url
-from store.acting import NotAllowed, allows_admins
-from store.background_jobs import PERIODIC_TASKS
-from store.delivery import run_delivery
-from store.dialect import is_postgres_url
-from store.records import AuditEntry, Counts
-from store.supervise import Supervisor, TaskCrash
+from store import Settings, Store
+from store.accounts.acting import NotAllowed, allows_admins
+from store.database.dialect import is_postgres_url
+from store.domain.records import AuditEntry, Counts
+from store.messaging.delivery import run_delivery
+from store.service import served_url
+from store.service.background_jobs import PERIODIC_TASKS
+from store.service.supervise import Supervisor, TaskCrash
 
 from .key_order import KeyOrder
 from .logs import LogBuffer, LogLine, capture_logs
@@ -90,7 +91,7 @@ class UsherApp(App[int]):
     ) -> None:
         self.settings = settings
         """What this console builds URLs with: with `--no-server`, the running server's public
-        URL replaces the configured one (store.served_url)."""
+        URL replaces the configured one (store.service.served_url)."""
         self._configured = settings
         self.destinations = self.DESTINATIONS
         super().__init__()
@@ -230,7 +231,7 @@ class UsherApp(App[int]):
             )
 
     def _handle_exception(self, error: Exception) -> None:
-        """A refusal by role (store/acting.py) is a notification, never the end of the console."""
+        """A refusal by role (store/accounts/acting.py) is a notification, never the end."""
         if isinstance(error, WorkerFailed) and isinstance(error.error, NotAllowed):
             self.notify(str(error.error), title="Not allowed", severity="error", markup=False)
             return

@@ -15,7 +15,7 @@ import pytest
 
 from store import Settings, Store
 
-from .fixtures_links import cheap_hasher
+from .helpers import cheap_hasher
 
 SECRET = "whsec_" + "dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5YWJj"
 """A Standard Webhooks secret (`whsec_` + base64 of 33 bytes), as `usher webhooks secret` makes."""

@@ -1,4 +1,4 @@
-"""The one-pass dictionary matcher (store/password_matching.py) gives zxcvbn's own matches in
+"""The one-pass dictionary matcher (store/domain/password_matching.py) gives zxcvbn's own matches in
 zxcvbn's order, so a password's strength estimate — a security rule — is unchanged by it."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from zxcvbn import matching, zxcvbn
 
-from store import password_matching, passwords
-from store.password_matching import USER_INPUTS, dictionary_match, zxcvbn_dictionary_match
+from store.domain import password_matching, passwords
+from store.domain.password_matching import USER_INPUTS, dictionary_match, zxcvbn_dictionary_match
 
 PIECES = [
     "password", "dragon", "harbour", "lantern", "plum", "correct", "horse", "battery",
@@ -75,7 +75,7 @@ def test_the_whole_estimate_is_zxcvbns(password: str, own: list[str]) -> None:
 
 
 def test_the_store_runs_it_and_a_new_list_is_indexed_again() -> None:
-    assert matching.dictionary_match is dictionary_match  # installed by store.passwords
+    assert matching.dictionary_match is dictionary_match  # installed by store.domain.passwords
     dictionaries = with_own([])
     assert dictionary_match("zqxjvkwords", dictionaries) == zxcvbn_dictionary_match(
         "zqxjvkwords", dictionaries

@@ -11,13 +11,12 @@ from collections import Counter
 import httpx
 
 from store import Store, load_settings
-from store.delivery import run_delivery
+from store.messaging.delivery import run_delivery
 
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
 from .fixtures_postgres import PostgresServer
 from .fixtures_security import csrf_from
 from .fixtures_smtp import FAST, SmtpServer, all_status, queue_messages, running, with_smtp
-from .helpers import eventually, start_serve
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually, make_link, start_serve
 
 SERVERS = 3
 SIGNUPS = 200
