@@ -38,6 +38,7 @@ IDLE = (
 PARTS = (
     ("argon2", "argon2id hash (worker threads)"),
     ("zxcvbn", "password strength check, zxcvbn (worker thread)"),
+    ("password_matching", "password strength check, zxcvbn (worker thread)"),  # its matcher
     ("sqlite", "SQLite: statements in aiosqlite's thread"),
     # store/database/engine.py's functions that run in aiosqlite's thread (SQLite's C code shows no
     # frame of its own, so the samples in a statement end in them):
