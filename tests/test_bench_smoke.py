@@ -37,7 +37,8 @@ CASES: dict[str, tuple[list[str], Expected]] = {
         ["--quick", "--count", "2"],
         {
             "hash floor (cores / one hash)": None,
-            "signups, 2 x GET+POST": None,
+            "signups, 1 x 2 GET+POST": None,
+            "signups vs Hasher alone, median of rounds": None,
             "accounts made / asked": "PASS",
             "hello-world GET": None,
             "signup page GET (best of": None,
