@@ -256,3 +256,44 @@ def sync_run(db: str | os.PathLike[str], sql: str, params: Sequence[Any] = ()) -
         return
     with psycopg.connect(target, autocommit=True) as pg:
         pg.execute(to_postgres(sql), params)
+
+
+def postgres_tables_mentioning(url: str, needle: str) -> list[tuple[str, str, Any]]:
+    """(table, column, value) for every cell of every table of the database at `url` that
+    contains `needle`, case-insensitively, whatever its column type."""
+    found: list[tuple[str, str, Any]] = []
+    lowered = needle.lower()
+    with psycopg.connect(url, autocommit=True) as pg:
+        tables = [
+            str(row[0])
+            for row in pg.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        ]
+        for table in tables:
+            cursor = pg.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from catalogue
+            columns = [d.name for d in cursor.description or ()]
+            for row in cursor:
+                for column, value in zip(columns, row, strict=True):
+                    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+                    if isinstance(text, str) and lowered in text.lower():
+                        found.append((table, column, value))
+    return found
+
+
+def postgres_files_mention(url: str, needle: str) -> bool:
+    """Whether any file of the database at `url` (its tables, indexes and TOAST, written out by
+    a CHECKPOINT first) holds `needle`'s bytes in any case. The test's own server only: its
+    data folder must be readable here."""
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute("CHECKPOINT")
+        data = pg.execute("SHOW data_directory").fetchone()
+        oid = pg.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+    assert data is not None and oid is not None
+    folder = Path(str(data[0])) / "base" / str(oid[0])
+    if not os.access(folder, os.R_OK):
+        pytest.skip(f"the PostgreSQL server's files ({folder}) cannot be read here")
+    wanted = needle.lower().encode()
+    return any(wanted in path.read_bytes().lower() for path in folder.iterdir() if path.is_file())
