@@ -15,13 +15,21 @@ from signup_server import create_app
 from store import Settings, Store, load_settings
 
 from .fixtures_links import fast_store
-from .fixtures_postgres import empty_postgres_url, postgres_server, postgres_url
+from .fixtures_postgres import (
+    empty_postgres_url,
+    own_postgres_server,
+    own_postgres_url,
+    postgres_server,
+    postgres_url,
+)
 from .fixtures_security import Client
 from .fixtures_smtp import smtp, smtp_server
 
 __all__ = [
     "empty_postgres_url",
     "fast_store",
+    "own_postgres_server",
+    "own_postgres_url",
     "postgres_server",
     "postgres_url",
     "smtp",

@@ -47,9 +47,16 @@ def postgres_bin() -> Path | None:
 class PostgresServer:
     """One running server: `url(name)` is the URL of database `name` on it."""
 
-    def __init__(self, base_url: str, stop: list[str] | None = None, folder: Path | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        stop: list[str] | None = None,
+        folder: Path | None = None,
+        start: list[str] | None = None,
+    ):
         self.base_url = base_url
         self._stop = stop
+        self._start = start
         self._folder = folder
         self._names = itertools.count(1)
         self._template_ready = False
@@ -78,6 +85,17 @@ class PostgresServer:
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(marks_folder(url), ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server (`pg_ctl stop -m fast`: every session ends), keeping its data, to
+        `resume` it later: a real restart. Only a server these fixtures started."""
+        assert self._stop is not None, "not a server the tests started"
+        subprocess.run(self._stop, check=True, capture_output=True, timeout=120)
+
+    def resume(self) -> None:
+        """Start the halted server again on its data, as before (`pg_ctl start -w`)."""
+        assert self._start is not None, "not a server the tests started"
+        subprocess.run(self._start, check=True, capture_output=True, timeout=120)
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -136,27 +154,16 @@ def start_server() -> PostgresServer:
         f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off -c max_connections=200"
     )
-    subprocess.run(
-        _as_postgres(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-w",
-                "-l",
-                str(folder / "log"),
-                "-o",
-                options,
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-        timeout=120,
+    start = _as_postgres(
+        [
+            *(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log")),
+            *("-o", options, "start"),
+        ]
     )
+    subprocess.run(start, check=True, capture_output=True, timeout=120)
     stop = _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
     url = f"postgresql://{user}@/postgres?host={quote(str(folder), safe='')}"
-    return PostgresServer(url, stop=stop, folder=folder)
+    return PostgresServer(url, stop=stop, folder=folder, start=start)
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +178,32 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway server of this test's own, which it may stop and start again (a real
+    restart) without disturbing the run's shared server; skipped with USHER_TEST_POSTGRES_URL,
+    whose server the tests cannot restart."""
+    if os.environ.get(URL_VARIABLE):
+        pytest.skip(f"a restart needs a server the tests start, not {URL_VARIABLE}'s")
+    try:
+        server = start_server()
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not available here: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def own_postgres_url(own_postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A database with the schema on the test's own server (`own_postgres_server`)."""
+    async with postgres_database(own_postgres_server) as url:
+        yield url
 
 
 async def _template(server: PostgresServer) -> str:

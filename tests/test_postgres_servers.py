@@ -7,6 +7,7 @@ import asyncio
 import signal
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 
@@ -184,3 +185,84 @@ async def test_three_delivery_workers_with_smtp_down_then_up_send_each_email_onc
         await asyncio.wait_for(asyncio.gather(*workers), 30)
         for store in stores:
             await store.close()
+
+
+async def test_a_real_postgresql_restart_mid_burst_gives_503s_loses_nothing_sends_once(
+    own_postgres_server: PostgresServer, own_postgres_url: str
+) -> None:
+    """Two `usher serve` processes take signups while their PostgreSQL server is stopped
+    (`pg_ctl stop -m fast`) and started again: while it is down pages answer 503 with
+    Retry-After, never a 500; every signup answered "check your email" has its account; the
+    delivery workers resume by themselves and send each confirmation email exactly once."""
+    url = own_postgres_url
+    settings = load_settings({"db": url}, environ={})
+    async with await Store.open(settings, hasher=cheap_hasher(), watch=False) as store:
+        link = await make_link(store)
+    relay = SmtpServer()
+    with running(relay):
+        servers = [
+            start_serve(url, USHER_RATE_LIMIT="100000", USHER_SMTP_URL=relay.url) for _ in range(2)
+        ]
+        answers: list[tuple[int, httpx.Response]] = []
+        phase = "before"
+        counts: Counter[str] = Counter()
+        moved = asyncio.Event()
+        numbers = iter(range(100_000))
+        try:
+            urls = [u for _, u in servers]
+            path = f"/join/{link.token}"
+            async with httpx.AsyncClient(timeout=120) as browser:
+                token = csrf_from((await browser.get(urls[0] + path)).text)
+
+                async def signer(which: int) -> None:
+                    while phase != "done":
+                        n = next(numbers)
+                        at = phase
+                        answer = await browser.post(
+                            urls[which % len(urls)] + path,
+                            data={"_csrf_token": token, **_fields(n)},
+                            follow_redirects=False,
+                        )
+                        answers.append((n, answer))
+                        counts[f"{at} {answer.status_code}"] += 1
+                        moved.set()
+
+                async def until(check: Callable[[], bool]) -> None:
+                    while not check():
+                        moved.clear()
+                        await moved.wait()
+
+                async def conductor() -> None:
+                    nonlocal phase
+                    await until(lambda: counts["before 303"] >= 15)
+                    phase = "down"
+                    await asyncio.to_thread(own_postgres_server.halt)
+                    await until(lambda: counts["down 503"] >= 5)
+                    await asyncio.to_thread(own_postgres_server.resume)
+                    phase = "after"
+                    await until(lambda: counts["after 303"] >= 15)
+                    phase = "done"
+
+                await asyncio.gather(conductor(), *(signer(w) for w in range(6)))
+
+            async with await Store.open(settings, watch=False) as store:
+                emails = {str(r[0]) for r in await store.engine.fetchall("SELECT email FROM users")}
+
+                async def all_sent() -> bool:
+                    rows = await store.engine.fetchall(
+                        "SELECT status FROM outbox WHERE kind = 'confirm_email'"
+                    )
+                    return len(rows) == len(emails) and all(r[0] == "sent" for r in rows)
+
+                await eventually(all_sent, timeout=180)
+        finally:
+            errors = _stop(servers)
+    statuses = [a.status_code for _, a in answers]
+    assert not [s for s in statuses if s >= 500 and s != 503], statuses
+    refused = [a for _, a in answers if a.status_code == 503]
+    assert refused and all(int(a.headers["Retry-After"]) > 0 for a in refused)
+    joined = {f"p{n}@example.org" for n, a in answers if a.status_code == 303}
+    assert joined <= emails
+    received = Counter(r for message in relay.received for r in message.rcpt_tos)
+    assert received == dict.fromkeys(emails, 1)
+    assert not errors, errors
