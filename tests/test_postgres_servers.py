@@ -12,12 +12,11 @@ from collections.abc import Callable
 import httpx
 
 from store import Store, load_settings
-from store.delivery import run_delivery
 
 from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
 from .fixtures_postgres import PostgresServer
 from .fixtures_security import csrf_from
-from .fixtures_smtp import FAST, SmtpServer, all_status, queue_messages, running, with_smtp
+from .fixtures_smtp import SmtpServer, all_status, queue_messages, running, with_smtp
 from .helpers import eventually, start_serve
 
 SERVERS = 3
@@ -154,37 +153,36 @@ def _stop(servers: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
     return errors
 
 
-async def test_three_delivery_workers_with_smtp_down_then_up_send_each_email_once(
+async def test_three_usher_serve_processes_with_smtp_down_then_up_send_each_email_once(
     postgres_url: str,
 ) -> None:
-    """Three stores (three pools, as three servers) each run mail delivery on one outbox; the
-    relay refuses connections, then comes up: every message arrives exactly once."""
+    """Three `usher serve` processes (each with its own delivery worker, pool and listener) on
+    one outbox; the relay refuses connections until every message has been tried, then comes
+    up: every message arrives exactly once, after the workers' own backoff."""
     relay = SmtpServer()  # not started yet: connections are refused
     settings = with_smtp(load_settings({"db": postgres_url}, environ={}), relay.url)
-    stores = [await Store.open(settings) for _ in range(SERVERS)]
-    stop = asyncio.Event()
-    workers = [
-        asyncio.create_task(run_delivery(store, stop_event=stop, max_attempts=1000, **FAST))
-        for store in stores
-    ]
+    recipients = [f"p{n}@example.org" for n in range(30)]
+    servers = [start_serve(postgres_url, USHER_SMTP_URL=relay.url) for _ in range(SERVERS)]
     try:
-        ids = await queue_messages(stores[0], [f"p{n}@example.org" for n in range(30)])
+        async with await Store.open(settings, watch=False) as store:
+            ids = await queue_messages(store, recipients)
 
-        async def all_tried() -> bool:
-            rows = await stores[0].engine.fetchall("SELECT attempts FROM outbox")
-            return all(int(row[0]) >= 2 for row in rows)
+            async def all_tried() -> bool:
+                rows = await store.engine.fetchall("SELECT attempts, status FROM outbox")
+                return len(rows) == len(ids) and all(
+                    int(row[0]) >= 1 and row[1] == "queued" for row in rows
+                )
 
-        await eventually(all_tried)
-        with running(relay):
-            await eventually(all_status(stores[0], "sent", len(ids)), timeout=60)
-        received = Counter(message.rcpt_tos[0] for message in relay.received)
-        assert received == {f"p{n}@example.org": 1 for n in range(30)}
-        assert len({message.message_id for message in relay.received}) == len(ids)
+            await eventually(all_tried, timeout=60)
+            assert relay.received == []
+            with running(relay):
+                await eventually(all_status(store, "sent", len(ids)), timeout=180)
     finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*workers), 30)
-        for store in stores:
-            await store.close()
+        errors = _stop(servers)
+    received = Counter(message.rcpt_tos[0] for message in relay.received)
+    assert received == dict.fromkeys(recipients, 1)
+    assert len({message.message_id for message in relay.received}) == len(ids)
+    assert not errors, errors
 
 
 async def test_a_real_postgresql_restart_mid_burst_gives_503s_loses_nothing_sends_once(
