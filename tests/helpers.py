@@ -70,6 +70,22 @@ def start_serve(db: Path | str, *extra: str, **env: str) -> tuple[subprocess.Pop
     return proc, match.group(1)
 
 
+def stop_serves(servers: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
+    """SIGTERM each server, wait for it; the tracebacks any of them printed."""
+    for proc, _ in servers:
+        proc.send_signal(signal.SIGTERM)
+    errors = []
+    for proc, _ in servers:
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+        if "Traceback" in (err or ""):
+            errors.append(err[-3000:])
+    return errors
+
+
 @contextlib.contextmanager
 def two_servers(db: Path | str, **env: str) -> Iterator[list[str]]:
     """Two `usher serve` processes on one database file (`env`: their USHER_* settings); their

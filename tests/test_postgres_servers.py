@@ -4,8 +4,6 @@ of one SQLite installation hold across them."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 from collections import Counter
 from collections.abc import Callable
 
@@ -17,7 +15,7 @@ from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
 from .fixtures_postgres import PostgresServer
 from .fixtures_security import csrf_from
 from .fixtures_smtp import SmtpServer, all_status, queue_messages, running, with_smtp
-from .helpers import eventually, start_serve
+from .helpers import eventually, start_serve, stop_serves
 
 SERVERS = 3
 SIGNUPS = 200
@@ -58,7 +56,7 @@ async def test_racing_signups_through_three_usher_serve_processes_make_exactly_m
 
             statuses = await asyncio.gather(*(sign_up(n) for n in range(SIGNUPS)))
     finally:
-        errors = _stop(servers)
+        errors = stop_serves(servers)
     assert not [s for s in statuses if s >= 500], statuses
     assert statuses.count(303) == MAX_USES, statuses
     async with await Store.open(settings, watch=False) as store:
@@ -115,7 +113,7 @@ async def test_connections_ended_mid_burst_give_503s_never_500s_and_lose_no_acco
                 asyncio.gather(*(sign_up(n) for n in range(90))), cut()
             )
     finally:
-        errors = _stop(servers)
+        errors = stop_serves(servers)
     statuses = [a.status_code for a in answers]
     assert not [s for s in statuses if s >= 500 and s != 503], statuses
     assert all(int(a.headers["Retry-After"]) > 0 for a in answers if a.status_code == 503)
@@ -135,22 +133,6 @@ def _fields(n: int) -> dict[str, str]:
         "password": GOOD_PASSWORD,
         "password_confirm": GOOD_PASSWORD,
     }
-
-
-def _stop(servers: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
-    """SIGTERM each server, wait for it; the tracebacks any of them printed."""
-    for proc, _ in servers:
-        proc.send_signal(signal.SIGTERM)
-    errors = []
-    for proc, _ in servers:
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate(timeout=10)
-        if "Traceback" in (err or ""):
-            errors.append(err[-3000:])
-    return errors
 
 
 async def test_three_usher_serve_processes_with_smtp_down_then_up_send_each_email_once(
@@ -178,7 +160,7 @@ async def test_three_usher_serve_processes_with_smtp_down_then_up_send_each_emai
             with running(relay):
                 await eventually(all_status(store, "sent", len(ids)), timeout=180)
     finally:
-        errors = _stop(servers)
+        errors = stop_serves(servers)
     received = Counter(message.rcpt_tos[0] for message in relay.received)
     assert received == dict.fromkeys(recipients, 1)
     assert len({message.message_id for message in relay.received}) == len(ids)
@@ -254,7 +236,7 @@ async def test_a_real_postgresql_restart_mid_burst_gives_503s_loses_nothing_send
 
                 await eventually(all_sent, timeout=180)
         finally:
-            errors = _stop(servers)
+            errors = stop_serves(servers)
     statuses = [a.status_code for _, a in answers]
     assert not [s for s in statuses if s >= 500 and s != 503], statuses
     refused = [a for _, a in answers if a.status_code == 503]
