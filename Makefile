@@ -70,7 +70,7 @@ screenshots: $(STAMP) system-packages
 ## Translations: extract every page's and email's text into store/locale/usher.pot, then bring
 ## each language's store/locale/<code>/LC_MESSAGES/usher.po up to date (new strings empty,
 ## changed ones fuzzy: tests/test_languages.py fails until a translator fills them in).
-## No .mo to build: store/languages.py compiles the .po in memory when it is first used.
+## No .mo to build: store/domain/languages.py compiles the .po in memory when it is first used.
 messages: $(STAMP)
 	$(VENV)/bin/pybabel extract -F store/locale/babel.cfg -k N_ --no-location --sort-output \
 		--project Usher --copyright-holder "Usher's authors" -o store/locale/usher.pot .

@@ -29,9 +29,9 @@ from litestar.enums import MediaType
 from signup_server.app import create_app
 from signup_server.security import csrf_config, post_limit, security_headers_hook
 from store import Settings, Store, load_settings
-from store.engine import read_data_version
-from store.links import LinkDraft, create_link
-from store.passwords import Hasher
+from store.database.engine import read_data_version
+from store.domain.passwords import Hasher
+from store.onboarding.links import LinkDraft, create_link
 
 PASSWORD = "correct horse battery staple 42"
 _CSRF = re.compile(rb'name="_csrf_token" value="([^"]+)"')

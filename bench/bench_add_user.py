@@ -1,5 +1,5 @@
-"""Adding one person (`store.single_user.add_user`) end to end on a real database file, per
-password choice: checks, credential (argon2id for "set it now", off the loop), one transaction
+"""Adding one person (`store.onboarding.single_user.add_user`) end to end on a real database file,
+per password choice: checks, credential (argon2id for "set it now", off the loop), one transaction
 with the account, its set-password token, its email and the audit entry.
 
 Run: `make bench` or `.venv/bin/python bench/bench_add_user.py [--count N | --quick]`.
@@ -17,7 +17,7 @@ from _figures import arguments, machine_line, size
 from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
-from store.single_user import PASSWORD_CHOICES, NewUserForm, add_user
+from store.onboarding.single_user import PASSWORD_CHOICES, NewUserForm, add_user
 
 
 async def main(count: int) -> None:

@@ -1,6 +1,6 @@
 """Bulk creation of N accounts (default 10,000) in each password mode, through the code path the
-Bulk screen (F7) and `usher users import` share: `store.bulk.preview` then `create_batch`, with
-notification emails, on a fresh SQLite file per mode.
+Bulk screen (F7) and `usher users import` share: `store.onboarding.bulk.preview` then
+`create_batch`, with notification emails, on a fresh SQLite file per mode.
 
 Figures, each with its goal:
 - "given" (`create_batch` once the preview is made, as after the admin's confirmation): in
@@ -42,9 +42,14 @@ import argon2
 from _figures import arguments, figure, machine_line, size
 
 from store import Store, load_settings
-from store.bulk import BulkOptions, BulkResult, Progress, create_batch, preview
-from store.bulk_lines import PASSWORD_MODES, PasswordMode
-from store.passwords import DEFAULT_MEMORY_KIB, DEFAULT_PARALLELISM, DEFAULT_TIME_COST, Hasher
+from store.domain.passwords import (
+    DEFAULT_MEMORY_KIB,
+    DEFAULT_PARALLELISM,
+    DEFAULT_TIME_COST,
+    Hasher,
+)
+from store.onboarding.bulk import BulkOptions, BulkResult, Progress, create_batch, preview
+from store.onboarding.bulk_lines import PASSWORD_MODES, PasswordMode
 
 T = TypeVar("T")
 SHARED = "welcome to the spring cohort"

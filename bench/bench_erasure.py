@@ -18,8 +18,8 @@ from _figures import arguments, machine_line, size
 from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
-from store.clock import db_now
-from store.erasure import erase_users
+from store.accounts.erasure import erase_users
+from store.domain.clock import db_now
 
 USERS = 50_000
 AUDIT_PER_USER = 5

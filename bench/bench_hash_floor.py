@@ -20,7 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 import argon2
 from _figures import Usage, arguments, cores, figure, machine_line, size
 
-from store.passwords import DEFAULT_MEMORY_KIB, DEFAULT_PARALLELISM, DEFAULT_TIME_COST, Hasher
+from store.domain.passwords import (
+    DEFAULT_MEMORY_KIB,
+    DEFAULT_PARALLELISM,
+    DEFAULT_TIME_COST,
+    Hasher,
+)
 
 DEFAULT_COUNT = 200
 QUICK_COUNT = 8

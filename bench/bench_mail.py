@@ -1,5 +1,6 @@
-"""Mail delivery: N invitation emails through Usher's delivery worker (store/delivery.py), which
-reuses one SMTP connection for a run of messages, against one connection per message.
+"""Mail delivery: N invitation emails through Usher's delivery worker
+(store/messaging/delivery.py), which reuses one SMTP connection for a run of messages, against
+one connection per message.
 
 The messages are real: `send_invitations` queues N invitations (HTML + text, a one-time link
 each) in one transaction, and the worker claims, renders, sends and records them exactly as in
@@ -34,13 +35,13 @@ from _figures import Usage, arguments, cores, figure, machine_line, size
 from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
-from store.delivery import DeliveryPolicy, DeliveryWorker, Outcome, new_worker_id
-from store.email_lists import parse_email_list
-from store.emails.message import ascii_domain
-from store.invitations import send_invitations
-from store.outbox import OutboxMessage
-from store.records import from_rows
-from store.smtp_url import parse_smtp_url
+from store.domain.records import from_rows
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker, Outcome, new_worker_id
+from store.messaging.emails.message import ascii_domain
+from store.messaging.outbox import OutboxMessage
+from store.messaging.smtp_url import parse_smtp_url
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import send_invitations
 
 DEFAULT_COUNT = 10_000
 QUICK_COUNT = 20

@@ -17,10 +17,10 @@ from typing import Any
 from _figures import arguments, figure, machine_line, size
 
 from store import Store, load_settings
-from store.clock import db_now
-from store.email_lists import _check, parse_email_list
-from store.invitations import preview_invitations, preview_text, send_invitations
-from store.passwords import Hasher
+from store.domain.clock import db_now
+from store.domain.passwords import Hasher
+from store.onboarding.email_lists import _check, parse_email_list
+from store.onboarding.invitations import preview_invitations, preview_text, send_invitations
 
 DEFAULT_COUNT = 10_000
 QUICK_COUNT = 200

@@ -30,12 +30,11 @@ import msgspec
 from _figures import Usage, arguments, figure, machine_line, size
 
 from store import Settings, Store, load_settings
-from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.signup import sign_up_by_link
-from tests.fixtures_links import cheap_hasher, form, make_link
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
+from store.onboarding.signup import sign_up_by_link
 from tests.fixtures_postgres import postgres_database, start_server
 from tests.fixtures_smtp import queue_messages, with_smtp
-from tests.helpers import ROOT, child_env, usher_command
+from tests.helpers import ROOT, cheap_hasher, child_env, form, make_link, usher_command
 
 CONCURRENT = 8
 """Signups in flight at once (as a balancer's servers would have), shared by the servers."""

@@ -21,8 +21,8 @@ from _figures import arguments, figure, machine_line, size
 from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
-from store.changes import EXTERNAL
-from store.clock import db_now
+from store.database.changes import EXTERNAL
+from store.domain.clock import db_now
 
 DEFAULT_COUNT = 50
 QUICK_COUNT = 5

@@ -19,10 +19,10 @@ from _figures import arguments, machine_line, size
 from _stalls import LoopStalls, stall_figure
 
 from store import Store, load_settings
-from store.auth import SignInFailed, sign_in
-from store.links import LinkDraft, create_link
-from store.signup import SignupForm, sign_up_by_link
-from store.throttle import clear_failures
+from store.accounts.auth import SignInFailed, sign_in
+from store.accounts.throttle import clear_failures
+from store.onboarding.links import LinkDraft, create_link
+from store.onboarding.signup import SignupForm, sign_up_by_link
 
 PASSWORD = "correct horse battery staple"
 

@@ -45,9 +45,9 @@ from signup_server.app import create_app
 from signup_server.join import _join_page
 from signup_server.runner import EmbeddedServer, bind_socket, bound_port, make_server
 from store import Store, load_settings
-from store.links import Link, LinkDraft, create_link
-from store.passwords import password_problem
-from store.signup import usable_link
+from store.domain.passwords import password_problem
+from store.onboarding.links import Link, LinkDraft, create_link
+from store.onboarding.signup import usable_link
 
 DEFAULT_COUNT = 300
 """Signups; the GET runs send 10x as many requests."""

@@ -26,7 +26,7 @@ from bench_signup import Running, load, rate
 
 from signup_server.app import create_app
 from store import Store, load_settings
-from store.links import LinkDraft, create_link
+from store.onboarding.links import LinkDraft, create_link
 
 IDLE = (
     "_worker (concurrent/futures/thread.py:81)",  # a pool thread waiting for work
@@ -39,13 +39,13 @@ PARTS = (
     ("argon2", "argon2id hash (worker threads)"),
     ("zxcvbn", "password strength check, zxcvbn (worker thread)"),
     ("sqlite", "SQLite: statements in aiosqlite's thread"),
-    # store/engine.py's functions that run in aiosqlite's thread (SQLite's C code shows no
+    # store/database/engine.py's functions that run in aiosqlite's thread (SQLite's C code shows no
     # frame of its own, so the samples in a statement end in them):
-    ("_execute (store/engine.py", "SQLite: statements in aiosqlite's thread"),
-    ("_fetchone (store/engine.py", "SQLite: statements in aiosqlite's thread"),
-    ("_fetchall (store/engine.py", "SQLite: statements in aiosqlite's thread"),
-    ("_begin (store/engine.py", "SQLite: statements in aiosqlite's thread"),
-    ("<lambda> (store/engine.py", "SQLite: statements in aiosqlite's thread"),
+    ("_execute (store/database/engine.py", "SQLite: statements in aiosqlite's thread"),
+    ("_fetchone (store/database/engine.py", "SQLite: statements in aiosqlite's thread"),
+    ("_fetchall (store/database/engine.py", "SQLite: statements in aiosqlite's thread"),
+    ("_begin (store/database/engine.py", "SQLite: statements in aiosqlite's thread"),
+    ("<lambda> (store/database/engine.py", "SQLite: statements in aiosqlite's thread"),
     ("store/", "Usher store: the signup transaction, audit, outbox (loop)"),
     ("signup_server/", "Usher signup_server: handlers, page cache, headers (loop)"),
     ("jinja", "Jinja (loop)"),

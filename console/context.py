@@ -10,8 +10,8 @@ from typing import Any, Protocol, runtime_checkable
 from textual.app import App
 
 from store import Settings, Store
-from store.records import Counts
-from store.supervise import Supervisor
+from store.domain.records import Counts
+from store.service.supervise import Supervisor
 
 from .key_order import KeyOrder
 from .logs import LogBuffer, LogLine

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from store.text import clean_line
+from store.domain.text import clean_line
 
 LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar", "usher")
 

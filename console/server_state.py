@@ -10,7 +10,7 @@ State = Literal["off", "starting", "up", "down", "elsewhere", "gone"]
 
 
 class ServerState(msgspec.Struct, frozen=True):
-    """`elsewhere`: this console serves nothing, another process does (store.served_url);
+    """`elsewhere`: this console serves nothing, another process does (store.service.served_url);
     `gone`: nobody serves the database now."""
 
     state: State

@@ -1,7 +1,7 @@
 """The console over SSH: `usher serve --ssh-port N` serves each registered admin a console.
 
-Only public-key authentication against the admins registry (`store.admins`); no shell, exec,
-SFTP/SCP, port forwarding, agent or X11. Each session is a child process
+Only public-key authentication against the admins registry (`store.accounts.admins`); no shell,
+exec, SFTP/SCP, port forwarding, agent or X11. Each session is a child process
 (`usher console --no-server`) on its own pty, with the admin's identity in its environment
 (`USHER_ADMIN`, `USHER_ADMIN_KEY`, `USHER_ADMIN_PEER`; the child checks them against the
 database and takes the role from there). A child per session isolates admins from each other and
@@ -26,17 +26,18 @@ from typing import TextIO
 import asyncssh
 
 from store import Settings, Store
-from store.admins import Admin, admin_by_fingerprint, list_admins
-from store.request_limits import count, refused_for
-from store.supervise import Supervisor
-from store.text import clean_line
+from store.accounts.admins import Admin, admin_by_fingerprint, list_admins
+from store.domain.text import clean_line
+from store.service.request_limits import count, refused_for
+from store.service.supervise import Supervisor
 
 log = logging.getLogger("usher.ssh")
 
 LOGIN_TIMEOUT = 30.0
 FAILURE_LIMIT = 10
 """Unknown keys one peer address may offer in a minute, across every server process
-(`store.request_limits`); then each of its keys is refused unread until the minute passes."""
+(`store.service.request_limits`); then each of its keys is refused unread until the minute
+passes."""
 HANGUP_GRACE = 5.0
 KILL_AFTER = 2.0
 """Seconds a console has to exit after the server hangs up on it before it is killed: a server
@@ -278,8 +279,8 @@ class SshConsoleServer:
     async def close(self, message: str = "usher: the server is shutting down.") -> None:
         if self._watch is not None:
             self._watch.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._watch  # whatever it died of, the sessions below still get told
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch  # supervised: it never raises, only stops when cancelled
         if self._acceptor is not None:
             self._acceptor.close()
         for session in list(self.sessions):

@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from console.app import UsherApp  # noqa: E402
 from store import Settings, Store, load_settings  # noqa: E402
-from store.addresses import address_key  # noqa: E402
-from store.clock import db_now  # noqa: E402
-from store.email_lists import ListEntry  # noqa: E402
-from store.invitations import send_invitations  # noqa: E402
-from store.links import LinkDraft, create_link  # noqa: E402
+from store.domain.addresses import address_key  # noqa: E402
+from store.domain.clock import db_now  # noqa: E402
+from store.onboarding.email_lists import ListEntry  # noqa: E402
+from store.onboarding.invitations import send_invitations  # noqa: E402
+from store.onboarding.links import LinkDraft, create_link  # noqa: E402
 
 SIZE = (100, 30)
 PHONE = {"width": 390, "height": 844}

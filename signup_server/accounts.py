@@ -11,8 +11,8 @@ from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from store.audit import web_actor
-from store.auth import (
+from store.accounts.audit import web_actor
+from store.accounts.auth import (
     PasswordChange,
     SignInFailed,
     SignInUnconfirmed,
@@ -23,9 +23,9 @@ from store.auth import (
     sign_in,
     sign_out,
 )
-from store.clock import now
-from store.languages import N_
-from store.signup import FormRefused, Throttled, TokenUnusable
+from store.domain.clock import now
+from store.domain.languages import N_
+from store.onboarding.signup import FormRefused, Throttled, TokenUnusable
 
 from .deps import SettingsDep, StoreDep
 from .join import gone_for
@@ -71,7 +71,7 @@ UNCONFIRMED_SENT = (
 
 
 def _throttled_words(throttled: Throttled) -> str:
-    """The same sentence for any address, with the real wait (store.throttle)."""
+    """The same sentence for any address, with the real wait (store.accounts.throttle)."""
     wait = throttled.wait_words()
     if not wait:
         return (
@@ -233,7 +233,8 @@ async def password_submit(
 async def forgot_page(
     sent: FromQuery[str | None] = None, again: FromQuery[str | None] = None
 ) -> Template:
-    """`again`: minutes until the address may ask again (store.mail_limits), for the page."""
+    """`again`: minutes until the address may ask again (store.messaging.mail_limits), for the
+    page."""
     wait = int(again) if again and again.isdigit() and len(again) <= 3 else 0
     return page("forgot.html", errors={}, email="", sent=bool(sent), again_minutes=wait)
 

@@ -20,10 +20,10 @@ from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap, Scope
 
-from store.engine import DatabaseError, temporarily_unavailable
-from store.languages import N_
-from store.link_attempts import wait_words
-from store.text import clean_line
+from store.database.engine import DatabaseError, temporarily_unavailable
+from store.domain.languages import N_
+from store.domain.text import clean_line
+from store.onboarding.link_attempts import wait_words
 
 from .deps import settings_from
 from .runner import redact_path

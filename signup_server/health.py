@@ -6,7 +6,7 @@ running. Whoever runs the workers tells the app how to see them with `set_worker
 serve` does; the console runs its own and registers none, and then only the database counts.
 
 `/metrics` exists only with `USHER_METRICS=1`; who may read it is decided by
-`store.metrics.metrics_access`.
+`store.service.metrics.metrics_access`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from store.health import database_writable
-from store.metrics import MetricCounts, metric_counts, metrics_access
-from store.version import usher_version
+from store.database.health import database_writable
+from store.service.metrics import MetricCounts, metric_counts, metrics_access
+from store.service.version import usher_version
 
 from .deps import SettingsDep, StoreDep
 

@@ -1,7 +1,7 @@
 """Accepting an email invitation: `GET|POST /invite/{token}` and the pages that follow.
 
-Handlers only parse, call `store.invitations`, and render; every rule lives in the store. The
-address is the one the invitation was sent to: shown, fixed, and never read from the form.
+Handlers only parse, call `store.onboarding.invitations`, and render; every rule lives in the store.
+The address is the one the invitation was sent to: shown, fixed, and never read from the form.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from store.audit import web_actor
-from store.invitations import (
+from store.accounts.audit import web_actor
+from store.onboarding.invitations import (
     AcceptForm,
     AcceptRefused,
     AccountExists,

@@ -1,7 +1,7 @@
 """Signing up through an invite link (`/join/{token}`), confirming the address
 (`/confirm/{token}`), and the pages that say what happens next (`/signup/...`).
 
-Handlers only parse, call `store.signup`, and render: every rule lives in the store.
+Handlers only parse, call `store.onboarding.signup`, and render: every rule lives in the store.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
-from store import link_attempts
-from store.audit import web_actor
-from store.confirmation import confirm_link_state
-from store.links import Link
-from store.signup import (
+from store.accounts.audit import web_actor
+from store.onboarding import link_attempts
+from store.onboarding.confirmation import confirm_link_state
+from store.onboarding.links import Link
+from store.onboarding.signup import (
     FormRefused,
     SignupForm,
     TokenUnusable,
@@ -216,7 +216,8 @@ async def confirm_submit(
             f"/signup/{_state_page(outcome.status)}", status_code=303, cookies=[language]
         )
     gone = signup_cookie_gone(settings)
-    if outcome.set_password_token:  # whoever confirmed chooses the password (store.signup)
+    # whoever confirmed chooses the password (store.onboarding.signup)
+    if outcome.set_password_token:
         return Redirect(
             f"/password/set/{outcome.set_password_token}?confirmed=1",
             status_code=303,

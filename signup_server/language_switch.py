@@ -12,8 +12,8 @@ from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from store import Settings
-from store.languages import COOKIE, SHIPPED
-from store.signup import UNCONFIRMED_VALID
+from store.domain.languages import COOKIE, SHIPPED
+from store.onboarding.signup import UNCONFIRMED_VALID
 
 from .cookies import cookie_value, expired_cookie, private_cookie
 

@@ -1,5 +1,6 @@
 """The check-email page and its way back: "Didn't get it? Send it again / use another address",
-for the browser that signed up (its signup cookie). Rules live in `store.signup_recovery`."""
+for the browser that signed up (its signup cookie). Rules live in
+`store.onboarding.signup_recovery`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from store.audit import web_actor
-from store.clock import now
-from store.signup import FormRefused
-from store.signup_recovery import change_signup_address, resend_confirmation
+from store.accounts.audit import web_actor
+from store.domain.clock import now
+from store.onboarding.signup import FormRefused
+from store.onboarding.signup_recovery import change_signup_address, resend_confirmation
 
 from .deps import SettingsDep, StoreDep
 from .render import page

@@ -18,10 +18,10 @@ from litestar.template import TemplateConfig
 from litestar.template.base import csrf_token
 
 from store import Settings
-from store.languages import COOKIE, SHIPPED, ContextLike, choose, install
-from store.signup import CONFIRM_VALID
-from store.text import visible
-from store.tokens import SET_PASSWORD_VALID
+from store.domain.languages import COOKIE, SHIPPED, ContextLike, choose, install
+from store.domain.text import visible
+from store.domain.tokens import SET_PASSWORD_VALID
+from store.onboarding.signup import CONFIRM_VALID
 
 from .deps import settings_from
 from .language_switch import asked_language, flow_language
@@ -74,7 +74,7 @@ def template_config(
     )
     environment.globals["org"] = settings.org
     environment.globals["contact"] = settings.contact
-    # The lifetimes pages promise are the store's (store.signup, store.tokens).
+    # The lifetimes pages promise are the store's (store.onboarding.signup, store.domain.tokens).
     environment.globals["confirm_hours"] = int(CONFIRM_VALID.total_seconds() // 3600)
     environment.globals["set_password_hours"] = int(SET_PASSWORD_VALID.total_seconds() // 3600)
 
@@ -114,7 +114,7 @@ def switched_language(request: Request[Any, Any, Any]) -> str | None:
 
 
 def page_language(request: Request[Any, Any, Any], settings: Settings) -> str:
-    """The language this request's page is written in (`store.languages.choose`): a
+    """The language this request's page is written in (`store.domain.languages.choose`): a
     switcher link's `?lang=` first, as the cookie it sets is only read from the next page;
     then what `written_for` named, else the language of the signup this browser is in the
     middle of (`flow_language`, set by the join and confirmation forms)."""

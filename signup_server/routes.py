@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.response import Template
 
-from store.version import usher_version
+from store.service.version import usher_version
 
 from .deps import StoreDep
 from .render import page

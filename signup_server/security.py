@@ -18,9 +18,9 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.types import ASGIApp, BeforeMessageSendHookHandler, Message, Receive, Scope, Send
 
 from store import Settings, Store
-from store.proxies import client_address
-from store.request_limits import admit
-from store.throttle import client_key
+from store.accounts.throttle import client_key
+from store.service.proxies import client_address
+from store.service.request_limits import admit
 
 __all__ = [
     "CSP",
@@ -54,7 +54,8 @@ _HSTS = "max-age=31536000"
 def client_ip(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> str:
     """The address of the person at the other end, for rate limits and the audit log.
 
-    `X-Forwarded-For` counts only from `settings.trusted_proxies`; `store.proxies` decides."""
+    `X-Forwarded-For` counts only from `settings.trusted_proxies`; `store.service.proxies`
+    decides."""
     peer = connection.client.host if connection.client else ""
     return client_address(
         peer, connection.headers.getall("x-forwarded-for", []), settings.trusted_proxies
@@ -88,8 +89,8 @@ def csrf_config(settings: Settings, secret_key: str) -> CSRFConfig:
 
 def post_limit(store: Store, settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     """`settings.rate_limit` POSTs per client per minute (an IPv6 client: per /64, see
-    `store.throttle.client_key`), counted in the database (`store.request_limits`), so every
-    process serving it shares one count. Only POSTs cost anything (sign-ups, sign-ins,
+    `store.accounts.throttle.client_key`), counted in the database (`store.service.request_limits`),
+    so every process serving it shares one count. Only POSTs cost anything (sign-ups, sign-ins,
     hashing); pages are never limited. It sits outside the CSRF check, so refused forgeries
     count too; a refusal is a 429 whose Retry-After is the honest wait."""
 

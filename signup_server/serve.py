@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TextIO
 
-from store import Settings, Store, StoreError, served_url
-from store.background_jobs import BACKGROUND_TASKS, start_background
-from store.supervise import Supervisor
+from store import Settings, Store, StoreError
+from store.service import served_url
+from store.service.background_jobs import BACKGROUND_TASKS, start_background
+from store.service.supervise import Supervisor
 
 from .app import create_app
 from .health import set_worker_probe

@@ -9,8 +9,8 @@ from litestar import Request
 from litestar.datastructures import Cookie
 
 from store import Settings, Store
-from store.auth import SESSION_VALID, Session, session_user
-from store.records import User
+from store.accounts.auth import SESSION_VALID, Session, session_user
+from store.domain.records import User
 
 from .cookies import cookie_name, cookie_value, expired_cookie, private_cookie
 

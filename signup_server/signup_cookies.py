@@ -1,6 +1,6 @@
 """Two small cookies of the signup path: the signup browser's proof (so confirming from the
-browser that signed up keeps the password typed there, store.confirmation) and the address to
-fill in on the next sign-in form (so nobody types it again after confirming or setting a
+browser that signed up keeps the password typed there, store.onboarding.confirmation) and the
+address to fill in on the next sign-in form (so nobody types it again after confirming or setting a
 password). Both HttpOnly; neither is a credential on its own."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from litestar import Request
 from litestar.datastructures import Cookie
 
 from store import Settings
-from store.signup import UNCONFIRMED_VALID
+from store.onboarding.signup import UNCONFIRMED_VALID
 
 from .cookies import cookie_value, expired_cookie, private_cookie
 

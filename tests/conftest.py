@@ -1,7 +1,10 @@
-"""Shared fixtures: a real SQLite file per test, settings that point at it."""
+"""Shared fixtures: a real SQLite file per test, settings that point at it, a store with a cheap
+hasher, a listening loopback socket, Debian's chromium, the SMTP fake and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -10,11 +13,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 from litestar.testing import AsyncTestClient
+from playwright.async_api import Browser, async_playwright
 
 from signup_server import create_app
+from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store, load_settings
 
-from .fixtures_links import fast_store
+from .browsers import CHROMIUM, CHROMIUM_ARGS
 from .fixtures_postgres import (
     empty_postgres_url,
     own_postgres_server,
@@ -24,10 +29,10 @@ from .fixtures_postgres import (
 )
 from .fixtures_security import Client
 from .fixtures_smtp import smtp, smtp_server
+from .helpers import cheap_hasher
 
 __all__ = [
     "empty_postgres_url",
-    "fast_store",
     "own_postgres_server",
     "own_postgres_url",
     "postgres_server",
@@ -67,11 +72,55 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
+async def fast_store(settings: Settings) -> AsyncIterator[Store]:
+    opened = await Store.open(settings, hasher=cheap_hasher())
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def listening(settings: Settings) -> Iterator[tuple[socket.socket, Settings]]:
+    """A listening loopback socket and settings whose public URL points at it."""
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        yield sock, settings.with_port(bound_port(sock))
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's chromium driven by Playwright (no `playwright install`)."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
 async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
     """The signup server in process, on the test's store."""
     app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
     async with AsyncTestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """A test that leaves the root logger's level changed makes later tests see records they
+    never would (the test client's own request lines, say): fail the test that changed it."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    changed = root.level
+    root.setLevel(level)
+    assert changed == level, f"the root logger's level went from {level} to {changed}"
 
 
 def _sqlite_threads() -> list[threading.Thread]:

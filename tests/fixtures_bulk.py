@@ -1,5 +1,5 @@
 """Helpers for the bulk-creation tests: generated lines and the email templates. The store with
-a cheap hasher is `fixtures_links.fast_store` (argon2 at t=1, 8 KiB: the mode is not the point)."""
+a cheap hasher is conftest's `fast_store` (argon2 at t=1, 8 KiB: the mode is not the point)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import jinja2
 
-from store.emails.render import environment
+from store.messaging.emails.render import environment
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "messaging" / "emails" / "templates"
 
 
 def password_for(i: int) -> str:

@@ -2,7 +2,7 @@
 outbox (where the email's values wait for delivery), and a live signup server.
 
 The cheap-hasher store (`fast_store`), `live_server` and the browser set-up are the ones in
-`fixtures_links`, shared rather than copied."""
+`helpers`, shared rather than copied."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.email_lists import parse_email_list
-from store.invitations import SendResult, send_invitations
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import SendResult, send_invitations
 
-from .fixtures_links import cheap_hasher, live_server
+from .helpers import cheap_hasher, live_server
 
 ADMIN = "alice (ssh 10.0.0.7)"
 

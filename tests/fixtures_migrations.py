@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from store.engine import Engine
-from store.migrations import MIGRATIONS
+from store.database.engine import Engine
+from store.database.migrations import MIGRATIONS
 
 
 async def migrate_below(engine: Engine, version: int) -> None:

@@ -14,10 +14,10 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.dialect import is_postgres_url
+from store.database.dialect import is_postgres_url
 
-from .fixtures_links import cheap_hasher
 from .fixtures_postgres import postgres_tables_mentioning
+from .helpers import cheap_hasher
 
 SECRET = "whsec_" + "dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5YWJj"
 """A Standard Webhooks secret (`whsec_` + base64 of 33 bytes), as `usher webhooks secret` makes."""

@@ -28,8 +28,8 @@ import psycopg
 import pytest
 
 from store import Settings, Store, load_settings
-from store.dialect import is_postgres_url, to_postgres
-from store.engine_postgres import PgRow, marks_folder
+from store.database.dialect import is_postgres_url, to_postgres
+from store.database.engine_postgres import PgRow, marks_folder
 
 URL_VARIABLE = "USHER_TEST_POSTGRES_URL"
 TEMPLATE = "usher_template"
@@ -80,7 +80,7 @@ class PostgresServer:
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
-        """Drop it, and this machine's lease marks for it (store.engine_postgres)."""
+        """Drop it, and this machine's lease marks for it (store.database.engine_postgres)."""
         name = urlsplit(url).path.lstrip("/")
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -4,8 +4,8 @@ two-digit counts, a rejection with a reason, invitations, links, mail and audit 
 from __future__ import annotations
 
 from store import Store
-from store.approvals import approve, reject
-from store.links import LinkDraft, create_link
+from store.onboarding.approvals import approve, reject
+from store.onboarding.links import LinkDraft, create_link
 
 from .fixtures_invitations import invite
 from .fixtures_users import add_user

@@ -25,12 +25,12 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from signup_server.security import CSP, PERMISSIONS_POLICY
 from store import Settings, Store
-from store.auth import request_password_reset
-from store.email_lists import parse_email_list
-from store.invitations import send_invitations
-from store.links import Link, LinkDraft, create_link
-from store.passwords import Hasher
-from store.signup import SignupForm, sign_up_by_link
+from store.accounts.auth import request_password_reset
+from store.domain.passwords import Hasher
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import send_invitations
+from store.onboarding.links import Link, LinkDraft, create_link
+from store.onboarding.signup import SignupForm, sign_up_by_link
 
 CHEAP: dict[str, int] = {"time_cost": 1, "memory_kib": 8}
 """argon2id at its cheapest: the same code paths, a fraction of a millisecond per hash."""

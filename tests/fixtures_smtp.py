@@ -31,8 +31,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from store import Settings, Store
-from store.delivery import run_delivery
-from store.outbox import enqueue
+from store.messaging.delivery import run_delivery
+from store.messaging.outbox import enqueue
 
 from .helpers import eventually, free_port
 

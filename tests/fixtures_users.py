@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 
 from store import Store
-from store.addresses import address_key
-from store.clock import db_now
+from store.domain.addresses import address_key
+from store.domain.clock import db_now
 
 from .fixtures_postgres import sync_rows, sync_run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fixtures_links import GOOD_PASSWORD
+from .helpers import GOOD_PASSWORD
 
 URL = "https://join.acme.org/a/very/long/path/that/must/wrap/" + "x" * 60
 """Long enough that an email which does not wrap its URLs overflows a phone's width."""

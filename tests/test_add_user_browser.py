@@ -16,13 +16,12 @@ from console.app import UsherApp
 from console.screens.add_user import AddUserScreen
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.single_user import NewUserForm, UserAdded, add_user
+from store.onboarding.single_user import NewUserForm, UserAdded, add_user
 
-from .fixtures_links import GOOD_PASSWORD, browser, cheap_hasher, listening, live_server
 from .fixtures_smtp import SmtpServer, smtp_server
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually, live_server
 
-__all__ = ["browser", "listening", "smtp_server"]
+__all__ = ["smtp_server"]
 
 pytestmark = pytest.mark.browser
 

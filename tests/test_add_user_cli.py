@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from store.tokens import one_time_credential_matches
+from store.domain.tokens import one_time_credential_matches
 
-from .fixtures_links import GOOD_PASSWORD
+from .helpers import GOOD_PASSWORD
 from .helpers import run_usher as usher
 
 

@@ -17,11 +17,10 @@ from console.dialogs.user_detail import UserDetailDialog
 from console.screens.add_user import AddUserScreen
 from console.screens.users import UsersScreen
 from store import Settings, Store
-from store.single_user import NewUserForm, UserAdded, add_user
-from store.tokens import one_time_credential_matches
+from store.domain.tokens import one_time_credential_matches
+from store.onboarding.single_user import NewUserForm, UserAdded, add_user
 
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually
 
 SIZE = (80, 24)
 

@@ -9,8 +9,9 @@ import msgspec
 import pytest
 
 from store import Store
-from store.auth import PasswordChange, SignInFailed, change_password, sign_in
-from store.single_user import (
+from store.accounts.auth import PasswordChange, SignInFailed, change_password, sign_in
+from store.domain.tokens import is_one_time_hash
+from store.onboarding.single_user import (
     AddressTaken,
     NewUserForm,
     Refused,
@@ -19,12 +20,11 @@ from store.single_user import (
     check_fields,
     existing_user_id,
 )
-from store.tokens import is_one_time_hash
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, outbox_rows
 from .fixtures_postgres import settings_on_both_engines
+from .helpers import GOOD_PASSWORD, outbox_rows
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 TABLES = ("users", "outbox", "audit", "action_tokens")

@@ -10,7 +10,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from store.addresses import AddressProblem, UndeliverableAddress, address_key, normalise_address
+from store.domain.addresses import (
+    AddressProblem,
+    UndeliverableAddress,
+    address_key,
+    normalise_address,
+)
 
 ATOM = st.from_regex(r"[A-Za-z0-9_+=-]{1,8}(\.[A-Za-z0-9_+=-]{1,8}){0,2}", fullmatch=True)
 """Local parts made of plain ASCII (dot-atoms)."""

@@ -15,17 +15,14 @@ from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
 from store import Settings, Store
-from store.addresses import AddressProblem, address_key, normalise_address
-from store.bulk_lines import parse_bulk_lines
-from store.email_lists import parse_email_list
-from store.outbox import OutboxError, send_test
-from store.settings import SettingsError, load_settings
-from store.single_user import NewUserForm, Refused, add_user
+from store.domain.addresses import AddressProblem, address_key, normalise_address
+from store.messaging.outbox import OutboxError, send_test
+from store.onboarding.bulk_lines import parse_bulk_lines
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.single_user import NewUserForm, Refused, add_user
+from store.service.settings import SettingsError, load_settings
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, make_link
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, make_link, run_usher
 
 REFUSAL = "Usher can't deliver to addresses with non-ASCII characters before the @"
 FULLWIDTH = "\uff41lice@acme.org"

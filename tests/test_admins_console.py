@@ -11,10 +11,10 @@ from console.dialogs.link_form import LinkFormDialog
 from console.screens.admins import AdminsScreen
 from console.screens.links import LinksScreen
 from store import Settings
-from store.acting import Actor, acting_as
-from store.admins import list_admins
-from store.core import Store
-from store.links import list_links
+from store.accounts.acting import Actor, acting_as
+from store.accounts.admins import list_admins
+from store.database.core import Store
+from store.onboarding.links import list_links
 
 from .fixtures_ssh import new_key, public_line
 from .helpers import eventually

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from store.acting import Action, Actor, NotAllowed, acting_as, require
-from store.admins import (
+from store.accounts.acting import Action, Actor, NotAllowed, acting_as, require
+from store.accounts.admins import (
     AdminError,
     add_admin,
     admin_by_fingerprint,
@@ -19,12 +19,12 @@ from store.admins import (
     remove_admin,
     set_role,
 )
-from store.approvals import approve
-from store.audit import console_actor
-from store.engine import Engine
-from store.erasure import erase_users
-from store.links import LinkDraft, create_link
-from store.migrations import migrate
+from store.accounts.audit import console_actor
+from store.accounts.erasure import erase_users
+from store.database.engine import Engine
+from store.database.migrations import migrate
+from store.onboarding.approvals import approve
+from store.onboarding.links import LinkDraft, create_link
 
 from .fixtures_migrations import migrate_below
 from .fixtures_ssh import new_key, public_line

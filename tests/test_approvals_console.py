@@ -31,10 +31,9 @@ from console.widgets.live_table import cursor_key, row_keys
 from signup_server.deps import StoreDep
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.approvals import approve
-from store.links import LinkDraft, create_link
+from store.onboarding.approvals import approve
+from store.onboarding.links import LinkDraft, create_link
 
-from .fixtures_links import GOOD_PASSWORD
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import csrf_from
 from .fixtures_users import (
@@ -46,7 +45,7 @@ from .fixtures_users import (
     outbox_rows,
     status_of,
 )
-from .helpers import ROOT, child_env, eventually
+from .helpers import GOOD_PASSWORD, ROOT, child_env, eventually
 from .test_console_shell import header_text
 
 __all__ = ["settings_on_both_engines"]

@@ -12,7 +12,10 @@ import pytest
 from markupsafe import escape
 
 from store import Settings, Store, load_settings
-from store.approvals import (
+from store.accounts.users import set_level
+from store.domain.clock import db_now
+from store.domain.languages import install
+from store.onboarding.approvals import (
     DIGEST_META_KEY,
     approve,
     count_pending,
@@ -21,9 +24,6 @@ from store.approvals import (
     reject,
     send_pending_digest,
 )
-from store.clock import db_now
-from store.languages import install
-from store.users import set_level
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_link, add_user, audit_actions, outbox_rows, status_of
@@ -32,7 +32,7 @@ __all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 ACTOR = "alice (ssh 10.0.0.7)"
-TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "messaging" / "emails" / "templates"
 
 
 async def test_pending_list_is_oldest_first_with_link_label_and_filters(store: Store) -> None:
@@ -240,7 +240,7 @@ def test_email_templates_render(kind: str, values: dict[str, object], expected: 
 async def test_a_digest_names_the_first_and_counts_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("store.approvals.DIGEST_LIST_MAX", 2)
+    monkeypatch.setattr("store.onboarding.approvals.DIGEST_LIST_MAX", 2)
     settings = load_settings(
         {"db": str(tmp_path / "u.db"), "notify": ["ops@example.org"]}, environ={}
     )

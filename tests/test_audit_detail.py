@@ -9,8 +9,8 @@ from console.app import UsherApp
 from console.dialogs.audit_entry import AuditEntryDialog
 from console.screens.audit import AuditScreen
 from store import Settings
-from store.approvals import reject
-from store.users import set_level
+from store.accounts.users import set_level
+from store.onboarding.approvals import reject
 
 from .fixtures_users import add_user
 from .helpers import eventually

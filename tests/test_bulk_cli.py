@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from store import Store, load_settings
-from store.passwords import Hasher
-from store.tokens import one_time_credential_matches
+from store.domain.passwords import Hasher
+from store.domain.tokens import one_time_credential_matches
 
 from .fixtures_bulk import password_for, people
 from .helpers import ROOT, child_env, usher_command

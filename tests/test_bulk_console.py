@@ -22,13 +22,12 @@ from console.dialogs.path import PathDialog
 from console.screens.bulk import BulkScreen
 from console.widgets.bulk_table import LIMIT, BulkLinesTable
 from store import Settings, Store
-from store.auth import sign_in
-from store.bulk import BulkOptions, create_batch, preview
-from store.passwords import Hasher
+from store.accounts.auth import sign_in
+from store.domain.passwords import Hasher
+from store.onboarding.bulk import BulkOptions, create_batch, preview
 
 from .fixtures_bulk import people
-from .fixtures_links import cheap_hasher
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually
 
 
 def plain(widget: Static) -> str:

@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from store import Settings, Store
-from store.bulk import BulkCancelled, BulkOptions, Progress, create_batch, preview
-from store.links import LinkDraft, create_link
-from store.passwords import Hasher
-from store.signup import SignupForm, sign_up_by_link
+from store.domain.passwords import Hasher
+from store.onboarding.bulk import BulkCancelled, BulkOptions, Progress, create_batch, preview
+from store.onboarding.links import LinkDraft, create_link
+from store.onboarding.signup import SignupForm, sign_up_by_link
 
 from .fixtures_bulk import people
 

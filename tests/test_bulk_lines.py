@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store import passwords
-from store.bulk_lines import (
+from store.domain import passwords
+from store.onboarding.bulk_lines import (
     MASK,
     BulkLine,
     PasswordMode,

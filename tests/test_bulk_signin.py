@@ -1,5 +1,5 @@
-"""Each bulk password mode end to end: the created users sign in (store.auth.sign_in, the same
-check the /login page makes) with the right password and only with it, and the first sign-in
+"""Each bulk password mode end to end: the created users sign in (store.accounts.auth.sign_in, the
+same check the /login page makes) with the right password and only with it, and the first sign-in
 asks for a new password whenever the admin did not choose to trust a given one."""
 
 from __future__ import annotations
@@ -7,13 +7,10 @@ from __future__ import annotations
 import pytest
 
 from store import Store
-from store.auth import SignInFailed, sign_in
-from store.bulk import BulkOptions, BulkResult, create_batch, preview
+from store.accounts.auth import SignInFailed, sign_in
+from store.onboarding.bulk import BulkOptions, BulkResult, create_batch, preview
 
 from .fixtures_bulk import password_for, people
-from .fixtures_links import fast_store
-
-__all__ = ["fast_store"]
 
 
 async def run(store: Store, text: str, options: BulkOptions) -> BulkResult:

@@ -16,7 +16,12 @@ import msgspec
 import pytest
 
 from store import Store
-from store.bulk import (
+from store.domain.clock import from_db, now
+from store.domain.csv_safe import ExportError, csv_text, neutralise, write_csv
+from store.domain.tokens import is_one_time_hash, one_time_credential_matches, token_digest
+from store.messaging.emails.render import render as render_email
+from store.messaging.outbox import SECRET_KEYS_FIELD
+from store.onboarding.bulk import (
     BulkCancelled,
     BulkError,
     BulkOptions,
@@ -27,18 +32,10 @@ from store.bulk import (
     write_credentials,
     write_problem_report,
 )
-from store.clock import from_db, now
-from store.csv_safe import ExportError, csv_text, neutralise, write_csv
-from store.emails.render import render as render_email
-from store.outbox import SECRET_KEYS_FIELD
-from store.tokens import is_one_time_hash, one_time_credential_matches, token_digest
 
 from .fixtures_bulk import email_environment, password_for, people
-from .fixtures_links import fast_store
 
 ACTOR = "alice (ssh 10.0.0.7)"
-
-__all__ = ["fast_store"]
 
 
 async def rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

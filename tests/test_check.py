@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from store.clock import db_now
+from store.domain.clock import db_now
 
 from .fixtures_smtp import Inbox, PasswordCheck, SmtpServer, running
 from .helpers import free_port, run_usher

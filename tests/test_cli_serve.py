@@ -116,7 +116,7 @@ def test_serve_and_console_store_share_the_database(tmp_path: Path) -> None:
 
 def test_store_imports_no_ui_or_web_framework() -> None:
     code = (
-        "import sys, store, store.core, store.passwords, store.changes\n"
+        "import sys, store, store.database.core, store.domain.passwords, store.database.changes\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('textual', 'litestar', 'uvicorn', 'rich', 'console', 'signup_server')]\n"
         "print(bad); raise SystemExit(1 if bad else 0)\n"

@@ -16,8 +16,8 @@ from console.dialogs.path import PathDialog
 from console.screens.bulk import BulkScreen
 from console.screens.help import HelpScreen
 from store import Settings, load_settings
-from store.bulk import BulkResult, CreatedAccount, IssuedCredential
-from store.csv_safe import export_folder
+from store.domain.csv_safe import export_folder
+from store.onboarding.bulk import BulkResult, CreatedAccount, IssuedCredential
 
 from .bursts import burst
 from .fixtures_screens import LONG, populate

@@ -20,8 +20,9 @@ from textual.widgets import Button, Input, Static
 from console.app import UsherApp
 from console.screens.add_user import AddUserScreen
 from console.screens.bulk import BulkScreen
-from store import Settings, passwords
-from store.single_user import NewUserForm, check_fields
+from store import Settings
+from store.domain import passwords
+from store.onboarding.single_user import NewUserForm, check_fields
 
 from .helpers import eventually
 

@@ -15,8 +15,8 @@ from console.app import UsherApp
 from console.widgets.header import UsherHeader
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.audit import record
-from store.clock import db_now
+from store.accounts.audit import record
+from store.domain.clock import db_now
 
 from .helpers import eventually
 

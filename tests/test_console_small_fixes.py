@@ -15,8 +15,8 @@ from console.dialogs.link_form import LinkFormDialog
 from console.dialogs.outbox_message import OutboxMessageDialog
 from console.screens.dashboard import DashboardScreen, activity_line
 from store import Settings, Store
-from store.outbox import enqueue, get_message
-from store.records import AuditEntry
+from store.domain.records import AuditEntry
+from store.messaging.outbox import enqueue, get_message
 
 from .fixtures_users import add_user
 from .helpers import eventually

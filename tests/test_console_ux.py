@@ -18,7 +18,7 @@ from console.widgets.header import UsherHeader, wrap_entries
 from console.widgets.live_table import clip, sync_rows
 from console.widgets.toggles import Choice, Tick
 from store import Settings, Store
-from store.migrations import LEVELS
+from store.database.migrations import LEVELS
 
 from .fixtures_users import add_link, add_user, status_of
 

@@ -13,8 +13,7 @@ from console.dialogs.credential import CredentialDialog
 from console.screens.links import LinksScreen
 from store import Settings
 
-from .fixtures_links import make_link
-from .helpers import eventually
+from .helpers import eventually, make_link
 
 
 def messages(app: UsherApp) -> list[str]:

@@ -27,11 +27,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from .fixtures_links import GOOD_PASSWORD, browser
 from .fixtures_smtp import Inbox
-from .helpers import ROOT, child_env, eventually, free_port, run_usher, usher_command
-
-__all__ = ["browser"]
+from .helpers import GOOD_PASSWORD, ROOT, child_env, eventually, free_port, run_usher, usher_command
 
 pytestmark = [
     pytest.mark.browser,

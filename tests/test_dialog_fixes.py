@@ -19,23 +19,21 @@ from console.dialogs.link_form import LinkFormDialog
 from console.screens.base import UsherScreen
 from console.words import counted
 from store import Settings, Store
-from store.audit import console_actor
-from store.bulk import BulkOptions, BulkResult, create_batch, preview
-from store.bulk_lines import EXISTS, BulkLine
-from store.links import LinkDraft, link_members
-from store.migrations import LEVELS
-from store.single_user import NewUserForm, UserAdded
-from store.single_user import add_user as add_single_user
-from store.users import get_user, user_history
+from store.accounts.audit import console_actor
+from store.accounts.users import get_user, user_history
+from store.database.migrations import LEVELS
+from store.onboarding.bulk import BulkOptions, BulkResult, create_batch, preview
+from store.onboarding.bulk_lines import EXISTS, BulkLine
+from store.onboarding.links import LinkDraft, link_members
+from store.onboarding.single_user import NewUserForm, UserAdded
+from store.onboarding.single_user import add_user as add_single_user
 
-from .fixtures_links import fast_store, make_link
 from .fixtures_users import add_user
+from .helpers import make_link
 from .test_approvals_console import Recorder, until
 
 SIZE = (80, 24)
 ACTOR = "alice (ssh 10.0.0.7)"
-
-__all__ = ["fast_store"]
 
 
 async def test_link_form_lists_levels_in_store_order_and_arrows_start_at_member(

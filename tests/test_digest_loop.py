@@ -14,7 +14,7 @@ import msgspec
 
 from console.app import UsherApp
 from store import Settings, Store
-from store.approvals import pending_digest_loop
+from store.onboarding.approvals import pending_digest_loop
 
 from .fixtures_users import add_link, add_user, add_users, outbox_rows, user_row
 from .helpers import eventually, start_serve

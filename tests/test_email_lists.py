@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from store.addresses import AddressProblem, address_key, normalise_address
-from store.email_lists import ParsedList, lines_to_fix, parse_email_list, split_name
+from store.domain.addresses import AddressProblem, address_key, normalise_address
+from store.onboarding.email_lists import ParsedList, lines_to_fix, parse_email_list, split_name
 
 
 def found(parsed: ParsedList) -> list[tuple[int, str, str]]:

@@ -16,15 +16,14 @@ from textual.widgets import DataTable
 from console.app import UsherApp
 from console.dialogs.ask import AskDialog
 from store import Settings, Store
-from store.approvals import approve, reject, send_pending_digest
-from store.auth import set_password_by_token, sign_in
-from store.dialect import is_postgres_url
-from store.erasure import erase_users, pseudonym
-from store.signup import confirm_email, sign_up_by_link
-from store.users import send_set_password_link, set_level
+from store.accounts.auth import set_password_by_token, sign_in
+from store.accounts.erasure import erase_users, pseudonym
+from store.accounts.users import send_set_password_link, set_level
+from store.database.dialect import is_postgres_url
+from store.onboarding.approvals import approve, reject, send_pending_digest
+from store.onboarding.signup import confirm_email, sign_up_by_link
 
 from .fixtures_invitations import invite
-from .fixtures_links import GOOD_PASSWORD, form, make_link, outbox_rows, token_in
 from .fixtures_operations import (
     file_mentions,
     hooked_store,
@@ -38,7 +37,17 @@ from .fixtures_postgres import (
     sync_run,
 )
 from .fixtures_users import add_user
-from .helpers import ROOT, child_env, eventually, usher_command
+from .helpers import (
+    GOOD_PASSWORD,
+    ROOT,
+    child_env,
+    eventually,
+    form,
+    make_link,
+    outbox_rows,
+    token_in,
+    usher_command,
+)
 
 __all__ = ["hooked_store", "receiver", "settings_on_both_engines"]
 

@@ -12,16 +12,15 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.delivery import run_delivery
-from store.erasure import erase_users
-from store.outbox import send_test
-from store.single_user import NewUserForm, UserAdded, add_user
-from store.webhook_delivery import run_webhook_delivery
+from store.accounts.erasure import erase_users
+from store.messaging.delivery import run_delivery
+from store.messaging.outbox import send_test
+from store.messaging.webhook_delivery import run_webhook_delivery
+from store.onboarding.single_user import NewUserForm, UserAdded, add_user
 
-from .fixtures_links import cheap_hasher
 from .fixtures_operations import Receiver, tables_mentioning, with_webhooks
 from .fixtures_smtp import FAST, Gate, SmtpServer, running, with_smtp
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually
 
 
 @pytest.fixture

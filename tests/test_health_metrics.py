@@ -24,12 +24,11 @@ from signup_server import create_app
 from signup_server.health import set_worker_probe
 from signup_server.serve import worker_alive
 from store import Settings, Store, load_settings
-from store.metrics import metrics_access
-from store.signup import sign_up_by_link
+from store.onboarding.signup import sign_up_by_link
+from store.service.metrics import metrics_access
 
-from .fixtures_links import cheap_hasher, form, make_link
 from .fixtures_security import from_peer
-from .helpers import start_serve
+from .helpers import cheap_hasher, form, make_link, start_serve
 
 Client = AsyncTestClient[Litestar]
 

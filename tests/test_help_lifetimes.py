@@ -13,11 +13,11 @@ from console.screens.invite import InviteScreen
 from console.screens.links import LinksScreen
 from signup_server.render import template_config
 from store import Settings
-from store.clock import lifetime_words
-from store.invitations import INVITATION_VALID
-from store.languages import translations
-from store.signup import CONFIRM_VALID, UNCONFIRMED_VALID
-from store.tokens import ONE_TIME_CREDENTIAL_VALID, SET_PASSWORD_VALID
+from store.domain.clock import lifetime_words
+from store.domain.languages import translations
+from store.domain.tokens import ONE_TIME_CREDENTIAL_VALID, SET_PASSWORD_VALID
+from store.onboarding.invitations import INVITATION_VALID
+from store.onboarding.signup import CONFIRM_VALID, UNCONFIRMED_VALID
 
 
 def test_lifetimes_read_in_words_as_people_say_them() -> None:

@@ -14,21 +14,18 @@ from typing import Any
 import pytest
 
 from store import Settings, Store, load_settings
-from store.addresses import address_key
-from store.auth import sign_in
-from store.engine import Engine
-from store.erasure import erase_users
-from store.identities_migration import migrate_identities
-from store.migrations import MIGRATIONS, migrate
-from store.outbox import send_test
-from store.single_user import AddressTaken, NewUserForm, UserAdded, add_user
-from store.users import resolve_users
+from store.accounts.auth import sign_in
+from store.accounts.erasure import erase_users
+from store.accounts.users import resolve_users
+from store.database.engine import Engine
+from store.database.identities_migration import migrate_identities
+from store.database.migrations import MIGRATIONS, migrate
+from store.domain.addresses import address_key
+from store.messaging.outbox import send_test
+from store.onboarding.single_user import AddressTaken, NewUserForm, UserAdded, add_user
 
-from .fixtures_links import GOOD_PASSWORD, fast_store
 from .fixtures_users import add_users, status_of, user_row
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, run_usher
 
 REBUILT = ("invite_links", "invitations", "users", "outbox", "audit")
 AT = "2026-01-01T00:00:00.000000Z"

@@ -11,16 +11,15 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.invitations import (
+from store.messaging.outbox import SCRUBBED, retry
+from store.onboarding.invitations import (
     get_invitation,
     invitation_for_token,
     list_invitations,
     resend_invitation,
 )
-from store.outbox import SCRUBBED, retry
 
 from .fixtures_invitations import ADMIN, invite, token_of
-from .fixtures_links import cheap_hasher
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (
     SmtpServer,
@@ -30,6 +29,7 @@ from .fixtures_smtp import (
     statuses,
     with_smtp,
 )
+from .helpers import cheap_hasher
 
 __all__ = ["settings_on_both_engines", "smtp_server"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""

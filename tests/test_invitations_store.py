@@ -12,11 +12,12 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.dialect import is_postgres_url
-from store.email_lists import parse_email_list
-from store.emails.render import render
-from store.housekeeping import run_housekeeping
-from store.invitations import (
+from store.database.dialect import is_postgres_url
+from store.domain.tokens import token_digest
+from store.messaging.emails.render import render
+from store.messaging.outbox import SECRET_KEYS_FIELD, enqueue
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import (
     AcceptForm,
     AcceptRefused,
     AccountExists,
@@ -35,8 +36,7 @@ from store.invitations import (
     revoke_invitation,
     send_invitations,
 )
-from store.outbox import SECRET_KEYS_FIELD, enqueue
-from store.tokens import token_digest
+from store.service.housekeeping import run_housekeeping
 
 from .fixtures_invitations import (
     ADMIN,
@@ -46,10 +46,10 @@ from .fixtures_invitations import (
     scalar,
     token_of,
 )
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher, fast_store
 from .fixtures_postgres import settings_on_both_engines, sync_run
+from .helpers import GOOD_PASSWORD, cheap_hasher
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 FORM = AcceptForm(
@@ -226,7 +226,8 @@ async def test_a_big_list_is_one_batch(fast_store: Store) -> None:
 
 
 async def test_batch_and_single_emails_have_the_same_shape(fast_store: Store) -> None:
-    """The batch insert writes rows exactly as `store.outbox.enqueue` does (resend uses it)."""
+    """The batch insert writes rows exactly as `store.messaging.outbox.enqueue` does (resend uses
+    it)."""
     await invite(fast_store, "ann@x.org, bob@x.org")
     batch = await outbox_payload(fast_store, "bob@x.org")
     bob = (await list_invitations(fast_store, search="bob"))[0]
@@ -478,7 +479,7 @@ async def test_preview_of_an_empty_paste(fast_store: Store) -> None:
 
 # --- the email templates -------------------------------------------------------------------------
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "emails" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "store" / "messaging" / "emails" / "templates"
 
 
 @pytest.mark.parametrize("message", ["", "See you <b>Monday</b>!\nBring a laptop."])

@@ -11,12 +11,12 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page
 
 from store import Store
-from store.invitations import list_invitations, resend_invitation
+from store.onboarding.invitations import list_invitations, resend_invitation
 
 from .fixtures_invitations import ADMIN, accept_link, invite, scalar, served
-from .fixtures_links import GOOD_PASSWORD, browser
+from .helpers import GOOD_PASSWORD
 
-__all__ = ["browser", "served"]
+__all__ = ["served"]
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from console.dialogs.copied import CopiedDialog
 from console.screens.invitations import InvitationsScreen
 from console.screens.invite import MAX_PROBLEM_ROWS, InviteScreen
 from store import Settings, Store
-from store.invitations import (
+from store.onboarding.invitations import (
     AcceptForm,
     accept_invitation,
     invitation_for_token,
@@ -22,8 +22,7 @@ from store.invitations import (
 )
 
 from .fixtures_invitations import accept_link, invite, token_of
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually
 
 MESSY = """Name,Email
 "Lee, Ann",ann@x.org

@@ -20,11 +20,11 @@ from console.app import UsherApp
 from console.dialogs.ask import AskDialog
 from signup_server.runner import bind_socket, bound_port
 from store import Settings
-from store.invitations import list_invitations
+from store.onboarding.invitations import list_invitations
 
-from .fixtures_links import CHROMIUM, CHROMIUM_ARGS, GOOD_PASSWORD
+from .browsers import CHROMIUM, CHROMIUM_ARGS
 from .fixtures_smtp import SmtpServer, smtp_server
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, eventually
 
 __all__ = ["smtp_server"]
 

@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from store import Store
-from store.invitations import list_invitations, resend_invitation, revoke_invitation
+from store.onboarding.invitations import list_invitations, resend_invitation, revoke_invitation
 
 from .fixtures_invitations import (
     ADMIN,
@@ -21,10 +21,8 @@ from .fixtures_invitations import (
     scalar,
     token_of,
 )
-from .fixtures_links import GOOD_PASSWORD, fast_store
 from .fixtures_security import csrf_from
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD
 
 
 async def path_for(store: Store, email: str) -> str:

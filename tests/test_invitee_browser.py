@@ -12,20 +12,10 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from store import Settings, Store
-from store.emails import render
+from store.messaging.emails import render
 
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    PageChecker,
-    browser,
-    fast_store,
-    listening,
-    live_server,
-    make_link,
-    outbox_rows,
-)
-
-__all__ = ["browser", "fast_store", "listening"]
+from .browsers import PageChecker
+from .helpers import GOOD_PASSWORD, live_server, make_link, outbox_rows
 
 pytestmark = pytest.mark.browser
 

@@ -8,13 +8,10 @@ from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
 from store import Settings, Store
-from store.emails import render
-from store.settings import SettingsError, load_settings
+from store.messaging.emails import render
+from store.service.settings import SettingsError, load_settings
 
-from .fixtures_links import fast_store
 from .fixtures_ux import EMAIL_SAMPLES
-
-__all__ = ["fast_store"]
 
 CONTACT = "Ann Lee, ann@acme.org"
 

@@ -13,19 +13,19 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from store import Store
-from store.auth import request_password_reset
-from store.clock import now
-from store.housekeeping import run_housekeeping
-from store.link_attempts import BROWSER_TRIES
-from store.links import regenerate_link, revoke_link
-from store.signup import SignupForm, confirm_email, sign_up_by_link
+from store.accounts.auth import request_password_reset
+from store.domain.clock import now
+from store.onboarding.link_attempts import BROWSER_TRIES
+from store.onboarding.links import regenerate_link, revoke_link
+from store.onboarding.signup import SignupForm, confirm_email, sign_up_by_link
+from store.service.housekeeping import run_housekeeping
 
 from .fixtures_invitations import invite
-from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows, token_in
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import Client, csrf_from, submit
+from .helpers import GOOD_PASSWORD, make_link, outbox_rows, token_in
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 

@@ -22,8 +22,7 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from signup_server.render import TEMPLATES_DIR
 from store import Settings, Store, load_settings
-from store.emails.render import known_kinds, render
-from store.languages import (
+from store.domain.languages import (
     COOKIE,
     LOCALE_DIR,
     PSEUDO,
@@ -33,12 +32,11 @@ from store.languages import (
     pseudo,
     translations,
 )
-from store.settings import SettingsError
+from store.messaging.emails.render import known_kinds, render
+from store.service.settings import SettingsError
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, make_link, outbox_rows
 from .fixtures_ux import EMAIL_SAMPLES
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, make_link, outbox_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = [code for code in SHIPPED if code != "en"]

@@ -14,22 +14,12 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from store import Settings, Store
-from store.approvals import approve
-from store.delivery import run_delivery
+from store.messaging.delivery import run_delivery
+from store.onboarding.approvals import approve
 
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    PageChecker,
-    browser,
-    fast_store,
-    listening,
-    live_server,
-    make_link,
-)
+from .browsers import PageChecker
 from .fixtures_smtp import Inbox
-from .helpers import eventually
-
-__all__ = ["browser", "fast_store", "listening"]
+from .helpers import GOOD_PASSWORD, eventually, live_server, make_link
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from store import Settings
-from store.emails.render import render
+from store.messaging.emails.render import render
 
 from .helpers import run_usher as usher
 

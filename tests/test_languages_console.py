@@ -21,13 +21,12 @@ from console.dialogs.user_detail import UserDetailDialog
 from console.screens.links import LinksScreen
 from console.widgets.language_select import LanguageSelect
 from store import Settings, Store
-from store.invitations import list_invitations
-from store.links import list_links
-from store.signup import sign_up_by_link
-from store.users import UserQuery, list_users
+from store.accounts.users import UserQuery, list_users
+from store.onboarding.invitations import list_invitations
+from store.onboarding.links import list_links
+from store.onboarding.signup import sign_up_by_link
 
-from .fixtures_links import cheap_hasher, form, make_link
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually, form, make_link
 
 ORDER = ["", "en", "fr", "de", "es", "ar"]
 """The Select's options: the default first, then the shipped languages."""

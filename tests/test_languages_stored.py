@@ -16,29 +16,24 @@ from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
 from store import Settings, Store
-from store.approvals import approve, reject
-from store.auth import request_password_reset
-from store.bulk import BulkError, BulkOptions, create_batch, preview
-from store.email_lists import parse_email_list
-from store.emails.render import render
-from store.invitations import AcceptForm, InvitationError, accept_invitation, send_invitations
-from store.links import LinkError
-from store.signup import sign_up_by_link
-from store.single_user import NewUserForm, Refused, UserAdded, add_user
-from store.users import get_user, send_set_password_link
-
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    cheap_hasher,
-    fast_store,
-    form,
-    make_link,
-    outbox_rows,
-    token_in,
+from store.accounts.auth import request_password_reset
+from store.accounts.users import get_user, send_set_password_link
+from store.messaging.emails.render import render
+from store.onboarding.approvals import approve, reject
+from store.onboarding.bulk import BulkError, BulkOptions, create_batch, preview
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import (
+    AcceptForm,
+    InvitationError,
+    accept_invitation,
+    send_invitations,
 )
-from .fixtures_security import csrf_from
+from store.onboarding.links import LinkError
+from store.onboarding.signup import sign_up_by_link
+from store.onboarding.single_user import NewUserForm, Refused, UserAdded, add_user
 
-__all__ = ["fast_store"]
+from .fixtures_security import csrf_from
+from .helpers import GOOD_PASSWORD, cheap_hasher, form, make_link, outbox_rows, token_in
 
 Client = AsyncTestClient[Litestar]
 FRENCH = {"Accept-Language": "fr-FR,fr;q=0.9"}

@@ -11,17 +11,14 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.auth import request_password_reset
-from store.emails import render as render_email
-from store.signup import confirm_email, sign_up_by_link
-from store.users import send_set_password_link
+from store.accounts.auth import request_password_reset
+from store.accounts.users import send_set_password_link
+from store.messaging.emails import render as render_email
+from store.onboarding.signup import confirm_email, sign_up_by_link
 
-from .fixtures_links import GOOD_PASSWORD, fast_store, form, make_link, outbox_rows, token_in
-from .helpers import ROOT
+from .helpers import GOOD_PASSWORD, ROOT, form, make_link, outbox_rows, token_in
 
-__all__ = ["fast_store"]
-
-TEMPLATES = ROOT / "store" / "emails" / "templates"
+TEMPLATES = ROOT / "store" / "messaging" / "emails" / "templates"
 KINDS = ["confirm_email", "welcome", "pending_approval", "account_exists", "set_password"]
 LINK_KEYS = {
     "confirm_email": "confirm_url",

@@ -18,12 +18,11 @@ from console.dialogs.qr import QrScreen
 from console.screens.links import LinksScreen
 from console.widgets.qr import qr_lines
 from store import Settings
-from store.clock import db_now
-from store.links import list_links
-from store.signup import sign_up_by_link
+from store.domain.clock import db_now
+from store.onboarding.links import list_links
+from store.onboarding.signup import sign_up_by_link
 
-from .fixtures_links import form
-from .helpers import eventually
+from .helpers import eventually, form
 
 
 async def _is(app: UsherApp, kind: type) -> bool:
@@ -205,7 +204,7 @@ async def test_qr_details_and_edit(settings: Settings) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await open_links(app, pilot)
         assert app.store is not None
-        from .fixtures_links import make_link
+        from .helpers import make_link
 
         link = await make_link(app.store, label="[bold red]Wiki[/]", confirm_email=False)
         await sign_up_by_link(app.store, link.token, form("bea@example.org"), actor="web")

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from store import Store
-from store.clock import now
-from store.links import (
+from store.domain.clock import now
+from store.onboarding.links import (
     Link,
     LinkDraft,
     LinkError,
@@ -27,12 +27,12 @@ from store.links import (
     regenerate_link,
     revoke_link,
 )
-from store.signup import TokenUnusable, sign_up_by_link, usable_link
+from store.onboarding.signup import TokenUnusable, sign_up_by_link, usable_link
 
-from .fixtures_links import fast_store, form, make_link
 from .fixtures_postgres import settings_on_both_engines
+from .helpers import form, make_link
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 

@@ -16,9 +16,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from store import Settings, Store, load_settings
-from store.delivery import DeliveryPolicy, DeliveryWorker, run_delivery
-from store.emails import RenderedEmail, build_message, fold_header_text, message_bytes
-from store.smtp_url import parse_smtp_url
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker, run_delivery
+from store.messaging.emails import RenderedEmail, build_message, fold_header_text, message_bytes
+from store.messaging.smtp_url import parse_smtp_url
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (

@@ -11,15 +11,15 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.emails import (
+from store.messaging.emails import (
     HeaderInjectionError,
     TemplateProblem,
     build_message,
     known_kinds,
     render,
 )
-from store.emails.render import TEMPLATES, environment
-from store.outbox import (
+from store.messaging.emails.render import TEMPLATES, environment
+from store.messaging.outbox import (
     REDACTED,
     SCRUBBED,
     OutboxMessage,
@@ -28,7 +28,7 @@ from store.outbox import (
     render_for_view,
     scrubbed_payload,
 )
-from store.smtp_url import SmtpUrlError, parse_smtp_url
+from store.messaging.smtp_url import SmtpUrlError, parse_smtp_url
 
 from .fixtures_smtp import (
     SmtpServer,

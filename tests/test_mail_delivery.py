@@ -14,9 +14,9 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.clock import db_now
-from store.delivery import run_delivery
-from store.outbox import SCRUBBED, enqueue, get_message
+from store.domain.clock import db_now
+from store.messaging.delivery import run_delivery
+from store.messaging.outbox import SCRUBBED, enqueue, get_message
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (
@@ -347,8 +347,8 @@ async def test_a_message_that_cannot_be_built_fails_without_a_send(
 
 async def test_stopping_gives_back_claimed_messages(mail_store: Store) -> None:
     ids = await queue_messages(mail_store, ["x@example.org", "y@example.org"])
-    from store.delivery import DeliveryPolicy, DeliveryWorker
-    from store.smtp_url import parse_smtp_url
+    from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
+    from store.messaging.smtp_url import parse_smtp_url
 
     worker = DeliveryWorker(
         mail_store,
@@ -473,7 +473,7 @@ async def test_an_untrusted_certificate_is_a_connection_failure(
 
 
 async def test_a_bad_smtp_url_stops_the_worker_with_a_clear_error(settings: Settings) -> None:
-    from store.smtp_url import SmtpUrlError
+    from store.messaging.smtp_url import SmtpUrlError
 
     bad = with_smtp(settings, "http://mail.example.org")
     async with await Store.open(bad) as store:

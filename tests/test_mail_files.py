@@ -10,17 +10,16 @@ from pathlib import Path
 import msgspec
 
 from store import Settings, Store
-from store.approvals import send_pending_digest
-from store.delivery import run_delivery
-from store.erasure import erase_users
-from store.invitations import revoke_invitation
-from store.outbox import SCRUBBED, enqueue
+from store.accounts.erasure import erase_users
+from store.messaging.delivery import run_delivery
+from store.messaging.outbox import SCRUBBED, enqueue
+from store.onboarding.approvals import send_pending_digest
+from store.onboarding.invitations import revoke_invitation
 
 from .fixtures_invitations import invite
-from .fixtures_links import cheap_hasher
 from .fixtures_smtp import FAST, SmtpServer, all_status, deliver_until, running, with_smtp
 from .fixtures_users import add_user
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually
 
 
 def _files(folder: Path) -> dict[int, str]:

@@ -10,7 +10,7 @@ import contextlib
 import pytest
 
 from store import Store
-from store.delivery import run_delivery
+from store.messaging.delivery import run_delivery
 
 from .fixtures_smtp import FAST, SmtpServer, mail_store, smtp_server
 from .work_counters import WriteCounter

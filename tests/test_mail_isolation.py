@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.delivery import run_delivery
+from store.messaging.delivery import run_delivery
 
 from .fixtures_smtp import (
     FAST,

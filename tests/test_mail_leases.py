@@ -10,9 +10,9 @@ import signal
 from pathlib import Path
 
 from store import Settings, Store
-from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.instance_lock import HolderMark, clear_dead_marks, holder_gone, holders_dir
-from store.smtp_url import parse_smtp_url
+from store.database.instance_lock import HolderMark, clear_dead_marks, holder_gone, holders_dir
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
+from store.messaging.smtp_url import parse_smtp_url
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_smtp import (

@@ -7,18 +7,17 @@ import json
 from typing import Any
 
 from store import Settings, Store, load_settings
-from store.admins import add_admin
-from store.approvals import approve
-from store.pg_schema import VERSION_KEY, postgres_schema
-from store.request_limits import count
-from store.signup import sign_up_by_link
+from store.accounts.admins import add_admin
+from store.database.pg_schema import VERSION_KEY, postgres_schema
+from store.onboarding.approvals import approve
+from store.onboarding.signup import sign_up_by_link
+from store.service.request_limits import count
 
-from .fixtures_links import cheap_hasher, form, make_link
 from .fixtures_postgres import sync_rows
 from .fixtures_smtp import queue_messages, with_smtp
 from .fixtures_ssh import new_key, public_line
 from .fixtures_users import add_user
-from .helpers import run_usher
+from .helpers import cheap_hasher, form, make_link, run_usher
 
 
 def _table(db: str, name: str) -> list[tuple[Any, ...]]:

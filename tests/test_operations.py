@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from store import Settings, Store
-from store.addresses import address_key
-from store.backup import BackupError, inspect, restore
-from store.clock import now, to_db
-from store.housekeeping import run_housekeeping
-from store.instance_lock import DatabaseInUse
+from store.database.backup import BackupError, inspect, restore
+from store.database.instance_lock import DatabaseInUse
+from store.domain.addresses import address_key
+from store.domain.clock import now, to_db
+from store.service.housekeeping import run_housekeeping
 
 from .helpers import ROOT, child_env, eventually, usher_command
 
@@ -37,9 +37,9 @@ async def add_user(store: Store, email: str, status: str = "active", **extra: ob
 BURST = """
 import asyncio, sys
 from store import Store, load_settings
-from store.links import LinkDraft, create_link
-from store.passwords import Hasher
-from store.signup import SignupForm, sign_up_by_link
+from store.onboarding.links import LinkDraft, create_link
+from store.domain.passwords import Hasher
+from store.onboarding.signup import SignupForm, sign_up_by_link
 
 async def main() -> None:
     settings = load_settings({"db": sys.argv[1]}, environ={})

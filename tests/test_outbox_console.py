@@ -17,7 +17,7 @@ from console.app import UsherApp
 from console.cli import main
 from console.dialogs.outbox_message import OutboxMessageDialog
 from store import Settings, Store
-from store.outbox import enqueue, get_message
+from store.messaging.outbox import enqueue, get_message
 
 from .fixtures_smtp import SmtpServer, queue_messages, smtp_server, statuses, with_smtp
 from .helpers import ROOT, child_env, eventually, usher_command

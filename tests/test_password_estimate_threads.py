@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from store import passwords
+from store.domain import passwords
 
 THREADS = 8
 PEOPLE = 48

@@ -13,12 +13,11 @@ from console.app import UsherApp
 from console.screens.approvals import ApprovalsScreen
 from console.widgets.live_table import row_keys
 from store import Store, load_settings
-from store.engine_postgres import PostgresEngine
+from store.database.engine_postgres import PostgresEngine
 
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
 from .fixtures_postgres import PostgresServer
 from .fixtures_security import csrf_from
-from .helpers import eventually, start_serve, stop_serves
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually, make_link, start_serve, stop_serves
 
 
 def header_status(app: UsherApp) -> str:

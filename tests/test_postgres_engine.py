@@ -13,14 +13,14 @@ import psycopg
 import pytest
 
 from store import Settings, Store, StoreError, load_settings
-from store.backup import BackupError, restore
-from store.changes import EXTERNAL
-from store.checks import run_checks
-from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.dialect import database_label, is_postgres_url, to_postgres
-from store.engine import DatabaseUnavailable, temporarily_unavailable
-from store.engine_postgres import POOL_SIZE, PostgresEngine
-from store.schedule import runs_scheduled_work
+from store.database.backup import BackupError, restore
+from store.database.changes import EXTERNAL
+from store.database.dialect import database_label, is_postgres_url, to_postgres
+from store.database.engine import DatabaseUnavailable, temporarily_unavailable
+from store.database.engine_postgres import POOL_SIZE, PostgresEngine
+from store.database.schedule import runs_scheduled_work
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
+from store.service.checks import run_checks
 
 from .fixtures_postgres import PostgresServer, sync_run
 from .fixtures_smtp import queue_messages, with_smtp

@@ -11,11 +11,10 @@ import httpx
 
 from store import Store, load_settings
 
-from .fixtures_links import GOOD_PASSWORD, cheap_hasher, make_link
 from .fixtures_postgres import PostgresServer
 from .fixtures_security import csrf_from
 from .fixtures_smtp import SmtpServer, all_status, queue_messages, running, with_smtp
-from .helpers import eventually, start_serve, stop_serves
+from .helpers import GOOD_PASSWORD, cheap_hasher, eventually, make_link, start_serve, stop_serves
 
 SERVERS = 3
 SIGNUPS = 200

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from store import Settings, SettingsError, load_settings
-from store.audit import web_actor
-from store.proxies import client_address, parse_trusted_proxies
+from store.accounts.audit import web_actor
+from store.service.proxies import client_address, parse_trusted_proxies
 
 from .fixtures_security import FORM_FIELDS, open_world
 from .helpers import run_usher

@@ -1,5 +1,5 @@
-"""One refusal type (store.refusal.Refused): every store error that refuses input derives from
-it, and each face shows its message as the store wrote it — the CLI as `usher: error: …`
+"""One refusal type (store.domain.refusal.Refused): every store error that refuses input derives
+from it, and each face shows its message as the store wrote it — the CLI as `usher: error: …`
 (exit status 2), the signup pages next to the field."""
 
 from __future__ import annotations
@@ -12,25 +12,22 @@ import pytest
 from console.cli.errors import CliError
 from console.cli.with_store import with_store
 from store import Settings, Store
-from store.addresses import AddressProblem, UndeliverableAddress
-from store.admins import AdminError, remove_admin
-from store.backup import BackupError
-from store.bulk import BulkError
-from store.csv_safe import ExportError
-from store.invitations import AcceptRefused, InvitationError
-from store.links import LinkError, revoke_link
-from store.outbox import OutboxError
-from store.passwords import PasswordRejected
-from store.refusal import FormRefused, Refused
-from store.signup import sign_up_by_link
-from store.single_user import Refused as AddRefused
-from store.users import UserNotFound, UsersError
+from store.accounts.admins import AdminError, remove_admin
+from store.accounts.users import UserNotFound, UsersError
+from store.database.backup import BackupError
+from store.domain.addresses import AddressProblem, UndeliverableAddress
+from store.domain.csv_safe import ExportError
+from store.domain.passwords import PasswordRejected
+from store.domain.refusal import FormRefused, Refused
+from store.messaging.outbox import OutboxError
+from store.onboarding.bulk import BulkError
+from store.onboarding.invitations import AcceptRefused, InvitationError
+from store.onboarding.links import LinkError, revoke_link
+from store.onboarding.signup import sign_up_by_link
+from store.onboarding.single_user import Refused as AddRefused
 
-from .fixtures_links import fast_store, form, make_link
 from .fixtures_security import Client, submit
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import form, make_link, run_usher
 
 ONE_MESSAGE = (
     LinkError,

@@ -1,5 +1,5 @@
-"""Per-client limits held in the database (store.request_limits): one count for every process
-on the file, an exact sliding minute, and the honest wait."""
+"""Per-client limits held in the database (store.service.request_limits): one count for every
+process on the file, an exact sliding minute, and the honest wait."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import httpx
 
 from console.ssh_server import FAILURE_LIMIT
 from store import Settings, Store
-from store.clock import moved_clock
-from store.request_limits import admit, count, refused_for
+from store.domain.clock import moved_clock
+from store.service.request_limits import admit, count, refused_for
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_security import csrf_from

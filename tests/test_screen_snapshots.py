@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, TextArea
 from console.app import UsherApp
 from console.logs import LogLine
 from store import Settings, Store, load_settings
-from store.clock import moved_clock, now, to_db
+from store.domain.clock import moved_clock, now, to_db
 
 from .fixtures_screens import populate
 

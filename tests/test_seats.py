@@ -12,11 +12,10 @@ from textual.widgets import Static
 
 from console.app import UsherApp
 from store import Settings, SettingsError, Store, load_settings
-from store.signup import confirm_email, sign_up_by_link
+from store.onboarding.signup import confirm_email, sign_up_by_link
 
-from .fixtures_links import cheap_hasher, form, make_link, outbox_rows, token_in
 from .fixtures_postgres import settings_on_both_engines
-from .helpers import eventually
+from .helpers import cheap_hasher, eventually, form, make_link, outbox_rows, token_in
 
 __all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""

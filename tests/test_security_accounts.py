@@ -18,9 +18,8 @@ import msgspec
 import pytest
 
 from store import Settings, SettingsError, Store, load_settings
-from store.auth import SignInFailed, set_password_by_token, sign_in
-from store.links import LinkDraft, create_link
-from store.passwords import (
+from store.accounts.auth import SignInFailed, set_password_by_token, sign_in
+from store.domain.passwords import (
     DEFAULT_MEMORY_KIB,
     DEFAULT_TIME_COST,
     MAX_LENGTH,
@@ -28,8 +27,15 @@ from store.passwords import (
     PasswordRejected,
     meets_owasp_minimum,
 )
-from store.signup import FormRefused, SignupForm, TokenUnusable, confirm_email, sign_up_by_link
-from store.tokens import TOKEN_BYTES, new_token, same_secret, token_digest
+from store.domain.tokens import TOKEN_BYTES, new_token, same_secret, token_digest
+from store.onboarding.links import LinkDraft, create_link
+from store.onboarding.signup import (
+    FormRefused,
+    SignupForm,
+    TokenUnusable,
+    confirm_email,
+    sign_up_by_link,
+)
 
 from .fixtures_security import (
     CHEAP,
@@ -316,7 +322,7 @@ async def test_tokens_are_single_use_and_expire(world: World) -> None:
     with pytest.raises(TokenUnusable):
         await set_password_by_token(store, world.set_password_token, new, new, actor="t")
     # An expired one does not work at all.
-    from store.auth import request_password_reset, set_password_account
+    from store.accounts.auth import request_password_reset, set_password_account
 
     await request_password_reset(store, MEMBER, actor="t")
     row = await store.engine.fetchone(
@@ -374,5 +380,5 @@ def test_secrets_are_compared_in_constant_time_or_looked_up_by_digest() -> None:
             secret = any(SECRET_NAMES.search(ast.unparse(o)) for o in operands)
             if secret and text not in NOT_A_SECRET_CHECK:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text}")
-    assert not found, "compare secrets with store.tokens.same_secret:\n" + "\n".join(found)
+    assert not found, "compare secrets with store.domain.tokens.same_secret:\n" + "\n".join(found)
     assert same_secret("abc", "abc") and not same_secret("abc", "abd")

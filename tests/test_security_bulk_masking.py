@@ -17,8 +17,8 @@ from console.app import UsherApp
 from console.screens.bulk import BulkScreen
 from console.widgets.bulk_table import BulkLinesTable
 from store import Settings
-from store.bulk import error_entries, write_problem_report
-from store.bulk_lines import MASK, PasswordMode, parse_bulk_lines
+from store.onboarding.bulk import error_entries, write_problem_report
+from store.onboarding.bulk_lines import MASK, PasswordMode, parse_bulk_lines
 
 from .helpers import eventually, run_usher
 

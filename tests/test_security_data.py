@@ -23,12 +23,13 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from console.app import UsherApp
-from store import Settings, Store, csv_safe
-from store.clock import db_now
-from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.outbox import OutboxMessage
-from store.records import from_rows
-from store.users import UserQuery, export_users_csv
+from store import Settings, Store
+from store.accounts.users import UserQuery, export_users_csv
+from store.domain import csv_safe
+from store.domain.clock import db_now
+from store.domain.records import from_rows
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
+from store.messaging.outbox import OutboxMessage
 
 from .fixtures_security import MEMBER, World, csrf_from, open_world, world
 from .helpers import ROOT, eventually
@@ -99,22 +100,22 @@ SAFE_INTERPOLATIONS: dict[str, str] = {
     "clauses": "constant clauses with :named placeholders",
     "table": "typed Literal['invitations', 'outbox']",
     "BUSY_TIMEOUT_MS": "an int constant",
-    "name": "a column name from a constant tuple (store/users.py _where)",
-    "picked": "double-quoted column names read from the schema (store/erasure.py _sweep)",
-    "sets": "double-quoted column names read from the schema, each `= ?` (store/erasure.py)",
+    "name": "a column name from a constant tuple (store/accounts/users.py _where)",
+    "picked": "double-quoted column names read from the schema (store/accounts/erasure.py _sweep)",
+    "sets": "double-quoted column names read from the schema, each `= ?` (erasure.py)",
     "row_keys": "each table's row key from the engine's catalogue (rowid, quoted key columns or "
-    "CAST(ctid AS text)) AS _keyN (store/erasure.py _sweep)",
-    "same_row": "those row keys, each `= ?` (store/erasure.py _sweep)",
+    "CAST(ctid AS text)) AS _keyN (store/accounts/erasure.py _sweep)",
+    "same_row": "those row keys, each `= ?` (store/accounts/erasure.py _sweep)",
     "catalogued": "a table name read from PostgreSQL's catalogue, double-quoted "
-    "(store/engine_postgres.py purge_deleted)",
+    "(store/database/engine_postgres.py purge_deleted)",
     "_ORDER_BY": "a constant dict of ORDER BY clauses; a key never becomes text",
     "column": "a column name read from the schema, double-quoted (identities_migration)",
     "temporary": "a table name from a constant tuple + `_v9` (identities_migration._rebuild)",
     "sources": "double-quoted column names read from the schema, and a constant call",
     "quoted_table": "a table name of the schema the migrations make, double-quoted (migrate_to)",
-    "column_list": "double-quoted column names of that schema (store/migrate_to.py)",
-    "WRITE_LOCK_KEY": "an int constant, the PostgreSQL write lock's key (store/dialect.py)",
-    "NOTIFY_CHANNEL": "a constant channel name (store/pg_schema.py)",
+    "column_list": "double-quoted column names of that schema (store/database/migrate_to.py)",
+    "WRITE_LOCK_KEY": "an int constant, the PostgreSQL write lock's key (dialect.py)",
+    "NOTIFY_CHANNEL": "a constant channel name (store/database/pg_schema.py)",
 }
 """Names whose value may be put into SQL text: each holds no user input, for the reason given.
 Anything else interpolated into SQL fails the test below."""
@@ -202,8 +203,8 @@ def test_the_sql_checker_catches_injection_patterns() -> None:
 
 
 SQL_TRANSLATORS = {
-    "store/dialect.py": "rewrites SQL text written in store/ for PostgreSQL; it is given no values",
-    "store/pg_schema.py": "turns the migrations' frozen DDL into PostgreSQL DDL, nothing else",
+    "store/database/dialect.py": "rewrites store/'s SQL text for PostgreSQL; it is given no values",
+    "store/database/pg_schema.py": "turns the migrations' frozen DDL into PostgreSQL DDL, no more",
 }
 """Modules whose job is to make SQL text from SQL text: what they put into SQL is SQL. Their own
 tests (tests/test_postgres_engine.py) show what they produce."""

@@ -20,10 +20,10 @@ import msgspec
 import pytest
 
 from store import Settings, Store
-from store.audit import record
-from store.email_lists import parse_email_list
-from store.invitations import send_invitations
-from store.links import Link, LinkDraft, create_link
+from store.accounts.audit import record
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import send_invitations
+from store.onboarding.links import Link, LinkDraft, create_link
 
 from .fixtures_security import (
     FORM_FIELDS,
@@ -275,7 +275,7 @@ async def test_a_database_locked_too_long_is_a_busy_page_and_a_retry_works(
 ) -> None:
     """Another connection (a backup tool, a stuck admin shell) holds the write lock for longer
     than busy_timeout (shortened here so the test is quick)."""
-    monkeypatch.setattr("store.engine.BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr("store.database.engine.BUSY_TIMEOUT_MS", 200)
     async with open_world(settings, signed_in=False) as world:
         path = world.path("/join/{token:str}")
         token = csrf_from((await world.client.get(path)).text)
@@ -306,7 +306,7 @@ async def test_a_database_locked_too_long_is_a_busy_page_and_a_retry_works(
 async def test_the_busy_page_is_logged_without_a_traceback(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("store.engine.BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr("store.database.engine.BUSY_TIMEOUT_MS", 100)
     async with open_world(settings, signed_in=False) as world:
         token = await world.token()
         with contextlib.closing(sqlite3.connect(settings.db, isolation_level=None)) as holder:

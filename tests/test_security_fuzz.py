@@ -24,9 +24,9 @@ from textual.widgets import DataTable, Static, TextArea
 
 from console.app import UsherApp
 from store import Settings
-from store.addresses import address_key
-from store.clock import db_now
-from store.tokens import new_one_time_credential, one_time_credential_hash
+from store.domain.addresses import address_key
+from store.domain.clock import db_now
+from store.domain.tokens import new_one_time_credential, one_time_credential_hash
 
 from .fixtures_security import FORM_FIELDS, GOOD_PASSWORD, World, open_world
 from .helpers import eventually

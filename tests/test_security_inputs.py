@@ -17,13 +17,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from store import Settings, Store
-from store.approvals import reject
-from store.bulk_lines import parse_bulk_lines
-from store.email_lists import parse_email_list
-from store.invitations import InvitationError, send_invitations
-from store.links import LinkDraft, LinkError, create_link
-from store.single_user import NewUserForm, check_fields
-from store.text import one_line, refused_at, strip_unsafe, text_problem, visible
+from store.domain.text import one_line, refused_at, strip_unsafe, text_problem, visible
+from store.onboarding.approvals import reject
+from store.onboarding.bulk_lines import parse_bulk_lines
+from store.onboarding.email_lists import parse_email_list
+from store.onboarding.invitations import InvitationError, send_invitations
+from store.onboarding.links import LinkDraft, LinkError, create_link
+from store.onboarding.single_user import NewUserForm, check_fields
 
 from .fixtures_security import INVITEE, World, csrf_from, world
 from .fixtures_users import add_user

@@ -1,6 +1,6 @@
-"""Guesses at a link's password (store.link_attempts) and the POST limit, as a stranger and as a
-classroom behind one address would meet them: the argon2 verifications that actually run are
-counted (CountingHasher), never guessed from timing."""
+"""Guesses at a link's password (store.onboarding.link_attempts) and the POST limit, as a stranger
+and as a classroom behind one address would meet them: the argon2 verifications that actually run
+are counted (CountingHasher), never guessed from timing."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import pytest
 
 from signup_server.runner import bound_port
 from store import Settings, Store
-from store.clock import moved_clock
-from store.engine import Engine
-from store.link_attempts import (
+from store.database.engine import Engine
+from store.database.migrations import migrate
+from store.domain.clock import moved_clock
+from store.onboarding.link_attempts import (
     BROWSER_TRIES,
     CLIENT_TRIES,
     WINDOW,
@@ -28,10 +29,8 @@ from store.link_attempts import (
     check_link_password,
     wait_words,
 )
-from store.links import Link, LinkDraft, create_link
-from store.migrations import migrate
+from store.onboarding.links import Link, LinkDraft, create_link
 
-from .fixtures_links import fast_store, listening, live_server
 from .fixtures_migrations import migrate_below
 from .fixtures_security import (
     FORM_FIELDS,
@@ -42,9 +41,7 @@ from .fixtures_security import (
     csrf_from,
     open_world,
 )
-from .helpers import two_servers
-
-__all__ = ["fast_store", "listening"]
+from .helpers import live_server, two_servers
 
 LINK_PASSWORD = "open sesame"
 ROOM = "203.0.113.10"

@@ -15,11 +15,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from store import Settings
-from store import passwords as policy
-from store.bulk import shared_password_problem
-from store.bulk_lines import parse_bulk_lines
-from store.passwords import MAX_ESTIMATED, MIN_SCORE, password_problem
-from store.single_user import NewUserForm, check_fields
+from store.domain import passwords as policy
+from store.domain.passwords import MAX_ESTIMATED, MIN_SCORE, password_problem
+from store.onboarding.bulk import shared_password_problem
+from store.onboarding.bulk_lines import parse_bulk_lines
+from store.onboarding.single_user import NewUserForm, check_fields
 
 from .fixtures_security import FORM_FIELDS, World, csrf_from, open_world
 from .helpers import run_usher

@@ -1,7 +1,7 @@
 """Accounts and sessions against a hostile stranger (issue 15): pre-hijacking an address,
 sessions that outlive what ended them, password guessing spread over addresses and clients,
 and inboxes flooded through the forms. Through the real app (AsyncTestClient) on real SQLite
-files; time is moved with store.clock.moved_clock, never waited for."""
+files; time is moved with store.domain.clock.moved_clock, never waited for."""
 
 from __future__ import annotations
 
@@ -17,36 +17,25 @@ from litestar.testing import AsyncTestClient
 
 from signup_server import create_app
 from store import Settings, Store, load_settings
-from store.approvals import approve, reject
-from store.auth import (
+from store.accounts.auth import (
     SignInFailed,
     request_password_reset,
     session_user,
     set_password_account,
     sign_in,
 )
-from store.clock import moved_clock
-from store.erasure import erase_users
-from store.mail_limits import MAIL_LIMIT, held_back_counts
-from store.migrations import LATEST_VERSION, MIGRATIONS
-from store.signup import Throttled, TokenUnusable, confirm_email, sign_up_by_link
-from store.throttle import FREE_FAILURES, MAX_FAILURES, MAX_WAIT, client_key, wait_after
-from store.tokens import new_one_time_credential, one_time_credential_hash
-from store.users import disable_user, enable_user
+from store.accounts.erasure import erase_users
+from store.accounts.throttle import FREE_FAILURES, MAX_FAILURES, MAX_WAIT, client_key, wait_after
+from store.accounts.users import disable_user, enable_user
+from store.database.migrations import LATEST_VERSION, MIGRATIONS
+from store.domain.clock import moved_clock
+from store.domain.tokens import new_one_time_credential, one_time_credential_hash
+from store.messaging.mail_limits import MAIL_LIMIT, held_back_counts
+from store.onboarding.approvals import approve, reject
+from store.onboarding.signup import Throttled, TokenUnusable, confirm_email, sign_up_by_link
 
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    cheap_hasher,
-    fast_store,
-    form,
-    make_link,
-    outbox_rows,
-    token_in,
-)
 from .fixtures_security import Client, CountingHasher, csrf_from, from_peer
-from .helpers import run_usher
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, cheap_hasher, form, make_link, outbox_rows, run_usher, token_in
 
 VICTIM = "victim@example.org"
 STRANGER_PASSWORD = "the stranger chose this one"
@@ -341,7 +330,7 @@ async def test_after_100_consecutive_failures_only_a_new_password_opens_the_addr
     assert locked.value.retry_at is None
     await request_password_reset(fast_store, "ann@example.org", actor="t")
     [mail] = await outbox_rows(fast_store, "set_password")
-    from store.auth import set_password_by_token
+    from store.accounts.auth import set_password_by_token
 
     token = token_in(mail["values"]["set_password_url"], "password/set")
     await set_password_by_token(fast_store, token, OWN_PASSWORD, OWN_PASSWORD, actor="t")

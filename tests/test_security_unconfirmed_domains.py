@@ -20,12 +20,11 @@ from console.dialogs.user_detail import details_text
 from console.screens.approvals import UNCONFIRMED_MARK, ApprovalsScreen
 from console.screens.links import LinksScreen
 from store import Settings, Store
-from store.links import LinkDraft, LinkError, create_link, list_links
-from store.signup import sign_up_by_link
-from store.users import get_user
+from store.accounts.users import get_user
+from store.onboarding.links import LinkDraft, LinkError, create_link, list_links
+from store.onboarding.signup import sign_up_by_link
 
-from .fixtures_links import cheap_hasher, form
-from .helpers import eventually, run_usher
+from .helpers import cheap_hasher, eventually, form, run_usher
 
 UNPROVEN = msgspec.structs.replace(
     LinkDraft(), domains=("acme.org",), confirm_email=False, auto_accept=False

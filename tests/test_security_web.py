@@ -17,9 +17,8 @@ import pytest
 from signup_server.app import MAX_BODY_SIZE
 from signup_server.runner import bind_socket, bound_port
 from store import Settings
-from store.link_attempts import wait_words
+from store.onboarding.link_attempts import wait_words
 
-from .fixtures_links import live_server
 from .fixtures_security import (
     FORM_FIELDS,
     HANDLER_ANSWERS,
@@ -33,6 +32,7 @@ from .fixtures_security import (
     post_routes,
     world,
 )
+from .helpers import live_server
 
 __all__ = ["world"]
 
@@ -194,7 +194,7 @@ async def test_every_post_route_is_rate_limited_per_client(
 
 async def test_link_password_guesses_stop_after_five_per_link(settings: Settings) -> None:
     async with open_world(settings, signed_in=False) as world:
-        from store.links import LinkDraft, create_link
+        from store.onboarding.links import LinkDraft, create_link
 
         guarded = await create_link(
             world.store,

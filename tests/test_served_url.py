@@ -1,5 +1,5 @@
 """Issue 16: a `--no-server` console shows and copies the URL of the process that really serves
-its database (recorded by `usher serve` in store.served_url), follows it live, and says when
+its database (recorded by `usher serve` in store.service.served_url), follows it live, and says when
 it stops."""
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from pathlib import Path
 from console.app import UsherApp
 from console.screens.links import LinksScreen
 from store import Settings, Store
-from store.served_url import current_server, settings_for_links
+from store.service.served_url import current_server, settings_for_links
 
-from .fixtures_links import make_link
-from .helpers import eventually, run_usher, start_serve
+from .helpers import eventually, make_link, run_usher, start_serve
 
 PUBLIC = "https://signup.example.org"
 
@@ -99,8 +98,8 @@ async def test_a_killed_server_no_longer_counts(settings: Settings, store: Store
 
 async def test_migration_17_adds_only_the_servers_table(tmp_path: Path) -> None:
     """Applied on its own, to a database at 16: the step that records serving processes."""
-    from store.engine import Engine
-    from store.migrations import V17_SERVERS, migrate
+    from store.database.engine import Engine
+    from store.database.migrations import V17_SERVERS, migrate
 
     from .fixtures_migrations import migrate_below
 

@@ -23,22 +23,11 @@ from console.dialogs.link_form import LinkFormDialog
 from console.screens.links import LinksScreen
 from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store
-from store.links import revoke_link
+from store.onboarding.links import revoke_link
 
-from .fixtures_links import (
-    GOOD_PASSWORD,
-    PageChecker,
-    browser,
-    fast_store,
-    listening,
-    live_server,
-    make_link,
-    outbox_rows,
-)
+from .browsers import PageChecker
 from .fixtures_smtp import Inbox
-from .helpers import eventually
-
-__all__ = ["browser", "fast_store", "listening"]
+from .helpers import GOOD_PASSWORD, eventually, live_server, make_link, outbox_rows
 
 pytestmark = pytest.mark.browser
 

@@ -22,15 +22,13 @@ from litestar.testing import AsyncTestClient
 from signup_server import create_app
 from signup_server.join import _join_page
 from store import Settings, Store
-from store.audit import record
-from store.clock import DB_FORMAT, from_db, to_db
-from store.engine import read_data_version
-from store.links import revoke_link
-from store.signup import SignupForm, sign_up_by_link
+from store.accounts.audit import record
+from store.database.engine import read_data_version
+from store.domain.clock import DB_FORMAT, from_db, to_db
+from store.onboarding.links import revoke_link
+from store.onboarding.signup import SignupForm, sign_up_by_link
 
-from .fixtures_links import GOOD_PASSWORD, age_user, fast_store, make_link, outbox_rows
-
-__all__ = ["fast_store"]
+from .helpers import GOOD_PASSWORD, age_user, make_link, outbox_rows
 
 Client = AsyncTestClient[Litestar]
 CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')

@@ -1,18 +1,18 @@
-"""`store.signup_recovery`: resending and moving an unconfirmed signup (issue 17), for the
-browser holding its proof and nobody else."""
+"""`store.onboarding.signup_recovery`: resending and moving an unconfirmed signup (issue 17), for
+the browser holding its proof and nobody else."""
 
 from __future__ import annotations
 
 import pytest
 
 from store import Store
-from store.signup import FormRefused, confirm_email, sign_up_by_link
-from store.signup_recovery import change_signup_address, resend_confirmation
+from store.onboarding.signup import FormRefused, confirm_email, sign_up_by_link
+from store.onboarding.signup_recovery import change_signup_address, resend_confirmation
 
-from .fixtures_links import fast_store, form, make_link, outbox_rows, token_in
 from .fixtures_postgres import settings_on_both_engines
+from .helpers import form, make_link, outbox_rows, token_in
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from store import Settings, Store
-from store.auth import (
+from store.accounts.auth import (
     PasswordChange,
     SignInFailed,
     change_password,
@@ -25,10 +25,11 @@ from store.auth import (
     sign_in,
     sign_out,
 )
-from store.clock import from_db
-from store.links import LinkDraft, edit_link, get_link
-from store.passwords import Hasher
-from store.signup import (
+from store.domain.clock import from_db
+from store.domain.passwords import Hasher
+from store.domain.tokens import new_one_time_credential, one_time_credential_hash
+from store.onboarding.links import LinkDraft, edit_link, get_link
+from store.onboarding.signup import (
     FormRefused,
     TokenUnusable,
     confirm_email,
@@ -36,22 +37,11 @@ from store.signup import (
     sign_up_by_link,
     usable_link,
 )
-from store.tokens import new_one_time_credential, one_time_credential_hash
 
-from .fixtures_links import (
-    CHEAP,
-    GOOD_PASSWORD,
-    age_user,
-    fast_store,
-    form,
-    make_link,
-    outbox_rows,
-    token_in,
-)
 from .fixtures_postgres import settings_on_both_engines
-from .helpers import ROOT
+from .helpers import CHEAP, GOOD_PASSWORD, ROOT, age_user, form, make_link, outbox_rows, token_in
 
-__all__ = ["fast_store", "settings_on_both_engines"]
+__all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
 
 
@@ -282,8 +272,8 @@ RACER = textwrap.dedent(
     """
     import asyncio, sys
     from store import Store, load_settings
-    from store.passwords import Hasher
-    from store.signup import SignupForm, TokenUnusable, sign_up_by_link
+    from store.domain.passwords import Hasher
+    from store.onboarding.signup import SignupForm, TokenUnusable, sign_up_by_link
 
     async def main(db, token, prefix):
         settings = load_settings({"db": db}, environ={})
@@ -617,13 +607,13 @@ async def test_blocked_accounts_cannot_reset(fast_store: Store) -> None:
 
 def test_cheap_hasher_is_what_the_fixture_uses() -> None:
     assert CHEAP == {"time_cost": 1, "memory_kib": 8}
-    assert Path(ROOT, "store", "signup.py").exists()
+    assert Path(ROOT, "store", "onboarding", "signup.py").exists()
 
 
 async def test_initial_credentials_expire_and_a_chosen_password_does_not(
     fast_store: Store,
 ) -> None:
-    from store.accounts_create import one_time_credential
+    from store.onboarding.accounts_create import one_time_credential
 
     user_id = await active_user(fast_store)
     raw, stored = one_time_credential()

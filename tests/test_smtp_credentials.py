@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from store import Settings, Store
-from store.outbox import get_message
-from store.smtp_url import SmtpUrlError, parse_smtp_url
+from store.messaging.outbox import get_message
+from store.messaging.smtp_url import SmtpUrlError, parse_smtp_url
 
 from .fixtures_smtp import (
     PasswordCheck,

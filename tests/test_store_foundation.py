@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from store import Settings, SettingsError, Store, StoreError, load_settings
-from store.changes import EXTERNAL
-from store.clock import db_now
-from store.engine import Engine
-from store.migrations import LATEST_VERSION, MIGRATIONS, migrate
-from store.passwords import Hasher, PasswordRejected, check_password, password_problem
-from store.tokens import (
+from store.database.changes import EXTERNAL
+from store.database.engine import Engine
+from store.database.migrations import LATEST_VERSION, MIGRATIONS, migrate
+from store.domain.clock import db_now
+from store.domain.passwords import Hasher, PasswordRejected, check_password, password_problem
+from store.domain.tokens import (
     new_one_time_credential,
     new_token,
     one_time_credential_hash,
@@ -287,7 +287,7 @@ def test_migration_list_is_ordered() -> None:
 
 
 def test_addresses_are_validated_without_dns() -> None:
-    from store.addresses import AddressProblem, address_key, normalise_address
+    from store.domain.addresses import AddressProblem, address_key, normalise_address
 
     assert normalise_address("  Ann@Example.ORG ") == "Ann@example.org"
     assert normalise_address("x@bücher.de") == "x@bücher.de"
@@ -323,7 +323,7 @@ async def test_hash_all_stops_before_the_next_hash_when_asked() -> None:
 def test_migration_versions_only_ever_grow() -> None:
     """A database at version N applies only steps above N: a step numbered below an existing
     one (two branches each taking a number) would never reach a database already past it."""
-    from store.migrations import LATEST_VERSION, MIGRATIONS
+    from store.database.migrations import LATEST_VERSION, MIGRATIONS
 
     versions = [version for version, _ in MIGRATIONS]
     assert versions == sorted(set(versions))

@@ -14,8 +14,8 @@ from textual.widgets import Static
 
 from console.app import UsherApp
 from store import Settings, Store
-from store.changes import EXTERNAL, ChangeFeed
-from store.supervise import Supervisor, TaskCrash
+from store.database.changes import EXTERNAL, ChangeFeed
+from store.service.supervise import Supervisor, TaskCrash
 
 from .fixtures_smtp import SmtpServer, queue_messages, running, with_smtp
 from .helpers import eventually, start_serve

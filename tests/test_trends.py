@@ -9,10 +9,10 @@ from textual.widgets import Sparkline, Static
 
 from console.app import UsherApp
 from store import Settings, Store
-from store.clock import now
-from store.email_lists import ListEntry
-from store.invitations import send_invitations
-from store.trends import SIGNUP_DAYS, funnels, signups_per_day
+from store.domain.clock import now
+from store.onboarding.email_lists import ListEntry
+from store.onboarding.invitations import send_invitations
+from store.onboarding.trends import SIGNUP_DAYS, funnels, signups_per_day
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_link, add_user

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from store import Settings, Store
-from store.users_export import ExportError, export_text, export_to_file
+from store.accounts.users_export import ExportError, export_text, export_to_file
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_user
@@ -89,3 +89,15 @@ async def test_usher_users_export_command(settings: Settings, tmp_path: Path) ->
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     again = usher(str(target))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+async def test_the_csv_says_which_language_each_person_is_written_to_in(store: Store) -> None:
+    """The console's export and `usher users export` carry the account's language (issue 22),
+    empty where none was set, so a sheet of people shows what their emails will be in."""
+    await _people(store)
+    async with store.write("users") as tx:
+        await tx.execute("UPDATE users SET language = 'de' WHERE email = 'bob@example.org'")
+    count, text = await export_text(store.engine, status=None, fmt="csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert count == 3
+    assert [row["language"] for row in rows] == ["", "de", ""]

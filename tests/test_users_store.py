@@ -12,10 +12,7 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from store.approvals import approve
-from store.csv_safe import ExportError, csv_text, neutralise, write_csv
-from store.tokens import token_digest
-from store.users import (
+from store.accounts.users import (
     UserQuery,
     UsersError,
     count_users,
@@ -29,6 +26,9 @@ from store.users import (
     send_set_password_link,
     user_history,
 )
+from store.domain.csv_safe import ExportError, csv_text, neutralise, write_csv
+from store.domain.tokens import token_digest
+from store.onboarding.approvals import approve
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_link, add_user, add_users, audit_actions, outbox_rows, user_row

@@ -12,15 +12,13 @@ from playwright.async_api import Browser
 
 from signup_server.render import STATIC_DIR
 from store import Settings, Store
-from store.emails import known_kinds, render
-from store.passwords import MAX_LENGTH, MIN_LENGTH
+from store.domain.passwords import MAX_LENGTH, MIN_LENGTH
+from store.messaging.emails import known_kinds, render
 
 from .fixtures_invitations import accept_link, invite
-from .fixtures_links import GOOD_PASSWORD, browser, fast_store, make_link, outbox_rows
 from .fixtures_security import Client, submit
 from .fixtures_ux import EMAIL_SAMPLES, signup_fields
-
-__all__ = ["browser", "fast_store"]
+from .helpers import GOOD_PASSWORD, make_link, outbox_rows
 
 RULES = (
     f"Use {MIN_LENGTH} to {MAX_LENGTH} characters that are not easy to guess: not a common "

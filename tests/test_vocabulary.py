@@ -1,5 +1,5 @@
-"""The domain's words (store.vocabulary) are what the schema allows: each CHECK (column IN (…))
-of a freshly migrated database, read back from sqlite_master, lists exactly the vocabulary's
+"""The domain's words (store.domain.vocabulary) are what the schema allows: each CHECK (column IN
+(…)) of a freshly migrated database, read back from sqlite_master, lists exactly the vocabulary's
 values. The migrations spell those lists as frozen text, never built from the vocabulary, so a
 later edit of LEVELS cannot rewrite a shipped migration."""
 
@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 
 from store import Settings, Store
-from store.acting import ROLES
-from store.invitations import STATUSES as INVITATION_LIST
-from store.links import LinkError, parse_level
-from store.records import Level, UserStatus
-from store.users import LEVELS as USER_LEVELS
-from store.users import STATUSES
-from store.vocabulary import (
+from store.accounts.acting import ROLES
+from store.accounts.users import LEVELS as USER_LEVELS
+from store.accounts.users import STATUSES
+from store.domain.records import Level, UserStatus
+from store.domain.vocabulary import (
     AUDIT_ACTIONS,
     INVITATION_STATUSES,
     LEVELS,
@@ -29,6 +27,8 @@ from store.vocabulary import (
     USER_STATUSES,
     level_named,
 )
+from store.onboarding.invitations import STATUSES as INVITATION_LIST
+from store.onboarding.links import LinkError, parse_level
 
 from .helpers import ROOT
 
@@ -66,7 +66,7 @@ async def test_the_vocabulary_is_what_the_schema_checks_allow(
 
 def test_the_old_names_are_the_vocabulary() -> None:
     """Modules that named these lists before keep them, as the vocabulary's own."""
-    from store import migrations
+    from store.database import migrations
 
     assert migrations.LEVELS is LEVELS and USER_LEVELS is LEVELS
     assert migrations.USER_STATUSES is USER_STATUSES and STATUSES is USER_STATUSES
@@ -77,9 +77,9 @@ def test_the_old_names_are_the_vocabulary() -> None:
 
 
 def test_shipped_migrations_are_frozen_text() -> None:
-    """Every SQL script of store/migrations.py is a plain string: no f-string or call that
+    """Every SQL script of store/database/migrations.py is a plain string: no f-string or call that
     could take today's vocabulary into a migration that has already run elsewhere."""
-    tree = ast.parse((ROOT / "store" / "migrations.py").read_text("utf-8"))
+    tree = ast.parse((ROOT / "store" / "database" / "migrations.py").read_text("utf-8"))
     scripts = {
         target.id: node.value
         for node in tree.body

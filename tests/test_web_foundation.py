@@ -360,9 +360,13 @@ def settings_with(proxies: list[str]) -> Settings:
     return load_settings({"trusted_proxies": proxies}, environ={})
 
 
+QUIET_APP = Litestar(logging_config=None)
+"""RequestFactory's own default app would configure the root logger (INFO) for the whole run."""
+
+
 def ip_of(peer: str, forwarded: str | None, proxies: list[str]) -> str:
     headers = {"X-Forwarded-For": forwarded} if forwarded is not None else None
-    request = RequestFactory(server=peer).get("/", headers=headers)
+    request = RequestFactory(app=QUIET_APP, server=peer).get("/", headers=headers)
     return client_ip(request, settings_with(proxies))
 
 

@@ -18,23 +18,22 @@ from textual.widgets import DataTable
 
 from console.app import UsherApp
 from store import Settings, SettingsError, Store, load_settings
-from store.accounts_create import AccountOptions, NewAccount, create_accounts
-from store.approvals import approve, reject
-from store.delivery import DeliveryPolicy, DeliveryWorker
-from store.erasure import erase_users
-from store.invitations import AcceptForm, accept_invitation
-from store.signup import confirm_email, expire_unconfirmed, sign_up_by_link
-from store.users import disable_user, enable_user, set_level
-from store.webhook_delivery import run_webhook_delivery
-from store.webhook_secret import new_secret
-from store.webhooks import EVENT_ID_HEADER, emit
+from store.accounts.erasure import erase_users
+from store.accounts.users import disable_user, enable_user, set_level
+from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
+from store.messaging.webhook_delivery import run_webhook_delivery
+from store.messaging.webhook_secret import new_secret
+from store.messaging.webhooks import EVENT_ID_HEADER, emit
+from store.onboarding.accounts_create import AccountOptions, NewAccount, create_accounts
+from store.onboarding.approvals import approve, reject
+from store.onboarding.invitations import AcceptForm, accept_invitation
+from store.onboarding.signup import confirm_email, expire_unconfirmed, sign_up_by_link
 
 from .fixtures_invitations import accept_link, invite, token_of
-from .fixtures_links import GOOD_PASSWORD, age_user, cheap_hasher, form, make_link, outbox_rows
-from .fixtures_links import token_in as token_from
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver, with_webhooks
 from .fixtures_users import add_user
-from .helpers import eventually
+from .helpers import GOOD_PASSWORD, age_user, cheap_hasher, eventually, form, make_link, outbox_rows
+from .helpers import token_in as token_from
 
 __all__ = ["hooked_store", "receiver"]
 

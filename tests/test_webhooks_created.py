@@ -1,6 +1,6 @@
-"""`user.created` for one person added by an admin: written by `store.single_user.add_user`
-(through `create_accounts`) and by `usher users add` as a real process, once per account, and
-delivered signed to a real receiver."""
+"""`user.created` for one person added by an admin: written by
+`store.onboarding.single_user.add_user` (through `create_accounts`) and by `usher users add` as a
+real process, once per account, and delivered signed to a real receiver."""
 
 from __future__ import annotations
 
@@ -16,14 +16,13 @@ import pytest
 from standardwebhooks import Webhook
 
 from store import Store
-from store.single_user import AddressTaken, NewUserForm, UserAdded, add_user
-from store.webhook_delivery import run_webhook_delivery
-from store.webhooks import EVENT_ID_HEADER
+from store.messaging.webhook_delivery import run_webhook_delivery
+from store.messaging.webhooks import EVENT_ID_HEADER
+from store.onboarding.single_user import AddressTaken, NewUserForm, UserAdded, add_user
 
-from .fixtures_links import GOOD_PASSWORD
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver
 from .fixtures_postgres import settings_on_both_engines
-from .helpers import ROOT, child_env, eventually, usher_command
+from .helpers import GOOD_PASSWORD, ROOT, child_env, eventually, usher_command
 
 __all__ = ["hooked_store", "receiver", "settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""

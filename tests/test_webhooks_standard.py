@@ -19,18 +19,17 @@ from standardwebhooks.exceptions import WebhookVerificationError
 
 from console.dialogs.outbox_message import describe
 from store import Settings, SettingsError, Store, load_settings
-from store.approvals import approve
-from store.erasure import erase_users
-from store.migrations import MIGRATIONS
-from store.outbox import list_messages
-from store.users import disable_user, enable_user, set_level
-from store.webhook_delivery import run_webhook_delivery
-from store.webhook_secret import MIN_BYTES, new_secret
+from store.accounts.erasure import erase_users
+from store.accounts.users import disable_user, enable_user, set_level
+from store.database.migrations import MIGRATIONS
+from store.messaging.outbox import list_messages
+from store.messaging.webhook_delivery import run_webhook_delivery
+from store.messaging.webhook_secret import MIN_BYTES, new_secret
+from store.onboarding.approvals import approve
 
-from .fixtures_links import cheap_hasher
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver, with_webhooks
 from .fixtures_users import add_user
-from .helpers import eventually, run_usher
+from .helpers import cheap_hasher, eventually, run_usher
 
 __all__ = ["hooked_store", "receiver"]
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from store import Store
-from store.changes import Subscription
-from store.engine import Transaction
+from store.database.changes import Subscription
+from store.database.engine import Transaction
 
 
 class PollCounter:

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import msgspec
 
 from store import Settings
-from store.acting import ROLES
-from store.admins import Admin, add_admin, list_admins, remove_admin, set_role
-from store.audit import console_actor
+from store.accounts.acting import ROLES
+from store.accounts.admins import Admin, add_admin, list_admins, remove_admin, set_role
+from store.accounts.audit import console_actor
 
 from .commands import subcommand
 from .errors import EXIT_OK, CliError

@@ -1,4 +1,5 @@
-"""`usher check [--send-to ADDRESS] [--json]`: the configuration's checklist (store/checks.py).
+"""`usher check [--send-to ADDRESS] [--json]`: the configuration's checklist
+(store/service/checks.py).
 
 Exit status 2 when a check failed; warnings are printed but do not fail it.
 """
@@ -12,8 +13,8 @@ from typing import Any
 import msgspec
 
 from store import Settings
-from store.checks import all_passed, run_checks
-from store.text import clean_line
+from store.domain.text import clean_line
+from store.service.checks import all_passed, run_checks
 
 from .commands import subcommand
 from .errors import EXIT_FAILED, EXIT_OK

@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from store import Settings, Store
-from store.audit import console_actor
-from store.clock import lifetime_words
-from store.email_lists import ListEntry, ParsedList, parse_email_list
-from store.invitations import INVITATION_VALID, InvitationError, SendResult, send_invitations
-from store.migrations import LEVELS
-from store.text import clean_line
+from store.accounts.audit import console_actor
+from store.database.migrations import LEVELS
+from store.domain.clock import lifetime_words
+from store.domain.text import clean_line
+from store.onboarding.email_lists import ListEntry, ParsedList, parse_email_list
+from store.onboarding.invitations import (
+    INVITATION_VALID,
+    InvitationError,
+    SendResult,
+    send_invitations,
+)
 
 from .commands import subcommand
 from .errors import EXIT_OK, CliError

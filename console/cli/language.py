@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from store.languages import SHIPPED, checked_language
+from store.domain.languages import SHIPPED, checked_language
 
 from .errors import CliError
 

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from store import Settings, Store
-from store.audit import console_actor
-from store.links import (
+from store.accounts.audit import console_actor
+from store.onboarding.links import (
     Link,
     LinkDraft,
     LinkError,

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from store import Settings, SettingsError, Store, StoreError, load_settings
-from store.served_url import current_server
-from store.version import usher_version
+from store.service.served_url import current_server
+from store.service.version import usher_version
 
 from .errors import EXIT_FAILED, EXIT_OK, CliError, Handler
 
@@ -155,7 +155,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _check_store(settings: Settings) -> bool:
     """Open (and migrate) the database once before the TUI takes the terminal, so an unusable
     file is a one-line error rather than a broken screen. True when a live signup server
-    already serves it (store.served_url)."""
+    already serves it (store.service.served_url)."""
     store = await Store.open(settings, watch=False)
     try:
         await _act_as_ssh_admin(store)
@@ -169,7 +169,7 @@ async def _act_as_ssh_admin(store: Store) -> None:
     name = os.environ.get("USHER_ADMIN")
     if not name:
         return
-    from store.admins import AdminError, establish_admin
+    from store.accounts.admins import AdminError, establish_admin
 
     key, peer = os.environ.get("USHER_ADMIN_KEY", ""), os.environ.get("USHER_ADMIN_PEER", "")
     try:

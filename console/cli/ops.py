@@ -11,10 +11,10 @@ from typing import Any
 import msgspec
 
 from store import Settings
-from store.audit import console_actor
-from store.backup import BackupError, BackupReport, restore
-from store.housekeeping import HousekeepingReport, run_housekeeping
-from store.instance_lock import DatabaseInUse
+from store.accounts.audit import console_actor
+from store.database.backup import BackupError, BackupReport, restore
+from store.database.instance_lock import DatabaseInUse
+from store.service.housekeeping import HousekeepingReport, run_housekeeping
 
 from ..words import counted
 from .commands import subcommand
@@ -99,7 +99,7 @@ def run_housekeeping_command(args: argparse.Namespace, settings: Settings) -> in
 
 def run_migrate_to(args: argparse.Namespace, settings: Settings) -> int:
     """The PostgreSQL engine is imported only here, so other commands start as before."""
-    from store.migrate_to import MigrateError, MigrateReport, migrate_to
+    from store.database.migrate_to import MigrateError, MigrateReport, migrate_to
 
     dry_run = bool(getattr(args, "dry_run", False))
     try:

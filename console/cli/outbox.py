@@ -13,9 +13,11 @@ import sys
 from typing import Any, TypeVar
 
 from store import Settings, Store
-from store.audit import console_actor
-from store.mail_limits import MAIL_LIMIT, held_back_counts
-from store.outbox import (
+from store.accounts.audit import console_actor
+from store.domain.text import clean_line
+from store.domain.vocabulary import OUTBOX_STATUSES
+from store.messaging.mail_limits import MAIL_LIMIT, held_back_counts
+from store.messaging.outbox import (
     OutboxMessage,
     list_messages,
     retry,
@@ -23,8 +25,6 @@ from store.outbox import (
     send_kept,
     send_test,
 )
-from store.text import clean_line
-from store.vocabulary import OUTBOX_STATUSES
 
 from .commands import subcommand
 from .errors import EXIT_OK, CliError
@@ -83,7 +83,8 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def _held_back_line(counts: dict[str, int]) -> str:
-    """What the per-address mail limit held back (store.mail_limits), or "" when nothing."""
+    """What the per-address mail limit held back (store.messaging.mail_limits), or "" when
+    nothing."""
     if not counts:
         return ""
     kinds = ", ".join(f"{clean_line(kind)} {count}" for kind, count in counts.items())

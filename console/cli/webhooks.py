@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from store.webhook_secret import new_secret
+from store.messaging.webhook_secret import new_secret
 
 from .errors import EXIT_OK
 

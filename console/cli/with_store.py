@@ -1,7 +1,7 @@
 """One way for a command to reach the database: open the store (no change feed: a command
 does one thing and ends), run the work, close it, whatever happens; a refusal (any
-`store.refusal.Refused`, or the acting admin's role) becomes a one-line error (exit status 2),
-never a traceback."""
+`store.domain.refusal.Refused`, or the acting admin's role) becomes a one-line error (exit status
+2), never a traceback."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from store import Settings, Store
-from store.acting import NotAllowed
-from store.refusal import Refused
-from store.served_url import current_server, settings_for_links
+from store.accounts.acting import NotAllowed
+from store.domain.refusal import Refused
+from store.service.served_url import current_server, settings_for_links
 
 from .errors import CliError
 
@@ -27,7 +27,7 @@ def with_store(
     """`work(store)` on a freshly opened store, from synchronous command code.
 
     `store.settings` carry the public URL of a signup server running on this database
-    (store.served_url). Every `Refused` (input the store will not take), `NotAllowed` (the
+    (store.service.served_url). Every `Refused` (input the store will not take), `NotAllowed` (the
     acting admin's role) and the exceptions in `refusals` become a `CliError` with their
     message."""
 

@@ -14,8 +14,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Select, Static, TextArea
 
-from store.acting import ROLES, Role
-from store.admins import AdminError, checked_name, parse_public_key
+from store.accounts.acting import ROLES, Role
+from store.accounts.admins import AdminError, checked_name, parse_public_key
 
 from ..widgets.text_boxes import SafeInput, SafeTextArea
 

@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from store.addresses import AddressProblem, UndeliverableAddress, normalise_address
+from store.domain.addresses import AddressProblem, UndeliverableAddress, normalise_address
 
 from ..widgets.text_boxes import SafeInput
 

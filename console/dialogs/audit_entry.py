@@ -13,8 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from store.records import AuditEntry
-from store.text import clean_line, clean_text
+from store.domain.records import AuditEntry
+from store.domain.text import clean_line, clean_text
 
 LABELS = {"user_id": "User id", "link_id": "Link id", "reason": "Reason", "level": "Level"}
 

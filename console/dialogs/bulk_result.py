@@ -14,11 +14,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from store.bulk import BulkResult, write_credentials, write_problem_report
-from store.clock import lifetime_words
-from store.csv_safe import ExportError, export_folder
-from store.text import clean_line
-from store.tokens import ONE_TIME_CREDENTIAL_VALID
+from store.domain.clock import lifetime_words
+from store.domain.csv_safe import ExportError, export_folder
+from store.domain.text import clean_line
+from store.domain.tokens import ONE_TIME_CREDENTIAL_VALID
+from store.onboarding.bulk import BulkResult, write_credentials, write_problem_report
 
 from ..widgets.bulk_table import LIMIT, BulkLinesTable
 from ..words import counted

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from store.text import clean_line
+from store.domain.text import clean_line
 
 from .copied import copy_and_tell
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from store.audit import console_actor
-from store.erasure import erase_users
-from store.text import clean_line
-from store.users import get_user
+from store.accounts.audit import console_actor
+from store.accounts.erasure import erase_users
+from store.accounts.users import get_user
+from store.domain.text import clean_line
 
 from .ask import AskDialog
 

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from store.vocabulary import LEVELS
+from store.domain.vocabulary import LEVELS
 
 DESCRIPTIONS = {
     "admin": "admin — everything, including other admins",

@@ -11,10 +11,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from store.clock import ago
-from store.links import Link, format_domains
-from store.records import User
-from store.text import clean_line
+from store.domain.clock import ago
+from store.domain.records import User
+from store.domain.text import clean_line
+from store.onboarding.links import Link, format_domains
 
 from ..context import Console
 from ..widgets.language_select import language_words

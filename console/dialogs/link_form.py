@@ -16,7 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioSet, Select, Static
 
-from store.links import (
+from store.database.migrations import LEVELS
+from store.domain.records import Level
+from store.onboarding.links import (
     DEFAULT_EXPIRY,
     EXPIRY_CHOICES,
     LINK_PASSWORD_MIN,
@@ -28,8 +30,6 @@ from store.links import (
     parse_expiry,
     parse_max_uses,
 )
-from store.migrations import LEVELS
-from store.records import Level
 
 from ..widgets.language_select import LanguageSelect
 from ..widgets.text_boxes import SafeInput

@@ -13,11 +13,11 @@ from textual.containers import ScrollableContainer, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from store.clock import ago
-from store.emails import TemplateProblem
-from store.outbox import OutboxMessage, render_for_view
-from store.settings import Settings
-from store.text import clean_text
+from store.domain.clock import ago
+from store.domain.text import clean_text
+from store.messaging.emails import TemplateProblem
+from store.messaging.outbox import OutboxMessage, render_for_view
+from store.service.settings import Settings
 
 from .copied import copy_and_tell
 

@@ -16,12 +16,8 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from store.audit import console_actor
-from store.clock import ago, lifetime_words
-from store.records import AuditEntry
-from store.text import clean_line
-from store.tokens import SET_PASSWORD_VALID
-from store.users import (
+from store.accounts.audit import console_actor
+from store.accounts.users import (
     UsersError,
     UserView,
     address_confirmed,
@@ -32,6 +28,10 @@ from store.users import (
     set_level,
     user_history,
 )
+from store.domain.clock import ago, lifetime_words
+from store.domain.records import AuditEntry
+from store.domain.text import clean_line
+from store.domain.tokens import SET_PASSWORD_VALID
 
 from ..context import console_of
 from ..widgets.language_select import language_words

@@ -2,7 +2,7 @@
 get a first password, and whether to email them — each field checked as you type, the address
 also against existing accounts. `ctrl+s` (or `enter` on the last field) adds them.
 
-The rules are the store's (`store.single_user`): this screen only collects, shows what
+The rules are the store's (`store.onboarding.single_user`): this screen only collects, shows what
 `check_fields` says next to each field, and hands the form to `add_user`.
 """
 
@@ -20,9 +20,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
-from store.audit import console_actor
-from store.clock import lifetime_words
-from store.single_user import (
+from store.accounts.audit import console_actor
+from store.domain.clock import lifetime_words
+from store.domain.text import clean_line
+from store.domain.tokens import ONE_TIME_CREDENTIAL_VALID, SET_PASSWORD_VALID
+from store.onboarding.single_user import (
     FIELDS,
     ONE_TIME_DAYS,
     SET_PASSWORD_HOURS,
@@ -34,8 +36,6 @@ from store.single_user import (
     check_fields,
     existing_user_id,
 )
-from store.text import clean_line
-from store.tokens import ONE_TIME_CREDENTIAL_VALID, SET_PASSWORD_VALID
 
 from ..debounce import Debounce
 from ..dialogs.ask import admin_question, ask_now

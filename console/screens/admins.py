@@ -11,10 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from store.acting import ROLES, NotAllowed
-from store.admins import Admin, AdminError, add_admin, list_admins, remove_admin, set_role
-from store.audit import console_actor
-from store.changes import EXTERNAL
+from store.accounts.acting import ROLES, NotAllowed
+from store.accounts.admins import Admin, AdminError, add_admin, list_admins, remove_admin, set_role
+from store.accounts.audit import console_actor
+from store.database.changes import EXTERNAL
 
 from ..dialogs.admin_form import AdminFormDialog, NewAdmin
 from ..dialogs.ask import AskDialog

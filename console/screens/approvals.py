@@ -14,13 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from store.approvals import Decision, approve, count_pending, list_pending, reject
-from store.audit import console_actor
-from store.changes import EXTERNAL
-from store.clock import ago
-from store.refusal import Refused
-from store.text import clean_line
-from store.users import UserView, address_confirmed, set_level
+from store.accounts.audit import console_actor
+from store.accounts.users import UserView, address_confirmed, set_level
+from store.database.changes import EXTERNAL
+from store.domain.clock import ago
+from store.domain.refusal import Refused
+from store.domain.text import clean_line
+from store.onboarding.approvals import Decision, approve, count_pending, list_pending, reject
 
 from ..dialogs.ask import unless_admin_refused
 from ..dialogs.level import LevelDialog
@@ -43,7 +43,7 @@ def waiting(since: datetime, reference: datetime | None = None) -> str:
 
 UNCONFIRMED_MARK = "!"
 UNCONFIRMED_WORDS = "address not confirmed"
-"""In the column before an address nobody proved (store.users.address_confirmed): the admin
+"""In the column before an address nobody proved (store.accounts.users.address_confirmed): the admin
 decides on it."""
 
 

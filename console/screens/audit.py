@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input
 
-from store.records import AuditEntry
+from store.domain.records import AuditEntry
 
 from ..dialogs.audit_entry import AuditEntryDialog
 from ..widgets.filter_box import FilterBox

@@ -18,8 +18,8 @@ from textual.widgets import DataTable, Footer, Input, Static, TextArea
 from textual.widgets.data_table import RowKey
 from textual.worker import Worker
 
-from store.refusal import Refused
-from store.text import clean_line
+from store.domain.refusal import Refused
+from store.domain.text import clean_line
 
 from ..context import Console, console_of
 from ..widgets.filter_box import FilterBox
@@ -93,7 +93,7 @@ class UsherScreen(Screen[None]):
         self, topics: AbstractSet[str], reload: Callable[[], Awaitable[None]], group: str
     ) -> Worker[None]:
         """Call `reload` now, then after every commit that touches `topics` (table names; include
-        `store.changes.EXTERNAL` for another process's commits, seen within a poll).
+        `store.database.changes.EXTERNAL` for another process's commits, seen within a poll).
 
         Runs as a worker of `group` for as long as the screen does; stops reloading once the
         app has closed its store. Keys typed meanwhile wait for the first load: F2 then `a` in

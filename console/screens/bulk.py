@@ -1,8 +1,8 @@
 """Bulk ("Advanced"): paste or load lines of `FirstName LastName,Email[,Password]`, see every
 problem with its line number as you type, choose level and password mode, and add them all.
 
-The preview is debounced and parsed in a worker thread (`store.bulk.preview`), and the table
-shows only the problem rows, so 10,000 lines never lag. Add Users asks once, then credentials
+The preview is debounced and parsed in a worker thread (`store.onboarding.bulk.preview`), and the
+table shows only the problem rows, so 10,000 lines never lag. Add Users asks once, then credentials
 are made with a progress bar (escape cancels: nothing is written) and everything commits in
 one transaction; the result dialog shows "X of Y created", the skipped lines and, once, the
 random passwords.
@@ -33,8 +33,13 @@ from textual.widgets import (
     TextArea,
 )
 
-from store.audit import console_actor
-from store.bulk import (
+from store.accounts.audit import console_actor
+from store.database.engine import DatabaseError
+from store.domain.clock import lifetime_words
+from store.domain.csv_safe import ExportError, export_folder
+from store.domain.records import Level
+from store.domain.tokens import ONE_TIME_CREDENTIAL_VALID
+from store.onboarding.bulk import (
     BulkCancelled,
     BulkError,
     BulkOptions,
@@ -46,12 +51,7 @@ from store.bulk import (
     shared_password_problem,
     write_problem_report,
 )
-from store.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
-from store.clock import lifetime_words
-from store.csv_safe import ExportError, export_folder
-from store.engine import DatabaseError
-from store.records import Level
-from store.tokens import ONE_TIME_CREDENTIAL_VALID
+from store.onboarding.bulk_lines import BulkLine, ParsedLines, PasswordMode, parse_bulk_lines
 
 from ..debounce import Debounce
 from ..dialogs.ask import AskDialog

@@ -10,13 +10,13 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from store.changes import EXTERNAL
-from store.clock import ago
-from store.records import AuditEntry, Counts
-from store.seats import seat_limit_reached
-from store.supervise import TaskCrash
-from store.text import clean_line
-from store.trends import SIGNUP_DAYS, Funnel, funnels, signups_per_day
+from store.accounts.seats import seat_limit_reached
+from store.database.changes import EXTERNAL
+from store.domain.clock import ago
+from store.domain.records import AuditEntry, Counts
+from store.domain.text import clean_line
+from store.onboarding.trends import SIGNUP_DAYS, Funnel, funnels, signups_per_day
+from store.service.supervise import TaskCrash
 
 from .base import UsherScreen
 

@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, RadioButton, RadioSet, Static
 
-from store.audit import console_actor
-from store.changes import EXTERNAL
-from store.clock import lifetime_words
-from store.invitations import (
+from store.accounts.audit import console_actor
+from store.database.changes import EXTERNAL
+from store.domain.clock import lifetime_words
+from store.domain.refusal import Refused
+from store.onboarding.invitations import (
     INVITATION_VALID,
     STATUSES,
     Invitation,
@@ -26,7 +27,6 @@ from store.invitations import (
     resend_invitation,
     revoke_invitation,
 )
-from store.refusal import Refused
 
 from ..dialogs.ask import AskDialog
 from ..dialogs.copied import copy_and_tell

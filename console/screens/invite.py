@@ -30,10 +30,10 @@ from textual.widgets import (
     TextArea,
 )
 
-from store.audit import console_actor
-from store.clock import ago, lifetime_words, now
-from store.email_lists import ParsedList, lines_to_fix, parse_email_list
-from store.invitations import (
+from store.accounts.audit import console_actor
+from store.domain.clock import ago, lifetime_words, now
+from store.onboarding.email_lists import ParsedList, lines_to_fix, parse_email_list
+from store.onboarding.invitations import (
     INVITATION_VALID,
     MAX_MESSAGE,
     InvitationError,

@@ -14,10 +14,11 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
-from store.audit import console_actor
-from store.changes import EXTERNAL
-from store.clock import lifetime_words
-from store.links import (
+from store.accounts.audit import console_actor
+from store.database.changes import EXTERNAL
+from store.domain.clock import lifetime_words
+from store.domain.refusal import Refused
+from store.onboarding.links import (
     Link,
     LinkDraft,
     create_link,
@@ -28,8 +29,7 @@ from store.links import (
     regenerate_link,
     revoke_link,
 )
-from store.refusal import Refused
-from store.signup import UNCONFIRMED_VALID
+from store.onboarding.signup import UNCONFIRMED_VALID
 
 from ..dialogs.ask import AskDialog, unless_admin_refused
 from ..dialogs.copied import copy_and_tell

@@ -12,9 +12,13 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
 
-from store.audit import console_actor
-from store.clock import ago
-from store.outbox import (
+from store.accounts.audit import console_actor
+from store.domain.clock import ago
+from store.domain.records import Counts
+from store.domain.refusal import Refused
+from store.domain.text import clean_line
+from store.domain.vocabulary import OUTBOX_STATUSES
+from store.messaging.outbox import (
     OutboxMessage,
     get_message,
     list_messages,
@@ -23,11 +27,7 @@ from store.outbox import (
     send_kept,
     send_test,
 )
-from store.records import Counts
-from store.refusal import Refused
-from store.smtp_url import SmtpUrlError, parse_smtp_url
-from store.text import clean_line
-from store.vocabulary import OUTBOX_STATUSES
+from store.messaging.smtp_url import SmtpUrlError, parse_smtp_url
 
 from ..dialogs.ask_address import AskAddressDialog
 from ..dialogs.outbox_message import OutboxMessageDialog

@@ -15,11 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
-from store.changes import EXTERNAL
-from store.csv_safe import export_folder
-from store.refusal import Refused
-from store.text import clean_line
-from store.users import (
+from store.accounts.users import (
     LEVELS,
     SOURCES,
     STATUSES,
@@ -29,6 +25,10 @@ from store.users import (
     export_users_csv,
     page_users,
 )
+from store.database.changes import EXTERNAL
+from store.domain.csv_safe import export_folder
+from store.domain.refusal import Refused
+from store.domain.text import clean_line
 
 from ..dialogs.erase_user import ask_and_erase
 from ..dialogs.path import PathDialog

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from store.bulk_lines import BulkLine
+from store.onboarding.bulk_lines import BulkLine
 
 LIMIT = 1000
 COLUMNS = (

@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from store.dialect import database_label
-from store.records import Counts
+from store.database.dialect import database_label
+from store.domain.records import Counts
 
 from ..context import console_of
 from ..server_state import ServerState

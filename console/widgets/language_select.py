@@ -7,12 +7,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Select
 
-from store.languages import SHIPPED, english_name
+from store.domain.languages import SHIPPED, english_name
 
 __all__ = ["NONE_CHOSEN", "LanguageSelect", "language_cell", "language_words"]
 
 NONE_CHOSEN = "browser's choice"
-"""What no language set means when USHER_LANGUAGE is unset (`store.languages.choose`)."""
+"""What no language set means when USHER_LANGUAGE is unset (`store.domain.languages.choose`)."""
 
 
 def language_words(code: str | None, *, configured: str = "") -> str:

@@ -1,9 +1,9 @@
-"""The level radio buttons, in one order on every screen: `store.migrations.LEVELS` (most rights
-first, as the level dialog and the Users filter list them), with member chosen by default."""
+"""The level radio buttons, in one order on every screen: `store.database.migrations.LEVELS` (most
+rights first, as the level dialog and the Users filter list them), with member chosen by default."""
 
 from __future__ import annotations
 
-from store.vocabulary import LEVELS
+from store.domain.vocabulary import LEVELS
 
 from .toggles import Choice
 

@@ -4,7 +4,7 @@ Textual's Input and TextArea render their value as it is, so an ESC loaded from 
 from a web page reaches the admin's terminal and runs there (OSC 2 retitles it, CSI recolours
 the screen, OSC 52 writes the clipboard); a bidi override reorders the line on terminals that
 do bidi. These boxes keep the value exactly as typed or loaded (the store's checks then say
-"at position N") but draw it through `store.text.visible`: ESC as ␛, BEL as ␇, bidi and other
+"at position N") but draw it through `store.domain.text.visible`: ESC as ␛, BEL as ␇, bidi and other
 invisible characters as �. The replacement is one character for one, so the cursor and the
 selection stay on the characters they belong to.
 """
@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import events
 from textual.widgets import Input, TextArea
 
-from store.text import visible
+from store.domain.text import visible
 
 __all__ = ["PasteBox", "SafeInput", "SafeTextArea"]
 

@@ -16,17 +16,17 @@ import sys
 from typing import Any, TextIO
 
 from store import Settings, Store
-from store.audit import console_actor
-from store.clock import to_db
-from store.single_user import (
+from store.accounts.audit import console_actor
+from store.accounts.users import LEVELS, user_to_json
+from store.domain.clock import to_db
+from store.domain.text import clean_line
+from store.onboarding.single_user import (
     AddressTaken,
     NewUserForm,
     Refused,
     UserAdded,
     add_user,
 )
-from store.text import clean_line
-from store.users import LEVELS, user_to_json
 
 from ..commands import subcommand
 from ..errors import EXIT_OK, CliError

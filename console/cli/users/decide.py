@@ -9,10 +9,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 from store import Settings, Store
-from store.approvals import Decision, Verdict, approve, pending_ids, reject
-from store.audit import console_actor
-from store.text import clean_line
-from store.users import STATUSES, UserQuery, UserView, list_users, resolve_users, user_to_json
+from store.accounts.audit import console_actor
+from store.accounts.users import (
+    STATUSES,
+    UserQuery,
+    UserView,
+    list_users,
+    resolve_users,
+    user_to_json,
+)
+from store.domain.text import clean_line
+from store.onboarding.approvals import Decision, Verdict, approve, pending_ids, reject
 
 from ..commands import subcommand
 from ..errors import EXIT_OK, CliError

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from store import Settings, Store
-from store.audit import console_actor
-from store.bulk import (
+from store.accounts.audit import console_actor
+from store.database.migrations import LEVELS
+from store.domain.clock import to_db
+from store.onboarding.bulk import (
     BulkError,
     BulkOptions,
     BulkResult,
@@ -27,9 +29,7 @@ from store.bulk import (
     preview,
     shared_password_problem,
 )
-from store.bulk_lines import PASSWORD_MODES, BulkLine, ParsedLines
-from store.clock import to_db
-from store.migrations import LEVELS
+from store.onboarding.bulk_lines import PASSWORD_MODES, BulkLine, ParsedLines
 
 from ...words import counted
 from ..commands import subcommand

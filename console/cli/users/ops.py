@@ -10,11 +10,11 @@ import sys
 from typing import TextIO
 
 from store import Settings, Store
-from store.audit import console_actor
-from store.erasure import ErasureReport, erase_users
-from store.text import clean_line
-from store.users import STATUSES, UserView, resolve_users
-from store.users_export import FORMATS, Format, export_text, export_to_file
+from store.accounts.audit import console_actor
+from store.accounts.erasure import ErasureReport, erase_users
+from store.accounts.users import STATUSES, UserView, resolve_users
+from store.accounts.users_export import FORMATS, Format, export_text, export_to_file
+from store.domain.text import clean_line
 
 from ...words import counted
 from ..commands import subcommand

@@ -1,0 +1,1 @@
+"""Everyone with an account: signing in, users, export, erasure, audit, admins."""

@@ -1,0 +1,1 @@
+"""Where the data lives: the Store, both engines, the schema, the change feed, backups."""

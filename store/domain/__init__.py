@@ -1,0 +1,1 @@
+"""The words and checks every rule uses: vocabulary, records, refusals, text, secrets."""

@@ -1,0 +1,1 @@
+"""What Usher sends: the durable outbox, mail delivery, emails, webhooks."""

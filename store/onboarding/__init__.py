@@ -1,0 +1,1 @@
+"""Bringing people in: links, invitations, signups, one user, bulk, approvals."""

@@ -1,0 +1,1 @@
+"""Running Usher: settings, checks, metrics, trusted proxies, background jobs, limits."""
