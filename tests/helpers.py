@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,14 +48,19 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def run_usher(
-    *args: str, stdin: str | None = None, timeout: float = 60, **env: str
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 60,
+    variables: Mapping[str, str] | None = None,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    """`usher …` run to the end from the repository root, output captured; `env` goes on top of
-    an environment without the caller's USHER_ settings."""
+    """`usher …` run to the end from the repository root, output captured; `variables` (a
+    mapping) and `env` (keywords) go on top of an environment without the caller's USHER_
+    settings."""
     return subprocess.run(
         usher_command(*args),
         cwd=ROOT,
-        env=child_env(**env),
+        env=child_env(**{**(variables or {}), **env}),
         input=stdin,
         capture_output=True,
         text=True,

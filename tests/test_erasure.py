@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -39,14 +38,13 @@ from .fixtures_postgres import (
 from .fixtures_users import add_user
 from .helpers import (
     GOOD_PASSWORD,
-    ROOT,
     child_env,
     eventually,
     form,
     make_link,
     outbox_rows,
+    run_usher,
     token_in,
-    usher_command,
 )
 
 __all__ = ["hooked_store", "receiver", "settings_on_both_engines"]
@@ -188,27 +186,13 @@ async def test_usher_users_delete_asks_or_needs_yes(settings: Settings) -> None:
         first = await add_user(store, "one@example.org", status="active")
         await add_user(store, "two@example.org", status="active")
     env = child_env()
-    refused = subprocess.run(
-        usher_command("users", "delete", str(first), "--db", settings.db),
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = run_usher("users", "delete", str(first), "--db", settings.db, stdin="", variables=env)
     assert refused.returncode == 2 and "--yes" in refused.stderr
-    done = subprocess.run(
-        usher_command(
-            *("users", "delete", str(first), "two@example.org", "nobody", "--yes", "--json"),
-            *("--db", settings.db),
-        ),
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = run_usher(
+        *("users", "delete", str(first), "two@example.org", "nobody", "--yes", "--json"),
+        *("--db", settings.db),
+        stdin="",
+        variables=env,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -217,14 +201,7 @@ async def test_usher_users_delete_asks_or_needs_yes(settings: Settings) -> None:
     assert result["not_found"] == ["nobody"]
     assert "no user 'nobody'" in done.stderr
     assert tables_mentioning(settings.db, "@example.org") == []
-    again = subprocess.run(
-        usher_command("users", "delete", str(first), "--yes", "--db", settings.db),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = run_usher("users", "delete", str(first), "--yes", "--db", settings.db, variables=env)
     assert again.returncode == 2 and "nothing was erased" in again.stderr
 
 
