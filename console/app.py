@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -47,7 +48,20 @@ MAIL_STOP_TIMEOUT = 5.0
 WRITE_STOP_TIMEOUT = 30.0
 """Seconds a decision, a creation or an export already under way gets to finish on quit."""
 ORPHAN_CHECK_SECONDS = 2.0
-"""How often an SSH session's console looks whether its server is still there."""
+"""How often a console looks whether its terminal (and an SSH session's server) is still there."""
+
+
+def _terminal_fd() -> int | None:
+    """The terminal Textual draws on (its driver writes to stderr), if it is one: a hung-up
+    terminal stops being a tty (every ioctl on it fails), which is how its loss is seen."""
+    stream = sys.__stderr__
+    if stream is None:
+        return None
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return None
+    return fd if os.isatty(fd) else None
 
 
 class UsherApp(App[int]):
@@ -106,6 +120,8 @@ class UsherApp(App[int]):
         self._started_by = os.getppid() if leave_with_parent else None
         """An SSH session's console exits when the server that started it is gone: a killed
         server cannot hang up, and its console would spin on a terminal nobody reads."""
+        self._terminal: int | None = None
+        """The terminal's file descriptor, watched for a hang-up (None: headless, or no tty)."""
         self._extra_route_handlers = tuple(extra_route_handlers)
         """Routes added to the embedded server (tests use it for routes of their own)."""
         self._server: EmbeddedServer | None = None
@@ -150,12 +166,18 @@ class UsherApp(App[int]):
             )
         if self._background:
             self._start_background(store)
-        if self._started_by is not None:
+        self._terminal = _terminal_fd() if not self.is_headless else None
+        if self._started_by is not None or self._terminal is not None:
             self.set_interval(ORPHAN_CHECK_SECONDS, self._exit_if_orphaned)
         self._start_server()
 
     def _exit_if_orphaned(self) -> None:
-        if os.getppid() != self._started_by:
+        """Nobody can see this console any more: its SSH server is gone, or its terminal was
+        hung up (a SIGHUP would have ended it, but under `nohup` or without a controlling
+        terminal none comes, and Textual would spin on the dead terminal)."""
+        gone_server = self._started_by is not None and os.getppid() != self._started_by
+        gone_terminal = self._terminal is not None and not os.isatty(self._terminal)
+        if gone_server or gone_terminal:
             self.exit(return_code=1)
 
     def _start_background(self, store: Store) -> None:

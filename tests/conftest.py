@@ -20,13 +20,21 @@ from signup_server.runner import bind_socket, bound_port
 from store import Settings, Store, load_settings
 
 from .browsers import CHROMIUM, CHROMIUM_ARGS
-from .fixtures_postgres import empty_postgres_url, postgres_server, postgres_url
+from .fixtures_postgres import (
+    empty_postgres_url,
+    own_postgres_server,
+    own_postgres_url,
+    postgres_server,
+    postgres_url,
+)
 from .fixtures_security import Client
 from .fixtures_smtp import smtp, smtp_server
 from .helpers import cheap_hasher
 
 __all__ = [
     "empty_postgres_url",
+    "own_postgres_server",
+    "own_postgres_url",
     "postgres_server",
     "postgres_url",
     "smtp",

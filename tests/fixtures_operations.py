@@ -14,7 +14,9 @@ import msgspec
 import pytest
 
 from store import Settings, Store
+from store.database.dialect import is_postgres_url
 
+from .fixtures_postgres import postgres_tables_mentioning
 from .helpers import cheap_hasher
 
 SECRET = "whsec_" + "dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5YWJj"
@@ -98,7 +100,9 @@ async def hooked_store(settings: Settings, receiver: Receiver) -> AsyncIterator[
 
 def tables_mentioning(db: str | Path, needle: str) -> list[tuple[str, str, Any]]:
     """(table, column, value) for every cell of every table that contains `needle`,
-    case-insensitively — whatever its column type."""
+    case-insensitively — whatever its column type (a SQLite file or a PostgreSQL URL)."""
+    if is_postgres_url(str(db)):
+        return postgres_tables_mentioning(str(db), needle)
     found: list[tuple[str, str, Any]] = []
     lowered = needle.lower()
     with sqlite3.connect(db) as conn:

@@ -47,9 +47,16 @@ def postgres_bin() -> Path | None:
 class PostgresServer:
     """One running server: `url(name)` is the URL of database `name` on it."""
 
-    def __init__(self, base_url: str, stop: list[str] | None = None, folder: Path | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        stop: list[str] | None = None,
+        folder: Path | None = None,
+        start: list[str] | None = None,
+    ):
         self.base_url = base_url
         self._stop = stop
+        self._start = start
         self._folder = folder
         self._names = itertools.count(1)
         self._template_ready = False
@@ -78,6 +85,17 @@ class PostgresServer:
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(marks_folder(url), ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server (`pg_ctl stop -m fast`: every session ends), keeping its data, to
+        `resume` it later: a real restart. Only a server these fixtures started."""
+        assert self._stop is not None, "not a server the tests started"
+        subprocess.run(self._stop, check=True, capture_output=True, timeout=120)
+
+    def resume(self) -> None:
+        """Start the halted server again on its data, as before (`pg_ctl start -w`)."""
+        assert self._start is not None, "not a server the tests started"
+        subprocess.run(self._start, check=True, capture_output=True, timeout=120)
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -136,27 +154,16 @@ def start_server() -> PostgresServer:
         f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off -c max_connections=200"
     )
-    subprocess.run(
-        _as_postgres(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-w",
-                "-l",
-                str(folder / "log"),
-                "-o",
-                options,
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-        timeout=120,
+    start = _as_postgres(
+        [
+            *(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log")),
+            *("-o", options, "start"),
+        ]
     )
+    subprocess.run(start, check=True, capture_output=True, timeout=120)
     stop = _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
     url = f"postgresql://{user}@/postgres?host={quote(str(folder), safe='')}"
-    return PostgresServer(url, stop=stop, folder=folder)
+    return PostgresServer(url, stop=stop, folder=folder, start=start)
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +178,32 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway server of this test's own, which it may stop and start again (a real
+    restart) without disturbing the run's shared server; skipped with USHER_TEST_POSTGRES_URL,
+    whose server the tests cannot restart."""
+    if os.environ.get(URL_VARIABLE):
+        pytest.skip(f"a restart needs a server the tests start, not {URL_VARIABLE}'s")
+    try:
+        server = start_server()
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not available here: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def own_postgres_url(own_postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A database with the schema on the test's own server (`own_postgres_server`)."""
+    async with postgres_database(own_postgres_server) as url:
+        yield url
 
 
 async def _template(server: PostgresServer) -> str:
@@ -256,3 +289,44 @@ def sync_run(db: str | os.PathLike[str], sql: str, params: Sequence[Any] = ()) -
         return
     with psycopg.connect(target, autocommit=True) as pg:
         pg.execute(to_postgres(sql), params)
+
+
+def postgres_tables_mentioning(url: str, needle: str) -> list[tuple[str, str, Any]]:
+    """(table, column, value) for every cell of every table of the database at `url` that
+    contains `needle`, case-insensitively, whatever its column type."""
+    found: list[tuple[str, str, Any]] = []
+    lowered = needle.lower()
+    with psycopg.connect(url, autocommit=True) as pg:
+        tables = [
+            str(row[0])
+            for row in pg.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        ]
+        for table in tables:
+            cursor = pg.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from catalogue
+            columns = [d.name for d in cursor.description or ()]
+            for row in cursor:
+                for column, value in zip(columns, row, strict=True):
+                    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+                    if isinstance(text, str) and lowered in text.lower():
+                        found.append((table, column, value))
+    return found
+
+
+def postgres_files_mention(url: str, needle: str) -> bool:
+    """Whether any file of the database at `url` (its tables, indexes and TOAST, written out by
+    a CHECKPOINT first) holds `needle`'s bytes in any case. The test's own server only: its
+    data folder must be readable here."""
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute("CHECKPOINT")
+        data = pg.execute("SHOW data_directory").fetchone()
+        oid = pg.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+    assert data is not None and oid is not None
+    folder = Path(str(data[0])) / "base" / str(oid[0])
+    if not os.access(folder, os.R_OK):
+        pytest.skip(f"the PostgreSQL server's files ({folder}) cannot be read here")
+    wanted = needle.lower().encode()
+    return any(wanted in path.read_bytes().lower() for path in folder.iterdir() if path.is_file())

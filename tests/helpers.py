@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,14 +48,19 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def run_usher(
-    *args: str, stdin: str | None = None, timeout: float = 60, **env: str
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 60,
+    variables: Mapping[str, str] | None = None,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    """`usher …` run to the end from the repository root, output captured; `env` goes on top of
-    an environment without the caller's USHER_ settings."""
+    """`usher …` run to the end from the repository root, output captured; `variables` (a
+    mapping) and `env` (keywords) go on top of an environment without the caller's USHER_
+    settings."""
     return subprocess.run(
         usher_command(*args),
         cwd=ROOT,
-        env=child_env(**env),
+        env=child_env(**{**(variables or {}), **env}),
         input=stdin,
         capture_output=True,
         text=True,
@@ -81,6 +86,22 @@ def start_serve(db: Path | str, *extra: str, **env: str) -> tuple[subprocess.Pop
         _, err = proc.communicate(timeout=10)
         raise AssertionError(f"usher serve printed no URL: {line!r} {err[-2000:]!r}")
     return proc, match.group(1)
+
+
+def stop_serves(servers: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
+    """SIGTERM each server, wait for it; the tracebacks any of them printed."""
+    for proc, _ in servers:
+        proc.send_signal(signal.SIGTERM)
+    errors = []
+    for proc, _ in servers:
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+        if "Traceback" in (err or ""):
+            errors.append(err[-3000:])
+    return errors
 
 
 @contextlib.contextmanager

@@ -48,9 +48,13 @@ CASES: dict[str, tuple[list[str], Expected]] = {
     "bench_postgres.py": (
         ["--quick"],
         {
-            "signups, SQLite, 1 store": None,
-            "signups, PostgreSQL, 1 store": None,
-            "signups, PostgreSQL, 3 stores": None,
+            "served signups, SQLite, 1 server": None,
+            "served signups, PostgreSQL, 1 server": None,
+            "served signups, PostgreSQL, 2 servers": None,
+            "served signups, PostgreSQL, 3 servers": None,
+            "per server core, PostgreSQL, 3": None,
+            "store signups, SQLite, 1 store": None,
+            "store signups, PostgreSQL, 3 stores": None,
             "claims, PostgreSQL, 3 workers": None,
         },
     ),

@@ -24,7 +24,9 @@ from .helpers import free_port, run_usher
 
 def check(db: Path, *args: str, **env: str) -> tuple[int, dict[str, Any]]:
     """`usher check --json` as a process; (exit status, the checks by name)."""
-    result = run_usher("check", "--db", str(db), "--json", *args, stdin=None, timeout=60, **env)
+    result = run_usher(
+        "check", "--db", str(db), "--json", *args, stdin=None, timeout=60, variables=env
+    )
     assert "Traceback" not in result.stderr, result.stderr
     report = json.loads(result.stdout)
     assert report["ok"] == (result.returncode == 0)

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from .helpers import ROOT, child_env, usher_command
+from .helpers import run_usher
 
 MESSY = """Name,Email
 "Lee, Ann",ann@x.org
@@ -21,15 +21,7 @@ Dup,ann@x.org
 def run(
     db: Path, *args: str, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        usher_command("invite", "--db", str(db), *args),
-        cwd=ROOT,
-        env=child_env(**env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_usher("invite", "--db", str(db), *args, stdin=stdin, variables=env)
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, child_env, start_serve, usher_command
+from .helpers import ROOT, child_env, run_usher, start_serve, usher_command
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -40,14 +40,7 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        result = subprocess.run(
-            usher_command("serve", "--db", str(tmp_path / "u.db"), "--port", str(port)),
-            cwd=ROOT,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_usher("serve", "--db", str(tmp_path / "u.db"), "--port", str(port), timeout=30)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
@@ -82,14 +75,7 @@ def test_unusable_settings_exit_2_without_traceback(
 def test_not_a_database_exit_2(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.db"
     bogus.write_bytes(b"not sqlite at all " * 200)
-    result = subprocess.run(
-        usher_command("serve", "--db", str(bogus), "--port", "0"),
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_usher("serve", "--db", str(bogus), "--port", "0", timeout=30)
     assert result.returncode == 2
     assert "not a database" in result.stderr
 
@@ -128,9 +114,7 @@ def test_store_imports_no_ui_or_web_framework() -> None:
 
 
 def test_help_lists_commands() -> None:
-    result = subprocess.run(
-        usher_command("--help"), cwd=ROOT, capture_output=True, text=True, timeout=30
-    )
+    result = run_usher("--help", timeout=30)
     assert result.returncode == 0
     assert "serve" in result.stdout and "console" in result.stdout
     time.sleep(0)

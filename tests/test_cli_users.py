@@ -12,19 +12,15 @@ from typing import Any
 from store import Store, load_settings
 
 from .fixtures_users import add_link, add_users, audit_actions, outbox_rows, status_of, user_row
-from .helpers import ROOT, child_env, usher_command
+from .helpers import run_usher
 
 
 def usher(db: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        usher_command(*args, "--db", str(db)),
-        cwd=ROOT,
-        env=child_env(
-            **{"USER": "carol", "SSH_CONNECTION": "198.51.100.4 5555 10.0.0.1 22", **env}
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return run_usher(
+        *args,
+        "--db",
+        str(db),
+        variables={"USER": "carol", "SSH_CONNECTION": "198.51.100.4 5555 10.0.0.1 22", **env},
     )
 
 

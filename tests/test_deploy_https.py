@@ -182,7 +182,7 @@ async def test_sign_up_through_caddy_over_https(
             "--json",
             stdin=None,
             timeout=60,
-            **env,
+            variables=env,
         )
         assert created.returncode == 0, created.stderr
         url = json.loads(created.stdout)["url"]

@@ -289,13 +289,6 @@ def test_every_email_speaks_the_pseudo_locale(kind: str) -> None:
 Client = AsyncTestClient[Litestar]
 
 
-@pytest.fixture
-async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
-
-
 async def test_accept_language_picks_french_and_the_switcher_remembers_german(
     client: Client, fast_store: Store
 ) -> None:

@@ -3,6 +3,7 @@ import-linter reads the whole tree against the contracts in pyproject.toml."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,19 @@ def test_the_console_app_is_what_screens_read_as_the_console(tmp_path: Path) -> 
     app = UsherApp(Settings(db=str(tmp_path / "usher.db")))
     console: Console = app
     assert console_of(app) is console
+
+
+def test_screens_and_dialogs_keep_their_layout_in_tcss_files_beside_them() -> None:
+    """Layout is read in one kind of file: a screen's or dialog's `.tcss` beside it (widgets keep
+    their intrinsic DEFAULT_CSS), and every CSS_PATH named is there."""
+    inline, missing = [], []
+    for folder in ("screens", "dialogs"):
+        for path in sorted((ROOT / "console" / folder).glob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            if "DEFAULT_CSS" in text:
+                inline.append(path.name)
+            for name in re.findall(r'CSS_PATH = "([^"]+)"', text):
+                if not (path.parent / name).is_file():
+                    missing.append(f"{path.name}: {name}")
+    assert inline == [], "layout written inline instead of in a .tcss file"
+    assert missing == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import stat
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from store.domain.addresses import address_key
 from store.domain.clock import now, to_db
 from store.service.housekeeping import run_housekeeping
 
-from .helpers import ROOT, child_env, eventually, usher_command
+from .helpers import ROOT, child_env, eventually, run_usher
 
 
 async def add_user(store: Store, email: str, status: str = "active", **extra: object) -> int:
@@ -188,39 +187,11 @@ async def test_housekeeping_removes_aged_rows_only(store: Store) -> None:
 
 def test_backup_and_housekeeping_commands(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    done = subprocess.run(
-        usher_command("housekeeping", "--db", str(db)),
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_usher("housekeeping", "--db", str(db))
     assert done.returncode == 0 and "sent messages purged" in done.stdout
-    backup = subprocess.run(
-        usher_command("backup", str(tmp_path / "copy.db"), "--db", str(db)),
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    backup = run_usher("backup", str(tmp_path / "copy.db"), "--db", str(db))
     assert backup.returncode == 0, backup.stderr
-    again = subprocess.run(
-        usher_command("backup", str(tmp_path / "copy.db"), "--db", str(db)),
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = run_usher("backup", str(tmp_path / "copy.db"), "--db", str(db))
     assert again.returncode == 2 and "already exists" in again.stderr
-    restored = subprocess.run(
-        usher_command("restore", str(tmp_path / "copy.db"), "--db", str(db)),
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    restored = run_usher("restore", str(tmp_path / "copy.db"), "--db", str(db))
     assert restored.returncode == 0 and "kept as" in restored.stdout

@@ -20,7 +20,7 @@ from store import Settings, Store
 from store.messaging.outbox import enqueue, get_message
 
 from .fixtures_smtp import SmtpServer, queue_messages, smtp_server, statuses, with_smtp
-from .helpers import ROOT, child_env, eventually, usher_command
+from .helpers import ROOT, child_env, eventually, run_usher, usher_command
 
 __all__ = ["smtp_server"]
 
@@ -324,33 +324,14 @@ def test_outbox_commands_as_a_process(settings: Settings, outbox_db: str) -> Non
 
     asyncio.run(_fill(settings))
     env = child_env(USHER_SMTP_URL="smtp://127.0.0.1:1")
-    retried = subprocess.run(
-        usher_command("outbox", "retry", "--db", outbox_db, "--all-failed"),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    retried = run_usher("outbox", "retry", "--db", outbox_db, "--all-failed", variables=env)
     assert retried.returncode == 0, retried.stderr
     assert "1 message queued again" in retried.stdout
-    refused = subprocess.run(
-        usher_command("outbox", "retry", "--db", outbox_db, "999"),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = run_usher("outbox", "retry", "--db", outbox_db, "999", variables=env)
     assert refused.returncode == 2
     assert refused.stderr.strip() == "usher: error: there is no message #999"
-    listed = subprocess.run(
-        usher_command("outbox", "list", "--db", outbox_db, "--json", "--status", "failed"),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    listed = run_usher(
+        "outbox", "list", "--db", outbox_db, "--json", "--status", "failed", variables=env
     )
     assert listed.returncode == 0
     assert json.loads(listed.stdout) == []

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from store import Settings, Store, StoreError, load_settings
-from store.accounts.erasure import erase_users
 from store.database.backup import BackupError, restore
 from store.database.changes import EXTERNAL
 from store.database.dialect import database_label, is_postgres_url, to_postgres
@@ -284,14 +283,6 @@ async def test_an_insert_that_names_its_id_moves_the_sequence_past_it(postgres_u
             )
             taken = await tx.execute("INSERT INTO audit (at, actor, action) VALUES ('b', 'b', 'y')")
         assert (named, taken) == (40, 41)
-
-
-async def test_erasure_refuses_on_postgresql_with_nothing_erased(postgres_url: str) -> None:
-    async with await Store.open(load_settings({"db": postgres_url}, environ={})) as store:
-        user = await add_user(store, "ann@example.org")
-        with pytest.raises(StoreError, match="not available on PostgreSQL"):
-            await erase_users(store, [user], actor="tester")
-        assert await store.engine.scalar("SELECT count(*) FROM users") == 1
 
 
 async def test_lost_connections_are_a_retryable_refusal_then_the_pool_recovers(

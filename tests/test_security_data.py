@@ -103,6 +103,11 @@ SAFE_INTERPOLATIONS: dict[str, str] = {
     "name": "a column name from a constant tuple (store/accounts/users.py _where)",
     "picked": "double-quoted column names read from the schema (store/accounts/erasure.py _sweep)",
     "sets": "double-quoted column names read from the schema, each `= ?` (erasure.py)",
+    "row_keys": "each table's row key from the engine's catalogue (rowid, quoted key columns or "
+    "CAST(ctid AS text)) AS _keyN (store/accounts/erasure.py _sweep)",
+    "same_row": "those row keys, each `= ?` (store/accounts/erasure.py _sweep)",
+    "catalogued": "a table name read from PostgreSQL's catalogue, double-quoted "
+    "(store/database/engine_postgres.py purge_deleted)",
     "_ORDER_BY": "a constant dict of ORDER BY clauses; a key never becomes text",
     "column": "a column name read from the schema, double-quoted (identities_migration)",
     "temporary": "a table name from a constant tuple + `_v9` (identities_migration._rebuild)",

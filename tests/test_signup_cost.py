@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,7 +18,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from signup_server import create_app
 from signup_server.join import join_form_page
 from store import Settings, Store
 from store.accounts.audit import record
@@ -28,17 +26,10 @@ from store.domain.clock import DB_FORMAT, from_db, to_db
 from store.onboarding.links import revoke_link
 from store.onboarding.signup import SignupForm, sign_up_by_link
 
+from .fixtures_security import csrf_from
 from .helpers import GOOD_PASSWORD, age_user, make_link, outbox_rows
 
 Client = AsyncTestClient[Litestar]
-CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-async def client(fast_store: Store, settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(fast_store, settings, secret_key=await fast_store.secret_key())
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
 
 
 class Counted:
@@ -86,12 +77,6 @@ def fields(csrf: str, email: str = "ann@example.org") -> dict[str, str]:
     }
 
 
-def csrf_of(text: str) -> str:
-    match = CSRF.search(text)
-    assert match, "no CSRF field"
-    return match.group(1)
-
-
 async def test_a_signup_is_one_transaction_of_few_statements(
     fast_store: Store, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,7 +88,7 @@ async def test_a_signup_is_one_transaction_of_few_statements(
     [lookup] = get.statements
     assert lookup.startswith("SELECT * FROM invite_links WHERE token") and link.token in lookup
     async with counting(fast_store, monkeypatch) as post:
-        answer = await client.post(path, data=fields(csrf_of(page.text)), follow_redirects=False)
+        answer = await client.post(path, data=fields(csrf_from(page.text)), follow_redirects=False)
     assert answer.status_code == 303
     limit, sql = post.statements[:4], post.statements[4:]
     assert [" ".join(s.split()[:3]) for s in limit] == [  # the POST limit (request_limits)
@@ -184,7 +169,7 @@ async def test_the_kept_page_is_the_page_litestar_renders(
     )
     path = f"/join/{link.token}"
     first, again = await client.get(path), await client.get(path)
-    token = csrf_of(first.text)
+    token = csrf_from(first.text)
     assert again.text == first.text and first.headers["content-type"] == "text/html; charset=utf-8"
     fresh = join_form_page(link, link.token)
     engine = client.app.template_engine
@@ -194,8 +179,8 @@ async def test_the_kept_page_is_the_page_litestar_renders(
     assert first.text == expected
     async with AsyncTestClient(client.app) as stranger:  # no cookie yet: a token of its own
         theirs = await stranger.get(path)
-    assert csrf_of(theirs.text) != token
-    assert theirs.text.replace(csrf_of(theirs.text), token) == first.text
+    assert csrf_from(theirs.text) != token
+    assert theirs.text.replace(csrf_from(theirs.text), token) == first.text
 
 
 async def test_an_address_left_unconfirmed_too_long_signs_up_afresh_in_one_go(

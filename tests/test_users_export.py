@@ -17,7 +17,7 @@ from store.accounts.users_export import ExportError, export_text, export_to_file
 
 from .fixtures_postgres import settings_on_both_engines
 from .fixtures_users import add_user
-from .helpers import ROOT, child_env, usher_command
+from .helpers import run_usher
 
 __all__ = ["settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
@@ -69,14 +69,7 @@ async def test_usher_users_export_command(settings: Settings, tmp_path: Path) ->
         await _people(store)
 
     def usher(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            usher_command("users", "export", *args, "--db", settings.db),
-            cwd=ROOT,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_usher("users", "export", *args, "--db", settings.db)
 
     printed = usher("--format", "json", "--status", "disabled")
     assert printed.returncode == 0, printed.stderr

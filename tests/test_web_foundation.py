@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +28,8 @@ from signup_server.errors import Gone
 from signup_server.render import page
 from signup_server.security import CSP, client_ip
 from store import Settings, Store, load_settings
+
+from .fixtures_security import csrf_from
 
 FORM_PAGE = """{% extends "base.html" %}
 {% import "_forms.html" as forms %}
@@ -115,12 +116,6 @@ async def make_app(tmp_path: Path) -> AsyncIterator[AppFactory]:
 async def client(make_app: AppFactory) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(await make_app()) as test_client:
         yield test_client
-
-
-def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF hidden input"
-    return match.group(1)
 
 
 def assert_html_error(response: httpx.Response, status: int) -> None:
@@ -256,7 +251,7 @@ async def test_wrong_method_is_an_html_405(client: AsyncTestClient[Litestar]) ->
 
 async def test_oversized_body_is_an_html_413(client: AsyncTestClient[Litestar]) -> None:
     page = await client.get("/test/form")
-    token = csrf_token_from(page.text)
+    token = csrf_from(page.text)
     response = await client.post(
         "/test/form",
         data={"_csrf_token": token, "email": "a" * (MAX_BODY_SIZE + 1)},
@@ -271,7 +266,7 @@ async def test_oversized_body_is_an_html_413(client: AsyncTestClient[Litestar]) 
 async def test_form_post_with_token_succeeds(client: AsyncTestClient[Litestar]) -> None:
     form = await client.get("/test/form")
     assert form.status_code == 200
-    token = csrf_token_from(form.text)
+    token = csrf_from(form.text)
     response = await client.post(
         "/test/form",
         data={"_csrf_token": token, "email": "ann@example.org", "password": "pw"},
@@ -299,7 +294,7 @@ async def test_form_post_with_a_forged_token_is_403(client: AsyncTestClient[Lite
 async def test_token_without_its_cookie_is_403(make_app: AppFactory) -> None:
     app = await make_app()
     async with AsyncTestClient(app) as first:
-        token = csrf_token_from((await first.get("/test/form")).text)
+        token = csrf_from((await first.get("/test/form")).text)
     async with AsyncTestClient(app) as stranger:  # no cookie jar from the first client
         response = await stranger.post(
             "/test/form", data={"_csrf_token": token, "email": "ann@example.org"}
@@ -310,7 +305,7 @@ async def test_token_without_its_cookie_is_403(make_app: AppFactory) -> None:
 async def test_form_errors_render_summary_and_inline_messages(
     client: AsyncTestClient[Litestar],
 ) -> None:
-    token = csrf_token_from((await client.get("/test/form")).text)
+    token = csrf_from((await client.get("/test/form")).text)
     response = await client.post(
         "/test/form", data={"_csrf_token": token, "email": "<b>nope", "password": "hunter2"}
     )
@@ -331,7 +326,7 @@ async def test_form_errors_render_summary_and_inline_messages(
 
 async def test_third_post_in_a_minute_is_an_html_429(make_app: AppFactory) -> None:
     async with AsyncTestClient(await make_app(rate_limit=2)) as client:
-        token = csrf_token_from((await client.get("/test/form")).text)
+        token = csrf_from((await client.get("/test/form")).text)
         data = {"_csrf_token": token, "email": "ann@example.org"}
         for _ in range(2):
             ok = await client.post("/test/form", data=data, follow_redirects=False)

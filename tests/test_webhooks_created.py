@@ -22,7 +22,7 @@ from store.onboarding.single_user import AddressTaken, NewUserForm, UserAdded, a
 
 from .fixtures_operations import SECRET, Receiver, hooked_store, receiver
 from .fixtures_postgres import settings_on_both_engines
-from .helpers import GOOD_PASSWORD, ROOT, child_env, eventually, usher_command
+from .helpers import GOOD_PASSWORD, eventually, run_usher
 
 __all__ = ["hooked_store", "receiver", "settings_on_both_engines"]
 """Every store test here runs on SQLite and on PostgreSQL (`settings` is the parametrised one)."""
@@ -99,17 +99,22 @@ async def _accepted(receiver: Receiver) -> bool:
 
 
 def _usher_add(db: Path, email: str, *extra: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        usher_command(
-            "users", "add", "--first", "Cy", "--last", "Young", "--email", email,
-            "--level", "admin", "--db", str(db), *extra,
-        ),
-        cwd=ROOT,
-        env=child_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )  # fmt: skip
+    return run_usher(
+        "users",
+        "add",
+        "--first",
+        "Cy",
+        "--last",
+        "Young",
+        "--email",
+        email,
+        "--level",
+        "admin",
+        "--db",
+        str(db),
+        *extra,
+        variables=env,
+    )
 
 
 def _webhook_rows(db: Path) -> list[tuple[str, str, dict[str, Any]]]:

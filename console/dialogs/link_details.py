@@ -66,17 +66,7 @@ def link_facts(link: Link, *, configured_language: str = "") -> Text:
 
 
 class LinkDetailsScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    LinkDetailsScreen { align: center middle; }
-    LinkDetailsScreen > Vertical {
-        width: 100; max-width: 100%; height: 100%; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    LinkDetailsScreen #url { margin: 1 0; color: $accent; }
-    LinkDetailsScreen #joined-title { margin-top: 1; text-style: bold; }
-    LinkDetailsScreen DataTable { height: 1fr; }
-    LinkDetailsScreen #hint { color: $text-muted; }
-    """
+    CSS_PATH = "link_details.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back"),
         Binding("c", "copy", "Copy URL"),

@@ -52,29 +52,7 @@ UNCONFIRMED_DOMAINS_WARNING = (
 
 
 class LinkFormDialog(ModalScreen[LinkDraft | None]):
-    DEFAULT_CSS = """
-    LinkFormDialog { align: center middle; }
-    LinkFormDialog > Vertical {
-        width: 78; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    LinkFormDialog .row { height: auto; }
-    LinkFormDialog .name { width: 16; }
-    LinkFormDialog #label-row { margin-top: 1; }
-    LinkFormDialog Input { width: 1fr; }
-    LinkFormDialog #max-uses { width: 10; }
-    LinkFormDialog #expires { width: 24; }
-    LinkFormDialog #language { width: 32; }
-    LinkFormDialog .gap { width: auto; padding: 0 1 0 3; }
-    LinkFormDialog RadioSet { layout: horizontal; width: 1fr; border: none; padding: 0; }
-    LinkFormDialog RadioButton { margin-right: 2; }
-    LinkFormDialog Checkbox { border: none; padding: 0; }
-    LinkFormDialog #use-password { width: 40; }
-    LinkFormDialog .note { color: $text-muted; padding-left: 4; }
-    LinkFormDialog #error { color: $error; height: auto; margin-top: 1; }
-    LinkFormDialog #buttons { height: auto; align-horizontal: right; margin: 1 0 0 0; }
-    LinkFormDialog Button { margin-left: 2; }
-    """
+    CSS_PATH = "link_form.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Save", show=False),

@@ -103,16 +103,7 @@ def history_cells(entry: AuditEntry) -> tuple[Text, ...]:
 
 
 class UserDetailDialog(ModalScreen[None]):
-    DEFAULT_CSS = """
-    UserDetailDialog { align: center middle; }
-    UserDetailDialog > Vertical {
-        width: 100; max-width: 100%; height: 90%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    UserDetailDialog #details { height: auto; margin-bottom: 1; }
-    UserDetailDialog .title { text-style: bold; }
-    UserDetailDialog DataTable { height: 1fr; }
-    """
+    CSS_PATH = "user_detail.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
         Binding("l", "level", "Level…"),

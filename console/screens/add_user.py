@@ -93,30 +93,7 @@ class AddUserScreen(UsherScreen):
         Binding("enter", "next_field", "Next", show=False, priority=True),
     ]
     AUTO_FOCUS = "#first"
-    DEFAULT_CSS = """
-    AddUserScreen #form { height: 1fr; padding: 0 1; }
-    AddUserScreen #intro { color: $text-muted; margin-bottom: 1; }
-    AddUserScreen .row { height: 1; }
-    AddUserScreen .row > Label { width: 12; }
-    AddUserScreen .row > Input { width: 1fr; max-width: 48; }
-    AddUserScreen .error { color: $error; padding-left: 12; display: none; }
-    AddUserScreen .error.shown { display: block; }
-    AddUserScreen .error.checking { color: $text-muted; }
-    AddUserScreen .note { color: $text-muted; padding-left: 12; }
-    AddUserScreen RadioSet { layout: horizontal; width: auto; height: 1; }
-    AddUserScreen RadioSet > RadioButton { width: auto; margin-right: 2; }
-    AddUserScreen #level-row { margin-top: 1; }
-    AddUserScreen #language-row { margin-top: 1; }
-    AddUserScreen #language { width: 30; }
-    AddUserScreen #password-row { display: none; }
-    AddUserScreen #password-row.shown { display: block; }
-    AddUserScreen #send-email { width: auto; margin-top: 1; }
-    AddUserScreen #actions { height: 1; margin-top: 1; }
-    AddUserScreen #add { width: auto; min-width: 12; margin-right: 2; }
-    AddUserScreen #open { width: auto; display: none; }
-    AddUserScreen #open.shown { display: block; }
-    AddUserScreen #outcome { margin-top: 1; }
-    """
+    CSS_PATH = "add_user.tcss"
 
     def __init__(self) -> None:
         super().__init__()

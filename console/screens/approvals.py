@@ -96,12 +96,7 @@ class ApprovalsScreen(UsherScreen):
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "escape", "Clear", show=False),
     ]
-    DEFAULT_CSS = """
-    ApprovalsScreen #summary { height: 1; padding: 0 1; color: $text-muted; }
-    ApprovalsScreen #empty { padding: 1 2; color: $text-muted; display: none; }
-    ApprovalsScreen #empty.shown { display: block; }
-    ApprovalsScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "approvals.tcss"
 
     def __init__(self) -> None:
         super().__init__()

@@ -127,28 +127,7 @@ class BulkScreen(UsherScreen):
         Binding("x", "export_problems", "Export"),
         Binding("escape", "cancel_import", "Cancel"),
     ]
-    DEFAULT_CSS = """
-    BulkScreen #hint { height: 1; color: $text-muted; padding: 0 1; }
-    BulkScreen #lines { height: 2fr; min-height: 6; max-height: 14; }
-    BulkScreen .row { height: 1; padding: 0 1; }
-    BulkScreen .row > Label { width: 12; }
-    BulkScreen RadioSet { layout: horizontal; width: auto; height: 1; }
-    BulkScreen RadioSet > RadioButton { width: auto; margin-right: 2; }
-    BulkScreen #shared-row { display: none; }
-    BulkScreen #shared-row.shown { display: block; }
-    BulkScreen #shared { width: 30; }
-    BulkScreen #language { width: 30; }
-    BulkScreen #shared-problem { width: 1fr; padding-left: 1; }
-    BulkScreen Checkbox { width: auto; margin-right: 2; }
-    BulkScreen #summary { height: 1; padding: 0 1; text-style: bold; }
-    BulkScreen #preview { height: 1fr; min-height: 3; }
-    BulkScreen #detail { height: 1; padding: 0 1; color: $text-muted; }
-    BulkScreen #actions { height: 1; padding: 0 1; }
-    BulkScreen #add { width: auto; min-width: 16; margin-right: 2; }
-    BulkScreen #progress { display: none; width: 30; }
-    BulkScreen #progress.shown { display: block; }
-    BulkScreen #progress-text { width: 1fr; padding-left: 1; }
-    """
+    CSS_PATH = "bulk.tcss"
 
     def __init__(self) -> None:
         super().__init__()

@@ -152,23 +152,7 @@ class InviteScreen(UsherScreen):
         Binding("ctrl+s", "send", "Send", priority=True, key_display="^s"),
         Binding("ctrl+l", "clear", "Clear", key_display="^l"),
     ]
-    DEFAULT_CSS = """
-    InviteScreen #hint { height: 1; padding: 0 1; color: $text-muted; }
-    InviteScreen #main { height: 1fr; }
-    InviteScreen #paste { width: 1fr; }
-    InviteScreen #preview { width: 40; padding: 0 0 0 1; }
-    InviteScreen #summary { height: auto; margin-bottom: 1; }
-    InviteScreen #problems { height: 1fr; }
-    InviteScreen #detail { height: auto; max-height: 3; color: $text-muted; }
-    InviteScreen .row { height: 1; padding: 0 1; margin-top: 1; }
-    InviteScreen .row Label { width: 9; }
-    InviteScreen #level { width: auto; height: 1; border: none; padding: 0; layout: horizontal; }
-    InviteScreen #level RadioButton { width: auto; margin-right: 1; }
-    InviteScreen #message { width: 1fr; }
-    InviteScreen #language { width: 30; margin-left: 1; }
-    InviteScreen #reinvite { width: 1fr; }
-    InviteScreen #send { width: auto; min-width: 16; }
-    """
+    CSS_PATH = "invite.tcss"
 
     class Parsed(Message):
         """A thread worker finished parsing; `generation` says which edit it belongs to."""

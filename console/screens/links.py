@@ -92,10 +92,7 @@ class LinksScreen(UsherScreen):
         Binding("g", "regenerate", "Regenerate"),
         Binding("r", "revoke", "Revoke"),
     ]
-    DEFAULT_CSS = """
-    LinksScreen #links { height: 1fr; }
-    LinksScreen #empty { padding: 1 2; color: $text-warning; }
-    """
+    CSS_PATH = "links.tcss"
 
     def __init__(self) -> None:
         super().__init__()

@@ -14,9 +14,11 @@ not deleted under the worker; and because workers record results by id AND lease
 an erasure that stops waiting cannot make the worker's result land on another row.
 
 An unconfirmed account's link use is given back, as when it expires; a confirmed account's use
-was spent and stays spent. Deleted rows are overwritten in the file (`secure_delete`), and the
-write-ahead log is folded back into the database afterwards, so the address does not linger in
-free pages either.
+was spent and stays spent. Afterwards the engine purges every table the address may be in
+(`purge_deleted`): on SQLite deleted cells were overwritten in place (`secure_delete`) and the
+write-ahead log is folded in and truncated; on PostgreSQL, where a deleted or updated row stays
+in the file as a dead tuple (also one deleted before the erasure), `VACUUM FULL` writes those
+tables anew without them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from email_validator import EmailNotValidError, validate_email
 
 from store.accounts.acting import require
 from store.accounts.audit import record
-from store.database.dialect import is_postgres_url
 from store.database.engine import Transaction
 from store.database.instance_lock import holder_gone
 from store.domain.clock import db_now
@@ -78,6 +79,9 @@ class Erased(msgspec.Struct, frozen=True, kw_only=True):
 class ErasureReport(msgspec.Struct, frozen=True, kw_only=True):
     erased: list[Erased]
     not_found: list[int]
+    tables_to_purge: list[str] = []
+    """Every table the address may have been written in, so may still be in as a deleted
+    row's leftover (a sign-in's failures, deleted when it succeeded): purged afterwards."""
 
 
 def pseudonym(user_id: int) -> str:
@@ -157,30 +161,6 @@ def _scrub_text(text: str, replacer: _Replacer) -> str:
     return replacer.sub(text)
 
 
-def _cannot_hold_address(column: str) -> bool:
-    """Times (`*_at`, `at`) and digests (`*_hash`) never hold an address: not read."""
-    return column == "at" or column.endswith(("_at", "_hash"))
-
-
-async def _text_columns(tx: Transaction) -> list[tuple[str, list[str]]]:
-    """Every table and its text columns: the sweep covers tables added later too."""
-    tables = await tx.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
-    found: list[tuple[str, list[str]]] = []
-    for table in tables:
-        name = str(table["name"])
-        columns = await tx.fetchall(f'PRAGMA table_info("{name}")')
-        text = [
-            str(c["name"])
-            for c in columns
-            if str(c["type"]).upper().startswith("TEXT") and not _cannot_hold_address(c["name"])
-        ]
-        if text:
-            found.append((name, text))
-    return found
-
-
 async def _sweep(
     tx: Transaction, aliases: dict[str, str], redacted_outbox: set[int] | None = None
 ) -> dict[str, dict[str, int]]:
@@ -191,12 +171,14 @@ async def _sweep(
     """
     forms = list(aliases)
     changed: dict[str, dict[str, int]] = {}
-    for table, columns in await _text_columns(tx):
+    for table, keys, columns in await tx.tables_with_text():
         clauses = " OR ".join(f"\"{c}\" LIKE ? ESCAPE '\\'" for c in columns for _ in forms)
         params = [like_pattern(form) for _ in columns for form in forms]
         picked = ", ".join(f'"{c}"' for c in columns)
+        row_keys = ", ".join(f"{key} AS _key{i}" for i, key in enumerate(keys))
+        same_row = " AND ".join(f"{key} = ?" for key in keys)
         rows = await tx.fetchall(
-            f'SELECT rowid AS _rowid, {picked} FROM "{table}" WHERE {clauses}',  # noqa: S608
+            f'SELECT {row_keys}, {picked} FROM "{table}" WHERE {clauses}',  # noqa: S608
             params,
         )
         for row in rows:
@@ -206,12 +188,13 @@ async def _sweep(
             if not new:
                 continue
             sets = ", ".join(f'"{c}" = ?' for c in new)
+            key_values = [row[f"_key{i}"] for i in range(len(keys))]
             await tx.execute(
-                f'UPDATE "{table}" SET {sets} WHERE rowid = ?',  # noqa: S608 - names from schema
-                [*new.values(), row["_rowid"]],
+                f'UPDATE "{table}" SET {sets} WHERE {same_row}',  # noqa: S608 - names from schema
+                [*new.values(), *key_values],
             )
             if table == "outbox" and redacted_outbox is not None:
-                redacted_outbox.add(int(row["_rowid"]))
+                redacted_outbox.add(int(key_values[0]))
             for alias in replacer.hits:
                 per_table = changed.setdefault(alias, {})
                 per_table[table] = per_table.get(table, 0) + 1
@@ -259,8 +242,9 @@ async def _remove(tx: Transaction, user_id: int) -> _Removed | None:
     # `user.deleted` follows); delivered ones are history, and the sweep redacts them.
     await tx.execute(
         "DELETE FROM outbox WHERE channel = 'webhook' AND status IN ('queued', 'failed', 'kept') "
-        "AND json_valid(payload) AND json_extract(payload, '$.user.id') = ?",
-        (user.id,),
+        "AND json_valid(payload) AND json_extract(payload, '$.user.id') "
+        "IN (SELECT value FROM json_each(?))",
+        (msgspec.json.encode([user.id]).decode(),),
     )
     return _Removed(
         user=user,
@@ -332,8 +316,12 @@ async def erase_in(
         await record(tx, actor, "user_deleted", alias, details)
         await emit(tx, settings, "user.deleted", r.user)
         erased.append(entry)
-    tx.touch("users", "sessions", "action_tokens", "invitations", "outbox", "invite_links")
-    return ErasureReport(erased=erased, not_found=missing)
+    removed_from = ("users", "sessions", "action_tokens", "invitations", "outbox", "invite_links")
+    tx.touch(*removed_from)
+    swept_tables = {table.name for table in await tx.tables_with_text()} if aliases else set()
+    return ErasureReport(
+        erased=erased, not_found=missing, tables_to_purge=sorted(swept_tables.union(removed_from))
+    )
 
 
 async def _in_flight(store: Store, user_ids: list[int]) -> int:
@@ -383,28 +371,17 @@ async def erase_users(store: Store, user_ids: Collection[int], *, actor: str) ->
     (the sweep reads the whole database once per transaction, holding the write lock), each
     batch once no worker is sending anything to them (`wait_for_in_flight`)."""
     require("erasure")
-    if is_postgres_url(store.settings.db):  # its sweep reads SQLite's catalogue and rowids
-        from store.database.core import StoreError
-
-        raise StoreError("erasing people is not available on PostgreSQL yet: nothing was erased")
     ids = list(dict.fromkeys(user_ids))
     erased: list[Erased] = []
     missing: list[int] = []
+    touched: set[str] = set()
     for start in range(0, len(ids), ERASE_BATCH):
         await wait_for_in_flight(store, ids[start : start + ERASE_BATCH])
-        async with store.write("users") as tx:
-            # Overwrite what is deleted, so the address does not linger in free pages.
-            mode = await tx.fetchone("PRAGMA secure_delete")
-            previous = int(mode[0]) if mode else 0
-            await tx.execute("PRAGMA secure_delete = ON")
-            try:
-                part = await erase_in(
-                    tx, store.settings, ids[start : start + ERASE_BATCH], actor=actor
-                )
-            finally:
-                await tx.execute(f"PRAGMA secure_delete = {int(previous)}")
+        async with store.write("users") as tx, tx.overwriting_deletes():
+            part = await erase_in(tx, store.settings, ids[start : start + ERASE_BATCH], actor=actor)
         erased += part.erased
         missing += part.not_found
+        touched.update(part.tables_to_purge)
     if erased:
-        await store.engine.checkpoint()
+        await store.engine.purge_deleted(touched)
     return ErasureReport(erased=erased, not_found=missing)

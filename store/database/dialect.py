@@ -50,6 +50,18 @@ SCHEDULER_LOCK_KEY = WRITE_LOCK_KEY + 1
 
 NOTIFY_CHANNEL = "usher_changes"
 
+TEXT_COLUMNS_SQL = """SELECT table_name, column_name FROM information_schema.columns
+                       WHERE table_schema = current_schema() AND data_type = 'text'
+                       ORDER BY table_name, ordinal_position"""
+"""(table, column) for every text column of Usher's schema (the erasure's sweep)."""
+PRIMARY_KEYS_SQL = """SELECT t.relname, a.attname FROM pg_index i
+                        JOIN pg_class t ON t.oid = i.indrelid
+                        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)
+                       WHERE i.indisprimary
+                         AND t.relnamespace = CAST(current_schema() AS regnamespace)
+                       ORDER BY t.relname, array_position(i.indkey, a.attnum)"""
+"""(table, column) of each table's primary key, in key order."""
+
 
 def database_label(db: str) -> str:
     """What the console's header names the database by: a SQLite file's name, or a

@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
 
@@ -130,6 +130,20 @@ def _begin(db: sqlite3.Connection) -> None:
 Params = Sequence[Any] | dict[str, Any]
 
 
+class TableText(NamedTuple):
+    """A table's text columns, and the columns that find one of its rows again (an erasure
+    reads candidates, then rewrites each by these)."""
+
+    name: str
+    keys: list[str]
+    text: list[str]
+
+
+def _cannot_hold_text(column: str) -> bool:
+    """Times (`*_at`, `at`) and digests (`*_hash`) never hold a person's words: not read."""
+    return column == "at" or column.endswith(("_at", "_hash"))
+
+
 class Transaction:
     """An open write transaction: run statements, and name the tables it changes.
 
@@ -185,6 +199,37 @@ class Transaction:
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return await self._run(lambda db: _fetchall(db, sql, params))
+
+    async def tables_with_text(self) -> list[TableText]:
+        """Every table with TEXT columns, read from SQLite's catalogue (so tables added later
+        are covered too); a row is found again by its `rowid`."""
+        tables = await self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+        found: list[TableText] = []
+        for table in tables:
+            name = str(table["name"])
+            columns = await self.fetchall(f'PRAGMA table_info("{name}")')
+            text = [
+                str(c["name"])
+                for c in columns
+                if str(c["type"]).upper().startswith("TEXT") and not _cannot_hold_text(c["name"])
+            ]
+            if text:
+                found.append(TableText(name, ["rowid"], text))
+        return found
+
+    @asynccontextmanager
+    async def overwriting_deletes(self) -> AsyncIterator[None]:
+        """Within: deleted cells are overwritten in the file (`PRAGMA secure_delete`), so an
+        erased address does not linger in free pages; the connection's mode is restored."""
+        mode = await self.fetchone("PRAGMA secure_delete")
+        previous = int(mode[0]) if mode else 0
+        await self.execute("PRAGMA secure_delete = ON")
+        try:
+            yield
+        finally:
+            await self.execute(f"PRAGMA secure_delete = {int(previous)}")
 
 
 def _create_private_file(path: Path) -> None:
@@ -428,6 +473,12 @@ class Engine:
             row = await cursor.fetchone()
             await cursor.fetchall()
         return row is not None and int(row[0]) == 0
+
+    async def purge_deleted(self, tables: Iterable[str]) -> bool:
+        """After an erasure, what was deleted from `tables` leaves the files: the deletes were
+        overwritten in place (`Transaction.overwriting_deletes`), so only the write-ahead log
+        still holds it, and it is folded in and truncated (`checkpoint`)."""
+        return await self.checkpoint()
 
     async def backup_to(self, target: str) -> None:
         """An online, consistent copy (later used by `usher backup`)."""

@@ -55,6 +55,8 @@ from store.database.engine import (
     DatabaseUnavailable,
     Engine,
     MigrationStep,
+    TableText,
+    _cannot_hold_text,
 )
 from store.database.engine import Row as SqliteRow
 from store.database.engine import Transaction as SqliteTransaction
@@ -205,6 +207,34 @@ class PostgresTransaction(SqliteTransaction):
         await self._flush()
         cursor = await _run(self._pg, sql, params)
         return cast(list[SqliteRow], await cursor.fetchall())
+
+    async def tables_with_text(self) -> list[TableText]:
+        """Every table of the schema with text columns, from PostgreSQL's catalogue; a row is
+        found again by its primary key (by its `ctid` in a table without one: stable here,
+        since the write lock keeps every other Usher writer out)."""
+        await self._flush()
+        with _translated_errors():
+            cursor = await self._pg.execute(dialect.TEXT_COLUMNS_SQL)
+            columns = await cursor.fetchall()
+            cursor = await self._pg.execute(dialect.PRIMARY_KEYS_SQL)
+            keys = await cursor.fetchall()
+        text: dict[str, list[str]] = {}
+        for table, column in columns:
+            if not _cannot_hold_text(column):
+                text.setdefault(table, []).append(column)
+        primary: dict[str, list[str]] = {}
+        for table, column in keys:
+            primary.setdefault(table, []).append(f'"{column}"')
+        return [
+            TableText(table, primary.get(table, ["CAST(ctid AS text)"]), names)
+            for table, names in text.items()
+        ]
+
+    @contextlib.asynccontextmanager
+    async def overwriting_deletes(self) -> AsyncIterator[None]:
+        """Nothing to set: PostgreSQL keeps deleted rows as dead tuples whatever is done in the
+        transaction; `PostgresEngine.purge_deleted` rewrites the tables afterwards."""
+        yield
 
 
 def marks_folder(url: str) -> Path:
@@ -401,11 +431,19 @@ class PostgresEngine(Engine):
         )
 
     async def checkpoint(self) -> bool:
-        """PostgreSQL's counterpart after an erasure: VACUUM, so deleted rows' dead tuples are
-        reclaimed (until then they remain in the table files)."""
+        """Nothing to fold in: PostgreSQL's write-ahead log is its own to recycle."""
+        return True
+
+    async def purge_deleted(self, tables: Iterable[str]) -> bool:
+        """After an erasure: `VACUUM FULL` on each of `tables`, which writes the table and its
+        indexes anew without the dead tuples (a plain VACUUM only marks their space free: the
+        bytes stay in the file until reused). It locks each table for the rewrite, so readers
+        wait for it. PostgreSQL's write-ahead log keeps the old rows until its segments are
+        recycled after later checkpoints; Usher cannot shorten that."""
         async with self._pool.connection() as conn:
             with _translated_errors():
-                await conn.execute("VACUUM")
+                for catalogued in sorted(set(tables)):
+                    await conn.execute(f'VACUUM FULL "{catalogued}"')
         return True
 
     async def backup_to(self, target: str) -> None:

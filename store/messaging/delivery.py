@@ -40,7 +40,7 @@ import aiosmtplib
 import msgspec
 
 from store.database.changes import Subscription
-from store.database.engine import Row
+from store.database.engine import DatabaseUnavailable, Row
 from store.database.instance_lock import HolderMark, clear_dead_marks, holder_gone
 from store.domain.clock import db_now, from_db, now, to_db
 from store.domain.records import from_row
@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("usher.mail")
 
 WAKE_TOPICS = frozenset({"outbox", "*"})
+
+OUTAGE_RETRY = 0.5
+"""Seconds before a worker asks a database it could not reach again (doubled each time)."""
+OUTAGE_RETRY_MAX = 5.0
 
 
 class DeliveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -198,8 +202,12 @@ class DeliveryWorker:
             async with self.store.feed.listening() as changes:
                 while not stop_event.is_set():
                     _raise_if_cancelled()
-                    await self._work()
-                    await self._wait(changes, stop_event, await self._next_wake())
+                    try:
+                        await self._work()
+                        await self._wait(changes, stop_event, await self._next_wake())
+                    except DatabaseUnavailable as error:
+                        log.warning("%s delivery waits for the database: %s", self.noun, error)
+                        await self._outlast_outage(stop_event)
         except BaseException:  # cancelled, or crashed (the supervisor starts a new worker)
             await self._release_held()
             self._drop_connection()
@@ -209,6 +217,24 @@ class DeliveryWorker:
             self.release_mark()  # what we could not give back is taken over at once
         await self._release_held()
         log.info("%s delivery stopped", self.noun)
+
+    async def _outlast_outage(self, stop_event: asyncio.Event) -> None:
+        """The database went away mid-round (a restart, a failover): this worker lives on,
+        keeping its holder mark and what the relay accepted, so nobody takes those messages
+        over and sends them again. Once the database answers, they are recorded as sent and
+        the messages it did not get to are given back."""
+        delay = OUTAGE_RETRY
+        while not stop_event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_event.wait(), delay)
+            try:
+                await self._record_accepted()
+            except DatabaseUnavailable:
+                delay = min(delay * 2, OUTAGE_RETRY_MAX)
+                continue
+            await self._release_held()
+            log.info("%s delivery resumes: the database answers again", self.noun)
+            return
 
     def describe(self) -> str:
         """Where this worker delivers, for the log."""
