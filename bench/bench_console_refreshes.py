@@ -31,7 +31,7 @@ from _stalls import LoopStalls  # noqa: E402
 
 from console.app import UsherApp  # noqa: E402
 from console.screens.approvals import ApprovalsScreen  # noqa: E402
-from store import load_settings# noqa: E402
+from store import load_settings  # noqa: E402
 from store.database.engine import Engine  # noqa: E402
 
 DEFAULT_COUNT = 20

@@ -26,13 +26,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-<<<<<<< HEAD
-from _figures import arguments, figure, machine_line, size
-from _stalls import LoopStalls, stall_figure
-=======
 import msgspec
 from _figures import Usage, arguments, figure, machine_line, size
->>>>>>> main
+from _stalls import LoopStalls, stall_figure
 
 from store import Settings, Store, load_settings
 from store.messaging.delivery import DeliveryPolicy, DeliveryWorker
@@ -279,32 +275,17 @@ async def main(count: int) -> None:
             async def claims(settings: list[Settings]) -> float:
                 return await _claims(settings, count * 10)
 
-<<<<<<< HEAD
             async with LoopStalls() as stalls:  # beside both engines: it costs them alike
                 sqlite = await _on_fresh(server, folder, "sqlite", 1, signups)
                 one = await _on_fresh(server, folder, "postgresql", 1, signups)
                 three = await _on_fresh(server, folder, "postgresql", 3, signups)
+                figure(f"store signups, SQLite, 1 store ({count})", f"{sqlite:.0f}/s")
+                figure("store signups, PostgreSQL, 1 store", f"{one:.0f}/s", ratio=one / sqlite)
+                figure(
+                    "store signups, PostgreSQL, 3 stores", f"{three:.0f}/s", ratio=three / sqlite
+                )
                 sqlite_claims = await _on_fresh(server, folder, "sqlite", 1, claims)
                 pg_claims = await _on_fresh(server, folder, "postgresql", 3, claims)
-            figure(f"signups, SQLite, 1 store ({count})", f"{sqlite:.0f}/s")
-            figure(
-                "signups, PostgreSQL, 1 store",
-                f"{one:.0f}/s",
-                goal=">= 0.9",
-                ratio=one / sqlite,
-                passed=one / sqlite >= 0.9,
-            )
-            figure("signups, PostgreSQL, 3 stores", f"{three:.0f}/s", ratio=three / sqlite)
-=======
-            sqlite = await _on_fresh(server, folder, "sqlite", 1, signups)
-            one = await _on_fresh(server, folder, "postgresql", 1, signups)
-            three = await _on_fresh(server, folder, "postgresql", 3, signups)
-            figure(f"store signups, SQLite, 1 store ({count})", f"{sqlite:.0f}/s")
-            figure("store signups, PostgreSQL, 1 store", f"{one:.0f}/s", ratio=one / sqlite)
-            figure("store signups, PostgreSQL, 3 stores", f"{three:.0f}/s", ratio=three / sqlite)
-            sqlite_claims = await _on_fresh(server, folder, "sqlite", 1, claims)
-            pg_claims = await _on_fresh(server, folder, "postgresql", 3, claims)
->>>>>>> main
             figure(f"claims, SQLite, 1 worker ({count * 10})", f"{sqlite_claims:.0f} msgs/s")
             figure(
                 "claims, PostgreSQL, 3 workers",

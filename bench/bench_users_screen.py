@@ -36,7 +36,7 @@ from textual.widgets import DataTable, Input  # noqa: E402
 from console.app import UsherApp  # noqa: E402
 from console.screens.approvals import ApprovalsScreen  # noqa: E402
 from console.screens.users import PAGE_SIZE, UsersScreen  # noqa: E402
-from store import Settings, Store, load_settings# noqa: E402
+from store import Settings, Store, load_settings  # noqa: E402
 from store.accounts.users import UserQuery, UserView, page_users  # noqa: E402
 from store.onboarding.approvals import approve  # noqa: E402
 from tests.fixtures_users import add_link, add_user, add_users, user_row  # noqa: E402

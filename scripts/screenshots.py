@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from console.app import UsherApp  # noqa: E402
-from store import Settings, Store, load_settings# noqa: E402
+from store import Settings, Store, load_settings  # noqa: E402
 from store.domain.addresses import address_key  # noqa: E402
 from store.domain.clock import db_now  # noqa: E402
 from store.onboarding.email_lists import ListEntry  # noqa: E402
