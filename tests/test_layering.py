@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
+
 from .helpers import ROOT
 
 
@@ -74,3 +76,48 @@ def test_screens_and_dialogs_keep_their_layout_in_tcss_files_beside_them() -> No
                     missing.append(f"{path.name}: {name}")
     assert inline == [], "layout written inline instead of in a .tcss file"
     assert missing == []
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Groups of modules that import each other, round a loop (Tarjan's strongly connected
+    components), counting imports made only for type checking too."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in graph.modules:
+                continue
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_module_imports_itself_round_a_loop() -> None:
+    """No import cycle anywhere in the three packages, not even one for type checking: each
+    module's dependencies can be read in one direction."""
+    graph = grimp.build_graph("store", "console", "signup_server", cache_dir=None)
+    assert _cycles(graph) == []

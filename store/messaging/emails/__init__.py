@@ -13,8 +13,14 @@ subject itself) and the values given to `store.messaging.outbox.enqueue`. A miss
 error (StrictUndefined), never an empty string in someone's inbox.
 """
 
-from .message import HeaderInjectionError, build_message, fold_header_text, message_bytes
-from .render import RenderedEmail, TemplateProblem, known_kinds, render
+from .message import (
+    HeaderInjectionError,
+    RenderedEmail,
+    build_message,
+    fold_header_text,
+    message_bytes,
+)
+from .render import TemplateProblem, known_kinds, render
 
 __all__ = [
     "HeaderInjectionError",

@@ -23,13 +23,22 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from store.domain.clock import now
 from store.domain.text import clean_line
 
 if TYPE_CHECKING:
     from store.service.settings import Settings
 
-    from .render import RenderedEmail
+
+class RenderedEmail(msgspec.Struct, frozen=True):
+    """An email's three parts as rendered for one person, before it becomes a message."""
+
+    subject: str
+    text: str
+    html: str
+
 
 MAX_NAME = 200
 MAX_SUBJECT = 250

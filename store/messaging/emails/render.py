@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import msgspec
 
 from store.domain.clock import from_db
 from store.domain.languages import (
@@ -28,7 +27,7 @@ from store.domain.languages import (
 from store.domain.text import clean_text
 from store.service.settings import Settings
 
-from .message import fold_header_text
+from .message import RenderedEmail, fold_header_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 INTERNAL_KEY_PREFIX = "_"
@@ -37,12 +36,6 @@ INTERNAL_KEY_PREFIX = "_"
 
 class TemplateProblem(Exception):
     """A kind has no templates, or its templates cannot be rendered with the given values."""
-
-
-class RenderedEmail(msgspec.Struct, frozen=True):
-    subject: str
-    text: str
-    html: str
 
 
 LEVEL_WORDS = {
