@@ -166,8 +166,9 @@ def start_server() -> PostgresServer:
     return PostgresServer(url, stop=stop, folder=folder, start=start)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def _started_or_skipped() -> Iterator[PostgresServer]:
+    """A throwaway server for a fixture, stopped after it; skipped where PostgreSQL cannot run
+    (never in CI, where it must)."""
     try:
         server = start_server()
     except (RuntimeError, subprocess.CalledProcessError) as error:
@@ -178,6 +179,11 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    yield from _started_or_skipped()
 
 
 @pytest.fixture
@@ -187,16 +193,7 @@ def own_postgres_server() -> Iterator[PostgresServer]:
     whose server the tests cannot restart."""
     if os.environ.get(URL_VARIABLE):
         pytest.skip(f"a restart needs a server the tests start, not {URL_VARIABLE}'s")
-    try:
-        server = start_server()
-    except (RuntimeError, subprocess.CalledProcessError) as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not available here: {error}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _started_or_skipped()
 
 
 @pytest.fixture
